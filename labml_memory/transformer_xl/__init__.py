@@ -1,0 +1,336 @@
+r"""
+# Transformer-XL
+
+[Transformer-XL: Attentive Language Models Beyond a Fixed-Length Context](https://arxiv.org/abs/1901.02860)
+(Dai, Yang, Yang, Carbonell, Le, Salakhutdinov; ACL 2019).
+
+A vanilla transformer language model trained on fixed-length chunks cannot see past the start
+of its chunk, and at evaluation it must recompute a whole window for every new token.
+Transformer-XL adds **segment-level recurrence**: when layer $n$ processes segment $\tau$, it
+attends over its own current input $h^{n-1}_\tau$ *and* over the inputs it saw in the previous
+segment(s), kept in a memory $m^{n-1}_\tau$ that no gradient flows into:
+
+$$\tilde h^{n-1}_\tau = \big[\mathrm{SG}(m^{n-1}_\tau) \circ h^{n-1}_\tau\big], \qquad
+q = h^{n-1}_\tau W_q, \quad k = \tilde h^{n-1}_\tau W_{k,E}, \quad v = \tilde h^{n-1}_\tau W_v$$
+
+Information can travel one memory length per layer, so an $N$-layer model with memory $M$ can
+use context roughly $N \times M$ tokens back while paying for attention over only $M + L$ keys.
+
+Recurrence breaks absolute positions (position 5 of this segment and position 5 of the last
+one would look alike), so the paper moves position into attention as **relative** terms.
+For query $i$ and key $j$:
+
+$$A_{i,j} = \underbrace{q_i^\top k_j}_{(a)} + \underbrace{q_i^\top W_{k,R} R_{i-j}}_{(b)}
+          + \underbrace{u^\top k_j}_{(c)} + \underbrace{v^\top W_{k,R} R_{i-j}}_{(d)}$$
+
+(a) matches content to content, (b) content to distance, (c) is a global preference for some
+content, (d) a global preference for some distances. $R$ is the fixed [sinusoid table](../positional.py),
+$W_{k,R}$ a key projection of its own for positions, and $u$, $v$ learned vectors per head.
+Terms (b) and (d) are computed for every distance at once and lined up with the
+**relative shift** (below). The model is otherwise a standard transformer built from the
+shared [attention](../attention.py), [feed-forward](../feed_forward.py),
+[residual](../residual.py) and [embedding](../embedding.py) blocks, and it follows the
+[protocol](../protocol.py) every memory model here follows.
+
+## Deviations from the paper
+
+* **Pre-LN by default.** The paper normalises after each residual addition (post-LN). We
+  default to pre-LN, which trains stably in the few hundred steps of a CPU experiment without
+  a long warm-up, and keep post-LN as `norm='post'`; the choice is discussed in
+  [residual connections](../residual.py). Under pre-LN the memory still holds each layer's
+  *input* (the un-normalised stream), and the layer normalises memory and segment together.
+* **GELU** in the feed-forward network by default; `activation='relu'` restores the paper's.
+* **$u$ and $v$ tied across layers** by default, as in the authors' PyTorch code
+  (their TensorFlow code has an `untie_r` flag); `tie_uv=False` gives each layer its own.
+* **No adaptive softmax or adaptive embeddings**: with 65 characters there is nothing to adapt.
+* **Memory length per layer.** `mem_len` may be a list with one length per layer. The paper
+  uses one length; the per-layer form is what the
+  [memory-depth study](https://arxiv.org/abs/2007.03356) needs, and with equal lengths it is
+  the paper's model exactly.
+* Attention runs on PyTorch's fused `scaled_dot_product_attention`, with terms (b) and (d)
+  passed in as its additive mask; term (c) is folded into the query as $(q_i + u)^\top k_j$.
+  This is the same arithmetic as the paper's, arranged for the fused kernel
+  (`attention_impl='explicit'` keeps the step-by-step version; see the benchmark figures
+  in the experiment page).
+"""
+
+from dataclasses import dataclass
+from typing import List, Optional, Sequence, Union
+
+import torch
+from torch import nn
+
+from labml_memory.attention import (HeadProjection, attention, attention_with_weights, causal_mask,
+                                    check_heads, merge_heads)
+from labml_memory.embedding import OutputHead, TokenEmbedding
+from labml_memory.feed_forward import FeedForward
+from labml_memory.positional import sinusoid_table
+from labml_memory.protocol import MemoryLanguageModel, MemoryState, ModelOutput
+from labml_memory.residual import Residual
+
+
+# ## The memory
+#
+# One tensor per layer: the last `mem_len` inputs that layer has seen, $m^{n-1}_\tau$.
+# Layer 0's input is the token embedding. The tensors are always stored detached, which is
+# the paper's stop-gradient $\mathrm{SG}(\cdot)$: the memory is a constant to the current
+# segment, so back-propagation stops at the segment boundary and a training step costs the
+# same however long the text is.
+@dataclass
+class XLMemory(MemoryState):
+    # `[batch, mem_len_n, d_model]` for each layer $n$
+    layers: List[torch.Tensor]
+
+    @property
+    def lengths(self) -> List[int]:
+        return [m.shape[1] for m in self.layers]
+
+
+# ## The relative shift
+#
+# Terms (b) and (d) depend on the distance $i - j$ only. We compute them against the
+# sinusoid rows for *every* distance the context can hold, listed in descending order
+# $K-1, K-2, \dots, 0$ for a context of $K = M + L$ keys (memory plus segment). That gives a
+# `[L, K]` matrix $X$ whose column $c$ belongs to distance $K - 1 - c$, the same for every
+# row. The score for query $i$ (context position $M + i$) and key $j$ needs distance
+# $M + i - j$, which lives in column $c = j + (L - 1 - i)$: row $i$ must slide left by
+# $L - 1 - i$ places, a different amount per row.
+#
+# Appendix B of the paper does this without gathering: pad one column of zeros on the left
+# (`[L, K + 1]`), reinterpret the same memory as `[K + 1, L]`, drop the first row and
+# reinterpret the rest as `[L, K]`. Reading the flat buffer row by row, each row now starts
+# one element later than it did, and that element is exactly the shift row $i$ needs.
+# Entries above the causal diagonal ($j > M + i$) come out as garbage from the next row;
+# the causal mask removes them. The tests check every surviving entry against a direct
+# per-$(i, j)$ computation.
+def relative_shift(x: torch.Tensor) -> torch.Tensor:
+    *batch, q_len, k_len = x.shape
+    zero_column = x.new_zeros(*batch, q_len, 1)
+    # `[..., L, K + 1]`
+    padded = torch.cat([zero_column, x], dim=-1)
+    # `[..., K + 1, L]`: the same numbers, read with rows of a different length
+    padded = padded.view(*batch, k_len + 1, q_len)
+    # Drop the first row and read back as `[..., L, K]`
+    return padded[..., 1:, :].reshape(*batch, q_len, k_len)
+
+
+# ## Relative multi-head attention
+#
+# One attention sub-layer with the four terms. $u$ and $v$ are passed in, because they may
+# be shared by all layers.
+class RelativeMultiHeadAttention(nn.Module):
+    def __init__(self, d_model: int, heads: int, dropout: float = 0.0, impl: str = 'sdpa'):
+        super().__init__()
+        if impl not in ('sdpa', 'explicit'):
+            raise ValueError(f"unknown attention_impl {impl!r}; valid: ['sdpa', 'explicit']")
+        d_k = check_heads(d_model, heads)
+        self.heads, self.d_k, self.impl = heads, d_k, impl
+        # $W_q$, the content key projection $W_{k,E}$ and $W_v$; the official code has no
+        # biases on these, and $u$, $v$ play the role a query bias would.
+        self.query = HeadProjection(d_model, heads, d_k, bias=False)
+        self.key = HeadProjection(d_model, heads, d_k, bias=False)
+        self.value = HeadProjection(d_model, heads, d_k, bias=False)
+        # $W_{k,R}$: positions get a key projection of their own
+        self.key_pos = HeadProjection(d_model, heads, d_k, bias=False)
+        self.output = nn.Linear(heads * d_k, d_model, bias=False)
+        self.dropout = nn.Dropout(dropout)
+        self.scale = d_k ** -0.5
+
+    def forward(self, h: torch.Tensor, context: torch.Tensor, rel: torch.Tensor,
+                u: torch.Tensor, v: torch.Tensor, mask: torch.Tensor,
+                return_weights: bool = False):
+        # `h`: the segment `[B, L, D]`; `context`: memory then segment `[B, K, D]`;
+        # `rel`: sinusoid rows for distances $K-1 \dots 0$, `[K, D]`;
+        # `u`, `v`: `[H, d_k]`; `mask`: `[L, K]`, `True` where attention is allowed.
+        q = self.query(h)                      # [B, H, L, d_k]
+        k = self.key(context)                  # [B, H, K, d_k]
+        val = self.value(context)              # [B, H, K, d_k]
+        r = self.key_pos(rel[None])[0]         # [H, K, d_k]
+        # Terms (b) + (d) for every distance at once, $(q_i + v)^\top W_{k,R} R_{\cdot}$,
+        # then lined up by distance. `[B, H, L, K]`
+        position_scores = relative_shift(torch.einsum('bhld,hkd->bhlk', q + v[:, None], r))
+        # Terms (a) + (c) are $(q_i + u)^\top k_j$: $u$ is a bias on the query.
+        q_u = q + u[:, None]
+        if self.impl == 'sdpa' and not return_weights:
+            # The fused kernel scales $Q K^\top$ by $1/\sqrt{d_k}$ itself and then adds its
+            # mask, so the position terms go in pre-scaled.
+            out = attention(q_u, k, val, bias=position_scores * self.scale, mask=mask,
+                            dropout=self.dropout.p if self.training else 0.0)
+            weights = None
+        else:
+            out, weights = attention_with_weights(q_u, k, val, bias=position_scores * self.scale,
+                                                  mask=mask, dropout=self.dropout)
+        out = self.output(merge_heads(out))    # [B, L, D]
+        return (out, weights) if return_weights else out
+
+
+# ## A Transformer-XL layer
+#
+# Attention over `[memory, segment]`, then the feed-forward network, each on a residual
+# connection. The layer is handed its memory separately so it can normalise memory and
+# segment together under pre-LN: the memory stores raw layer inputs either way.
+class XLLayer(nn.Module):
+    def __init__(self, d_model: int, heads: int, d_ff: int, dropout: float, norm: str,
+                 activation: str, attention_impl: str):
+        super().__init__()
+        self.attention = RelativeMultiHeadAttention(d_model, heads, dropout, attention_impl)
+        self.attention_residual = Residual(d_model, norm, dropout)
+        self.feed_forward = FeedForward(d_model, d_ff, dropout, activation)
+        self.feed_forward_residual = Residual(d_model, norm, dropout)
+
+    def forward(self, x: torch.Tensor, memory: torch.Tensor, rel: torch.Tensor,
+                u: torch.Tensor, v: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        seq_len = x.shape[1]
+        # $\tilde h^{n-1}_\tau = [\mathrm{SG}(m^{n-1}_\tau) \circ h^{n-1}_\tau]$, normalised
+        # as a whole under pre-LN. `[B, M + L, D]`
+        context = self.attention_residual.prepare(torch.cat([memory, x], dim=1))
+        # Queries come from the segment only: the last $L$ rows of the context.
+        attended = self.attention(context[:, -seq_len:], context, rel, u, v, mask)
+        x = self.attention_residual.combine(x, attended)
+        return self.feed_forward_residual(x, self.feed_forward)
+
+
+def _per_layer(value: Union[int, Sequence[int]], n_layers: int, name: str) -> List[int]:
+    # A memory length given once applies to every layer; a list must name every layer.
+    lengths = [value] * n_layers if isinstance(value, int) else list(value)
+    if len(lengths) != n_layers:
+        raise ValueError(f"{name} lists {len(lengths)} lengths for {n_layers} layers; "
+                         f"give one integer or one length per layer")
+    for length in lengths:
+        if not isinstance(length, int) or length < 0:
+            raise ValueError(f"{name} must hold non-negative integers, got {length!r}")
+    return lengths
+
+
+# ## The model
+class TransformerXL(MemoryLanguageModel):
+    r"""
+    A Transformer-XL language model.
+
+    * `mem_len` ($M$): how many past layer inputs each layer keeps; one integer, or one per layer.
+    * `eval_mem_len`: the memory kept in evaluation mode; longer than in training, as in the
+      paper (WikiText-103 trains with 384 and evaluates with 1,600), because relative sinusoid
+      positions extend to distances never trained on. Defaults to `mem_len`.
+    * `clamp_len`: distances beyond this reuse the encoding of this distance; `None` for no clamp.
+    * `tie_uv`: one $u$, $v$ pair for all layers (the authors' PyTorch code) or one per layer.
+    * `norm`: `'pre'` (default) or `'post'` (the paper); `attention_impl`: `'sdpa'` or `'explicit'`.
+    """
+
+    def __init__(self, vocab_size: int, d_model: int = 128, heads: int = 4, n_layers: int = 4,
+                 d_ff: int = 512, mem_len: Union[int, Sequence[int]] = 64,
+                 eval_mem_len: Union[int, Sequence[int], None] = None,
+                 clamp_len: Optional[int] = None, dropout: float = 0.1, norm: str = 'pre',
+                 tie_uv: bool = True, activation: str = 'gelu', attention_impl: str = 'sdpa'):
+        super().__init__(vocab_size)
+        d_k = check_heads(d_model, heads)
+        if d_model % 2 != 0:
+            raise ValueError(f"d_model must be even for the sinusoid table, got {d_model}")
+        if n_layers <= 0:
+            raise ValueError(f"n_layers must be positive, got {n_layers}")
+        if clamp_len is not None and clamp_len < 0:
+            raise ValueError(f"clamp_len must be None or >= 0, got {clamp_len}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must lie in [0, 1), got {dropout}")
+        self.d_model, self.n_layers, self.clamp_len = d_model, n_layers, clamp_len
+        self.mem_len = _per_layer(mem_len, n_layers, 'mem_len')
+        self.eval_mem_len = _per_layer(mem_len if eval_mem_len is None else eval_mem_len,
+                                       n_layers, 'eval_mem_len')
+        self.embed = TokenEmbedding(vocab_size, d_model)
+        self.dropout = nn.Dropout(dropout)
+        self.layers = nn.ModuleList(XLLayer(d_model, heads, d_ff, dropout, norm, activation,
+                                            attention_impl) for _ in range(n_layers))
+        # $u$ and $v$, `[H, d_k]`: one pair shared by every layer, or one pair per layer.
+        n_biases = 1 if tie_uv else n_layers
+        self.u = nn.Parameter(torch.zeros(n_biases, heads, d_k))
+        self.v = nn.Parameter(torch.zeros(n_biases, heads, d_k))
+        self.head = OutputHead(d_model, vocab_size, final_norm=(norm == 'pre'))
+
+    def memory_lengths(self) -> List[int]:
+        """The memory each layer keeps in the current mode (training or evaluation)."""
+        return self.mem_len if self.training else self.eval_mem_len
+
+    # ### The relative position table
+    #
+    # Rows for distances $K-1, \dots, 0$, the order the relative shift expects. With
+    # `clamp_len`, every distance beyond it shares its encoding, which caps how far apart
+    # the model can tell positions and bounds the table at evaluation.
+    def relative_table(self, k_len: int, device) -> torch.Tensor:
+        distances = torch.arange(k_len - 1, -1, -1, device=device)
+        if self.clamp_len is not None:
+            distances = distances.clamp(max=self.clamp_len)
+        # `[K, D]`
+        return self.dropout(sinusoid_table(distances, self.d_model))
+
+    def forward(self, tokens: torch.Tensor, memory: Optional[XLMemory] = None,
+                mask: Optional[torch.Tensor] = None) -> ModelOutput:
+        r"""
+        Read one segment. `mask` (`[L, M + L]`, boolean) replaces the causal mask; the tests
+        use it to run a whole sequence under the banded mask that segment-wise recurrence
+        implies. It is meant for single-layer checks: each layer applies the same mask.
+        """
+        self.check_tokens(tokens)
+        batch, seq_len = tokens.shape
+        memories = self._memories(memory, batch, tokens.device)
+        x = self.dropout(self.embed(tokens))
+        # One table for the longest context; a layer with a shorter memory uses its last rows,
+        # which are exactly the distances its own context spans.
+        longest = max(m.shape[1] for m in memories) + seq_len
+        rel_full = self.relative_table(longest, tokens.device)
+        inputs = []
+        for n, (layer, mem) in enumerate(zip(self.layers, memories)):
+            # Remember what this layer reads: these become $m^{n-1}_{\tau+1}$.
+            inputs.append(x)
+            k_len = mem.shape[1] + seq_len
+            layer_mask = causal_mask(seq_len, k_len, tokens.device) if mask is None else mask
+            u, v = self.u[n % len(self.u)], self.v[n % len(self.v)]
+            x = layer(x, mem, rel_full[-k_len:], u, v, layer_mask)
+        logits = self.head(self.dropout(x))
+        return ModelOutput(logits, self._update_memory(memories, inputs), {})
+
+    def _memories(self, memory: Optional[XLMemory], batch: int, device) -> List[torch.Tensor]:
+        # An empty memory at the start of a stream: zero-length tensors, so every segment
+        # goes through the same code.
+        if memory is None:
+            return [torch.zeros(batch, 0, self.d_model, device=device) for _ in self.layers]
+        if not isinstance(memory, XLMemory) or len(memory.layers) != self.n_layers:
+            raise ValueError(f"expected an XLMemory with {self.n_layers} layers, got {memory!r:.80}")
+        for m in memory.layers:
+            if m.shape[0] != batch or m.shape[2] != self.d_model:
+                raise ValueError(f"memory of shape {tuple(m.shape)} does not fit a batch of {batch} "
+                                 f"and d_model={self.d_model}; pass the memory this model returned "
+                                 f"for the same streams, or None to start afresh")
+        return memory.layers
+
+    # ### Updating the memory
+    #
+    # $m^{n-1}_{\tau+1}$ is the last $M$ positions of $[m^{n-1}_\tau \circ h^{n-1}_\tau]$,
+    # detached. With $M \ge L$ the memory spans this segment and the end of the older ones;
+    # with $M < L$ it keeps only the end of this segment.
+    @torch.no_grad()
+    def _update_memory(self, memories: List[torch.Tensor], inputs: List[torch.Tensor]) -> XLMemory:
+        kept = []
+        for mem, x, keep in zip(memories, inputs, self.memory_lengths()):
+            joined = torch.cat([mem, x.detach()], dim=1)
+            kept.append(joined[:, max(0, joined.shape[1] - keep):])
+        return XLMemory(kept)
+
+    def attention_weights(self, tokens: torch.Tensor, memory: Optional[XLMemory] = None) -> List[torch.Tensor]:
+        r"""
+        The attention weights of every layer for one segment, `[B, H, L, M + L]` each, computed
+        with the explicit path; for analyses and figures, not for training.
+        """
+        self.check_tokens(tokens)
+        batch, seq_len = tokens.shape
+        memories = self._memories(memory, batch, tokens.device)
+        x = self.embed(tokens)
+        rel_full = self.relative_table(max(m.shape[1] for m in memories) + seq_len, tokens.device)
+        weights = []
+        for n, (layer, mem) in enumerate(zip(self.layers, memories)):
+            k_len = mem.shape[1] + seq_len
+            context = layer.attention_residual.prepare(torch.cat([mem, x], dim=1))
+            u, v = self.u[n % len(self.u)], self.v[n % len(self.v)]
+            _, w = layer.attention(context[:, -seq_len:], context, rel_full[-k_len:], u, v,
+                                   causal_mask(seq_len, k_len, tokens.device), return_weights=True)
+            weights.append(w)
+            x = layer(x, mem, rel_full[-k_len:], u, v, causal_mask(seq_len, k_len, tokens.device))
+        return weights

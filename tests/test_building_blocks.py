@@ -1,0 +1,93 @@
+"""The shared blocks, each checked against its formula written out the slow way."""
+import math
+
+import pytest
+import torch
+
+from labml_memory.attention import (HeadProjection, MultiHeadAttention, attention, attention_with_weights,
+                                    causal_mask, check_heads)
+from labml_memory.feed_forward import FeedForward
+from labml_memory.positional import sinusoid_table
+from labml_memory.residual import Residual
+
+
+def test_sinusoid_table_matches_formula():
+    d = 8
+    table = sinusoid_table(torch.tensor([0.0, 3.0, 17.0]), d)
+    for row, p in enumerate([0.0, 3.0, 17.0]):
+        for k in range(d // 2):
+            angle = p / 10000 ** (2 * k / d)
+            assert table[row, k].item() == pytest.approx(math.sin(angle), abs=1e-6)
+            assert table[row, d // 2 + k].item() == pytest.approx(math.cos(angle), abs=1e-6)
+
+
+def test_sinusoid_table_rejects_odd_width():
+    with pytest.raises(ValueError, match="d_model=7"):
+        sinusoid_table(torch.arange(3), 7)
+
+
+def test_causal_mask_against_loops():
+    mask = causal_mask(3, 7)
+    for i in range(3):
+        for j in range(7):
+            assert mask[i, j].item() == (j <= 4 + i)
+
+
+def test_heads_must_divide_width():
+    with pytest.raises(ValueError, match=r"heads=5 does not divide d_model=12.*\[1, 2, 3, 4, 6, 12\]"):
+        check_heads(12, 5)
+
+
+@pytest.mark.parametrize("with_bias", [False, True])
+def test_fused_attention_equals_explicit_softmax(with_bias):
+    q, k, v = torch.randn(2, 3, 4, 8), torch.randn(2, 3, 6, 8), torch.randn(2, 3, 6, 8)
+    bias = torch.randn(2, 3, 4, 6) if with_bias else None
+    mask = causal_mask(4, 6)
+    fast = attention(q, k, v, bias=bias, mask=mask)
+    # The definition, one query at a time.
+    slow = torch.zeros_like(fast)
+    for i in range(4):
+        s = (q[:, :, i:i + 1] @ k.transpose(-2, -1)) / math.sqrt(8)
+        if bias is not None:
+            s = s + bias[:, :, i:i + 1]
+        s[..., ~mask[i]] = float('-inf')
+        slow[:, :, i] = (s.softmax(-1) @ v)[:, :, 0]
+    out, weights = attention_with_weights(q, k, v, bias=bias, mask=mask)
+    torch.testing.assert_close(fast, slow, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(out, slow, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(weights.sum(-1), torch.ones(2, 3, 4))
+
+
+def test_detached_projection_keeps_the_parameters_trainable():
+    proj = HeadProjection(8, 2, 4)
+    x = torch.randn(1, 3, 8, requires_grad=True)
+    proj(x, detached=True).sum().backward()
+    assert x.grad is not None  # the gradient still reaches the input
+    assert proj.linear.weight.grad is None  # the copy carried no gradient
+    assert proj.linear.weight.requires_grad  # and the parameter itself was not switched off
+    proj(x).sum().backward()
+    assert proj.linear.weight.grad is not None
+
+
+def test_multi_head_attention_shapes():
+    mha = MultiHeadAttention(16, 4)
+    out = mha(torch.randn(2, 5, 16), torch.randn(2, 9, 16), mask=causal_mask(5, 9))
+    assert out.shape == (2, 5, 16)
+
+
+def test_residual_placements_follow_their_formulas():
+    x = torch.randn(2, 3, 8)
+    f = torch.nn.Linear(8, 8)
+    pre, post = Residual(8, 'pre'), Residual(8, 'post')
+    torch.testing.assert_close(pre(x, f), x + f(torch.nn.functional.layer_norm(x, (8,))))
+    torch.testing.assert_close(post(x, f), torch.nn.functional.layer_norm(x + f(x), (8,)))
+    with pytest.raises(ValueError, match="'middle'.*pre.*post"):
+        Residual(8, 'middle')
+
+
+def test_feed_forward():
+    ff = FeedForward(8, 32, activation='relu')
+    x = torch.randn(2, 3, 8)
+    torch.testing.assert_close(ff(x), ff.contract(torch.relu(ff.expand(x))))
+    with pytest.raises(ValueError, match="unknown activation 'swish'"):
+        FeedForward(8, 32, activation='swish')

@@ -1,0 +1,185 @@
+"""Transformer-XL against the paper's equations and the invariants segment-level recurrence implies."""
+import math
+
+import pytest
+import torch
+
+from labml_memory.attention import causal_mask
+from labml_memory.positional import sinusoid_table
+from labml_memory.transformer_xl import TransformerXL, XLMemory, relative_shift
+
+VOCAB = 11
+
+
+def small_model(**kw):
+    args = dict(d_model=16, heads=2, n_layers=2, d_ff=32, mem_len=6, dropout=0.0)
+    args.update(kw)
+    return TransformerXL(VOCAB, **args).eval()
+
+
+def test_relative_shift_matches_explicit_terms_b_and_d():
+    # Terms (b) + (d) computed directly for every (i, j): (q_i + v) . r_{i - j}, where
+    # query i sits at context position M + i and r_d is the projected encoding of distance d.
+    L, M, d = 5, 4, 6
+    K = M + L
+    q, v_bias = torch.randn(L, d), torch.randn(d)
+    r_by_distance = torch.randn(K, d)                   # row d: distance d
+    descending = r_by_distance.flip(0)                  # rows K-1 ... 0, as the model lists them
+    shifted = relative_shift(((q + v_bias) @ descending.T)[None])[0]
+    for i in range(L):
+        for j in range(K):
+            if j <= M + i:  # the entries the causal mask keeps
+                expected = (q[i] + v_bias) @ r_by_distance[M + i - j]
+                assert shifted[i, j].item() == pytest.approx(expected.item(), abs=1e-5)
+
+
+def test_attention_scores_are_the_four_terms():
+    # The whole score matrix of one head, against A = (a) + (b) + (c) + (d) written per (i, j).
+    model = small_model(n_layers=1, heads=1)
+    attn = model.layers[0].attention
+    L, M = 4, 3
+    h = torch.randn(1, M + L, 16)
+    rel = model.relative_table(M + L, 'cpu')
+    u, v = torch.randn(1, 16), torch.randn(1, 16)
+    _, weights = attn(h[:, -L:], h, rel, u, v, causal_mask(L, M + L), return_weights=True)
+    Wq, Wk = attn.query.linear.weight, attn.key.linear.weight
+    Wr = attn.key_pos.linear.weight
+    q, k = h[0, -L:] @ Wq.T, h[0] @ Wk.T
+    R = sinusoid_table(torch.arange(M + L).float(), 16)    # R[d]: distance d
+    scores = torch.full((L, M + L), float('-inf'))
+    for i in range(L):
+        for j in range(M + i + 1):
+            r = R[M + i - j] @ Wr.T
+            scores[i, j] = (q[i] @ k[j] + q[i] @ r + u[0] @ k[j] + v[0] @ r) / math.sqrt(16)
+    torch.testing.assert_close(weights[0, 0], scores.softmax(-1), atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("mem_len,norm", [(8, 'pre'), (16, 'post'), (5, 'pre'), (13, 'post')])
+def test_segment_recurrence_equals_banded_mask_on_whole_sequence(mem_len, norm):
+    # One layer, read segment by segment with memory M, sees for position p the keys from
+    # (start of p's segment) - M up to p. The same layer on the whole sequence under that
+    # banded mask must give the same logits.
+    L, segments = 8, 4
+    model = small_model(n_layers=1, mem_len=mem_len, norm=norm)
+    tokens = torch.randint(0, VOCAB, (2, L * segments))
+    memory, pieces = None, []
+    for s in range(segments):
+        logits, memory, _ = model(tokens[:, s * L:(s + 1) * L], memory)
+        pieces.append(logits)
+    p = torch.arange(L * segments)[:, None]
+    j = torch.arange(L * segments)[None, :]
+    band = (j <= p) & (j >= (p // L) * L - mem_len)
+    whole, _, _ = model(tokens, None, mask=band)
+    torch.testing.assert_close(torch.cat(pieces, 1), whole, atol=1e-5, rtol=1e-4)
+
+
+def test_sdpa_and_explicit_paths_agree():
+    model = small_model()
+    explicit = small_model(attention_impl='explicit')
+    explicit.load_state_dict(model.state_dict())
+    tokens = torch.randint(0, VOCAB, (2, 7))
+    a, mem_a, _ = model(tokens)
+    b, mem_b, _ = explicit(tokens)
+    torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(model(tokens, mem_a)[0], explicit(tokens, mem_b)[0], atol=1e-5, rtol=1e-4)
+
+
+def test_no_gradient_reaches_the_memory():
+    model = small_model().train()
+    seg1, seg2 = torch.randint(0, VOCAB, (2, 2, 5))
+    captured = []
+
+    def keep(module, inputs, output):
+        output.retain_grad()
+        captured.append(output)
+
+    hook = model.embed.register_forward_hook(keep)
+    _, memory, _ = model(seg1)
+    hook.remove()
+    assert all(not m.requires_grad and m.grad_fn is None for m in memory.layers)
+    logits, _, _ = model(seg2, memory)
+    logits.sum().backward()
+    # The first segment's activations got no gradient from the second segment's loss.
+    assert captured[0].grad is None
+    assert model.embed.embed.weight.grad is not None
+
+
+def test_memory_bookkeeping_over_many_segments():
+    # Layer 0's memory is the embedding of the last M tokens seen; every layer keeps
+    # min(M, tokens seen) positions; evaluation mode keeps eval_mem_len.
+    model = small_model(mem_len=7, eval_mem_len=12).train()
+    model.dropout.p = 0.0
+    stream = torch.randint(0, VOCAB, (3, 5 * 20))
+    memory = None
+    for s in range(20):
+        _, memory, _ = model(stream[:, s * 5:(s + 1) * 5], memory)
+        seen = (s + 1) * 5
+        assert memory.lengths == [min(7, seen)] * 2
+        torch.testing.assert_close(memory.layers[0], model.embed(stream[:, seen - min(7, seen):seen]))
+    model.eval()
+    for s in range(3):
+        _, memory, _ = model(stream[:, s * 5:(s + 1) * 5], memory)
+    assert memory.lengths == [12, 12]
+    assert memory.nbytes() == 2 * 3 * 12 * 16 * 4
+
+
+def test_per_layer_memory_lengths():
+    model = small_model(n_layers=3, mem_len=[2, 9, 0])
+    _, memory, _ = model(torch.randint(0, VOCAB, (1, 6)))
+    _, memory, _ = model(torch.randint(0, VOCAB, (1, 6)), memory)
+    assert memory.lengths == [2, 9, 0]
+
+
+def test_token_by_token_generation_equals_one_forward_pass():
+    # With a memory at least as long as the text, feeding one token at a time with the cache
+    # must reproduce the logits of a single causal pass.
+    model = small_model(mem_len=20)
+    tokens = torch.randint(0, VOCAB, (2, 12))
+    whole, _, _ = model(tokens)
+    memory, steps = None, []
+    for t in range(12):
+        logits, memory, _ = model(tokens[:, t:t + 1], memory)
+        steps.append(logits)
+    torch.testing.assert_close(torch.cat(steps, 1), whole, atol=1e-5, rtol=1e-4)
+    sample = model.generate(tokens[:, :3], 5, segment_len=3)
+    assert sample.shape == (2, 5) and sample.max() < VOCAB
+
+
+def test_clamp_len_shares_encodings_beyond_it():
+    model = small_model(clamp_len=3)
+    table = model.relative_table(8, 'cpu')  # distances 7 ... 0
+    for row in range(0, 4):                 # distances 7, 6, 5, 4 all read distance 3's row
+        torch.testing.assert_close(table[row], table[4])
+    assert not torch.allclose(table[4], table[5])
+
+
+def test_tied_and_untied_biases():
+    assert small_model(tie_uv=True).u.shape[0] == 1
+    assert small_model(tie_uv=False, n_layers=3).u.shape[0] == 3
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    (dict(heads=3), r"heads=3 does not divide d_model=16"),
+    (dict(mem_len=-1), r"mem_len must hold non-negative integers, got -1"),
+    (dict(mem_len=[4, 4, 4]), r"mem_len lists 3 lengths for 2 layers"),
+    (dict(eval_mem_len=-2), r"eval_mem_len must hold non-negative integers"),
+    (dict(clamp_len=-1), r"clamp_len must be None or >= 0"),
+    (dict(norm='sandwich'), r"unknown norm placement 'sandwich'"),
+    (dict(attention_impl='flash'), r"unknown attention_impl 'flash'"),
+])
+def test_bad_configurations_fail_clearly(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        small_model(**kwargs)
+
+
+def test_bad_tokens_fail_clearly():
+    model = small_model()
+    with pytest.raises(ValueError, match=r"shape \[batch, seq\].*\(5,\)"):
+        model(torch.zeros(5, dtype=torch.long))
+    with pytest.raises(TypeError, match="dtype torch.float32"):
+        model(torch.zeros(1, 5))
+    with pytest.raises(ValueError, match=r"\[0, 11\).*from 0 to 11"):
+        model(torch.tensor([[0, 11]]))
+    _, memory, _ = model(torch.zeros(2, 3, dtype=torch.long))
+    with pytest.raises(ValueError, match="does not fit a batch of 1"):
+        model(torch.zeros(1, 3, dtype=torch.long), memory)

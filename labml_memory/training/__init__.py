@@ -1,0 +1,362 @@
+r"""
+# The trainer
+
+One small training loop serves every architecture, because every model follows the same
+[protocol](../protocol.py): `logits, memory, losses = model(tokens, memory)`. It is written
+on labml's core (`experiment`, `tracker`, `monit`) rather than on the helper classes of
+labml_nn, which live in a package whose heavy requirements do not install sensibly here and
+whose memory-transformer experiments no longer run against labml 0.5.3. It keeps their spirit:
+configuration recorded in the run, metrics tracked by name, progress on screen.
+
+What a run does, in order:
+
+1. builds the configuration (defaults, preset, overrides; see [configuration](config.py));
+2. reads Tiny Shakespeare as [parallel sequential streams](../tasks/shakespeare.py), a
+   training set and a validation set, each with **its own memory**: validation must never
+   read the training memory, or it would see text it is not supposed to know;
+3. trains: each step reads `unroll` consecutive segments, carrying the memory between them,
+   adds the language-model loss and every auxiliary loss, back-propagates once, clips the
+   gradient norm and takes an AdamW step; the learning rate warms up linearly and then
+   follows a cosine; the memory is detached after the step, so gradients never cross steps;
+4. tracks loss, bits per character, accuracy, tokens per second, learning rate and each
+   auxiliary loss with labml, with periodic validation;
+5. checkpoints every `checkpoint_every` steps, at the end, and on Ctrl-C;
+   `resume=latest` (or a run's uuid) continues exactly where a run stopped;
+6. validates on the whole held-out text, generates a sample with memory, and prints the final
+   validation loss and where the run's logs are as its last two lines.
+"""
+
+import math
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Type
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from labml_memory.protocol import MemoryLanguageModel, MemoryState
+from labml_memory.tasks.shakespeare import SequentialStreams, Vocabulary, load_text, split
+from labml_memory.training import checkpoint
+from labml_memory.training.config import TrainConfig, build_config, parse_overrides
+
+# A function from a configuration and a vocabulary size to a model: what each experiment provides.
+ModelBuilder = Callable[[Any, int], MemoryLanguageModel]
+
+
+@dataclass
+class TrainResult:
+    """What a finished run reports, for scripts and tests that call `train` directly."""
+    run_uuid: str
+    run_path: Path
+    final_step: int
+    final_valid_loss: float
+    final_valid_accuracy: float
+    train_losses: Dict[int, float] = field(default_factory=dict)
+    valid_losses: Dict[int, float] = field(default_factory=dict)
+    tokens_per_second: float = 0.0
+    wall_time: float = 0.0
+    sample: str = ''
+    memory_bytes: int = 0
+
+
+# ## Learning-rate schedule
+#
+# Linear warm-up from almost zero to `lr` over `warmup` steps, then half a cosine down to
+# `lr * min_lr_ratio` at the last step (the Compressive Transformer paper's schedule).
+def learning_rate(step: int, config: TrainConfig) -> float:
+    if step < config.warmup:
+        return config.lr * (step + 1) / config.warmup
+    progress = (step - config.warmup) / max(1, config.steps - config.warmup)
+    cosine = 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
+    return config.lr * (config.min_lr_ratio + (1.0 - config.min_lr_ratio) * cosine)
+
+
+# ## The optimiser
+#
+# Weight decay applies to the weight matrices of linear and embedding layers only; biases,
+# layer norms and the attention biases $u$, $v$ are left alone, as is customary.
+def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    decayed = {id(m.weight) for m in model.modules() if isinstance(m, (nn.Linear, nn.Embedding))}
+    params = [p for p in model.parameters() if p.requires_grad]
+    groups = [{'params': [p for p in params if id(p) in decayed], 'weight_decay': config.weight_decay},
+              {'params': [p for p in params if id(p) not in decayed], 'weight_decay': 0.0}]
+    return torch.optim.AdamW(groups, lr=config.lr, betas=(0.9, 0.99))
+
+
+def pick_device(name: str) -> torch.device:
+    if name == 'auto':
+        return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+    if name.startswith('cuda') and not torch.cuda.is_available():
+        raise ValueError(f"device={name!r} was asked for but CUDA is not available; use device=cpu or auto")
+    return torch.device(name)
+
+
+# ## Validation
+#
+# Reads the first `max_segments` segments of the validation streams (all of them when
+# `None`) in order, starting from an empty memory: the validation memory is separate from
+# the training memory and starts afresh each time, so every validation measures the same thing.
+@torch.no_grad()
+def evaluate(model: MemoryLanguageModel, streams: SequentialStreams, device: torch.device,
+             max_segments: Optional[int] = None) -> Dict[str, float]:
+    was_training = model.training
+    model.eval()
+    memory = None
+    total_loss, correct, count = 0.0, 0, 0
+    n = len(streams) if max_segments is None else min(max_segments, len(streams))
+    for index in range(n):
+        inputs, targets, _ = streams.segment(index)
+        inputs, targets = inputs.to(device), targets.to(device)
+        logits, memory, _ = model(inputs, memory)
+        total_loss += F.cross_entropy(logits.flatten(0, 1), targets.flatten(), reduction='sum').item()
+        correct += (logits.argmax(-1) == targets).sum().item()
+        count += targets.numel()
+    model.train(was_training)
+    return {'loss': total_loss / count, 'accuracy': correct / count}
+
+
+def _rng_state(device: torch.device) -> Dict[str, Any]:
+    state = {'torch': torch.get_rng_state()}
+    if device.type == 'cuda':
+        state['cuda'] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def _set_rng_state(state: Dict[str, Any], device: torch.device) -> None:
+    torch.set_rng_state(state['torch'])
+    if device.type == 'cuda' and 'cuda' in state:
+        torch.cuda.set_rng_state(state['cuda'], device)
+
+
+def experiments_path(config: TrainConfig) -> Path:
+    r"""
+    Where runs go: `logs_dir` when set (the tests use a temporary folder), otherwise `logs/`
+    beside the nearest `.labml.yaml` above the working directory, otherwise `./logs`. We tell
+    labml explicitly rather than let it search from the installed package's location, which
+    for a non-editable install would be inside site-packages.
+    """
+    from labml.internal.lab import lab_singleton
+    if config.logs_dir:
+        root = Path(config.logs_dir).resolve()
+    else:
+        cwd = Path.cwd().resolve()
+        root = next((p / 'logs' for p in (cwd, *cwd.parents) if (p / '.labml.yaml').is_file()),
+                    cwd / 'logs')
+    lab_singleton().set_configurations({'experiments_path': str(root)})
+    return root
+
+
+def configure(config_cls: Type[TrainConfig], presets: Mapping[str, Mapping[str, Any]],
+              overrides: Mapping[str, Any], name: str) -> TrainConfig:
+    r"""
+    The configuration of a run. A fresh run starts from the preset; a resumed run starts from
+    the configuration stored in its checkpoint, and only what is given explicitly this time
+    (typically a larger `steps`) changes it.
+    """
+    resume = overrides.get('resume')
+    if not resume:
+        return build_config(config_cls, presets, overrides)
+    probe = build_config(config_cls, presets, {k: v for k, v in overrides.items()
+                                               if k in ('logs_dir', 'preset')})
+    run_path = checkpoint.find_run(experiments_path(probe), name, str(resume))
+    stored = checkpoint.load(checkpoint.checkpoints_of(run_path)[-1])['config']
+    return build_config(config_cls, presets, overrides, base=stored)
+
+
+# ## The training loop
+def train(config: TrainConfig, build_model: ModelBuilder, name: str,
+          on_step: Optional[Callable[[int, float], None]] = None) -> TrainResult:
+    r"""
+    Train `build_model(config, vocab_size)` on Tiny Shakespeare under the labml experiment
+    `name`. `on_step(step, loss)` is called after every step (the tests use it to simulate an
+    interruption); a `KeyboardInterrupt` from anywhere in the loop saves a checkpoint and is
+    raised again.
+    """
+    from labml import experiment, monit, tracker
+
+    # A resumed run continues from the newest checkpoint of the run `resume` names
+    # (build its configuration with `configure`, which starts from the stored one).
+    resumed = None
+    root = experiments_path(config)
+    if config.resume:
+        run_path = checkpoint.find_run(root, name, config.resume)
+        resumed = checkpoint.load(checkpoint.checkpoints_of(run_path)[-1])
+
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    device = pick_device(config.device)
+    torch.manual_seed(config.seed)
+
+    # ### Data
+    text = load_text(Path(config.data_file) if config.data_file else None)
+    vocab = Vocabulary.from_text(text)
+    if resumed is not None and resumed['vocabulary'] != vocab.chars:
+        raise checkpoint.CheckpointError("the checkpoint's vocabulary does not match this dataset")
+    train_data, valid_data = split(vocab.encode(text))
+    train_streams = SequentialStreams(train_data, config.batch_size, config.seq_len)
+    valid_streams = SequentialStreams(valid_data, config.batch_size, config.seq_len)
+
+    # ### Model and optimiser
+    model = build_model(config, vocab.size).to(device)
+    optimizer = make_optimizer(model, config)
+    start_step, memory = 0, None
+    if resumed is not None:
+        model.load_state_dict(resumed['model'])
+        optimizer.load_state_dict(resumed['optimizer'])
+        start_step = resumed['step']
+        memory = checkpoint.memory_from_dict(resumed.get('train_memory'), device)
+        _set_rng_state(resumed['rng'], device)
+
+    experiment.create(name=name, writers={'screen', 'file'})
+    configs = {k: v if isinstance(v, (int, float, str, bool)) else str(v) for k, v in asdict(config).items()}
+    configs.update(model_parameters=sum(p.numel() for p in model.parameters()),
+                   resumed_from_step=start_step, device_used=str(device))
+    experiment.configs(configs)
+    from labml.internal.experiment import experiment_singleton
+    run = experiment_singleton().run
+    run_path, run_uuid = Path(run.run_path), run.uuid
+    for key in ('loss.*', 'bpc.*', 'accuracy.*', 'tokens_per_second', 'lr', 'aux.*'):
+        tracker.set_scalar(key, is_print=key != 'lr')
+
+    def save_checkpoint(step: int) -> Path:
+        return checkpoint.save(checkpoint.checkpoint_path(run_path, step), {
+            'step': step, 'config': asdict(config), 'model': model.state_dict(),
+            'optimizer': optimizer.state_dict(), 'rng': _rng_state(device),
+            'train_memory': checkpoint.memory_to_dict(memory), 'vocabulary': vocab.chars,
+            'experiment': name, 'run_uuid': run_uuid})
+
+    result = TrainResult(run_uuid, run_path, start_step, float('nan'), float('nan'))
+    tokens_per_step = config.batch_size * config.seq_len * config.unroll
+    started = time.time()
+    step = start_step
+    with experiment.start():
+        tracker.set_global_step(start_step)
+        try:
+            for step in monit.loop(range(start_step, config.steps)):  # a progress bar over steps
+                lr = learning_rate(step, config)
+                for group in optimizer.param_groups:
+                    group['lr'] = lr
+                step_started = time.time()
+                # #### One step over `unroll` consecutive segments
+                with monit.section('train'):
+                    model.train()
+                    loss = torch.zeros((), device=device)
+                    lm_total, correct, aux_totals = 0.0, 0, {}
+                    for k in range(config.unroll):
+                        inputs, targets, reset = train_streams.segment(step * config.unroll + k)
+                        inputs, targets = inputs.to(device), targets.to(device)
+                        if reset:
+                            # A new epoch: the memory describes text that no longer precedes us.
+                            memory = None
+                        logits, memory, aux = model(inputs, memory)
+                        lm_loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten())
+                        loss = loss + (lm_loss + sum(aux.values(), torch.zeros((), device=device))) / config.unroll
+                        lm_total += lm_loss.item() / config.unroll
+                        correct += (logits.argmax(-1) == targets).sum().item()
+                        for key, value in aux.items():
+                            aux_totals[key] = aux_totals.get(key, 0.0) + value.item() / config.unroll
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    if config.grad_clip > 0:
+                        nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+                    optimizer.step()
+                    # The stop-gradient between steps: whatever the model kept differentiable
+                    # inside the unroll becomes a constant now.
+                    memory = memory.detach() if memory is not None else None
+                elapsed = time.time() - step_started
+                tracker.add({'loss.train': lm_total, 'bpc.train': lm_total / math.log(2),
+                             'accuracy.train': correct / (tokens_per_step),
+                             'tokens_per_second': tokens_per_step / max(elapsed, 1e-9), 'lr': lr})
+                tracker.add({f'aux.{key}': value for key, value in aux_totals.items()})
+                result.train_losses[step + 1] = lm_total
+                # #### Periodic validation and checkpoints
+                done = step + 1
+                if done % config.eval_every == 0 and done < config.steps:
+                    with monit.section('valid'):
+                        metrics = evaluate(model, valid_streams, device, config.eval_segments)
+                    result.valid_losses[done] = metrics['loss']
+                    tracker.add({'loss.valid': metrics['loss'], 'bpc.valid': metrics['loss'] / math.log(2),
+                                 'accuracy.valid': metrics['accuracy']})
+                tracker.set_global_step(done)
+                tracker.save()
+                if done % config.log_every == 0:
+                    tracker.new_line()
+                if done % config.checkpoint_every == 0:
+                    save_checkpoint(done)
+                step = done
+                if on_step is not None:
+                    on_step(done, lm_total)
+        except KeyboardInterrupt:
+            # Nothing is lost: the state after the last completed step goes to disk.
+            path = save_checkpoint(step)
+            print(f"\ninterrupted at step {step}; checkpoint saved to {path}\n"
+                  f"resume with: resume={run_uuid}", file=sys.stderr)
+            raise
+        save_checkpoint(step)
+        result.final_step = step
+        result.wall_time = time.time() - started
+        trained_steps = step - start_step
+        result.tokens_per_second = trained_steps * tokens_per_step / max(result.wall_time, 1e-9)
+        result.memory_bytes = memory.nbytes() if isinstance(memory, MemoryState) else 0
+
+        # ### The final validation, on the whole held-out text
+        with monit.section('final validation'):
+            final = evaluate(model, valid_streams, device, config.final_eval_segments or None)
+        result.final_valid_loss, result.final_valid_accuracy = final['loss'], final['accuracy']
+        result.valid_losses[step] = final['loss']
+        tracker.save(step, {'loss.valid': final['loss'], 'bpc.valid': final['loss'] / math.log(2),
+                            'accuracy.valid': final['accuracy']})
+
+        # ### A sample, generated with memory
+        if config.sample_len > 0:
+            model.eval()
+            prompt = valid_streams.segment(0)[0][:1].to(device)
+            generator = torch.Generator(device=device).manual_seed(config.seed)
+            ids = model.generate(prompt, config.sample_len, config.seq_len, generator=generator)
+            result.sample = vocab.decode(prompt[0]) + vocab.decode(ids[0])
+    return result
+
+
+def report(result: TrainResult) -> str:
+    """The closing lines a run prints: the sample, the final validation loss, and where the logs are."""
+    lines = []
+    if result.sample:
+        lines += ['', '--- sample (prompt from the validation text, then generated with memory) ---',
+                  result.sample, '---']
+    lines += [f"tokens per second: {result.tokens_per_second:,.0f}; wall time {result.wall_time:.1f} s; "
+              f"memory state {result.memory_bytes:,} bytes",
+              f"final validation loss: {result.final_valid_loss:.4f} nats/char "
+              f"({result.final_valid_loss / math.log(2):.4f} bits/char, accuracy "
+              f"{result.final_valid_accuracy:.3f}) at step {result.final_step}",
+              f"logs: {result.run_path}"]
+    return '\n'.join(lines)
+
+
+def main(config_cls: Type[TrainConfig], presets: Mapping[str, Mapping[str, Any]],
+         build_model: ModelBuilder, name: str, argv: Optional[Sequence[str]] = None) -> TrainResult:
+    r"""
+    The command line every experiment shares: `key=value` overrides. Configuration errors
+    print one clear line and exit with status 2; Ctrl-C exits with 130 after saving.
+    """
+    argv = sys.argv[1:] if argv is None else argv
+    if any(a in ('-h', '--help') for a in argv):
+        keys = ', '.join(f.name for f in __import__('dataclasses').fields(config_cls))
+        print(f"usage: python -m <experiment module> [key=value ...]\npresets: {sorted(presets)}\nkeys: {keys}")
+        raise SystemExit(0)
+    try:
+        config = configure(config_cls, presets, parse_overrides(argv), name)
+    except (ValueError, checkpoint.CheckpointError) as e:
+        print(f"configuration error: {e}", file=sys.stderr)
+        raise SystemExit(2)
+    try:
+        result = train(config, build_model, name)
+    except KeyboardInterrupt:
+        raise SystemExit(130)
+    except (checkpoint.CheckpointError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(1)
+    print(report(result))
+    return result

@@ -1,0 +1,156 @@
+r"""
+# Configuration, presets and command-line overrides
+
+Every experiment is a dataclass of settings: the training settings below, which every
+architecture shares, plus the fields of its own model. A run starts from the dataclass
+defaults, applies a *preset* (`cpu`, sized to train on a laptop in minutes, or `gpu`, sized for
+one modern GPU) and then the `key=value` overrides from the command line:
+
+```
+python -m labml_memory.transformer_xl.experiment preset=cpu steps=2000 mem_len=128
+```
+
+Every key is checked: an unknown one fails and lists the valid ones, a value that does not
+parse as the field's type fails and says what type was expected. Whatever the run ends up
+with is recorded in labml's `configs.yaml`, so a run can always be traced back to its settings.
+"""
+
+import dataclasses
+import typing
+from dataclasses import dataclass
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Type, TypeVar
+
+C = TypeVar('C', bound='TrainConfig')
+
+
+@dataclass
+class TrainConfig:
+    r"""The settings every experiment shares."""
+    # The preset the other values start from (`cpu` or `gpu`).
+    preset: str = 'cpu'
+    # Number of optimiser steps, and segments per step: with `unroll > 1`, gradients flow
+    # through the memory across `unroll` consecutive segments before it is detached (the
+    # back-propagation-through-time option of the Compressive Transformer and Infini-attention).
+    steps: int = 1000
+    unroll: int = 1
+    # Segment length $L$ and the number of parallel streams (the batch).
+    seq_len: int = 64
+    batch_size: int = 32
+    # AdamW with linear warm-up, then cosine decay to `lr * min_lr_ratio`.
+    lr: float = 2e-3
+    min_lr_ratio: float = 0.1
+    warmup: int = 50
+    weight_decay: float = 0.05
+    grad_clip: float = 1.0
+    # Validation on the first `eval_segments` segments every `eval_every` steps (fresh
+    # memory each time); the final validation reads the whole held-out text.
+    eval_every: int = 200
+    eval_segments: int = 16
+    # `0` validates on all of it at the end; a positive number caps it (quick checks).
+    final_eval_segments: int = 0
+    log_every: int = 10
+    # Checkpoints every `checkpoint_every` steps, at the end, and on Ctrl-C.
+    checkpoint_every: int = 200
+    # `resume=latest` continues the newest run of this experiment; `resume=<uuid>` a named one.
+    resume: str = ''
+    # Characters generated with memory at the end of training.
+    sample_len: int = 400
+    seed: int = 0
+    # `auto` picks CUDA when it is available; `threads=0` leaves PyTorch's default.
+    device: str = 'auto'
+    threads: int = 0
+    # Where runs are written; empty means labml's `logs/` under the project root.
+    logs_dir: str = ''
+    # The dataset file; empty means the shipped Tiny Shakespeare.
+    data_file: str = ''
+
+    def validate(self) -> None:
+        """Fail early, naming the setting. Experiments extend this with their model's checks."""
+        check_positive(self, 'steps', 'unroll', 'seq_len', 'batch_size', 'lr', 'eval_every',
+                       'eval_segments', 'log_every', 'checkpoint_every')
+        for name in ('warmup', 'sample_len', 'grad_clip', 'threads', 'weight_decay'):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if not 0.0 <= self.min_lr_ratio <= 1.0:
+            raise ValueError(f"min_lr_ratio must lie in [0, 1], got {self.min_lr_ratio}")
+        if self.device not in ('auto', 'cpu', 'cuda') and not self.device.startswith('cuda:'):
+            raise ValueError(f"device must be auto, cpu, cuda or cuda:N; got {self.device!r}")
+
+
+def _parse_value(key: str, raw: str, hint: Any, default: Any) -> Any:
+    # Convert one command-line string to the type the field is declared with.
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is typing.Union:
+        options = [a for a in args if a is not type(None)]
+        if type(None) in args and raw.lower() in ('none', 'null', ''):
+            return None
+        for option in options:
+            try:
+                return _parse_value(key, raw, option, default)
+            except ValueError:
+                pass
+        raise ValueError(f"{key}={raw!r}: expected one of {[getattr(o, '__name__', str(o)) for o in options]}")
+    if origin in (list, List, tuple, Tuple, Sequence, typing.Sequence) or hint in (list, tuple):
+        inner = args[0] if args else str
+        return [_parse_value(key, part.strip(), inner, None) for part in raw.split(',') if part.strip()]
+    if hint is bool:
+        if raw.lower() in ('true', '1', 'yes', 'on'):
+            return True
+        if raw.lower() in ('false', '0', 'no', 'off'):
+            return False
+        raise ValueError(f"{key}={raw!r}: expected a boolean (true/false)")
+    if hint in (int, float):
+        try:
+            value = hint(raw)
+        except ValueError:
+            raise ValueError(f"{key}={raw!r}: expected {hint.__name__}") from None
+        return value
+    if hint is str:
+        return raw
+    raise ValueError(f"{key}: cannot parse a value of type {hint}")
+
+
+def parse_overrides(argv: Sequence[str]) -> Dict[str, str]:
+    """`['steps=10', 'preset=gpu']` → `{'steps': '10', 'preset': 'gpu'}`."""
+    pairs = {}
+    for arg in argv:
+        if '=' not in arg:
+            raise ValueError(f"argument {arg!r} is not of the form key=value")
+        key, raw = arg.split('=', 1)
+        pairs[key.strip()] = raw.strip()
+    return pairs
+
+
+def build_config(config_cls: Type[C], presets: Mapping[str, Mapping[str, Any]],
+                 overrides: Mapping[str, Any], base: Optional[Mapping[str, Any]] = None) -> C:
+    r"""
+    Defaults, then the preset (or `base`, a stored configuration being resumed), then the
+    overrides. Overrides may be strings (from the command line) or typed values (from Python).
+    """
+    fields = {f.name: f for f in dataclasses.fields(config_cls)}
+    unknown = sorted(set(overrides) - set(fields))
+    if unknown:
+        raise ValueError(f"unknown configuration key(s) {unknown}; valid keys: {sorted(fields)}")
+    preset = str(overrides.get('preset', (base or {}).get('preset', config_cls.preset)))
+    if preset not in presets:
+        raise ValueError(f"unknown preset {preset!r}; valid presets: {sorted(presets)}")
+    hints = typing.get_type_hints(config_cls)
+    if base is None:
+        values: Dict[str, Any] = dict(presets[preset])
+    else:
+        values = {k: v for k, v in base.items() if k in fields}
+    for key, value in overrides.items():
+        values[key] = (_parse_value(key, value, hints[key], fields[key].default)
+                       if isinstance(value, str) else value)
+    values['preset'] = preset
+    config = config_cls(**values)
+    config.validate()
+    return config
+
+
+def check_positive(config: Any, *names: str) -> None:
+    """Fail, naming the field, if any of these settings is not positive."""
+    for name in names:
+        value = getattr(config, name)
+        if value is None or value <= 0:
+            raise ValueError(f"{name} must be positive, got {value!r}")

@@ -1,7 +1,73 @@
-"""
-# labml_memory
+r"""
+# Transformers that remember
 
-Annotated implementations of transformers that remember beyond their context window.
+A transformer language model sees a window of tokens and nothing else. Make the window longer
+and attention costs grow with its square; cut a long text into segments and each segment
+starts blind. The models on this site keep a window of affordable size, a *segment* of $L$
+tokens, and carry a **memory** from one segment to the next. They differ in what the memory
+holds, in how fast it grows, and in what it costs to read. Every page here is one annotated
+module: the notes on the left explain the code on the right, with the paper's equations, and
+every architecture page lists where the code departs from its paper.
+
+## The family
+
+**[Transformer-XL](transformer_xl/__init__.py)** ([Dai et al., 2019](https://arxiv.org/abs/1901.02860))
+is where the line starts. Each layer keeps the hidden states it read in the previous segment
+and lets the current segment attend to them as well, with no gradient flowing back into
+them. Because layer $n$ reads what layer $n-1$ remembered, information climbs one memory
+length per layer: $N$ layers with memory $M$ reach about $N M$ tokens back. Absolute
+positions stop making sense once segments are glued together, so positions enter attention
+as distances $i - j$ instead.
+
+**Compressive Transformer** ([Rae et al., 2020](https://arxiv.org/abs/1911.05507)) asks what
+to do with the states Transformer-XL throws away. Instead of dropping the oldest memories it
+squeezes them, $c$ states into one slot, into a second, *compressed* memory that reaches $c$
+times further for the same number of slots. The compression function (pooling, convolutions,
+keeping the most attended states) is trained by a loss of its own: the compressed memory
+should answer the layer's attention the way the uncompressed one did.
+
+**∞-former** ([Martins et al., 2022](https://arxiv.org/abs/2109.00301)) drops the idea of a
+list of slots. The past becomes a continuous signal over $t \in [0, 1]$, a weighted sum of
+$J$ radial basis functions fitted to the hidden states by ridge regression. Attention reads
+it through a Gaussian density over $t$ instead of a softmax over positions. New text is
+appended by squeezing the old signal into the left part of $[0, 1]$ and refitting, so the
+memory keeps the same size forever and loses resolution instead of content; *sticky
+memories* spend that resolution where attention went before.
+
+**Infini-attention** ([Munkhdalai et al., 2024](https://arxiv.org/abs/2404.07143)) keeps, in
+every head, one matrix $M_s \in \mathbb{R}^{d_k \times d_v}$ and one normaliser
+$z_s \in \mathbb{R}^{d_k}$, written to by linear attention: every key-value pair of every past
+segment is added in, $M_s = M_{s-1} + \sigma(K)^\top V$. A query reads it as
+$\sigma(Q) M_{s-1} / (\sigma(Q) z_{s-1})$, and a learned gate per head mixes that with ordinary
+attention inside the segment. The memory never grows; old and new are superimposed in it.
+
+**How deep must memory be?** ([Rae & Razavi, 2020](https://arxiv.org/abs/2007.03356)) is not a
+new architecture but a study of Transformer-XL: give long memories to only some layers and
+short ones to the rest. A handful of long-range layers does nearly as well as all of them,
+provided they are not the first layers, and shortening the reach of the lower layers can even
+help. Transformer-XL here takes one memory length per layer so that this study can be run.
+
+## What each one keeps
+
+$L$ is the segment length, $N$ the number of layers, $d$ the model width, $d_k$ the width of a
+head. Sizes and costs are per layer.
+
+| Model | What the memory holds | As the context grows | Attention cost per segment |
+|---|---|---|---|
+| Transformer-XL | the last $M$ hidden states the layer read | fixed at $M$ vectors; the oldest fall off, so it reaches about $N M$ tokens | $O(L (M + L) d)$ |
+| Compressive | $M$ recent states and $M_c$ compressed slots, each standing for $c$ older states | fixed at $M + M_c$ vectors; reaches about $N (M + c M_c)$ tokens | $O(L (M + M_c + L) d)$, plus compressing $L$ states |
+| ∞-former | the coefficients of $J$ basis functions describing the whole past as a signal (beside an XL-style short memory) | fixed at $J$ vectors; the past never falls off but is seen ever more coarsely | $O(L (J + M + L) d)$, plus refitting the signal |
+| Infini-attention | per head a $d_k \times d_v$ matrix and a $d_k$ vector, sums over every past key and value | fixed at $d_k (d_v + 1)$ numbers per head; everything is kept, superimposed | $O(L^2 d + L d\, d_k)$ |
+| Memory-depth study | Transformer-XL's memory, long in a few layers and short in the others | as Transformer-XL, layer by layer | as Transformer-XL, less in the short layers |
+
+## How the site is organised
+
+*Building blocks* are the pieces every model shares: embeddings, positional tables, attention,
+feed-forward and residual layers, and the [protocol](protocol.py) that makes every model
+callable the same way, `logits, memory, losses = model(tokens, memory)`. Each architecture
+has its own section with the model and the experiment that trains it; every experiment also
+runs as a Colab notebook. *Training* is the one trainer they all share, *Tasks* the data they
+read, and *Results* compares them on the same text, the same budget and the same machine.
 """
 
 __version__ = "0.1.0"

@@ -1,0 +1,134 @@
+r"""
+# The memory-depth study on Tiny Shakespeare
+
+One run:
+
+```
+python -m labml_memory.memory_depth.experiment n_long=1 placement=last
+```
+
+The sweep of the results page, every placement and count plus the all-long and all-short
+baselines, each trained with the same budget, writing `docs/results/memory_depth/`:
+
+```
+python -m labml_memory.memory_depth.experiment sweep=true
+```
+
+The model is the [depth-study Transformer-XL](__init__.py): 4 layers, 128 wide, 32-character
+segments; long-range layers keep 128 positions, short-range ones 16. The sweep is sized for a
+CPU: 300 steps per run, a few minutes for all of it on a laptop. At this scale differences are
+small and noisy; the results page says which of the paper's findings show and which do not.
+"""
+
+import math
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import List
+
+from labml_memory.memory_depth import PLACEMENTS, depth_study_model, memory_lengths, state_numbers
+from labml_memory.training import main, train
+from labml_memory.training.config import build_config, parse_overrides
+from labml_memory.transformer_xl.experiment import Config as XLConfig
+
+
+@dataclass
+class Config(XLConfig):
+    # How many layers keep the long memory, and where they sit.
+    n_long: int = 1
+    placement: str = 'last'
+    long_mem_len: int = 128
+    short_mem_len: int = 16
+    # `sweep=true` runs the whole study instead of one configuration.
+    sweep: bool = False
+
+    def validate(self) -> None:
+        super().validate()
+        # Builds the per-layer lengths, which checks count, placement and lengths.
+        memory_lengths(self.n_layers, self.n_long, self.placement, self.long_mem_len, self.short_mem_len)
+
+
+PRESETS = {
+    'cpu': dict(seq_len=32, steps=300, warmup=30, eval_every=100, checkpoint_every=300,
+                eval_segments=16, sample_len=200),
+    'gpu': dict(d_model=384, heads=6, n_layers=12, d_ff=1536, seq_len=128, long_mem_len=512,
+                short_mem_len=64, batch_size=64, steps=5000, lr=1e-3, warmup=200, dropout=0.2,
+                eval_every=500, checkpoint_every=1000),
+}
+
+
+def build_model(config: Config, vocab_size: int):
+    return depth_study_model(vocab_size, config.n_long, config.placement, config.long_mem_len,
+                             config.short_mem_len, n_layers=config.n_layers, d_model=config.d_model,
+                             heads=config.heads, d_ff=config.d_ff, clamp_len=config.clamp_len,
+                             dropout=config.dropout, norm=config.norm, tie_uv=config.tie_uv,
+                             activation=config.activation, attention_impl=config.attention_impl)
+
+
+# ## The sweep
+#
+# Every distinct arrangement of long layers: counts from 1 to half the layers in each placement
+# (an arrangement already seen, such as one long layer interleaved or last, runs once), then
+# the all-short ($n = 0$) and all-long ($n = N$) baselines.
+def arrangements(n_layers: int) -> List[tuple]:
+    seen, runs = set(), []
+    for n_long in [0] + list(range(1, n_layers // 2 + 1)) + [n_layers]:
+        for placement in (PLACEMENTS if 0 < n_long < n_layers else ('last',)):
+            lengths = tuple(memory_lengths(n_layers, n_long, placement, 2, 1))
+            if lengths not in seen:
+                seen.add(lengths)
+                runs.append((n_long, placement))
+    return runs
+
+
+def sweep(base: Config, out_dir: Path = Path('docs/results/memory_depth')) -> List[dict]:
+    rows = []
+    for n_long, placement in arrangements(base.n_layers):
+        config = build_config(Config, PRESETS, {**{k: getattr(base, k) for k in base.__dataclass_fields__},
+                                                'n_long': n_long, 'placement': placement, 'sweep': False})
+        result = train(config, build_model, 'memory_depth')
+        lengths = memory_lengths(config.n_layers, n_long, placement, config.long_mem_len, config.short_mem_len)
+        rows.append(dict(n_long=n_long, placement=placement, lengths=lengths,
+                         state_bytes=4 * state_numbers(config.batch_size, config.d_model, lengths),
+                         valid_loss=result.final_valid_loss, run=result.run_uuid))
+        print(f"n_long={n_long} placement={placement} lengths={lengths} "
+              f"valid={result.final_valid_loss:.4f}", flush=True)
+    write_results(rows, base, out_dir)
+    return rows
+
+
+def write_results(rows: List[dict], base: Config, out_dir: Path) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    lines = ["| long layers | placement | memory per layer | state (bytes) | validation loss (nats/char) |",
+             "|---:|---|---|---:|---:|"]
+    for r in sorted(rows, key=lambda r: (r['n_long'], r['placement'])):
+        lines.append(f"| {r['n_long']} | {r['placement']} | {r['lengths']} | {r['state_bytes']:,} | "
+                     f"{r['valid_loss']:.4f} |")
+    (out_dir / 'sweep.md').write_text('\n'.join(lines) + '\n')
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    markers = {'first': 'v', 'interleaved': 'D', 'last': '^'}
+    for r in rows:
+        baseline = r['n_long'] in (0, base.n_layers)
+        ax.scatter(r['state_bytes'] / 1e6, r['valid_loss'], s=60,
+                   marker='o' if baseline else markers[r['placement']],
+                   color='black' if baseline else f"C{list(markers).index(r['placement'])}")
+        label = ('all short' if r['n_long'] == 0 else 'all long') if baseline else f"{r['n_long']} {r['placement']}"
+        ax.annotate(label, (r['state_bytes'] / 1e6, r['valid_loss']), textcoords='offset points',
+                    xytext=(6, 4), fontsize=8)
+    ax.set_xlabel('memory state (MB, batch of %d)' % base.batch_size)
+    ax.set_ylabel('validation loss (nats/char)')
+    ax.set_title('Long-range memory: how many layers, and where')
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out_dir / 'sweep.png', dpi=120)
+
+
+if __name__ == '__main__':
+    argv = sys.argv[1:]
+    if any(a.replace(' ', '') in ('sweep=true', 'sweep=1') for a in argv):
+        sweep(build_config(Config, PRESETS, parse_overrides(argv)))
+    else:
+        main(Config, PRESETS, build_model, 'memory_depth', argv)

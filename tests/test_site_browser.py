@@ -1,0 +1,200 @@
+"""The built site, read in a real browser: Debian's Chromium driven by Playwright, over a
+local HTTP server. Screenshots of the Transformer-XL page are left in test-artifacts/."""
+
+from __future__ import annotations
+
+import re
+import urllib.request
+from html.parser import HTMLParser
+from urllib.parse import urldefrag, urljoin, urlsplit
+
+import pytest
+
+from site_fixtures import (ARTIFACTS, browser, built_site, site_dir, site_pages,  # noqa: F401
+                           site_url)
+
+XL_PAGE = "transformer_xl/"
+# LaTeX left in visible text: `$$`, or a `$...$` pair around something TeX-like.
+RAW_MATHS = re.compile(r"\$\$|\$[^$\s][^$]*?[\\_^{}][^$]*?\$")
+
+# The visible prose of a page: its content without code, scripts and styles.
+PROSE_JS = """() => {
+  const content = document.querySelector('.md-content').cloneNode(true);
+  content.querySelectorAll('pre, code, .lit-code, script, style').forEach(e => e.remove());
+  return content.textContent;
+}"""
+# Every <math> element, as the browser lays it out.
+MATHS_JS = """() => [...document.querySelectorAll('.md-content math')].map(m => {
+  const box = m.getBoundingClientRect();
+  return {display: getComputedStyle(m).display, width: box.width, height: box.height};
+})"""
+
+
+@pytest.fixture(scope="module")
+def page_1280(browser):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    yield page
+    page.close()
+
+
+def _record_problems(page, base: str) -> list[str]:
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}")
+            if m.type in ("error", "warning") else None)
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    page.on("requestfailed", lambda r: problems.append(f"failed: {r.url} {r.failure}"))
+    page.on("response", lambda r: problems.append(f"HTTP {r.status}: {r.url}")
+            if r.status >= 400 else None)
+    # Reading the site must not need the network: every request stays on the local server.
+    page.on("request", lambda r: problems.append(f"left the site: {r.url}")
+            if not r.url.startswith((base, "data:", "blob:")) else None)
+    return problems
+
+
+def test_every_page_loads_cleanly_with_rendered_maths(browser, site_dir, site_url):
+    pages = site_pages(site_dir)
+    assert len(pages) >= 2
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    problems = _record_problems(page, site_url)
+    with_maths = []
+    for path in pages:
+        page.goto(site_url + path, wait_until="load")
+        page.wait_for_load_state("networkidle")
+        prose = page.evaluate(PROSE_JS)
+        raw = RAW_MATHS.search(prose)
+        assert raw is None, f"/{path}: maths left as text: {raw.group(0)!r}"
+        maths = page.evaluate(MATHS_JS)
+        for m in maths:
+            # Chromium lays MathML out itself: display is `math`/`block math`, boxes have size.
+            assert "math" in m["display"] and m["width"] > 0 and m["height"] > 0, (path, m)
+        if maths:
+            with_maths.append(path)
+    page.close()
+    assert not problems, "\n".join(problems)
+    # Pages whose notes are known to carry maths show it.
+    for path in ("", XL_PAGE):
+        assert path in with_maths, f"no rendered maths on /{path}"
+
+
+def test_fractions_are_laid_out_in_two_dimensions(page_1280, site_dir, site_url):
+    """MathML is really typeset: a fraction's numerator sits above its denominator."""
+    path = next(p for p in site_pages(site_dir)
+                if "<mfrac" in (site_dir / p / "index.html").read_text(encoding="utf-8"))
+    page_1280.goto(site_url + path)
+    numerator, denominator = page_1280.evaluate("""() => {
+      const f = document.querySelector('.md-content mfrac');
+      return [...f.children].map(c => { const b = c.getBoundingClientRect();
+                                        return {top: b.top, bottom: b.bottom}; });
+    }""")
+    assert numerator["bottom"] <= denominator["top"] + 1
+
+
+def _first_full_row(page) -> dict:
+    return page.evaluate("""() => {
+      const row = document.querySelector('.lit-row:not(.lit-row--no-note):not(.lit-row--no-code)');
+      const box = e => { const b = e.getBoundingClientRect();
+                         return {left: b.left, right: b.right, top: b.top, bottom: b.bottom}; };
+      return {note: box(row.querySelector('.lit-note')), code: box(row.querySelector('.lit-code')),
+              pageWidth: document.documentElement.scrollWidth,
+              viewport: window.innerWidth};
+    }""")
+
+
+def test_notes_beside_code_when_wide(page_1280, site_url):
+    page_1280.goto(site_url + XL_PAGE)
+    row = _first_full_row(page_1280)
+    assert row["note"]["right"] <= row["code"]["left"] + 1
+    assert abs(row["note"]["top"] - row["code"]["top"]) < 2
+    assert row["code"]["right"] <= row["viewport"]
+    assert row["pageWidth"] <= row["viewport"], "the page scrolls sideways"
+
+
+def test_notes_above_code_when_narrow(browser, site_url):
+    page = browser.new_page(viewport={"width": 400, "height": 900})
+    page.goto(site_url + XL_PAGE)
+    row = _first_full_row(page)
+    assert row["note"]["bottom"] <= row["code"]["top"] + 1
+    assert abs(row["note"]["left"] - row["code"]["left"]) < 2
+    assert row["pageWidth"] <= row["viewport"], "the page scrolls sideways"
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "transformer_xl_400.png"))
+    page.close()
+
+
+def test_search_finds_the_relative_shift(page_1280, site_url):
+    page_1280.goto(site_url)
+    page_1280.wait_for_load_state("networkidle")   # the search index has been fetched
+    page_1280.click(".md-search__input")
+    page_1280.locator("input.md-search__input").press_sequentially("relative shift")
+    hit = (page_1280.locator(f".md-search-result__link[href*='{XL_PAGE}']")
+           .filter(has_text=re.compile("relative shift", re.IGNORECASE)).first)
+    hit.wait_for(timeout=10000)
+
+
+def test_dark_scheme_switches(page_1280, site_url):
+    page_1280.goto(site_url + XL_PAGE)
+    scheme = lambda: page_1280.get_attribute("body", "data-md-color-scheme")  # noqa: E731
+    before = scheme()
+    page_1280.click("form[data-md-component=palette] label:visible")
+    after = scheme()
+    assert {before, after} == {"default", "slate"}
+    ARTIFACTS.mkdir(exist_ok=True)
+    page_1280.screenshot(path=str(ARTIFACTS / f"transformer_xl_1280_{after}.png"))
+    page_1280.click("form[data-md-component=palette] label:visible")
+    assert scheme() == before
+
+
+def test_screenshot_of_transformer_xl(page_1280, site_url):
+    page_1280.goto(site_url + XL_PAGE)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page_1280.screenshot(path=str(ARTIFACTS / "transformer_xl_1280.png"))
+    page_1280.screenshot(path=str(ARTIFACTS / "transformer_xl_1280_full.png"), full_page=True)
+    assert (ARTIFACTS / "transformer_xl_1280.png").stat().st_size > 10_000
+
+
+class _Links(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.ids: set[str] = set()
+        self.links: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        for key in ("id", "name"):
+            if attrs.get(key) and (key == "id" or tag == "a"):
+                self.ids.add(attrs[key])
+        for key in ("href", "src"):
+            if attrs.get(key):
+                self.links.append(attrs[key])
+
+
+def test_every_internal_link_resolves(site_dir, site_url):
+    """Every link, image, script and stylesheet on every page that points into the site is
+    served, and every #anchor it names exists on the page it points to."""
+    parsed: dict[str, _Links] = {}
+
+    def parse(url: str) -> _Links:
+        if url not in parsed:
+            with urllib.request.urlopen(url) as response:
+                links = _Links()
+                if "html" in response.headers.get("Content-Type", ""):
+                    links.feed(response.read().decode("utf-8"))
+                parsed[url] = links
+        return parsed[url]
+
+    broken = []
+    for path in site_pages(site_dir):
+        here = site_url + path
+        for link in parse(here).links:
+            if urlsplit(link).scheme in ("http", "https", "mailto", "javascript", "data") \
+                    and not link.startswith(site_url):
+                continue
+            target, anchor = urldefrag(urljoin(here, link))
+            try:
+                ids = parse(target).ids
+            except OSError as error:
+                broken.append(f"/{path}: {link} ({error})")
+                continue
+            if anchor and anchor not in ids:
+                broken.append(f"/{path}: {link} (no #{anchor} there)")
+    assert not broken, "\n".join(sorted(set(broken)))

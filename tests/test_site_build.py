@@ -1,0 +1,45 @@
+"""The documentation site builds with `mkdocs build --strict`, quickly and without warnings,
+and has a page for every module."""
+
+from pathlib import Path
+
+from site_fixtures import ROOT, built_site, site_dir, site_pages  # noqa: F401 (fixtures)
+
+
+def test_strict_build_passes_without_warnings(built_site):
+    assert built_site.returncode == 0, built_site.output
+    warnings = [line for line in built_site.output.splitlines() if "WARNING" in line]
+    assert not warnings, "\n".join(warnings)
+
+
+def test_build_is_fast(built_site):
+    assert built_site.seconds < 30, f"the site took {built_site.seconds:.1f} s to build"
+
+
+def _expected_page(module: Path) -> str:
+    """Where a module's page lives: labml_memory/a/b.py -> a/b/, a/__init__.py -> a/."""
+    relative = module.relative_to(ROOT / "labml_memory").with_suffix("")
+    parts = list(relative.parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return "".join(part + "/" for part in parts)
+
+
+def test_every_module_has_a_page(site_dir):
+    pages = set(site_pages(site_dir))
+    modules = [m for m in (ROOT / "labml_memory").rglob("*.py")
+               if "__pycache__" not in m.parts and m.read_text(encoding="utf-8").strip()]
+    missing = [str(m.relative_to(ROOT)) for m in modules if _expected_page(m) not in pages]
+    assert not missing, f"modules without a page: {missing}"
+    # The landing page is the package docstring; the renderer itself is not a page.
+    assert "" in pages
+    assert not any(page.startswith(("renderer/", "overrides/")) for page in pages)
+    assert not (site_dir / "BUILDING").exists()
+
+
+def test_nothing_generated_is_committed():
+    """Pages are made at build time: docs/ holds no Markdown copy of a module."""
+    for module in (ROOT / "labml_memory").rglob("*.py"):
+        stem = "index" if module.stem == "__init__" else module.stem
+        folder = module.parent.relative_to(ROOT / "labml_memory")
+        assert not (ROOT / "docs" / folder / f"{stem}.md").exists()

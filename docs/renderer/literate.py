@@ -309,7 +309,7 @@ def deviations_as_admonition(markdown: str) -> str:
                 out.append("")
             inside = False
         out.append(("    " + line if line.strip() else "") if inside else line)
-    return "\n".join(out)
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(out))
 
 
 def first_arxiv_link(markdown: str) -> str | None:

@@ -167,6 +167,11 @@ def test_what_is_not_maths_is_left_alone():
     assert html.count('<math') == 1 and 'display="block"' in html
 
 
+def test_escapes_inside_text_maths_are_undone():
+    html = _render_note(r"$\text{old\_mem} = m_t$")
+    assert "<mtext>old_mem</mtext>" in html
+
+
 # ## The hooks, end to end, on a fixture package
 
 
@@ -224,7 +229,7 @@ def test_fixture_site_architecture_header(fixture_site):
     assert 'href="experiment/"' in html
     assert "https://github.com/labml-memory/labml_memory/blob/main/labml_memory/arch/__init__.py" in html
     experiment = (fixture_site / "arch" / "experiment" / "index.html").read_text()
-    assert "python -m labml_memory.arch.experiment" in experiment
+    assert "experiments/notebooks/arch.ipynb" in experiment and 'href="../"' in experiment
 
 
 def test_fixture_site_navigation(fixture_site):

@@ -225,11 +225,7 @@ def _header(page: ModulePage, config) -> str:
         if page.stem == "index":
             links.append("[:material-flask-outline: Experiment](experiment.md){ .lit-badge }")
     links.append(f"[:material-github: View source]({_source_url(config, page.path)}){{ .lit-badge }}")
-    header = '<div class="lit-links" markdown>\n' + "\n".join(links) + "\n</div>"
-    if page.stem == "experiment":
-        command = f"python -m {page.path[:-3].replace('/', '.')}"
-        header += f'\n\nRun it: `{command}`'
-    return header
+    return '<div class="lit-links" markdown>\n' + "\n".join(links) + "\n</div>"
 
 
 # ## Links between modules
@@ -251,10 +247,15 @@ def _rewrite_links(markdown: str, origin: str, src_uri: str, config) -> str:
         page = _by_path.get(path)
         if page:
             link = posixpath.relpath(page.src_uri, posixpath.dirname(src_uri) or ".")
-        elif os.path.isfile(path) and path.startswith(_root + os.sep):
+        elif path.startswith(_root + os.sep):
             link = _source_url(config, os.path.relpath(path, _root).replace(os.sep, "/"))
+            if not os.path.isfile(path):
+                # Said once, naming the file the author wrote; the link goes to where the file
+                # would be on GitHub, so mkdocs does not report it a second time.
+                log.warning("%s links to %s, which does not exist",
+                            os.path.relpath(origin, _root), target)
         else:
-            return match.group(0)  # mkdocs reports the broken link
+            return match.group(0)  # outside the repository: mkdocs reports it if it is broken
         return match.group(1) + link + anchor
 
     markdown = _INLINE_LINK.sub(replace, markdown)

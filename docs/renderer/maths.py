@@ -26,10 +26,19 @@ _FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})")
 _TOKEN = re.compile(
     r"(?P<code>(?P<ticks>`+).+?(?P=ticks))"                      # an inline code span
     r"|(?P<escaped>\\\$)"                                        # a literal dollar
-    r"|\$\$(?P<display>[^`]+?)\$\$"                                 # display maths
+    r"|\$\$(?P<display>[^`]+?)\$\$"                              # display maths
     r"|\$(?P<inline>[^\s$`](?:(?:(?!\n[ \t]*\n)[^$`])*?[^\s$`\\])?)\$(?!\d)",  # inline maths
     re.DOTALL)
 PLACEHOLDER = re.compile(r"LITMATH(\d+)X")
+# Text inside maths (`\text{old\_mem}`): LaTeX prints `\_` there as `_`; latex2mathml would
+# print the backslash too, so the escapes are undone before converting.
+_TEXT = re.compile(r"(\\(?:text|textrm|textit|textbf|texttt|textsf|mbox)\s*\{)([^{}]*)\}")
+_TEXT_ESCAPE = re.compile(r"\\([_%#&{}])")
+
+
+def to_mathml(latex: str, display: bool) -> str:
+    latex = _TEXT.sub(lambda m: m.group(1) + _TEXT_ESCAPE.sub(r"\1", m.group(2)) + "}", latex)
+    return convert(latex, display="block" if display else "inline")
 
 
 class MathStash:
@@ -43,7 +52,7 @@ class MathStash:
     def add(self, latex: str, display: bool) -> str:
         latex = latex.strip()
         try:
-            mathml = convert(latex, display="block" if display else "inline")
+            mathml = to_mathml(latex, display)
         except Exception as error:  # latex2mathml raises many kinds; report the formula
             log.warning("%s: cannot render maths %r: %s", self.where, latex, error)
             mathml = f'<code class="lit-math-error">{html.escape(latex)}</code>'

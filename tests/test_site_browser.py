@@ -60,6 +60,10 @@ def test_every_page_loads_cleanly_with_rendered_maths(browser, site_dir, site_ur
     for path in pages:
         page.goto(site_url + path, wait_until="load")
         page.wait_for_load_state("networkidle")
+        duplicates = page.evaluate("""() => { const seen = new Set(), twice = [];
+          document.querySelectorAll('[id]').forEach(e => seen.has(e.id) ? twice.push(e.id) : seen.add(e.id));
+          return twice; }""")
+        assert not duplicates, f"/{path}: ids used twice: {duplicates}"
         prose = page.evaluate(PROSE_JS)
         raw = RAW_MATHS.search(prose)
         assert raw is None, f"/{path}: maths left as text: {raw.group(0)!r}"

@@ -181,6 +181,8 @@ def fixture_site(tmp_path_factory) -> Path:
     (project / "docs" / "results").mkdir(parents=True)
     (project / "docs" / "results" / "index.md").write_text(
         "# Results\n\nSee [the fixture](../../labml_memory/fixture.py) and $\\alpha_1$.\n")
+    (project / "docs" / "results" / "runs").mkdir()
+    (project / "docs" / "results" / "runs" / "table.md").write_text("# A table of runs\n")
     package = project / "labml_memory"
     (package / "arch").mkdir(parents=True)
     (package / "__init__.py").write_text('"""\n# Home\n\nThe family: [arch](arch/__init__.py)."""\n')
@@ -238,3 +240,4 @@ def test_fixture_site_navigation(fixture_site):
     for label in ("Home", "Building blocks", "An architecture", "Model", "Experiment", "Results"):
         assert label in labels, (label, labels)
     assert not (fixture_site / "data").exists()
+    assert "A table of runs" in labels                    # results pages in sub-folders too

@@ -178,20 +178,29 @@ def _build_nav(docs_dir: str) -> list:
     results = _markdown_files(docs_dir, "results")
     if results:
         nav.append({"Results": results})
-    more = [f for f in _markdown_files(docs_dir, "") if f != "index.md"]
+    more = [f for f in _markdown_files(docs_dir, "")
+            if f != "index.md" and not f.startswith("results/")]
     if more:
         nav.append({"More": more})
     return nav
 
 
+# Folders of docs/ that hold no pages (they are left out by `exclude_docs` too).
+NOT_PAGES = {"renderer", "overrides", "assets"}
+
+
 def _markdown_files(docs_dir: str, folder: str) -> list[str]:
-    """Hand-written `.md` files directly in `docs/<folder>`, `index.md` first."""
-    where = os.path.join(docs_dir, folder)
-    if not os.path.isdir(where):
-        return []
-    names = sorted((n for n in os.listdir(where) if n.endswith(".md") and n != "BUILDING.md"),
-                   key=lambda n: (n != "index.md", n))
-    return [posixpath.join(folder, n) for n in names]
+    """Hand-written `.md` files under `docs/<folder>`, each folder's `index.md` first."""
+    found = []
+    for where, dirs, names in os.walk(os.path.join(docs_dir, folder)):
+        relative = os.path.relpath(where, docs_dir).replace(os.sep, "/")
+        relative = "" if relative == "." else relative
+        dirs[:] = sorted(d for d in dirs if not d.startswith((".", "_"))
+                         and not (not relative and d in NOT_PAGES))
+        for name in names:
+            if name.endswith(".md") and not (not relative and name == "BUILDING.md"):
+                found.append(posixpath.join(relative, name))
+    return sorted(found, key=lambda f: (posixpath.dirname(f), posixpath.basename(f) != "index.md", f))
 
 
 # ## Links to GitHub and Colab, all from `repo_url`

@@ -19,14 +19,14 @@ length per layer: $N$ layers with memory $M$ reach about $N M$ tokens back. Abso
 positions stop making sense once segments are glued together, so positions enter attention
 as distances $i - j$ instead.
 
-**Compressive Transformer** ([Rae et al., 2020](https://arxiv.org/abs/1911.05507)) asks what
+**[Compressive Transformer](compressive/__init__.py)** ([Rae et al., 2020](https://arxiv.org/abs/1911.05507)) asks what
 to do with the states Transformer-XL throws away. Instead of dropping the oldest memories it
 squeezes them, $c$ states into one slot, into a second, *compressed* memory that reaches $c$
 times further for the same number of slots. The compression function (pooling, convolutions,
 keeping the most attended states) is trained by a loss of its own: the compressed memory
 should answer the layer's attention the way the uncompressed one did.
 
-**∞-former** ([Martins et al., 2022](https://arxiv.org/abs/2109.00301)) drops the idea of a
+**[∞-former](infinity_former/__init__.py)** ([Martins et al., 2022](https://arxiv.org/abs/2109.00301)) drops the idea of a
 list of slots. The past becomes a continuous signal over $t \in [0, 1]$, a weighted sum of
 $J$ radial basis functions fitted to the hidden states by ridge regression. Attention reads
 it through a Gaussian density over $t$ instead of a softmax over positions. New text is
@@ -34,14 +34,14 @@ appended by squeezing the old signal into the left part of $[0, 1]$ and refittin
 memory keeps the same size forever and loses resolution instead of content; *sticky
 memories* spend that resolution where attention went before.
 
-**Infini-attention** ([Munkhdalai et al., 2024](https://arxiv.org/abs/2404.07143)) keeps, in
+**[Infini-attention](infini_attention/__init__.py)** ([Munkhdalai et al., 2024](https://arxiv.org/abs/2404.07143)) keeps, in
 every head, one matrix $M_s \in \mathbb{R}^{d_k \times d_v}$ and one normaliser
 $z_s \in \mathbb{R}^{d_k}$, written to by linear attention: every key-value pair of every past
 segment is added in, $M_s = M_{s-1} + \sigma(K)^\top V$. A query reads it as
 $\sigma(Q) M_{s-1} / (\sigma(Q) z_{s-1})$, and a learned gate per head mixes that with ordinary
 attention inside the segment. The memory never grows; old and new are superimposed in it.
 
-**How deep must memory be?** ([Rae & Razavi, 2020](https://arxiv.org/abs/2007.03356)) is not a
+**[How deep must memory be?](memory_depth/__init__.py)** ([Rae & Razavi, 2020](https://arxiv.org/abs/2007.03356)) is not a
 new architecture but a study of Transformer-XL: give long memories to only some layers and
 short ones to the rest. A handful of long-range layers does nearly as well as all of them,
 provided they are not the first layers, and shortening the reach of the lower layers can even

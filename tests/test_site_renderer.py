@@ -168,8 +168,15 @@ def test_what_is_not_maths_is_left_alone():
 
 
 def test_escapes_inside_text_maths_are_undone():
-    html = _render_note(r"$\text{old\_mem} = m_t$")
+    html = _render_note(r"$\text{old\_mem} = m_t$ and $\arg\min_B f$")
     assert "<mtext>old_mem</mtext>" in html
+    assert "<mo>arg</mo>" in html and "\\arg" not in html
+
+
+def test_unknown_commands_are_reported(caplog):
+    html = _render_note(r"$\sigmoid(x)$")
+    assert "cannot render maths" in caplog.text and "\\sigmoid" in caplog.text
+    assert 'class="lit-math-error"' in html
 
 
 # ## The hooks, end to end, on a fixture package

@@ -264,10 +264,10 @@ def _assign_anchors(sections: list[Section], names: dict[int, str]) -> None:
             # The heading's own id is the anchor; later rows count from it.
             previous, counter = slug(heading.group(2)) or previous, 0
             continue
-        name = next((names[n] for n, line in zip(section.lines, section.code)
-                     if line.strip() and not line.lstrip().startswith("@") and n in names), None)
+        # Does the row start with a definition (or its first decorator)?
         first_code = next((n for n, line in zip(section.lines, section.code) if line.strip()), None)
-        if name and names.get(first_code) == name:
+        name = names.get(first_code)
+        if name:
             anchor, previous, counter = name, name, 0
         else:
             counter += 1

@@ -36,9 +36,21 @@ _TEXT = re.compile(r"(\\(?:text|textrm|textit|textbf|texttt|textsf|mbox)\s*\{)([
 _TEXT_ESCAPE = re.compile(r"\\([_%#&{}])")
 
 
+# LaTeX's operator names that latex2mathml does not know, spelled out for it.
+_OPERATORS = re.compile(r"\\(arg)(?![A-Za-z])")
+# What latex2mathml makes of a command it does not know: the command, printed as a symbol.
+_UNKNOWN = re.compile(r">(\\[A-Za-z]+)<")
+
+
 def to_mathml(latex: str, display: bool) -> str:
+    """MathML for one formula; ValueError for a command the converter does not know."""
     latex = _TEXT.sub(lambda m: m.group(1) + _TEXT_ESCAPE.sub(r"\1", m.group(2)) + "}", latex)
-    return convert(latex, display="block" if display else "inline")
+    latex = _OPERATORS.sub(r"\\operatorname{\1}", latex)
+    mathml = convert(latex, display="block" if display else "inline")
+    unknown = _UNKNOWN.search(mathml)
+    if unknown:
+        raise ValueError(f"unknown command {unknown.group(1)}")
+    return mathml
 
 
 class MathStash:

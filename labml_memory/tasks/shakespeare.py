@@ -110,8 +110,11 @@ def split(data: torch.Tensor, train_fraction: float = 0.9) -> Tuple[torch.Tensor
 # Targets are the inputs shifted by one character. When the streams run out we start again
 # from the beginning (a new epoch) and tell the trainer to reset the memory, because the
 # text it holds no longer precedes the segment.
+#
+# Under [distributed training](../training/distributed.py) the text is cut into
+# `world_size × batch_size` streams and each rank reads only its own rows (`rows`).
 class SequentialStreams:
-    def __init__(self, data: torch.Tensor, batch_size: int, seq_len: int):
+    def __init__(self, data: torch.Tensor, batch_size: int, seq_len: int, rows: Optional[slice] = None):
         if batch_size <= 0 or seq_len <= 0:
             raise ValueError(f"batch_size and seq_len must be positive, got {batch_size}, {seq_len}")
         stream_len = (len(data) - 1) // batch_size
@@ -121,8 +124,9 @@ class SequentialStreams:
         self.seq_len = seq_len
         # `[batch, stream_len + 1]`: one extra column so the last target exists.
         usable = stream_len * batch_size
-        self.inputs = data[:usable].view(batch_size, stream_len)
-        self.targets = data[1:usable + 1].view(batch_size, stream_len)
+        rows = slice(None) if rows is None else rows
+        self.inputs = data[:usable].view(batch_size, stream_len)[rows]
+        self.targets = data[1:usable + 1].view(batch_size, stream_len)[rows]
         # Full segments only: a short tail segment would change the batch shape.
         self.segments_per_epoch = stream_len // seq_len
 

@@ -22,13 +22,16 @@ What a run does, in order:
    auxiliary loss with labml, with periodic validation;
 5. checkpoints every `checkpoint_every` steps, at the end, and on Ctrl-C;
    `resume=latest` (or a run's uuid) continues exactly where a run stopped;
-6. validates on the whole held-out text, generates a sample with memory, and prints the final
+6. runs unchanged under `torchrun`, one process per rank, each with its own streams and
+   memory (see [distributed training](distributed.py));
+7. validates on the whole held-out text, generates a sample with memory, and prints the final
    validation loss and where the run's logs are as its last two lines.
 """
 
 import math
 import sys
 import time
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Type
@@ -39,7 +42,7 @@ from torch import nn
 
 from labml_memory.protocol import MemoryLanguageModel, MemoryState
 from labml_memory.tasks.shakespeare import SequentialStreams, Vocabulary, load_text, split
-from labml_memory.training import checkpoint
+from labml_memory.training import checkpoint, distributed
 from labml_memory.training.config import TrainConfig, build_config, parse_overrides
 
 # A function from a configuration and a vocabulary size to a model: what each experiment provides.
@@ -173,10 +176,19 @@ def train(config: TrainConfig, build_model: ModelBuilder, name: str,
     Train `build_model(config, vocab_size)` on Tiny Shakespeare under the labml experiment
     `name`. `on_step(step, loss)` is called after every step (the tests use it to simulate an
     interruption); a `KeyboardInterrupt` from anywhere in the loop saves a checkpoint and is
-    raised again.
+    raised again. Under `torchrun` every rank calls this; see [distributed](distributed.py).
     """
     from labml import experiment, monit, tracker
 
+    ctx = distributed.init_from_env(config.device)
+    try:
+        return _train(config, build_model, name, on_step, ctx, experiment, monit, tracker)
+    finally:
+        distributed.shutdown(ctx)
+
+
+def _train(config, build_model, name, on_step, ctx, experiment, monit, tracker) -> TrainResult:
+    main_rank = ctx.is_main
     # A resumed run continues from the newest checkpoint of the run `resume` names
     # (build its configuration with `configure`, which starts from the stored one).
     resumed = None
@@ -184,10 +196,14 @@ def train(config: TrainConfig, build_model: ModelBuilder, name: str,
     if config.resume:
         run_path = checkpoint.find_run(root, name, config.resume)
         resumed = checkpoint.load(checkpoint.checkpoints_of(run_path)[-1])
+        if len(resumed['rng']) != ctx.world_size:
+            raise checkpoint.CheckpointError(
+                f"the checkpoint was written by {len(resumed['rng'])} process(es); resume it with "
+                f"the same number (this run has {ctx.world_size})")
 
     if config.threads:
         torch.set_num_threads(config.threads)
-    device = pick_device(config.device)
+    device = distributed.device_for(ctx, pick_device(config.device))
     torch.manual_seed(config.seed)
 
     # ### Data
@@ -196,52 +212,72 @@ def train(config: TrainConfig, build_model: ModelBuilder, name: str,
     if resumed is not None and resumed['vocabulary'] != vocab.chars:
         raise checkpoint.CheckpointError("the checkpoint's vocabulary does not match this dataset")
     train_data, valid_data = split(vocab.encode(text))
-    train_streams = SequentialStreams(train_data, config.batch_size, config.seq_len)
-    valid_streams = SequentialStreams(valid_data, config.batch_size, config.seq_len)
+    batch = config.batch_size
+    train_streams = SequentialStreams(train_data, batch * ctx.world_size, config.seq_len,
+                                      rows=slice(ctx.rank * batch, (ctx.rank + 1) * batch))
+    valid_streams = SequentialStreams(valid_data, batch, config.seq_len)
 
     # ### Model and optimiser
     model = build_model(config, vocab.size).to(device)
-    optimizer = make_optimizer(model, config)
     start_step, memory = 0, None
     if resumed is not None:
         model.load_state_dict(resumed['model'])
+    # Under torchrun the training forward pass goes through DistributedDataParallel, which
+    # averages gradients across ranks; validation and sampling use the model itself.
+    train_model = model
+    if ctx.active:
+        train_model = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == 'cuda' else None)
+    optimizer = make_optimizer(model, config)
+    if resumed is not None:
         optimizer.load_state_dict(resumed['optimizer'])
         start_step = resumed['step']
-        memory = checkpoint.memory_from_dict(resumed.get('train_memory'), device)
-        _set_rng_state(resumed['rng'], device)
+        memory = checkpoint.memory_from_dict(resumed['train_memory'][ctx.rank], device)
+        _set_rng_state(resumed['rng'][ctx.rank], device)
 
-    experiment.create(name=name, writers={'screen', 'file'})
-    configs = {k: v if isinstance(v, (int, float, str, bool)) else str(v) for k, v in asdict(config).items()}
-    configs.update(model_parameters=sum(p.numel() for p in model.parameters()),
-                   resumed_from_step=start_step, device_used=str(device))
-    experiment.configs(configs)
-    from labml.internal.experiment import experiment_singleton
-    run = experiment_singleton().run
-    run_path, run_uuid = Path(run.run_path), run.uuid
-    for key in ('loss.*', 'bpc.*', 'accuracy.*', 'tokens_per_second', 'lr', 'aux.*'):
-        tracker.set_scalar(key, is_print=key != 'lr')
+    # ### Tracking, on rank 0 only
+    run_path, run_uuid = None, ''
+    if main_rank:
+        experiment.create(name=name, writers={'screen', 'file'})
+        configs = {k: v if isinstance(v, (int, float, str, bool)) else str(v) for k, v in asdict(config).items()}
+        configs.update(model_parameters=sum(p.numel() for p in model.parameters()),
+                       resumed_from_step=start_step, device_used=str(device), world_size=ctx.world_size)
+        experiment.configs(configs)
+        from labml.internal.experiment import experiment_singleton
+        run = experiment_singleton().run
+        run_path, run_uuid = Path(run.run_path), run.uuid
+        for key in ('loss.*', 'bpc.*', 'accuracy.*', 'tokens_per_second', 'lr', 'aux.*'):
+            tracker.set_scalar(key, is_print=key != 'lr')
 
-    def save_checkpoint(step: int) -> Path:
-        return checkpoint.save(checkpoint.checkpoint_path(run_path, step), {
-            'step': step, 'config': asdict(config), 'model': model.state_dict(),
-            'optimizer': optimizer.state_dict(), 'rng': _rng_state(device),
-            'train_memory': checkpoint.memory_to_dict(memory), 'vocabulary': vocab.chars,
-            'experiment': name, 'run_uuid': run_uuid})
+    def save_checkpoint(step: int) -> Optional[Path]:
+        # Every rank contributes its memory and random state; rank 0 writes the file.
+        memories = distributed.gather(ctx, checkpoint.memory_to_dict(memory.to('cpu') if memory is not None else None))
+        rngs = distributed.gather(ctx, _rng_state(device))
+        path = None
+        if main_rank:
+            path = checkpoint.save(checkpoint.checkpoint_path(run_path, step), {
+                'step': step, 'config': asdict(config), 'model': model.state_dict(),
+                'optimizer': optimizer.state_dict(), 'rng': rngs, 'train_memory': memories,
+                'vocabulary': vocab.chars, 'experiment': name, 'run_uuid': run_uuid})
+        distributed.barrier(ctx)
+        return path
 
     result = TrainResult(run_uuid, run_path, start_step, float('nan'), float('nan'))
-    tokens_per_step = config.batch_size * config.seq_len * config.unroll
+    tokens_per_step = batch * config.seq_len * config.unroll * ctx.world_size
     started = time.time()
     step = start_step
-    with experiment.start():
-        tracker.set_global_step(start_step)
+    steps = range(start_step, config.steps)
+    with (experiment.start() if main_rank else nullcontext()):
+        if main_rank:
+            tracker.set_global_step(start_step)
         try:
-            for step in monit.loop(range(start_step, config.steps)):  # a progress bar over steps
+            for step in (monit.loop(steps) if main_rank else steps):  # a progress bar over steps
                 lr = learning_rate(step, config)
                 for group in optimizer.param_groups:
                     group['lr'] = lr
                 step_started = time.time()
                 # #### One step over `unroll` consecutive segments
-                with monit.section('train'):
+                with (monit.section('train') if main_rank else nullcontext()):
                     model.train()
                     loss = torch.zeros((), device=device)
                     lm_total, correct, aux_totals = 0.0, 0, {}
@@ -251,7 +287,7 @@ def train(config: TrainConfig, build_model: ModelBuilder, name: str,
                         if reset:
                             # A new epoch: the memory describes text that no longer precedes us.
                             memory = None
-                        logits, memory, aux = model(inputs, memory)
+                        logits, memory, aux = train_model(inputs, memory)
                         lm_loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten())
                         loss = loss + (lm_loss + sum(aux.values(), torch.zeros((), device=device))) / config.unroll
                         lm_total += lm_loss.item() / config.unroll
@@ -267,40 +303,49 @@ def train(config: TrainConfig, build_model: ModelBuilder, name: str,
                     # inside the unroll becomes a constant now.
                     memory = memory.detach() if memory is not None else None
                 elapsed = time.time() - step_started
-                tracker.add({'loss.train': lm_total, 'bpc.train': lm_total / math.log(2),
-                             'accuracy.train': correct / (tokens_per_step),
-                             'tokens_per_second': tokens_per_step / max(elapsed, 1e-9), 'lr': lr})
-                tracker.add({f'aux.{key}': value for key, value in aux_totals.items()})
+                # What is tracked is the average over ranks: the loss of the whole batch.
+                lm_total = distributed.mean_over_ranks(ctx, lm_total)
+                accuracy = distributed.mean_over_ranks(ctx, correct / (batch * config.seq_len * config.unroll))
                 result.train_losses[step + 1] = lm_total
-                # #### Periodic validation and checkpoints
                 done = step + 1
-                if done % config.eval_every == 0 and done < config.steps:
-                    with monit.section('valid'):
-                        metrics = evaluate(model, valid_streams, device, config.eval_segments)
-                    result.valid_losses[done] = metrics['loss']
-                    tracker.add({'loss.valid': metrics['loss'], 'bpc.valid': metrics['loss'] / math.log(2),
-                                 'accuracy.valid': metrics['accuracy']})
-                tracker.set_global_step(done)
-                tracker.save()
-                if done % config.log_every == 0:
-                    tracker.new_line()
+                if main_rank:
+                    tracker.add({'loss.train': lm_total, 'bpc.train': lm_total / math.log(2),
+                                 'accuracy.train': accuracy,
+                                 'tokens_per_second': tokens_per_step / max(elapsed, 1e-9), 'lr': lr})
+                    tracker.add({f'aux.{key}': value for key, value in aux_totals.items()})
+                    # #### Periodic validation (rank 0 only; the others carry on training)
+                    if done % config.eval_every == 0 and done < config.steps:
+                        with monit.section('valid'):
+                            metrics = evaluate(model, valid_streams, device, config.eval_segments)
+                        result.valid_losses[done] = metrics['loss']
+                        tracker.add({'loss.valid': metrics['loss'], 'bpc.valid': metrics['loss'] / math.log(2),
+                                     'accuracy.valid': metrics['accuracy']})
+                    tracker.set_global_step(done)
+                    tracker.save()
+                    if done % config.log_every == 0:
+                        tracker.new_line()
+                # #### Checkpoints
                 if done % config.checkpoint_every == 0:
                     save_checkpoint(done)
                 step = done
                 if on_step is not None:
                     on_step(done, lm_total)
         except KeyboardInterrupt:
-            # Nothing is lost: the state after the last completed step goes to disk.
-            path = save_checkpoint(step)
-            print(f"\ninterrupted at step {step}; checkpoint saved to {path}\n"
-                  f"resume with: resume={run_uuid}", file=sys.stderr)
+            # Nothing is lost: the state after the last completed step goes to disk. Under
+            # torchrun the ranks cannot be trusted to meet for a gather any more, so the
+            # periodic checkpoints are what a distributed run resumes from.
+            if not ctx.active:
+                path = save_checkpoint(step)
+                print(f"\ninterrupted at step {step}; checkpoint saved to {path}\n"
+                      f"resume with: resume={run_uuid}", file=sys.stderr)
             raise
         save_checkpoint(step)
         result.final_step = step
         result.wall_time = time.time() - started
-        trained_steps = step - start_step
-        result.tokens_per_second = trained_steps * tokens_per_step / max(result.wall_time, 1e-9)
+        result.tokens_per_second = (step - start_step) * tokens_per_step / max(result.wall_time, 1e-9)
         result.memory_bytes = memory.nbytes() if isinstance(memory, MemoryState) else 0
+        if not main_rank:
+            return result
 
         # ### The final validation, on the whole held-out text
         with monit.section('final validation'):
@@ -358,5 +403,6 @@ def main(config_cls: Type[TrainConfig], presets: Mapping[str, Mapping[str, Any]]
     except (checkpoint.CheckpointError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         raise SystemExit(1)
-    print(report(result))
+    if result.run_path is not None:  # rank 0 (the only rank that tracked the run)
+        print(report(result))
     return result

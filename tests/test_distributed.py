@@ -1,5 +1,4 @@
 """Two processes under torchrun take the same steps as one process with twice the batch."""
-import json
 import subprocess
 import sys
 
@@ -7,6 +6,7 @@ import pytest
 import torch
 
 from labml_memory.training import checkpoint, train
+from labml_memory.training.logs import read_metrics
 from labml_memory.training.config import build_config
 from labml_memory.transformer_xl.experiment import PRESETS, Config, build_model
 
@@ -16,11 +16,7 @@ SETTINGS = dict(d_model=16, heads=2, n_layers=1, d_ff=32, mem_len=8, eval_mem_le
 
 
 def logged_losses(run_path):
-    losses = {}
-    for line in (run_path / 'log.jsonl').read_text().splitlines():
-        for step, values in json.loads(line).get('track', {}).get('loss.train', []):
-            losses[step] = values[0]
-    return losses
+    return dict(read_metrics(run_path)['loss.train'])
 
 
 def test_two_ranks_agree_with_one_process(tmp_path):

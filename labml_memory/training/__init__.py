@@ -63,6 +63,9 @@ class TrainResult:
     wall_time: float = 0.0
     sample: str = ''
     memory_bytes: int = 0
+    # The trained model and its vocabulary, for notebooks and scripts that go on using them.
+    model: Optional[nn.Module] = None
+    vocabulary: Optional[Vocabulary] = None
 
 
 # ## Learning-rate schedule
@@ -344,6 +347,7 @@ def _train(config, build_model, name, on_step, ctx, experiment, monit, tracker) 
         result.wall_time = time.time() - started
         result.tokens_per_second = (step - start_step) * tokens_per_step / max(result.wall_time, 1e-9)
         result.memory_bytes = memory.nbytes() if isinstance(memory, MemoryState) else 0
+        result.model, result.vocabulary = model, vocab
         if not main_rank:
             return result
 

@@ -1,0 +1,164 @@
+r"""
+Writes the Colab notebooks, one per architecture, from the cells below.
+
+    python experiments/notebooks/build.py          # rewrite every notebook
+    python experiments/notebooks/build.py --check  # fail if a stored notebook differs (the tests do this)
+
+Notebooks are generated rather than edited by hand so they stay in step with the code: the test
+suite checks that the stored files equal what this script writes, and executes each one with a
+tiny configuration (`LABML_MEMORY_NOTEBOOK_TINY=1`). They are stored without outputs.
+"""
+import argparse
+import sys
+from pathlib import Path
+
+import nbformat
+
+HERE = Path(__file__).parent
+REPO = 'https://github.com/labml-memory/labml_memory'
+SITE = 'https://labml-memory.github.io/labml_memory'
+
+INSTALL = """\
+# On Colab, install the package from its repository; locally it is already installed.
+import sys
+if 'google.colab' in sys.modules:
+    !pip install -q git+{repo}
+"""
+
+SETTINGS = """\
+import os
+# The test suite runs every notebook with a tiny model for a few steps; on Colab or a laptop,
+# the CPU preset trains for a short while (raise `steps` for a better model).
+TINY = os.environ.get('LABML_MEMORY_NOTEBOOK_TINY') == '1'
+overrides = {short}
+if TINY:
+    overrides = {tiny}
+    overrides['logs_dir'] = os.environ.get('LABML_MEMORY_NOTEBOOK_LOGS', '')
+"""
+
+TRAIN = """\
+from labml_memory.training import configure, train
+from labml_memory.{package}.experiment import Config, PRESETS, build_model
+
+config = configure(Config, PRESETS, overrides, '{package}')
+result = train(config, build_model, '{package}')
+model, vocab = result.model, result.vocabulary
+print(f'validation loss {{result.final_valid_loss:.3f}} nats/char, logs in {{result.run_path}}')
+"""
+
+PLOT = """\
+# labml wrote every tracked value to log.jsonl in the run's folder; draw the loss curves from it.
+import matplotlib.pyplot as plt
+from labml_memory.training.logs import read_metrics
+
+metrics = read_metrics(result.run_path)
+fig, ax = plt.subplots(figsize=(6, 3.5))
+for name in ('loss.train', 'loss.valid'):
+    if name in metrics:
+        steps, values = zip(*metrics[name])
+        ax.plot(steps, values, marker='o' if name == 'loss.valid' else None, label=name)
+ax.set_xlabel('step'); ax.set_ylabel('nats / char'); ax.legend(); ax.grid(alpha=0.3)
+plt.show()
+"""
+
+SAMPLE = """\
+# Generate with memory: the prompt is read segment by segment, then one character at a time,
+# each step seeing only the newest character plus what the model remembers.
+import torch
+prompt = vocab.encode('ROMEO:\\n').unsqueeze(0)
+model.eval()
+generated = model.generate(prompt, 80 if TINY else 400, segment_len=config.seq_len,
+                           generator=torch.Generator().manual_seed(0))
+print(vocab.decode(prompt[0]) + vocab.decode(generated[0]))
+"""
+
+XL_MEMORY = """\
+# How much of each layer's attention goes to the memory rather than the current segment?
+import torch
+text = vocab.encode(open(__import__('labml_memory.tasks.shakespeare', fromlist=['x']).DATA_FILE).read()[:4096])
+segments = text[: (len(text) // config.seq_len) * config.seq_len].view(1, -1, config.seq_len)[0]
+memory = None
+with torch.no_grad():
+    for segment in segments[:-1]:
+        _, memory, _ = model(segment[None], memory)
+    weights = model.attention_weights(segments[-1][None], memory)
+shares = [w[..., :w.shape[-1] - config.seq_len].sum(-1).mean().item() for w in weights]
+fig, ax = plt.subplots(figsize=(5, 3))
+ax.bar(range(1, len(shares) + 1), shares)
+ax.set_xlabel('layer'); ax.set_ylabel('attention on memory'); ax.set_ylim(0, 1)
+plt.show()
+print('memory state:', memory.nbytes(), 'bytes;', 'lengths per layer:', memory.lengths)
+"""
+
+TINY_XL = "dict(steps=3, d_model=32, heads=2, n_layers=2, d_ff=64, seq_len=16, mem_len=16, eval_mem_len=16, batch_size=4, eval_every=1000, final_eval_segments=2, sample_len=0, threads=1)"
+
+NOTEBOOKS = {
+    'transformer_xl': dict(
+        title='Transformer-XL',
+        blurb='Segment-level recurrence with relative positional attention '
+              '([paper](https://arxiv.org/abs/1901.02860)).',
+        short="dict(steps=300, eval_every=100)",
+        tiny=TINY_XL,
+        memory=XL_MEMORY),
+    'memory_depth': dict(
+        title='Do transformers need deep long-range memory?',
+        blurb='A Transformer-XL where only some layers keep a long memory '
+              '([paper](https://arxiv.org/abs/2007.03356)).',
+        short="dict(steps=300, n_long=1, placement='last')",
+        tiny=TINY_XL.replace("mem_len=16, eval_mem_len=16", "long_mem_len=16, short_mem_len=4, n_long=1, placement='last'"),
+        memory=XL_MEMORY),
+}
+
+
+def notebook(package: str, spec: dict) -> nbformat.NotebookNode:
+    cells = [
+        nbformat.v4.new_markdown_cell(
+            f"# {spec['title']}\n\n{spec['blurb']} The annotated implementation: "
+            f"[{SITE}/{package}/]({SITE}/{package}/).\n\n"
+            "Train a small model on Tiny Shakespeare with labml tracking, plot its loss, generate "
+            "text with memory, and look at the memory at work."),
+        nbformat.v4.new_code_cell(INSTALL.format(repo=REPO)),
+        nbformat.v4.new_code_cell(SETTINGS.format(short=spec['short'], tiny=spec['tiny'])),
+        nbformat.v4.new_markdown_cell("## Train"),
+        nbformat.v4.new_code_cell(TRAIN.format(package=package)),
+        nbformat.v4.new_markdown_cell("## The loss curve"),
+        nbformat.v4.new_code_cell(PLOT),
+        nbformat.v4.new_markdown_cell("## A sample, generated with memory"),
+        nbformat.v4.new_code_cell(SAMPLE),
+        nbformat.v4.new_markdown_cell("## The memory at work"),
+        nbformat.v4.new_code_cell(spec['memory']),
+    ]
+    nb = nbformat.v4.new_notebook(cells=cells)
+    nb.metadata['kernelspec'] = {'name': 'python3', 'display_name': 'Python 3', 'language': 'python'}
+    nb.metadata['colab'] = {'provenance': []}
+    # Stable cell ids, so regenerating an unchanged notebook changes nothing on disk.
+    for i, cell in enumerate(nb.cells):
+        cell['id'] = f'{package}-{i}'
+    return nb
+
+
+def render(package: str, spec: dict) -> str:
+    return nbformat.writes(notebook(package, spec)) + '\n'
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument('--check', action='store_true')
+    args = parser.parse_args()
+    stale = []
+    for package, spec in NOTEBOOKS.items():
+        path = HERE / f'{package}.ipynb'
+        text = render(package, spec)
+        if args.check:
+            if not path.is_file() or path.read_text() != text:
+                stale.append(path.name)
+        else:
+            path.write_text(text)
+    if stale:
+        print(f"stale notebooks (run python experiments/notebooks/build.py): {stale}")
+        return 1
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -158,3 +158,9 @@ def test_corrupt_checkpoint_fails_clearly(tmp_path):
     with pytest.raises(SystemExit) as exit_info:
         main(Config, PRESETS, build_model, 'corrupt_test', ['resume=latest', f'logs_dir={tmp_path}'])
     assert exit_info.value.code == 2
+
+
+def test_time_budget_stops_training_early(tmp_path):
+    result = train(tiny(tmp_path, steps=100_000, time_budget=1.0), build_model, 'budget_test')
+    assert 0 < result.final_step < 100_000
+    assert result.wall_time < 30

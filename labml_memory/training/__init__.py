@@ -333,6 +333,11 @@ def _train(config, build_model, name, on_step, ctx, experiment, monit, tracker) 
                 step = done
                 if on_step is not None:
                     on_step(done, lm_total)
+                # #### The wall-time budget (every rank stops at the same step)
+                if config.time_budget > 0:
+                    over = float(time.time() - started > config.time_budget)
+                    if distributed.mean_over_ranks(ctx, over) > 0:
+                        break
         except KeyboardInterrupt:
             # Nothing is lost: the state after the last completed step goes to disk. Under
             # torchrun the ranks cannot be trusted to meet for a gather any more, so the

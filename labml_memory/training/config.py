@@ -53,6 +53,10 @@ class TrainConfig:
     checkpoint_every: int = 200
     # `resume=latest` continues the newest run of this experiment; `resume=<uuid>` a named one.
     resume: str = ''
+    # Stop after this many seconds of training even if `steps` are not done (0: no limit);
+    # the results page compares architectures at equal wall time with it. The cosine schedule
+    # still runs over `steps`, so a run stopped early ends at a higher learning rate.
+    time_budget: float = 0.0
     # Characters generated with memory at the end of training.
     sample_len: int = 400
     seed: int = 0
@@ -68,7 +72,7 @@ class TrainConfig:
         """Fail early, naming the setting. Experiments extend this with their model's checks."""
         check_positive(self, 'steps', 'unroll', 'seq_len', 'batch_size', 'lr', 'eval_every',
                        'eval_segments', 'log_every', 'checkpoint_every')
-        for name in ('warmup', 'sample_len', 'grad_clip', 'threads', 'weight_decay'):
+        for name in ('warmup', 'sample_len', 'grad_clip', 'threads', 'weight_decay', 'time_budget'):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if not 0.0 <= self.min_lr_ratio <= 1.0:

@@ -115,6 +115,10 @@ def test_notes_beside_code_when_wide(page_1280, site_url):
     assert abs(row["note"]["top"] - row["code"]["top"]) < 2
     assert row["code"]["right"] <= row["viewport"]
     assert row["pageWidth"] <= row["viewport"], "the page scrolls sideways"
+    # Long lines wrap in the column, yet the text (what a reader copies) keeps its indentation.
+    code = page_1280.evaluate("() => [...document.querySelectorAll('.lit-code code')]"
+                              ".map(c => c.innerText).join('\\n')")
+    assert re.search(r"\n {4,}\S", code)
 
 
 def test_notes_above_code_when_narrow(browser, site_url):

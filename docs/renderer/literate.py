@@ -164,18 +164,33 @@ def _css_class(ttype) -> str:
 
 
 def highlight_lines(source: str) -> list[str]:
-    """One HTML string per line of `source`."""
+    """One HTML string per line of `source`. A line's leading spaces are set apart in a
+    `lit-indent` span, so the stylesheet can cap how far a deeply aligned line is pushed."""
     lexer = PythonLexer(stripnl=False, stripall=False, ensurenl=True)
     lines: list[str] = [""]
+    at_start = True    # nothing but spaces written on the current line yet
+    indent = 0
     for ttype, value in lexer.get_tokens(source):
         css = _css_class(ttype)
         for i, piece in enumerate(value.split("\n")):
             if i:
+                lines[-1] = _with_indent(lines[-1], indent)
                 lines.append("")
+                at_start, indent = True, 0
+            if at_start:
+                spaces = len(piece) - len(piece.lstrip(" "))
+                indent += spaces
+                piece = piece[spaces:]
+                at_start = not piece
             if piece:
                 escaped = html.escape(piece, quote=False)
                 lines[-1] += f'<span class="{css}">{escaped}</span>' if css else escaped
+    lines[-1] = _with_indent(lines[-1], indent)
     return lines
+
+
+def _with_indent(line: str, indent: int) -> str:
+    return f'<span class="lit-indent">{" " * indent}</span>{line}' if indent and line else line
 
 
 # ## Cutting the module into rows
@@ -370,7 +385,7 @@ def _code_html(module: Module, section: Section) -> str:
         return ""
     # One block per line, each knowing its indentation, so that a line too long for the column
     # wraps under its own indentation plus four (see `.lit-line` in literate.css) instead of
-    # being cut off.
+    # being cut off. An empty line holds a space, or its block would have no height.
     body = "".join(
         f'<span class="lit-line" style="--indent:{len(line) - len(line.lstrip(" "))}">'
         f'{module.html_lines[n - 1] or " "}</span>'

@@ -206,7 +206,6 @@ def fixture_site(tmp_path_factory) -> Path:
     config = config.replace("docs/renderer/literate_hooks.py",
                             str(ROOT / "docs" / "renderer" / "literate_hooks.py"))
     config = config.replace("custom_dir: docs/overrides", f"custom_dir: {ROOT / 'docs' / 'overrides'}")
-    config = config.replace("  - docs/renderer\n", "")   # `watch:` paths must exist
     (project / "mkdocs.yml").write_text(config)
     shutil.copytree(ROOT / "docs" / "assets", project / "docs" / "assets")
     build = mkdocs_build(project / "mkdocs.yml", project / "site")

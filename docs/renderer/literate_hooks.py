@@ -121,8 +121,9 @@ def _is_architecture(package: str) -> bool:
 # ## Navigation
 
 
-def _ordered(names: list[str], preferred: list[str]) -> list[str]:
-    return sorted(names, key=lambda n: (preferred.index(n) if n in preferred else len(preferred), n))
+def _rank(name: str, preferred: list[str]) -> tuple[int, str]:
+    """Sort key: the names in `preferred` in its order, then the others alphabetically."""
+    return (preferred.index(name) if name in preferred else len(preferred), name)
 
 
 def _title(page: ModulePage) -> str:
@@ -159,13 +160,13 @@ def _build_nav(docs_dir: str) -> list:
     if "index.md" in _pages:
         nav.append({"Home": "index.md"})
     packages = sorted({p.src_uri.split("/")[0] for p in _pages.values() if "/" in p.src_uri})
-    architectures = _ordered([p for p in packages if _is_architecture(p)], ARCHITECTURE_ORDER)
+    architectures = sorted((p for p in packages if _is_architecture(p)),
+                           key=lambda p: _rank(p, ARCHITECTURE_ORDER))
     others = [p for p in packages if p not in architectures and p not in TRAINING | TASKS]
 
-    blocks: list = [{_title(p): p.src_uri}
-                    for name in _ordered([p.stem for p in _pages.values()
-                                          if not p.package and p.stem != "index"], BLOCK_ORDER)
-                    for p in [_pages[f"{name}.md"]]]
+    top_level = sorted((p for p in _pages.values() if not p.package and p.stem != "index"),
+                       key=lambda p: _rank(p.stem, BLOCK_ORDER))
+    blocks: list = [{_title(p): p.src_uri} for p in top_level]
     blocks += [_section(p) for p in others]
     if blocks:
         nav.append({"Building blocks": blocks})

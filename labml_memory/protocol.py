@@ -43,6 +43,8 @@ class MemoryState:
 
     def tensors(self) -> List[torch.Tensor]:
         """Every tensor the state holds, flattened into one list."""
+        # Walk the dataclass fields rather than ask each subclass to list its tensors: a
+        # field added later is then counted in `nbytes` and saved in checkpoints by itself.
         found = []
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
@@ -52,6 +54,11 @@ class MemoryState:
                 found.extend(v for v in value if isinstance(v, torch.Tensor))
         return found
 
+    # ### The size of a memory
+    #
+    # The number the results page compares across architectures: Transformer-XL's state
+    # grows with memory length × layers, the Compressive Transformer's with its two lengths,
+    # while the ∞-former's and Infini-attention's stay fixed however long the text.
     def nbytes(self) -> int:
         """The size of the state in bytes: what the model must keep between segments."""
         return sum(t.numel() * t.element_size() for t in self.tensors())
@@ -68,6 +75,10 @@ class MemoryState:
                                                   for v in value)
         return dataclasses.replace(self, **changes)
 
+    # ### Stopping gradients, moving, selecting
+    #
+    # All three rebuild the state with every tensor transformed and every other field kept,
+    # so an architecture gets them for free.
     def detach(self) -> 'MemoryState':
         """A copy that no gradient flows through, for a stop-gradient at the segment boundary."""
         return self._map(lambda t: t.detach())
@@ -80,6 +91,10 @@ class MemoryState:
         return self._map(lambda t: t[index])
 
 
+# ## The return value
+#
+# A named tuple rather than a plain one, so code may write `out.logits` where that reads
+# better, while `logits, memory, losses = model(tokens, memory)` still works everywhere.
 class ModelOutput(NamedTuple):
     """What every model returns; a named tuple, so it unpacks as `logits, memory, losses`."""
     logits: torch.Tensor
@@ -99,6 +114,11 @@ class MemoryLanguageModel(nn.Module):
             raise ValueError(f"vocab_size must be a positive integer, got {vocab_size!r}")
         self.vocab_size = vocab_size
 
+    # ### Checking the input
+    #
+    # Out-of-range ids would otherwise surface as an index error inside the embedding (or,
+    # on a GPU, as an unrelated device-side assert much later), and a `[seq]` tensor with the
+    # batch axis missing would be silently read as a batch of one-token segments.
     def check_tokens(self, tokens: torch.Tensor) -> None:
         """Fail early, naming the bad value, for input no model could read."""
         if not isinstance(tokens, torch.Tensor):
@@ -127,9 +147,13 @@ class MemoryLanguageModel(nn.Module):
         """
         if length < 0 or segment_len <= 0:
             raise ValueError(f"length must be >= 0 and segment_len > 0, got {length}, {segment_len}")
+        self.check_tokens(prompt)
+        # Read the prompt segment by segment; only the last segment's logits are needed.
         logits = None
         for start in range(0, prompt.shape[1], segment_len):
             logits, memory, _ = self(prompt[:, start:start + segment_len], memory)
+        # Sample from the temperature-scaled distribution of the last position, feed the
+        # sample back with the memory, repeat.
         out = []
         for _ in range(length):
             probs = (logits[:, -1] / max(temperature, 1e-6)).softmax(-1)

@@ -25,6 +25,11 @@ SOURCE_URL = 'https://raw.githubusercontent.com/karpathy/char-rnn/master/data/ti
 MD5 = '6fb458f1232090904fb40fe944165e91'
 
 
+# ## Getting the file
+#
+# Only called when the shipped copy is missing (a stripped install, a deleted file). The
+# checksum guards against a truncated download or a changed upstream file: either would
+# quietly change every number on the results pages.
 def download(path: Path, url: str = SOURCE_URL, timeout: float = 30.0) -> Path:
     """Fetch the corpus into `path`, refusing a file whose checksum does not match."""
     try:
@@ -59,6 +64,12 @@ def load_text(path: Optional[Path] = None, allow_download: bool = True) -> str:
     return text
 
 
+# ## Characters as tokens
+#
+# Character-level modelling keeps the vocabulary tiny (65 symbols), so the embedding and the
+# output head are cheap and all of a model's capacity goes into its layers and its memory.
+# It also makes the metric comparable with the papers' enwik8 and text8 results, which are
+# per character (bits per character), though the texts differ.
 @dataclass
 class Vocabulary:
     r"""
@@ -123,6 +134,8 @@ class SequentialStreams:
                              f"seq_len={seq_len}; lower batch_size or seq_len")
         self.seq_len = seq_len
         # `[batch, stream_len + 1]`: one extra column so the last target exists.
+        # Cut the text into `batch_size` equal streams, dropping the last few characters
+        # that do not fill a stream; stream $b$ starts at character $b \times$ `stream_len`.
         usable = stream_len * batch_size
         rows = slice(None) if rows is None else rows
         self.inputs = data[:usable].view(batch_size, stream_len)[rows]

@@ -49,6 +49,11 @@ from labml_memory.training.config import TrainConfig, build_config, parse_overri
 ModelBuilder = Callable[[Any, int], MemoryLanguageModel]
 
 
+# ## What a run returns
+#
+# The command line prints a summary; scripts (the studies, the benchmark, the notebooks) and
+# the tests call `train` directly and read this instead. Losses are kept by step so that two
+# runs can be compared step for step, which is how exact resume is tested.
 @dataclass
 class TrainResult:
     """What a finished run reports, for scripts and tests that call `train` directly."""
@@ -92,6 +97,10 @@ def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimiz
     return torch.optim.AdamW(groups, lr=config.lr, betas=(0.9, 0.99))
 
 
+# ## The device
+#
+# `auto` takes the GPU when there is one, so the same command works on a laptop and on a
+# GPU machine; naming CUDA where there is none is an error rather than a silent fallback.
 def pick_device(name: str) -> torch.device:
     if name == 'auto':
         return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
@@ -108,6 +117,9 @@ def pick_device(name: str) -> torch.device:
 @torch.no_grad()
 def evaluate(model: MemoryLanguageModel, streams: SequentialStreams, device: torch.device,
              max_segments: Optional[int] = None) -> Dict[str, float]:
+    # Evaluation mode switches off dropout and, for Transformer-XL, switches on the longer
+    # evaluation memory. Losses are summed over every character and divided once at the end,
+    # so a segment's weight does not depend on how the text was cut.
     was_training = model.training
     model.eval()
     memory = None
@@ -124,6 +136,11 @@ def evaluate(model: MemoryLanguageModel, streams: SequentialStreams, device: tor
     return {'loss': total_loss / count, 'accuracy': correct / count}
 
 
+# ### Random state
+#
+# Dropout draws from PyTorch's generator, so an exact resume needs the generator's state as
+# it was after the last completed step (and the GPU's generator when training on one). The
+# data needs no state at all: segment $t$ is a pure function of $t$.
 def _rng_state(device: torch.device) -> Dict[str, Any]:
     state = {'torch': torch.get_rng_state()}
     if device.type == 'cuda':
@@ -137,6 +154,7 @@ def _set_rng_state(state: Dict[str, Any], device: torch.device) -> None:
         torch.cuda.set_rng_state(state['cuda'], device)
 
 
+# ### Where runs are written
 def experiments_path(config: TrainConfig) -> Path:
     r"""
     Where runs go: `logs_dir` when set (the tests use a temporary folder), otherwise `logs/`
@@ -155,6 +173,7 @@ def experiments_path(config: TrainConfig) -> Path:
     return root
 
 
+# ### Configuring a fresh or a resumed run
 def configure(config_cls: Type[TrainConfig], presets: Mapping[str, Mapping[str, Any]],
               overrides: Mapping[str, Any], name: str) -> TrainConfig:
     r"""
@@ -165,11 +184,62 @@ def configure(config_cls: Type[TrainConfig], presets: Mapping[str, Mapping[str, 
     resume = overrides.get('resume')
     if not resume:
         return build_config(config_cls, presets, overrides)
+    # Finding the run needs only the logs folder and the preset; the rest comes from the
+    # checkpoint, so that `resume=latest` alone rebuilds the same model.
     probe = build_config(config_cls, presets, {k: v for k, v in overrides.items()
                                                if k in ('logs_dir', 'preset')})
     run_path = checkpoint.find_run(experiments_path(probe), name, str(resume))
     stored = checkpoint.load(checkpoint.checkpoints_of(run_path)[-1])['config']
     return build_config(config_cls, presets, overrides, base=stored)
+
+
+# ## One optimiser step
+def train_step(model: nn.Module, train_model: nn.Module, optimizer: torch.optim.Optimizer,
+               streams: SequentialStreams, memory: Optional[MemoryState], step: int,
+               config: TrainConfig, device: torch.device):
+    r"""
+    Read `unroll` consecutive segments, carrying the memory from one to the next, and take one
+    optimiser step on their average loss. Returns the memory to carry into the next step
+    (detached) and the step's statistics.
+
+    With `unroll = 1` this is ordinary truncated training: gradients stop at every segment
+    boundary (the memory arrives detached). With `unroll = k`, a model that keeps its memory
+    differentiable lets the gradient of segment $k$'s loss flow back through the memory into
+    the computation of segments $1 \dots k-1$: back-propagation through time over $k$ segments,
+    the Compressive Transformer's `bptt` loss and Infini-attention's unrolled training.
+    """
+    model.train()
+    loss = torch.zeros((), device=device)
+    lm_total, correct, aux_totals = 0.0, 0, {}
+    for k in range(config.unroll):
+        inputs, targets, reset = streams.segment(step * config.unroll + k)
+        inputs, targets = inputs.to(device), targets.to(device)
+        if reset:
+            # A new epoch: the memory describes text that no longer precedes us.
+            memory = None
+        # The protocol call. `aux` holds the model's auxiliary losses by name; they are added
+        # to the language-model loss with weight one (each model scales its own), and
+        # averaged over the unroll like it.
+        logits, memory, aux = train_model(inputs, memory)
+        lm_loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten())
+        loss = loss + (lm_loss + sum(aux.values(), torch.zeros((), device=device))) / config.unroll
+        # Statistics for tracking, as plain numbers (`.item()` also keeps the graph small).
+        lm_total += lm_loss.item() / config.unroll
+        correct += (logits.argmax(-1) == targets).sum().item()
+        for key, value in aux.items():
+            aux_totals[key] = aux_totals.get(key, 0.0) + value.item() / config.unroll
+    # One backward pass for the whole unroll, then clip the global gradient norm (the papers
+    # in this family all clip; the Compressive Transformer uses 0.1 at scale, our small
+    # models are comfortable at 1.0).
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if config.grad_clip > 0:
+        nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+    optimizer.step()
+    # The stop-gradient between steps: whatever the model kept differentiable inside the
+    # unroll becomes a constant now.
+    memory = memory.detach() if memory is not None else None
+    return memory, {'lm': lm_total, 'correct': correct, 'aux': aux_totals}
 
 
 # ## The training loop
@@ -181,8 +251,11 @@ def train(config: TrainConfig, build_model: ModelBuilder, name: str,
     interruption); a `KeyboardInterrupt` from anywhere in the loop saves a checkpoint and is
     raised again. Under `torchrun` every rank calls this; see [distributed](distributed.py).
     """
+    # labml is imported here rather than at the top so that importing the trainer (from a
+    # test or a notebook) does not print labml's notices.
     from labml import experiment, monit, tracker
 
+    # One process, or one rank of a `torchrun` job: either way the loop below is the same.
     ctx = distributed.init_from_env(config.device)
     try:
         return _train(config, build_model, name, on_step, ctx, experiment, monit, tracker)
@@ -204,6 +277,8 @@ def _train(config, build_model, name, on_step, ctx, experiment, monit, tracker) 
                 f"the checkpoint was written by {len(resumed['rng'])} process(es); resume it with "
                 f"the same number (this run has {ctx.world_size})")
 
+    # Seed before the model is built: the same seed gives the same initial weights, and
+    # under torchrun every rank starts from the same weights (DDP also broadcasts rank 0's).
     if config.threads:
         torch.set_num_threads(config.threads)
     device = distributed.device_for(ctx, pick_device(config.device))
@@ -214,6 +289,9 @@ def _train(config, build_model, name, on_step, ctx, experiment, monit, tracker) 
     vocab = Vocabulary.from_text(text)
     if resumed is not None and resumed['vocabulary'] != vocab.chars:
         raise checkpoint.CheckpointError("the checkpoint's vocabulary does not match this dataset")
+    # The first 90% trains, the last 10% validates. Each rank reads its own `batch_size`
+    # rows of `world_size * batch_size` training streams; every rank sees the same
+    # validation streams, but only rank 0 runs validation.
     train_data, valid_data = split(vocab.encode(text))
     batch = config.batch_size
     train_streams = SequentialStreams(train_data, batch * ctx.world_size, config.seq_len,
@@ -221,6 +299,8 @@ def _train(config, build_model, name, on_step, ctx, experiment, monit, tracker) 
     valid_streams = SequentialStreams(valid_data, batch, config.seq_len)
 
     # ### Model and optimiser
+    # `memory` is the training memory. It lives here, outside the model, so the loop can
+    # reset it at an epoch boundary, detach it after a step and save it in a checkpoint.
     model = build_model(config, vocab.size).to(device)
     start_step, memory = 0, None
     if resumed is not None:
@@ -239,6 +319,10 @@ def _train(config, build_model, name, on_step, ctx, experiment, monit, tracker) 
         _set_rng_state(resumed['rng'][ctx.rank], device)
 
     # ### Tracking, on rank 0 only
+    # labml's `screen` writer draws the progress line; its `file` writer appends every
+    # tracked value to `log.jsonl`, which the notebooks and results pages plot. The whole
+    # configuration goes into `configs.yaml`, together with the parameter count, the device
+    # and the step a resumed run started from.
     run_path, run_uuid = None, ''
     if main_rank:
         experiment.create(name=name, writers={'screen', 'file'})
@@ -252,6 +336,9 @@ def _train(config, build_model, name, on_step, ctx, experiment, monit, tracker) 
         for key in ('loss.*', 'bpc.*', 'accuracy.*', 'tokens_per_second', 'lr', 'aux.*'):
             tracker.set_scalar(key, is_print=key != 'lr')
 
+    # ### Saving a checkpoint
+    #
+    # Called by every rank at the same step, because gathering is a collective operation.
     def save_checkpoint(step: int) -> Optional[Path]:
         # Every rank contributes its memory and random state; rank 0 writes the file.
         memories = distributed.gather(ctx, checkpoint.memory_to_dict(memory.to('cpu') if memory is not None else None))
@@ -265,6 +352,10 @@ def _train(config, build_model, name, on_step, ctx, experiment, monit, tracker) 
         distributed.barrier(ctx)
         return path
 
+    # ### The loop
+    #
+    # Tokens per step count every rank's batch and every segment of the unroll, so the
+    # throughput figures of single- and multi-process runs compare directly.
     result = TrainResult(run_uuid, run_path, start_step, float('nan'), float('nan'))
     tokens_per_step = batch * config.seq_len * config.unroll * ctx.world_size
     started = time.time()
@@ -279,32 +370,15 @@ def _train(config, build_model, name, on_step, ctx, experiment, monit, tracker) 
                 for group in optimizer.param_groups:
                     group['lr'] = lr
                 step_started = time.time()
-                # #### One step over `unroll` consecutive segments
                 with (monit.section('train') if main_rank else nullcontext()):
-                    model.train()
-                    loss = torch.zeros((), device=device)
-                    lm_total, correct, aux_totals = 0.0, 0, {}
-                    for k in range(config.unroll):
-                        inputs, targets, reset = train_streams.segment(step * config.unroll + k)
-                        inputs, targets = inputs.to(device), targets.to(device)
-                        if reset:
-                            # A new epoch: the memory describes text that no longer precedes us.
-                            memory = None
-                        logits, memory, aux = train_model(inputs, memory)
-                        lm_loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten())
-                        loss = loss + (lm_loss + sum(aux.values(), torch.zeros((), device=device))) / config.unroll
-                        lm_total += lm_loss.item() / config.unroll
-                        correct += (logits.argmax(-1) == targets).sum().item()
-                        for key, value in aux.items():
-                            aux_totals[key] = aux_totals.get(key, 0.0) + value.item() / config.unroll
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    if config.grad_clip > 0:
-                        nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-                    optimizer.step()
-                    # The stop-gradient between steps: whatever the model kept differentiable
-                    # inside the unroll becomes a constant now.
-                    memory = memory.detach() if memory is not None else None
+                    memory, stats = train_step(model, train_model, optimizer, train_streams,
+                                               memory, step, config, device)
+                lm_total, correct, aux_totals = stats['lm'], stats['correct'], stats['aux']
+                # #### Tracking
+                #
+                # Bits per character are nats divided by $\ln 2$, the unit the papers report
+                # for enwik8 and text8. Tokens per second is measured per step, so the
+                # progress line shows the current speed; the run's average is in the summary.
                 elapsed = time.time() - step_started
                 # What is tracked is the average over ranks: the loss of the whole batch.
                 lm_total = distributed.mean_over_ranks(ctx, lm_total)
@@ -317,6 +391,11 @@ def _train(config, build_model, name, on_step, ctx, experiment, monit, tracker) 
                                  'tokens_per_second': tokens_per_step / max(elapsed, 1e-9), 'lr': lr})
                     tracker.add({f'aux.{key}': value for key, value in aux_totals.items()})
                     # #### Periodic validation (rank 0 only; the others carry on training)
+                    #
+                    # Validation calls the model itself, not the DDP wrapper, so it starts no
+                    # collective operation: the other ranks simply wait at the next backward
+                    # pass until rank 0 catches up. The last step is skipped here because the
+                    # final validation, on the whole held-out text, follows.
                     if done % config.eval_every == 0 and done < config.steps:
                         with monit.section('valid'):
                             metrics = evaluate(model, valid_streams, device, config.eval_segments)
@@ -328,6 +407,9 @@ def _train(config, build_model, name, on_step, ctx, experiment, monit, tracker) 
                     if done % config.log_every == 0:
                         tracker.new_line()
                 # #### Checkpoints
+                #
+                # The step number in the file name is the number of *completed* steps, which
+                # is also the step a resumed run starts from.
                 if done % config.checkpoint_every == 0:
                     save_checkpoint(done)
                 step = done
@@ -347,6 +429,8 @@ def _train(config, build_model, name, on_step, ctx, experiment, monit, tracker) 
                 print(f"\ninterrupted at step {step}; checkpoint saved to {path}\n"
                       f"resume with: resume={run_uuid}", file=sys.stderr)
             raise
+        # The end of training: a final checkpoint, so `resume` with a larger `steps` can
+        # extend a finished run, and the throughput over the whole run.
         save_checkpoint(step)
         result.final_step = step
         result.wall_time = time.time() - started
@@ -357,6 +441,9 @@ def _train(config, build_model, name, on_step, ctx, experiment, monit, tracker) 
             return result
 
         # ### The final validation, on the whole held-out text
+        #
+        # This is the number every experiment page reports: the whole validation text read
+        # once in order, from an empty memory, with the evaluation memory length.
         with monit.section('final validation'):
             final = evaluate(model, valid_streams, device, config.final_eval_segments or None)
         result.final_valid_loss, result.final_valid_accuracy = final['loss'], final['accuracy']
@@ -365,6 +452,9 @@ def _train(config, build_model, name, on_step, ctx, experiment, monit, tracker) 
                             'accuracy.valid': final['accuracy']})
 
         # ### A sample, generated with memory
+        #
+        # The prompt is the opening segment of the validation text; the generator is seeded so
+        # two runs of the same model print the same sample.
         if config.sample_len > 0:
             model.eval()
             prompt = valid_streams.segment(0)[0][:1].to(device)
@@ -374,6 +464,11 @@ def _train(config, build_model, name, on_step, ctx, experiment, monit, tracker) 
     return result
 
 
+# ## The command line
+#
+# Every experiment module ends with `main(Config, PRESETS, build_model, name)`. Its last two
+# printed lines are always the final validation loss and the run's folder, so scripts (and
+# people) can read the outcome of a run from the end of its output.
 def report(result: TrainResult) -> str:
     """The closing lines a run prints: the sample, the final validation loss, and where the logs are."""
     lines = []

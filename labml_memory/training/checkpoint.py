@@ -29,6 +29,12 @@ class CheckpointError(RuntimeError):
     """A checkpoint that is missing, truncated, or not one of ours."""
 
 
+# ## Memory states in a checkpoint
+#
+# `torch.load(weights_only=True)` accepts tensors, numbers, strings and containers of them,
+# never arbitrary classes. A memory is one of our dataclasses, so it is stored as its class's
+# name plus its fields, and rebuilt from them. The class name is checked against our own
+# package before anything is imported, so a crafted checkpoint cannot make us import other code.
 def memory_to_dict(memory: Optional[MemoryState]) -> Optional[Dict[str, Any]]:
     r"""
     A memory state as plain data (the class's dotted name and its fields), which
@@ -51,6 +57,7 @@ def memory_from_dict(data: Optional[Dict[str, Any]], device) -> Optional[MemoryS
     return cls(**data['fields']).to(device)
 
 
+# ## Writing and reading
 def save(path: Path, state: Dict[str, Any]) -> Path:
     """Write atomically: a temporary file first, then a rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -81,6 +88,10 @@ def load(path: Path) -> Dict[str, Any]:
     return state
 
 
+# ## Finding checkpoints
+#
+# Checkpoints live in the labml run's folder, `logs/<experiment>/<uuid>/checkpoints/`, named
+# by step with zero padding so that sorting names sorts steps.
 def checkpoint_path(run_path: Path, step: int) -> Path:
     return Path(run_path) / 'checkpoints' / f'step_{step:08d}.pt'
 

@@ -142,15 +142,24 @@ class RelativeMultiHeadAttention(nn.Module):
         # `h`: the segment `[B, L, D]`; `context`: memory then segment `[B, K, D]`;
         # `rel`: sinusoid rows for distances $K-1 \dots 0$, `[K, D]`;
         # `u`, `v`: `[H, d_k]`; `mask`: `[L, K]`, `True` where attention is allowed.
+        # $q_i = W_q h_i$ for the segment only; keys and values for memory and segment
+        # alike, $k_j = W_{k,E} \tilde h_j$, $v_j = W_v \tilde h_j$.
         q = self.query(h)                      # [B, H, L, d_k]
         k = self.key(context)                  # [B, H, K, d_k]
         val = self.value(context)              # [B, H, K, d_k]
+        # $W_{k,R} R$: the position keys. They depend on distances only, not on the batch,
+        # so they are computed once per call and broadcast over the batch.
         r = self.key_pos(rel[None])[0]         # [H, K, d_k]
         # Terms (b) + (d) for every distance at once, $(q_i + v)^\top W_{k,R} R_{\cdot}$,
         # then lined up by distance. `[B, H, L, K]`
         position_scores = relative_shift(torch.einsum('bhld,hkd->bhlk', q + v[:, None], r))
         # Terms (a) + (c) are $(q_i + u)^\top k_j$: $u$ is a bias on the query.
         q_u = q + u[:, None]
+        # Scaling: every term is divided by $\sqrt{d_k}$, as in the paper's code.
+        #
+        # Two arrangements of the same arithmetic follow. On the fused path, PyTorch picks
+        # a kernel that never materialises the softmax in the backward pass; the explicit
+        # path writes the weights out, which analyses and the most-used compression need.
         if self.impl == 'sdpa' and not return_weights:
             # The fused kernel scales $Q K^\top$ by $1/\sqrt{d_k}$ itself and then adds its
             # mask, so the position terms go in pre-scaled.
@@ -160,6 +169,7 @@ class RelativeMultiHeadAttention(nn.Module):
         else:
             out, weights = attention_with_weights(q_u, k, val, bias=position_scores * self.scale,
                                                   mask=mask, dropout=self.dropout)
+        # Concatenate the heads and mix them: $[\mathrm{head}_1; \dots; \mathrm{head}_h] W_o$.
         out = self.output(merge_heads(out))    # [B, L, D]
         return (out, weights) if return_weights else out
 
@@ -173,6 +183,9 @@ class XLLayer(nn.Module):
     def __init__(self, d_model: int, heads: int, d_ff: int, dropout: float, norm: str,
                  activation: str, attention_impl: str):
         super().__init__()
+        # Two sub-layers, each with its own residual wrapper (and so its own layer norm):
+        # the paper's $\mathrm{LN}(h + \mathrm{Attn})$ then $\mathrm{LN}(x + \mathrm{FFN}(x))$
+        # under post-LN, or their pre-LN counterparts.
         self.attention = RelativeMultiHeadAttention(d_model, heads, dropout, attention_impl)
         self.attention_residual = Residual(d_model, norm, dropout)
         self.feed_forward = FeedForward(d_model, d_ff, dropout, activation)
@@ -190,6 +203,10 @@ class XLLayer(nn.Module):
         return self.feed_forward_residual(x, self.feed_forward)
 
 
+# ### Memory lengths, one per layer
+#
+# The paper's model has a single $M$. Accepting a list costs nothing here (each layer already
+# builds its own mask) and makes the model reusable for the memory-depth study.
 def _per_layer(value: Union[int, Sequence[int]], n_layers: int, name: str) -> List[int]:
     # A memory length given once applies to every layer; a list must name every layer.
     lengths = [value] * n_layers if isinstance(value, int) else list(value)
@@ -222,6 +239,8 @@ class TransformerXL(MemoryLanguageModel):
                  clamp_len: Optional[int] = None, dropout: float = 0.1, norm: str = 'pre',
                  tie_uv: bool = True, activation: str = 'gelu', attention_impl: str = 'sdpa'):
         super().__init__(vocab_size)
+        # Every setting is checked here, before any weight is made, so a bad configuration
+        # fails with the name of the bad value rather than deep inside a matmul.
         d_k = check_heads(d_model, heads)
         if d_model % 2 != 0:
             raise ValueError(f"d_model must be even for the sinusoid table, got {d_model}")
@@ -235,6 +254,8 @@ class TransformerXL(MemoryLanguageModel):
         self.mem_len = _per_layer(mem_len, n_layers, 'mem_len')
         self.eval_mem_len = _per_layer(mem_len if eval_mem_len is None else eval_mem_len,
                                        n_layers, 'eval_mem_len')
+        # The stack: embedding, $N$ layers, output head. Dropout is applied to the embeddings,
+        # to the position table and to the last layer's output, as in the official code.
         self.embed = TokenEmbedding(vocab_size, d_model)
         self.dropout = nn.Dropout(dropout)
         self.layers = nn.ModuleList(XLLayer(d_model, heads, d_ff, dropout, norm, activation,
@@ -245,6 +266,10 @@ class TransformerXL(MemoryLanguageModel):
         self.v = nn.Parameter(torch.zeros(n_biases, heads, d_k))
         self.head = OutputHead(d_model, vocab_size, final_norm=(norm == 'pre'))
 
+    # ### Training and evaluation memory
+    #
+    # `model.train()` and `model.eval()` switch between the two lengths: the memory returned
+    # by a call is cut to the length of the mode the model is in at that call.
     def memory_lengths(self) -> List[int]:
         """The memory each layer keeps in the current mode (training or evaluation)."""
         return self.mem_len if self.training else self.eval_mem_len
@@ -271,6 +296,7 @@ class TransformerXL(MemoryLanguageModel):
         self.check_tokens(tokens)
         batch, seq_len = tokens.shape
         memories = self._memories(memory, batch, tokens.device)
+        # $h^0_\tau$: the embedded segment, `[B, L, D]`
         x = self.dropout(self.embed(tokens))
         # One table for the longest context; a layer with a shorter memory uses its last rows,
         # which are exactly the distances its own context spans.
@@ -280,13 +306,22 @@ class TransformerXL(MemoryLanguageModel):
         for n, (layer, mem) in enumerate(zip(self.layers, memories)):
             # Remember what this layer reads: these become $m^{n-1}_{\tau+1}$.
             inputs.append(x)
+            # This layer's context is its own memory plus the segment; its mask lets query
+            # $i$ see the whole memory and the segment up to position $i$.
             k_len = mem.shape[1] + seq_len
             layer_mask = causal_mask(seq_len, k_len, tokens.device) if mask is None else mask
+            # With tied biases there is one $(u, v)$ pair, which `n % 1` always picks.
             u, v = self.u[n % len(self.u)], self.v[n % len(self.v)]
             x = layer(x, mem, rel_full[-k_len:], u, v, layer_mask)
         logits = self.head(self.dropout(x))
+        # Transformer-XL has no auxiliary loss: the dictionary of losses is empty.
         return ModelOutput(logits, self._update_memory(memories, inputs), {})
 
+    # ### Checking the memory handed in
+    #
+    # A memory belongs to the streams that produced it. Handing one over for a different
+    # batch size or model width is the commonest mistake with recurrent models, and it would
+    # otherwise surface as a shape error deep inside attention, so it is checked here.
     def _memories(self, memory: Optional[XLMemory], batch: int, device) -> List[torch.Tensor]:
         # An empty memory at the start of a stream: zero-length tensors, so every segment
         # goes through the same code.
@@ -311,8 +346,16 @@ class TransformerXL(MemoryLanguageModel):
         kept = []
         for mem, x, keep in zip(memories, inputs, self.memory_lengths()):
             joined = torch.cat([mem, x.detach()], dim=1)
+            # Slice from an explicit start: `joined[:, -keep:]` would keep everything when
+            # `keep` is 0, and a layer with no memory is a valid configuration.
             kept.append(joined[:, max(0, joined.shape[1] - keep):])
         return XLMemory(kept)
+
+    # ### Attention weights, for analysis
+    #
+    # The same pass as `forward`, except that each layer's attention also runs through the
+    # explicit path to hand back its weights. The figures on the experiment page and the
+    # memory-depth tests read them; training never calls this.
 
     def attention_weights(self, tokens: torch.Tensor, memory: Optional[XLMemory] = None) -> List[torch.Tensor]:
         r"""
@@ -327,6 +370,7 @@ class TransformerXL(MemoryLanguageModel):
         weights = []
         for n, (layer, mem) in enumerate(zip(self.layers, memories)):
             k_len = mem.shape[1] + seq_len
+            # The attention sub-layer's input, exactly as `XLLayer.forward` prepares it.
             context = layer.attention_residual.prepare(torch.cat([mem, x], dim=1))
             u, v = self.u[n % len(self.u)], self.v[n % len(self.v)]
             _, w = layer.attention(context[:, -seq_len:], context, rel_full[-k_len:], u, v,

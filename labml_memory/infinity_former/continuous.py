@@ -1,0 +1,249 @@
+r"""
+# Continuous attention: basis functions, the ridge fit, and a Gaussian over time
+
+The ∞-former's long-term memory is not a list of vectors but a *function of time*. Whatever
+the model has read is squeezed onto the interval $t \in [0, 1]$ (the oldest text near $0$,
+the newest near $1$) and described by a signal
+
+$$\bar X(t) = B^\top \psi(t), \qquad \psi(t) \in \mathbb{R}^N, \quad B \in \mathbb{R}^{N \times e},$$
+
+a weighted sum of $N$ fixed bumps $\psi_j$. Only the coefficients $B$ are stored, so the
+memory costs $N \times e$ numbers however much text went into it. This page holds the three
+pieces of mathematics the [model](__init__.py) builds on:
+
+1. the **basis** $\psi$: Gaussian bumps of a few widths, spread evenly over $[0, 1]$;
+2. the **ridge fit** that turns $L$ vectors placed at times $t_1 \dots t_L$ into $B$;
+3. **continuous attention**: a query does not weigh $N$ keys with a softmax, it picks a
+   Gaussian $\mathcal{N}(t; \mu, \sigma^2)$ over time and reads the expected value of the
+   signal under it. Because the bumps are Gaussians too, that expectation has a closed form.
+
+It also holds the small helpers for *sticky memories*: how much of each Gaussian falls in
+each bin of $[0, 1]$, and how to draw sample times from that histogram.
+
+Paper: [∞-former: Infinite Memory Transformer](https://arxiv.org/abs/2109.00301)
+(Martins, Marinho, Martins; ACL 2022), sections 3.1 and 3.2.
+"""
+
+import math
+from typing import Optional, Sequence, Tuple
+
+import torch
+from torch import nn
+
+# $\sqrt{2\pi}$, the normaliser of every Gaussian density below.
+SQRT_2PI = math.sqrt(2.0 * math.pi)
+
+
+# ## The basis functions $\psi$
+#
+# $\psi_j(t) = \mathcal{N}(t; c_j, s_j^2)$, a Gaussian density with centre $c_j$ and width
+# $s_j$. The paper's code uses two widths and gives each half of the functions, with the
+# centres of each half spread evenly over $[0, 1]$; narrow bumps carry detail, wide ones fill
+# the gaps between centres so the fit never has holes. We accept any number of widths and
+# split $N$ evenly between them, so $N$ must be a multiple of the number of widths.
+#
+# The widths should be comparable to the spacing of the centres, $1 / (N / \#\text{widths} - 1)$:
+# much narrower and the signal is zero between centres, much wider and neighbouring
+# functions become nearly identical and the fit ill-conditioned (the ridge term then does
+# all the work). The paper pairs $N = 512$ with widths $0.01$ and $0.05$; our CPU preset
+# uses $N = 64$ and so scales the widths up.
+class GaussianBasis(nn.Module):
+    def __init__(self, n_basis: int, widths: Sequence[float]):
+        super().__init__()
+        widths = [float(w) for w in widths]
+        if not widths or any(not (w > 0.0) or math.isinf(w) for w in widths):
+            raise ValueError(f"basis widths must be a non-empty list of positive numbers, got {widths}")
+        if not isinstance(n_basis, int) or n_basis < 2 * len(widths) or n_basis % len(widths) != 0:
+            raise ValueError(f"n_basis={n_basis!r} must be a multiple of the number of widths "
+                             f"({len(widths)}) with at least two functions per width; "
+                             f"e.g. {[2 * len(widths) * k for k in (4, 8, 16)]}")
+        per_width = n_basis // len(widths)
+        # Every width gets the same evenly spaced centres. `[N]` each.
+        centres = torch.linspace(0.0, 1.0, per_width).repeat(len(widths))
+        scales = torch.tensor(widths).repeat_interleave(per_width)
+        # Buffers, not parameters: the basis is fixed, and buffers follow the model's device.
+        self.register_buffer('centres', centres, persistent=False)
+        self.register_buffer('widths', scales, persistent=False)
+        self.n_basis = n_basis
+
+    def forward(self, t: torch.Tensor) -> torch.Tensor:
+        r"""$\psi(t)$ for every time in `t` (any shape `[...]`): `[..., N]`."""
+        c, s = self.centres.to(t.dtype), self.widths.to(t.dtype)
+        z = (t[..., None] - c) / s
+        return torch.exp(-0.5 * z * z) / (s * SQRT_2PI)
+
+
+# ## The ridge fit
+#
+# Given $L$ vectors $X \in \mathbb{R}^{L \times e}$ placed at times $t_1, \dots, t_L$, the
+# coefficients are the multivariate ridge regression
+#
+# $$B = \arg\min_B \|F^\top B - X\|_F^2 + \lambda \|B\|_F^2, \qquad
+#   F = [\psi(t_1), \dots, \psi(t_L)] \in \mathbb{R}^{N \times L},$$
+#
+# whose solution the paper writes as $B^\top = X^\top F^\top (F F^\top + \lambda I)^{-1}$.
+# Everything except $X$ depends only on the positions, so
+# $G = F^\top (F F^\top + \lambda I)^{-1} \in \mathbb{R}^{L \times N}$ is computed once per
+# layout of positions, and each fit is then a single matrix product $B = G^\top X$, however
+# many streams and channels there are. The ridge term $\lambda$ keeps $F F^\top$ invertible
+# when there are fewer points than functions, and keeps $B$ small when bumps overlap.
+#
+# We solve the $N \times N$ system in float64 (a Cholesky solve, since
+# $F F^\top + \lambda I$ is symmetric positive definite) and return $G$ in the basis's
+# dtype: the narrow bumps make $F F^\top$ span several orders of magnitude.
+def ridge_matrix(basis: GaussianBasis, positions: torch.Tensor, ridge: float) -> torch.Tensor:
+    if not ridge > 0.0:
+        raise ValueError(f"the ridge penalty lambda must be positive, got {ridge}")
+    # $F$, `[N, L]`
+    f = basis(positions.double()).T
+    gram = f @ f.T + ridge * torch.eye(basis.n_basis, dtype=torch.float64, device=f.device)
+    # $G^\top = (F F^\top + \lambda I)^{-1} F$, `[N, L]`; transpose to $G$, `[L, N]`.
+    g_t = torch.cholesky_solve(f, torch.linalg.cholesky(gram))
+    return g_t.T.to(positions.dtype)
+
+
+def fit(g: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    r"""
+    $B = G^\top X$: `g` is `[L, N]` (or `[batch, L, N]`), `x` is `[batch, L, e]`;
+    the coefficients are `[batch, N, e]`.
+    """
+    return g.transpose(-2, -1) @ x
+
+
+def evaluate(basis: GaussianBasis, coefficients: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    r"""
+    The signal at given times, $\bar X(t) = B^\top \psi(t)$: `coefficients` `[batch, N, e]`,
+    `t` `[T]` or `[batch, T]`; the result is `[batch, T, e]`.
+    """
+    return basis(t) @ coefficients
+
+
+# ## The expectation of each basis function under a Gaussian
+#
+# Continuous attention reads the signal through a density $p(t) = \mathcal{N}(t; \mu, \sigma^2)$:
+#
+# $$\mathbb{E}_{p}[\bar X(t)] = B^\top\, \mathbb{E}_{p}[\psi(t)] = B^\top r,
+#   \qquad r_j = \int \mathcal{N}(t; \mu, \sigma^2)\, \mathcal{N}(t; c_j, s_j^2)\, dt.$$
+#
+# The integral of a product of two Gaussian densities is itself a Gaussian density, evaluated
+# at the difference of the means with the variances added:
+#
+# $$r_j = \mathcal{N}(\mu; c_j, \sigma^2 + s_j^2).$$
+#
+# No numerical integration, no grid over $t$: one exponential per query and basis function.
+# The integral runs over the whole real line, not just $[0, 1]$; the paper does the same,
+# and the mass a density puts outside the interval just reads the tails of the edge bumps.
+# The tests compare this with numerical quadrature.
+def expected_basis(mu: torch.Tensor, variance: torch.Tensor, basis: GaussianBasis) -> torch.Tensor:
+    r"""$r$ for densities with means `mu` and variances `variance` (both `[...]`): `[..., N]`."""
+    c, s = basis.centres.to(mu.dtype), basis.widths.to(mu.dtype)
+    total = variance[..., None] + s * s
+    diff = mu[..., None] - c
+    return torch.exp(-0.5 * diff * diff / total) / torch.sqrt(total * (2.0 * math.pi))
+
+
+# ## Continuous attention, functional core
+#
+# For one head with query $q$, keys $K = B W_K$ and values $V = B W_V$ (one row per basis
+# function, so $N$ of each):
+#
+# $$s = \frac{K q}{\sqrt{d_k}}, \qquad \mu = \mathrm{sigmoid}(w_\mu^\top s), \qquad
+#   \sigma^2 = \mathrm{softplus}(w_\sigma^\top s), \qquad \text{output} = V^\top r(\mu, \sigma^2).$$
+#
+# The scores do not become a softmax over the $N$ rows; they are *read* by two linear maps
+# into the two numbers that place a Gaussian on the time axis. The sigmoid keeps $\mu$ inside
+# $[0, 1]$; softplus keeps $\sigma^2$ positive, and a floor (`min_variance`) stops a density
+# from collapsing into a spike whose expectation would only see one bump's peak.
+# $w_\mu$ and $w_\sigma$ (`[N]`) have no bias, as in the paper, and are shared by the heads.
+#
+# This function is pure tensor arithmetic so that the tests can `gradcheck` it in float64.
+def continuous_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                         w_mu: torch.Tensor, w_sigma: torch.Tensor, basis: GaussianBasis,
+                         min_variance: float = 1e-4
+                         ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    r"""
+    `q` `[batch, heads, L, d_k]`; `k`, `v` `[batch, heads, N, d_k]`; `w_mu`, `w_sigma` `[N]`.
+    Returns the output `[batch, heads, L, d_k]` and $\mu$, $\sigma^2$, `[batch, heads, L]`.
+    """
+    # $s$, `[batch, heads, L, N]`
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+    # `[batch, heads, L]` each
+    mu = torch.sigmoid(scores @ w_mu)
+    variance = nn.functional.softplus(scores @ w_sigma).clamp(min=min_variance)
+    # $r$, `[batch, heads, L, N]`, then $V^\top r$ for every query at once.
+    r = expected_basis(mu, variance, basis)
+    return r @ v, mu, variance
+
+
+# ## The KL regulariser
+#
+# Left alone, a density can shrink towards a spike, which attends to almost nothing and
+# gives almost no gradient to $\mu$. The paper adds
+# $\mathrm{KL}\big(\mathcal{N}(\mu, \sigma^2)\,\|\,\mathcal{N}(\mu_0, \sigma_0^2)\big)$ with a
+# small weight. With `mu_0=None` the prior is centred on each density's own mean
+# ($\mu_0 = \mu$), which is what the authors' sorting code does by default: only the width
+# is regularised, pulled towards $\sigma_0$. With a number the mean is pulled towards it too:
+#
+# $$\mathrm{KL} = \tfrac12\Big(\frac{\sigma^2}{\sigma_0^2} - \log\frac{\sigma^2}{\sigma_0^2} - 1
+#   + \frac{(\mu - \mu_0)^2}{\sigma_0^2}\Big).$$
+#
+# We return the mean over all queries and heads, so the weight does not depend on batch size.
+def kl_to_prior(mu: torch.Tensor, variance: torch.Tensor, sigma_0: float,
+                mu_0: Optional[float] = None) -> torch.Tensor:
+    ratio = variance / (sigma_0 * sigma_0)
+    kl = 0.5 * (ratio - torch.log(ratio) - 1.0)
+    if mu_0 is not None:
+        kl = kl + 0.5 * (mu - mu_0) ** 2 / (sigma_0 * sigma_0)
+    return kl.mean()
+
+
+# ## Sticky memories: where did the attention go?
+#
+# Split $[0, 1]$ into `bins` equal bins and measure, per stream, how much of every density
+# fell in each: the mass of $\mathcal{N}(\mu, \sigma^2)$ between edges $a$ and $b$ is
+# $\Phi\big(\frac{b - \mu}{\sigma}\big) - \Phi\big(\frac{a - \mu}{\sigma}\big)$.
+# Summed over heads and queries and normalised, this is the histogram that decides where
+# the next update samples the old signal. A floor (`eps`, relative to a uniform share) keeps
+# every bin reachable, so a region nobody looked at is compressed hard but never erased at
+# once.
+@torch.no_grad()
+def attention_histogram(mu: torch.Tensor, variance: torch.Tensor, bins: int,
+                        eps: float = 1e-3) -> torch.Tensor:
+    r"""`mu`, `variance` `[batch, ...]` → a probability vector per stream, `[batch, bins]`."""
+    edges = torch.linspace(0.0, 1.0, bins + 1, device=mu.device, dtype=mu.dtype)
+    sigma = variance.sqrt()
+    # The normal CDF at every edge, `[batch, ..., bins + 1]`
+    cdf = torch.special.ndtr((edges - mu[..., None]) / sigma[..., None])
+    mass = (cdf[..., 1:] - cdf[..., :-1]).flatten(1, -2).sum(1)
+    probs = mass / mass.sum(-1, keepdim=True).clamp(min=1e-30)
+    probs = probs + eps / bins
+    # `[batch, bins]`
+    return probs / probs.sum(-1, keepdim=True)
+
+
+# ## Sampling times from the histogram
+#
+# We draw the $M$ times by inverting the histogram's cumulative distribution, treating the
+# density as constant inside each bin: a quantile $u$ that lands in bin $b$ maps to
+# $t = (b + (u - C_b) / p_b) / n_{bins}$, where $C_b$ is the mass before bin $b$. The quantiles
+# are *stratified*: $u_m = (m + \xi_m) / M$, with $\xi_m$ uniform in $[0, 1)$ when training and
+# $\tfrac12$ when evaluating. Three consequences:
+#
+# * the times come out sorted, so the old signal keeps its order when it is squeezed;
+# * points land anywhere inside a bin, never only on its edges (the authors' code snaps
+#   samples to bin edges);
+# * a uniform histogram gives evenly spaced times: plain uniform sampling is the special case.
+def sample_times(histogram: torch.Tensor, n_samples: int, stochastic: bool,
+                 generator: Optional[torch.Generator] = None) -> torch.Tensor:
+    r"""`histogram` `[batch, bins]` → sorted times in $[0, 1]$, `[batch, n_samples]`."""
+    batch, bins = histogram.shape
+    offset = (torch.rand(batch, n_samples, generator=generator, device=histogram.device,
+                         dtype=histogram.dtype) if stochastic
+              else torch.full((batch, n_samples), 0.5, device=histogram.device, dtype=histogram.dtype))
+    u = (torch.arange(n_samples, device=histogram.device, dtype=histogram.dtype) + offset) / n_samples
+    # $C_b$ at the right edge of each bin, `[batch, bins]`
+    cdf = histogram.cumsum(-1)
+    b = torch.searchsorted(cdf, u.contiguous()).clamp(max=bins - 1)
+    before = torch.gather(cdf, 1, b) - torch.gather(histogram, 1, b)
+    within = ((u - before) / torch.gather(histogram, 1, b)).clamp(0.0, 1.0)
+    return (b + within) / bins

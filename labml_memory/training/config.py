@@ -81,6 +81,12 @@ class TrainConfig:
             raise ValueError(f"device must be auto, cpu, cuda or cuda:N; got {self.device!r}")
 
 
+# ## Parsing a value
+#
+# The dataclass annotations are the only schema: a field declared `int` parses as an integer,
+# `Optional[int]` also accepts `none`, `Union[int, List[int]]` accepts `64` or `64,64,16,16`
+# (a memory length per layer), `bool` accepts `true/false/1/0/yes/no`. A new field needs no
+# parsing code of its own.
 def _parse_value(key: str, raw: str, hint: Any, default: Any) -> Any:
     # Convert one command-line string to the type the field is declared with.
     origin, args = typing.get_origin(hint), typing.get_args(hint)
@@ -88,6 +94,7 @@ def _parse_value(key: str, raw: str, hint: Any, default: Any) -> Any:
         options = [a for a in args if a is not type(None)]
         if type(None) in args and raw.lower() in ('none', 'null', ''):
             return None
+        # Try each type of the union in the order declared: `64` is an int before it is a list.
         for option in options:
             try:
                 return _parse_value(key, raw, option, default)
@@ -114,6 +121,7 @@ def _parse_value(key: str, raw: str, hint: Any, default: Any) -> Any:
     raise ValueError(f"{key}: cannot parse a value of type {hint}")
 
 
+# ## From the command line to a configuration
 def parse_overrides(argv: Sequence[str]) -> Dict[str, str]:
     """`['steps=10', 'preset=gpu']` → `{'steps': '10', 'preset': 'gpu'}`."""
     pairs = {}
@@ -131,6 +139,8 @@ def build_config(config_cls: Type[C], presets: Mapping[str, Mapping[str, Any]],
     Defaults, then the preset (or `base`, a stored configuration being resumed), then the
     overrides. Overrides may be strings (from the command line) or typed values (from Python).
     """
+    # Unknown keys are the commonest typo (`step=` for `steps=`); silently ignoring one would
+    # train for an hour with the wrong setting, so it fails and lists every valid key.
     fields = {f.name: f for f in dataclasses.fields(config_cls)}
     unknown = sorted(set(overrides) - set(fields))
     if unknown:
@@ -146,6 +156,8 @@ def build_config(config_cls: Type[C], presets: Mapping[str, Mapping[str, Any]],
     for key, value in overrides.items():
         values[key] = (_parse_value(key, value, hints[key], fields[key].default)
                        if isinstance(value, str) else value)
+    # Validation runs on the finished configuration, so a check that involves two fields
+    # (a memory that must fit a compression rate) sees both final values.
     values['preset'] = preset
     config = config_cls(**values)
     config.validate()

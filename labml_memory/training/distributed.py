@@ -30,6 +30,10 @@ import torch
 import torch.distributed as dist
 
 
+# ## Who am I?
+#
+# A single process is rank 0 of a world of one, so the trainer asks the same questions either
+# way and the one-process path has no special cases.
 @dataclass
 class Context:
     rank: int = 0
@@ -47,10 +51,12 @@ class Context:
 
 def init_from_env(device_name: str) -> Context:
     """Join the process group `torchrun` describes in the environment; a no-op for one process."""
+    # `torchrun` sets these variables; without them this is an ordinary single process.
     world_size = int(os.environ.get('WORLD_SIZE', '1'))
     if world_size <= 1:
         return Context()
     ctx = Context(int(os.environ['RANK']), world_size, int(os.environ.get('LOCAL_RANK', '0')))
+    # NCCL is the GPU backend; gloo runs on the CPU, which is what the tests use.
     use_cuda = device_name != 'cpu' and torch.cuda.is_available()
     if use_cuda:
         torch.cuda.set_device(ctx.local_rank)
@@ -66,6 +72,11 @@ def device_for(ctx: Context, device: torch.device) -> torch.device:
     return device
 
 
+# ## Agreeing across ranks
+#
+# Each rank measures its loss on its own rows. With equal rows per rank, the average of the
+# ranks' losses is the loss of the whole batch, which is what DDP's averaged gradient is the
+# gradient of; tracking that average makes the logged curve independent of the world size.
 def mean_over_ranks(ctx: Context, value: float) -> float:
     """The average of a number across ranks (the loss each rank measured on its own rows)."""
     if not ctx.active:

@@ -62,12 +62,12 @@ def test_gradcheck_continuous_attention_float64():
     dt = dict(dtype=torch.float64, requires_grad=True)
     q, k, v = torch.randn(1, 2, 3, 4, **dt), torch.randn(1, 2, 6, 4, **dt), torch.randn(1, 2, 6, 4, **dt)
     w_mu, w_sigma = torch.randn(6, **dt), torch.randn(6, **dt)
+    b_mu, b_sigma = torch.tensor(0.1, **dt), torch.tensor(-1.0, **dt)
 
-    def read(*args):
-        out, mu, var = continuous_attention(*args, basis, min_variance=1e-9)
-        return out, mu, var
+    def read(q, k, v, w_mu, w_sigma, b_mu, b_sigma):
+        return continuous_attention(q, k, v, w_mu, w_sigma, basis, 1e-9, b_mu, b_sigma)
 
-    assert torch.autograd.gradcheck(read, (q, k, v, w_mu, w_sigma), eps=1e-6, atol=1e-5)
+    assert torch.autograd.gradcheck(read, (q, k, v, w_mu, w_sigma, b_mu, b_sigma), eps=1e-6, atol=1e-5)
 
 
 def test_continuous_attention_is_the_expected_projected_signal():

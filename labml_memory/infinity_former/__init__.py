@@ -64,10 +64,15 @@ blocks, following the [protocol](../protocol.py).
   soften edge effects; we fit on $[0, 1]$ only and let the ridge term handle the edges.
 * **An empty memory is the zero signal.** At the start of a stream $B = 0$, which reads as
   zero (the value projection has no bias); the first update contracts that zero into $[0, \tau]$.
+* **Keys on the signal's scale, and biases on $\mu$ and $\sigma^2$.** Coefficient rows are
+  multiplied by the basis mass before the key projection, and $\sigma^2$ starts at $\sigma_0^2$
+  through a learned bias (see *The scale of the keys* below). Without both, at our scale every
+  density starts as a near-uniform read of the whole signal and barely moves in 1,000 steps.
 * **KL prior centred on each density's own mean by default** (`mu_0=None`, as in the authors'
   sorting code), so only the width is regularised; a number for `mu_0` also pulls the mean.
 """
 
+import math
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -110,18 +115,34 @@ class InfinityMemory(MemoryState):
 # `[batch, heads, N, d_k]`. The output projection has no bias and neither do the key and
 # value projections, so an empty memory ($B = 0$) contributes exactly nothing.
 class LongTermAttention(nn.Module):
-    def __init__(self, d_model: int, heads: int, n_basis: int, dropout: float,
-                 min_variance: float):
+    def __init__(self, d_model: int, heads: int, basis: GaussianBasis, dropout: float,
+                 min_variance: float, sigma_0: float):
         super().__init__()
         d_k = check_heads(d_model, heads)
+        n_basis = basis.n_basis
         self.query = HeadProjection(d_model, heads, d_k, bias=False)
         self.key = HeadProjection(d_model, heads, d_k, bias=False)
         self.value = HeadProjection(d_model, heads, d_k, bias=False)
+        # ### The scale of the keys
+        #
+        # A coefficient row is about the signal's value near its bump's centre divided by the
+        # basis mass $\sum_j \psi_j$ (about $N$ for our bumps). Keys built from raw rows would
+        # be $N$ times smaller than ordinary keys, the scores $s$ nearly zero, and every
+        # density would start identical and learn to move only slowly. We multiply the rows by
+        # that mass before the key projection, so $K$ sits on the scale of the signal's own
+        # keys. (The values need no such factor: $r$ sums to about the same mass, so
+        # $V^\top r$ is already on the signal's scale.)
+        self.key_scale = basis.mass()
         # $w_\mu$, $w_\sigma$: read the $N$ scores into a mean and a variance. Initialised like
         # a linear layer's weights, so the first densities already depend on the query.
         bound = n_basis ** -0.5
         self.w_mu = nn.Parameter(torch.empty(n_basis).uniform_(-bound, bound))
         self.w_sigma = nn.Parameter(torch.empty(n_basis).uniform_(-bound, bound))
+        # Biases, which the paper does not have: $\mu$ starts around the middle, and
+        # $\sigma^2$ around the prior's $\sigma_0^2$ (softplus inverted), rather than around
+        # $\mathrm{softplus}(0) = 0.69$, a density so wide it reads the whole signal's average.
+        self.b_mu = nn.Parameter(torch.zeros(()))
+        self.b_sigma = nn.Parameter(torch.tensor(math.log(math.expm1(sigma_0 ** 2))))
         self.output = nn.Linear(d_model, d_model, bias=False)
         self.dropout = nn.Dropout(dropout)
         self.min_variance = min_variance
@@ -130,10 +151,10 @@ class LongTermAttention(nn.Module):
                 ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         # `h` `[B, L, D]`, `coefficients` $B$ `[B, N, D]`
         q = self.query(h)                       # [B, H, L, d_k]
-        k = self.key(coefficients)              # [B, H, N, d_k]
-        v = self.value(coefficients)            # [B, H, N, d_k]
+        k = self.key(coefficients * self.key_scale)   # [B, H, N, d_k]
+        v = self.value(coefficients)                  # [B, H, N, d_k]
         out, mu, variance = continuous_attention(q, k, v, self.w_mu, self.w_sigma, basis,
-                                                 self.min_variance)
+                                                 self.min_variance, self.b_mu, self.b_sigma)
         # `[B, L, D]`, plus the densities `[B, H, L]` for the KL term and sticky sampling
         return self.dropout(self.output(merge_heads(out))), mu, variance
 
@@ -205,10 +226,11 @@ class UnboundedMemory(nn.Module):
 # residual stream, as in the paper. Then the feed-forward network.
 class InfinityLayer(nn.Module):
     def __init__(self, d_model: int, heads: int, d_ff: int, dropout: float, norm: str,
-                 activation: str, attention_impl: str, n_basis: int, min_variance: float):
+                 activation: str, attention_impl: str, basis: GaussianBasis, min_variance: float,
+                 sigma_0: float):
         super().__init__()
         self.attention = RelativeMultiHeadAttention(d_model, heads, dropout, attention_impl)
-        self.long_term = LongTermAttention(d_model, heads, n_basis, dropout, min_variance)
+        self.long_term = LongTermAttention(d_model, heads, basis, dropout, min_variance, sigma_0)
         self.attention_residual = Residual(d_model, norm, dropout)
         self.feed_forward = FeedForward(d_model, d_ff, dropout, activation)
         self.feed_forward_residual = Residual(d_model, norm, dropout)
@@ -284,7 +306,7 @@ class InfinityFormer(MemoryLanguageModel):
         self.dropout = nn.Dropout(dropout)
         self.layers = nn.ModuleList(
             InfinityLayer(d_model, heads, d_ff, dropout, norm, activation, attention_impl,
-                          n_basis, min_variance) for _ in range(n_layers))
+                          self.basis, min_variance, sigma_0) for _ in range(n_layers))
         # Transformer-XL's $u$ and $v$, shared by all layers as in its authors' code.
         self.u = nn.Parameter(torch.zeros(heads, d_k))
         self.v = nn.Parameter(torch.zeros(heads, d_k))

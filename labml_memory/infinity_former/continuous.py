@@ -66,6 +66,13 @@ class GaussianBasis(nn.Module):
         self.register_buffer('widths', scales, persistent=False)
         self.n_basis = n_basis
 
+    def mass(self) -> float:
+        r"""
+        $\overline{\sum_j \psi_j(t)}$, the basis summed and averaged over $[0, 1]$. A fitted
+        coefficient row is roughly the signal's value near its centre divided by this number.
+        """
+        return self(torch.linspace(0.0, 1.0, 1001)).sum(-1).mean().item()
+
     def forward(self, t: torch.Tensor) -> torch.Tensor:
         r"""$\psi(t)$ for every time in `t` (any shape `[...]`): `[..., N]`."""
         c, s = self.centres.to(t.dtype), self.widths.to(t.dtype)
@@ -154,22 +161,24 @@ def expected_basis(mu: torch.Tensor, variance: torch.Tensor, basis: GaussianBasi
 # into the two numbers that place a Gaussian on the time axis. The sigmoid keeps $\mu$ inside
 # $[0, 1]$; softplus keeps $\sigma^2$ positive, and a floor (`min_variance`) stops a density
 # from collapsing into a spike whose expectation would only see one bump's peak.
-# $w_\mu$ and $w_\sigma$ (`[N]`) have no bias, as in the paper, and are shared by the heads.
+# $w_\mu$ and $w_\sigma$ (`[N]`) are shared by the heads; the paper has no biases, we allow
+# a scalar bias on each (the model uses it to start every density at the prior's width).
 #
 # This function is pure tensor arithmetic so that the tests can `gradcheck` it in float64.
 def continuous_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
                          w_mu: torch.Tensor, w_sigma: torch.Tensor, basis: GaussianBasis,
-                         min_variance: float = 1e-4
+                         min_variance: float = 1e-4, b_mu=0.0, b_sigma=0.0
                          ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     r"""
-    `q` `[batch, heads, L, d_k]`; `k`, `v` `[batch, heads, N, d_k]`; `w_mu`, `w_sigma` `[N]`.
+    `q` `[batch, heads, L, d_k]`; `k`, `v` `[batch, heads, N, d_k]`; `w_mu`, `w_sigma` `[N]`;
+    `b_mu`, `b_sigma` scalars (see the deviations on the [model page](__init__.py)).
     Returns the output `[batch, heads, L, d_k]` and $\mu$, $\sigma^2$, `[batch, heads, L]`.
     """
     # $s$, `[batch, heads, L, N]`
     scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
     # `[batch, heads, L]` each
-    mu = torch.sigmoid(scores @ w_mu)
-    variance = nn.functional.softplus(scores @ w_sigma).clamp(min=min_variance)
+    mu = torch.sigmoid(scores @ w_mu + b_mu)
+    variance = nn.functional.softplus(scores @ w_sigma + b_sigma).clamp(min=min_variance)
     # $r$, `[batch, heads, L, N]`, then $V^\top r$ for every query at once.
     r = expected_basis(mu, variance, basis)
     return r @ v, mu, variance

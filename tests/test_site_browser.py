@@ -17,17 +17,19 @@ XL_PAGE = "transformer_xl/"
 # LaTeX left in visible text: `$$`, or a `$...$` pair around something TeX-like.
 RAW_MATHS = re.compile(r"\$\$|\$[^$\s][^$]*?[\\_^{}][^$]*?\$")
 
-# The visible prose of a page: its content without code, scripts and styles.
-PROSE_JS = """() => {
+# One look at a page: ids used twice, its visible prose (content without code, scripts and
+# styles), and every <math> element as the browser lays it out.
+INSPECT_JS = """() => {
+  const seen = new Set(), twice = [];
+  document.querySelectorAll('[id]').forEach(e => seen.has(e.id) ? twice.push(e.id) : seen.add(e.id));
   const content = document.querySelector('.md-content').cloneNode(true);
   content.querySelectorAll('pre, code, .lit-code, script, style').forEach(e => e.remove());
-  return content.textContent;
+  const maths = [...document.querySelectorAll('.md-content math')].map(m => {
+    const box = m.getBoundingClientRect();
+    return {display: getComputedStyle(m).display, width: box.width, height: box.height};
+  });
+  return {duplicates: twice, prose: content.textContent, maths: maths};
 }"""
-# Every <math> element, as the browser lays it out.
-MATHS_JS = """() => [...document.querySelectorAll('.md-content math')].map(m => {
-  const box = m.getBoundingClientRect();
-  return {display: getComputedStyle(m).display, width: box.width, height: box.height};
-})"""
 
 
 @pytest.fixture(scope="module")
@@ -64,14 +66,11 @@ def test_every_page_loads_cleanly_with_rendered_maths(browser, site_dir, site_ur
         page.goto(site_url + path, wait_until="load")
         if path in ("", XL_PAGE):
             page.wait_for_load_state("networkidle")   # everything a page asks for, once
-        duplicates = page.evaluate("""() => { const seen = new Set(), twice = [];
-          document.querySelectorAll('[id]').forEach(e => seen.has(e.id) ? twice.push(e.id) : seen.add(e.id));
-          return twice; }""")
-        assert not duplicates, f"/{path}: ids used twice: {duplicates}"
-        prose = page.evaluate(PROSE_JS)
-        raw = RAW_MATHS.search(prose)
+        look = page.evaluate(INSPECT_JS)
+        assert not look["duplicates"], f"/{path}: ids used twice: {look['duplicates']}"
+        raw = RAW_MATHS.search(look["prose"])
         assert raw is None, f"/{path}: maths left as text: {raw.group(0)!r}"
-        maths = page.evaluate(MATHS_JS)
+        maths = look["maths"]
         for m in maths:
             # Chromium lays MathML out itself: display is `math`/`block math`, boxes have size.
             assert "math" in m["display"] and m["width"] > 0 and m["height"] > 0, (path, m)

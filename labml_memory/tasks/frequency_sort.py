@@ -1,0 +1,352 @@
+r"""
+# Frequency sort: the ∞-former's synthetic task
+
+The [∞-former paper](https://arxiv.org/abs/2109.00301) (section 4.1) tests long-term memory
+with a task no recent window can solve. A long sequence of symbols is drawn from a
+distribution that **drifts** from its start to its end; after a separator, the model must
+write the 20 symbols in decreasing order of how often they occurred *in the whole sequence*.
+Because the distribution drifts, the end of the sequence is not a good sample of the whole:
+a model that only remembers the last few hundred symbols ranks by the final distribution and
+gets the order wrong. A model must keep (a blurred account of) everything it read.
+
+The generator follows the paper's description: 20 symbols; two random distributions
+$p_{init}$ and $p_{final}$ (integer weights from 1 to 9, normalised); the symbol at relative
+position $r = (j + 1) / n$ is drawn from $(1 - r)\,p_{init} + r\,p_{final}$. The target is
+every symbol by decreasing count; **ties go to the smaller symbol id**, so the answer is a
+function of the sequence (the authors break ties by first occurrence; either is a fixed rule
+the model has to learn).
+
+```
+python -m labml_memory.tasks.frequency_sort model=transformer_xl length=1024
+python -m labml_memory.tasks.frequency_sort model=infinity_former length=1024 sticky=true name=infinity_former_sticky
+python -m labml_memory.tasks.frequency_sort report            # table.md and accuracy.png
+```
+
+Any architecture with an `experiment.py` runs it by name; keys the task does not know go to
+the model's own configuration (`mem_len=...`, `n_basis=...`). Training and scoring use the
+shared [synthetic-task loop](synthetic.py): the sequence is read segment by segment with
+memory, the loss covers every next symbol (learning the drifting statistics is part of the
+task) and the answer. The score is the paper's: **token accuracy** over the 20 answer
+positions, teacher-forced; exact match of all 20 is reported too. Chance is about 5%.
+The paper trains at 4k, 8k and 16k symbols with 3-layer, 300-wide models; ours are 2-layer,
+64-wide and trained at 1k to 4k symbols, which a CPU can manage.
+
+## What the task separates
+
+A segment-level memory (Transformer-XL) sees the last `mem_len` symbols per layer, a few
+hundred at most: it can count the end of the sequence exactly and the start not at all. A
+compressive memory sees further, coarsely. The ∞-former's signal spans the whole sequence at
+fixed cost, with the oldest part the blurriest; counting is an average over time, which is
+exactly what a blurred signal keeps best. The paper reports Transformer-XL ahead on the
+shortest sequences and the ∞-former ahead as they grow; sticky memories help it further.
+A model that ignores the sequence and emits any permutation of the 20 symbols scores about
+5%; one that learns only the drift's typical shape does a little better.
+
+## Results
+
+The table and the plot are written by `report` from the runs' JSON files in
+`docs/results/frequency_sort/` ([table](../results/frequency_sort/table.md)):
+
+![Token accuracy against length](../results/frequency_sort/accuracy.png)
+"""
+
+import dataclasses
+import importlib
+import json
+import sys
+import time
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import torch
+
+from labml_memory.tasks.synthetic import (SyntheticBatch, SyntheticTrainConfig, exact_match,
+                                          read_in_segments, train)
+
+# 20 symbols, then the separator: a vocabulary of 21.
+SYMBOLS = 20
+SEPARATOR = SYMBOLS
+VOCAB = SYMBOLS + 1
+
+
+# ## The drifting distribution
+#
+# All sequences of a batch at once: per sequence two distributions, `[batch, 20]`, and per
+# position their mixture, `[batch, n, 20]`; each symbol is drawn by inverting that
+# mixture's cumulative distribution at a uniform number.
+def drifting_sequences(batch: int, n: int, generator: torch.Generator) -> torch.Tensor:
+    # Integer weights 1..9 as in the paper's generator: every symbol keeps some probability at
+    # both ends, so none is absent and the answer is always a permutation of all 20.
+    weights = torch.randint(1, 10, (2, batch, SYMBOLS), generator=generator).float()
+    p_init, p_final = weights / weights.sum(-1, keepdim=True)
+    r = (torch.arange(n, dtype=torch.float32) + 1) / n
+    # $(1 - r) p_{init} + r p_{final}$, `[batch, n, 20]`
+    p = (1 - r)[None, :, None] * p_init[:, None] + r[None, :, None] * p_final[:, None]
+    u = torch.rand(batch, n, 1, generator=generator)
+    # The first symbol whose cumulative probability exceeds $u$ (clamped against rounding).
+    return (p.cumsum(-1) < u).sum(-1).clamp(max=SYMBOLS - 1)
+
+
+# ## The answer
+#
+# Counting by `scatter_add_` per row, then sorting. `torch.sort` with `stable=True` keeps
+# equal keys in their original (id) order, which is the tie rule; `torch.argsort` without
+# it would break ties arbitrarily and make the target itself noisy.
+def sort_by_frequency(sequences: torch.Tensor) -> torch.Tensor:
+    r"""`[batch, n]` → every symbol by decreasing count, ties to the smaller id, `[batch, 20]`."""
+    counts = torch.zeros(sequences.shape[0], SYMBOLS, dtype=torch.long)
+    counts.scatter_add_(1, sequences, torch.ones_like(sequences))
+    # A stable sort on the negated counts keeps equal counts in id order.
+    return torch.sort(-counts, dim=1, stable=True).indices
+
+
+# ## One batch
+#
+# The full sequence is `[symbols..., SEP, answer...]`, $n + 21$ tokens; the model reads
+# all but the last (`length` = $n + 20$ inputs) and predicts each next token. The answer is
+# the targets at the last 20 positions, which is the score mask; every position counts in
+# the loss.
+def sample(batch_size: int, length: int, generator: torch.Generator) -> SyntheticBatch:
+    # $n$ symbols leave room for the separator and the answer inside `length` inputs.
+    n = length - SYMBOLS
+    if n < 1:
+        raise ValueError(f"length={length} leaves no room for symbols before the {SYMBOLS}-token answer; "
+                         f"use length > {SYMBOLS}")
+    # `[batch, n]` symbols, the separator, then the answer: `[batch, n + 21]`
+    symbols = drifting_sequences(batch_size, n, generator)
+    separator = torch.full((batch_size, 1), SEPARATOR, dtype=torch.long)
+    full = torch.cat([symbols, separator, sort_by_frequency(symbols)], dim=1)
+    # Inputs and targets are the full sequence shifted by one; the answer is the last 20 targets.
+    score = torch.zeros(batch_size, length, dtype=torch.bool)
+    score[:, -SYMBOLS:] = True
+    return SyntheticBatch(full[:, :-1], full[:, 1:], torch.ones_like(score), score)
+
+
+# ## Scoring
+#
+# Token accuracy over the answer (the paper's measure) and exact match of the whole answer.
+@torch.no_grad()
+def score(model, batch: SyntheticBatch, seg_len: int) -> Dict[str, float]:
+    was_training = model.training
+    model.eval()
+    predictions = read_in_segments(model, batch.inputs, seg_len).argmax(-1)
+    model.train(was_training)
+    # Teacher-forced: position $k$ of the answer is predicted after the true first $k - 1$,
+    # so one early mistake does not spoil the rest of the row.
+    right = (predictions == batch.targets)[batch.score_mask]
+    return {'accuracy': right.float().mean().item(),
+            'exact_match': exact_match(predictions, batch.targets, batch.score_mask).float().mean().item()}
+
+
+# ## The task's settings
+#
+# The loop's settings plus which model, how long, and where results go. The defaults are
+# sized for a CPU: 2 layers, 64 wide (set through the model's own keys, below).
+@dataclass
+class SortConfig(SyntheticTrainConfig):
+    # The architecture (a package name) and the name its results are filed under, so one
+    # architecture can appear twice (the ∞-former with and without sticky memories).
+    model: str = 'infinity_former'
+    name: str = ''
+    # Sequence length in tokens read (symbols + separator + answer), a whole number of
+    # segments; the model reads `seg_len` tokens per call.
+    length: int = 1024
+    seg_len: int = 128
+    # Optimiser steps and sequences per step: every step draws fresh sequences.
+    steps: int = 300
+    batch_size: int = 16
+    # The weight of the loss on the symbols themselves, relative to the answer's: predicting
+    # the next symbol of a drifting stream is how a model learns to track its frequencies.
+    lm_weight: float = 1.0
+    # Held-out accuracy while training (a batch), and the final scoring set (`eval_samples`).
+    eval_every: int = 100
+    eval_samples: int = 128
+    # Where the JSON results and the report go, where labml logs go (empty: `logs/`).
+    results_dir: str = 'docs/results/frequency_sort'
+    logs_dir: str = ''
+    # One thread by default: the machines these runs were sized for are shared.
+    device: str = 'cpu'
+    threads: int = 1
+    # Set from `length`: the loop reads one training length.
+    train_segments: List[int] = field(default_factory=list)
+
+    def validate(self) -> None:
+        for key in ('steps', 'batch_size', 'seg_len', 'eval_samples', 'eval_every', 'length'):
+            if getattr(self, key) <= 0:
+                raise ValueError(f"{key} must be positive, got {getattr(self, key)}")
+        if self.length % self.seg_len != 0 or self.length <= SYMBOLS:
+            raise ValueError(f"length={self.length} must be a multiple of seg_len={self.seg_len} "
+                             f"and longer than the {SYMBOLS}-token answer")
+
+
+# ## The model size
+#
+# The small model every architecture is trained with here, unless the command line says
+# otherwise: 2 layers, 64 wide, 4 heads, no dropout (fresh data every step leaves nothing to
+# overfit). Everything else, memory lengths included, comes from the architecture's own
+# defaults or the command line; the commands under the table say which were changed.
+MODEL_DEFAULTS = dict(d_model=64, heads=4, n_layers=2, d_ff=128, dropout=0.0)
+
+
+# ## Which models can run
+#
+# The registry is the folder layout itself: every package with an `experiment.py` exposes
+# `Config`, `PRESETS` and `build_model`, and that is all this task needs from it. A new
+# architecture joins the table the day its experiment exists, with no list to update here.
+def architectures() -> List[str]:
+    r"""The packages with an `experiment.py`: the names `model=` accepts."""
+    root = Path(__file__).resolve().parent.parent
+    return sorted(p.parent.name for p in root.glob('*/experiment.py'))
+
+
+# ## Splitting the command line
+#
+# Keys the task knows configure the task; every other key goes to the model's own
+# configuration, on top of the small `MODEL_DEFAULTS` (only those the model has). The model's
+# checks then apply unchanged, so a bad `n_basis` fails with the ∞-former's own message.
+def configure(overrides: Dict[str, str]) -> Tuple[SortConfig, Any, Any]:
+    r"""The task's settings, the model's configuration and its experiment module."""
+    from labml_memory.training.config import _parse_value, build_config
+    fields = {f.name: f for f in dataclasses.fields(SortConfig)}
+    hints = typing.get_type_hints(SortConfig)
+    task = {k: _parse_value(k, v, hints[k], fields[k].default) for k, v in overrides.items() if k in fields}
+    config = SortConfig(**task)
+    config.validate()
+    # One training length: the loop draws its sequences `length` symbols long.
+    config.train_segments = [config.length // config.seg_len]
+    if config.model not in architectures():
+        raise ValueError(f"unknown model {config.model!r}; valid: {architectures()}")
+    module = importlib.import_module(f'labml_memory.{config.model}.experiment')
+    model_fields = {f.name for f in dataclasses.fields(module.Config)}
+    model_overrides = {k: v for k, v in MODEL_DEFAULTS.items() if k in model_fields}
+    model_overrides.update({k: v for k, v in overrides.items() if k not in fields})
+    # The segment length the model is built for is the one it reads.
+    model_overrides['seq_len'] = config.seg_len
+    # The loop back-propagates over the whole sequence, which is the trainer's `unroll`.
+    model_overrides.setdefault('unroll', config.train_segments[0])
+    return config, build_config(module.Config, module.PRESETS, model_overrides), module
+
+
+# ## A run
+#
+# Train on sequences of `length` symbols, score on `eval_samples` fresh ones from a fixed
+# seed (the same for every model), and write `<name>_<length>.json` for the report.
+def run(overrides: Dict[str, str]) -> Dict[str, Any]:
+    from labml import experiment
+    from labml_memory.training import experiments_path
+    config, model_config, module = configure(overrides)
+    name = config.name or config.model
+    # Threads and seed first, so the model's initialisation is the same for every run of
+    # the same command; the training batches have a generator of their own (in the loop).
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    torch.manual_seed(config.seed)
+    device = torch.device(config.device)
+    # The architecture's own builder, with a 21-token vocabulary.
+    model = module.build_model(model_config, VOCAB).to(device)
+    experiments_path(config)
+    experiment.create(name=f'frequency_sort_{name}', writers={'screen', 'file'})
+    experiment.configs({**{k: str(v) for k, v in dataclasses.asdict(config).items()},
+                        **{f'model.{k}': str(v) for k, v in dataclasses.asdict(model_config).items()}})
+    # labml tracks the loss and the held-out accuracy of the loop as it trains; the
+    # auxiliary losses a model returns (the ∞-former's KL term) are not added by this loop.
+    started = time.time()
+    with experiment.start():
+        train(model, sample, config, device)
+    seconds = time.time() - started
+    # The evaluation set depends only on its seed and the length: every model sees the same.
+    held_out = sample(config.eval_samples, config.length, torch.Generator().manual_seed(12_345)).to(device)
+    # What the report needs, and the exact command that produced it.
+    result = {'name': name, 'model': config.model, 'length': config.length,
+              'parameters': sum(p.numel() for p in model.parameters()),
+              'train_seconds': round(seconds, 1), 'steps': config.steps, **score(model, held_out, config.seg_len),
+              'command': 'python -m labml_memory.tasks.frequency_sort '
+                         + ' '.join(f'{k}={v}' for k, v in overrides.items())}
+    out = Path(config.results_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f'{name}_{config.length}.json').write_text(json.dumps(result, indent=1))
+    return result
+
+
+# ## The report
+#
+# One row per run name, one column per length: token accuracy (exact match in brackets);
+# the plot draws accuracy against length, one line per run name. A length a run name has
+# not been trained at shows as a dash rather than being left out, so the columns of every
+# row mean the same thing. Under the table go the commands that produced each cell, with
+# their training time, so every number can be reproduced (and the time compared: the
+# machines these were measured on are shared, so times are upper bounds).
+#
+# The report reads only the JSON files, never the models: it can be rebuilt at any time,
+# and runs made on different machines can be gathered into one table by copying their
+# files into one folder.
+def report(results_dir: str = 'docs/results/frequency_sort') -> Tuple[Path, Path]:
+    out = Path(results_dir)
+    runs = [json.loads(p.read_text()) for p in sorted(out.glob('*.json'))]
+    if not runs:
+        raise ValueError(f"no frequency-sort results (*.json) under {out}; run the task first")
+    # Runs are keyed by (name, length): a run repeated with the same name replaces the old one.
+    names = sorted({r['name'] for r in runs})
+    lengths = sorted({r['length'] for r in runs})
+    # `(name, length)` → that run's result
+    by = {(r['name'], r['length']): r for r in runs}
+    # The markdown table, header first.
+    lines = ['| run | ' + ' | '.join(f'{n:,} symbols' for n in lengths) + ' |',
+             '|---|' + '---:|' * len(lengths)]
+    for name in names:
+        cells = [f"{by[name, n]['accuracy']:.3f} ({by[name, n]['exact_match']:.2f})" if (name, n) in by
+                 else '–' for n in lengths]
+        lines.append(f'| {name} | ' + ' | '.join(cells) + ' |')
+    lines += ['', 'Token accuracy over the 20 answer positions (exact match of all 20 in brackets); '
+              'chance is about 0.05.', '', 'Commands:', '']
+    lines += [f"    {by[k]['command']}    # {by[k]['train_seconds']:.0f} s" for k in sorted(by)]
+    table = out / 'table.md'
+    table.write_text('\n'.join(lines) + '\n')
+
+    # The plot: a log scale for length, since the lengths double; chance as a dotted line.
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    for name in names:
+        xs = [n for n in lengths if (name, n) in by]
+        ax.plot(xs, [by[name, n]['accuracy'] for n in xs], marker='o', label=name)
+    # Chance: one symbol in 20 per answer position.
+    ax.axhline(1 / SYMBOLS, color='0.6', linestyle=':', linewidth=1, label='chance')
+    ax.set_xscale('log', base=2)
+    ax.set_xticks(lengths, [f'{n:,}' for n in lengths])
+    ax.set_xlabel('sequence length (symbols)')
+    ax.set_ylabel('token accuracy of the sorted answer')
+    ax.set_ylim(0, 1)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    plot = out / 'accuracy.png'
+    fig.savefig(plot, dpi=120)
+    plt.close(fig)
+    return table, plot
+
+
+# ## The command line
+#
+# `report` first builds the table and plot from whatever results exist; anything else is a
+# run. Configuration errors print one line and exit with status 2, like the experiments.
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    from labml_memory.training.config import parse_overrides
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        if argv and argv[0] == 'report':
+            overrides = parse_overrides(argv[1:])
+            print(*report(overrides.get('results_dir', 'docs/results/frequency_sort')), sep='\n')
+            return
+        result = run(parse_overrides(argv))
+    except ValueError as e:
+        print(f"configuration error: {e}", file=sys.stderr)
+        raise SystemExit(2)
+    print(json.dumps({k: result[k] for k in ('name', 'length', 'accuracy', 'exact_match', 'train_seconds')}))
+
+
+if __name__ == '__main__':
+    main()

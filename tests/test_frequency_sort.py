@@ -1,0 +1,78 @@
+"""Frequency sort: the generator drifts as specified, the answer is the true frequency order."""
+import json
+from collections import Counter
+
+import pytest
+import torch
+
+from labml_memory.tasks import frequency_sort as fs
+
+
+def test_answer_is_the_frequency_order_with_ties_to_the_smaller_id():
+    sequences = torch.randint(0, fs.SYMBOLS, (50, 37))
+    sequences[0] = torch.tensor([3, 3, 7, 7, 1] + [19] * 32)      # a tie between 3 and 7
+    answer = fs.sort_by_frequency(sequences)
+    for row, got in zip(sequences.tolist(), answer.tolist()):
+        counts = Counter(row)
+        expected = sorted(range(fs.SYMBOLS), key=lambda s: (-counts.get(s, 0), s))
+        assert got == expected
+    assert answer[0, :4].tolist() == [19, 3, 7, 1]
+
+
+def test_the_distribution_drifts_from_p_init_to_p_final():
+    n = 40_000
+    sequences = fs.drifting_sequences(2, n, torch.Generator().manual_seed(7))
+    # The generator's first draw is the two weight vectors: replay it to know p_init, p_final.
+    weights = torch.randint(1, 10, (2, 2, fs.SYMBOLS), generator=torch.Generator().manual_seed(7)).float()
+    p_init, p_final = weights / weights.sum(-1, keepdim=True)
+    for b in range(2):
+        def freq(part):
+            return torch.bincount(part, minlength=fs.SYMBOLS).float() / len(part)
+        head, tail = freq(sequences[b, :n // 20]), freq(sequences[b, -n // 20:])
+        # The first and last 5% of the sequence follow p at r ~ 0.025 and r ~ 0.975.
+        assert (head - p_init[b]).abs().sum() < min(0.15, (head - p_final[b]).abs().sum())
+        assert (tail - p_final[b]).abs().sum() < (tail - p_init[b]).abs().sum()
+        # The middle follows the average of the two.
+        middle = freq(sequences[b, int(0.45 * n):int(0.55 * n)])
+        assert (middle - (p_init[b] + p_final[b]) / 2).abs().sum() < 0.15
+
+
+def test_batch_layout():
+    batch = fs.sample(4, 64, torch.Generator().manual_seed(0))
+    assert batch.inputs.shape == batch.targets.shape == (4, 64)
+    torch.testing.assert_close(batch.inputs[:, 1:], batch.targets[:, :-1])
+    n = 64 - fs.SYMBOLS
+    assert (batch.inputs[:, n] == fs.SEPARATOR).all() and (batch.inputs[:, :n] < fs.SYMBOLS).all()
+    answer = batch.targets[batch.score_mask].view(4, fs.SYMBOLS)
+    torch.testing.assert_close(answer, fs.sort_by_frequency(batch.inputs[:, :n]))
+    assert batch.score_mask.sum() == 4 * fs.SYMBOLS and batch.loss_mask.all()
+    with pytest.raises(ValueError, match="length=20 leaves no room"):
+        fs.sample(1, 20, torch.Generator())
+
+
+def test_configuration_checks_and_routes_keys_to_the_model():
+    config, model_config, module = fs.configure({'model': 'transformer_xl', 'length': '256',
+                                                 'seg_len': '64', 'mem_len': '32'})
+    assert config.train_segments == [4]
+    assert (model_config.seq_len, model_config.mem_len, model_config.d_model) == (64, 32, 64)
+    with pytest.raises(ValueError, match="unknown model 'nonsense'; valid: .*'transformer_xl'"):
+        fs.configure({'model': 'nonsense'})
+    with pytest.raises(ValueError, match="length=100 must be a multiple of seg_len=64"):
+        fs.configure({'length': '100', 'seg_len': '64'})
+
+
+def test_a_tiny_run_writes_a_result_and_the_report_reads_it(tmp_path):
+    common = {'length': '64', 'seg_len': '32', 'steps': '2', 'batch_size': '2', 'eval_samples': '4',
+              'eval_every': '1', 'd_model': '16', 'd_ff': '16', 'n_layers': '1',
+              'results_dir': str(tmp_path), 'logs_dir': str(tmp_path / 'logs')}
+    result = fs.run({'model': 'infinity_former', 'n_basis': '8', 'n_samples': '8', 'sticky': 'true',
+                     'name': 'inf_sticky', **common})
+    assert 0.0 <= result['accuracy'] <= 1.0 and result['length'] == 64
+    stored = json.loads((tmp_path / 'inf_sticky_64.json').read_text())
+    assert stored['command'].startswith('python -m labml_memory.tasks.frequency_sort model=infinity_former')
+    # A second, made-up run at another length: the table has both lengths and a gap.
+    (tmp_path / 'xl_128.json').write_text(json.dumps({**stored, 'name': 'xl', 'length': 128, 'accuracy': 0.5}))
+    table, plot = fs.report(str(tmp_path))
+    text = table.read_text()
+    assert '| run | 64 symbols | 128 symbols |' in text
+    assert '| xl | – | 0.500' in text and plot.stat().st_size > 0

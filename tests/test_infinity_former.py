@@ -105,8 +105,7 @@ def test_update_contracts_the_old_signal_into_tau_and_places_new_vectors_after_i
     memory = UnboundedMemory(basis, tau=tau, n_samples=128, ridge=0.01, segment_len=L, sticky=False)
     t = torch.linspace(0, 1, 128)
     old = fit(ridge_matrix(basis, t, 0.01), smooth_signal(t)[None])
-    new_t = (torch.arange(L) + 0.5) / L
-    new = smooth_signal(new_t)[None] * 0 + torch.tensor([1.0, -1.0, 0.5])   # constant new vectors
+    new = torch.tensor([1.0, -1.0, 0.5]).expand(1, L, 3)          # L identical new vectors
     updated = memory(old, new)
     # Old content now lives at tau * t; new content on [tau, 1].
     s = torch.linspace(0.1, 0.9, 50)

@@ -1,0 +1,294 @@
+r"""
+# Compressive Transformer
+
+[Compressive Transformers for Long-Range Sequence Modelling](https://arxiv.org/abs/1911.05507)
+(Rae, Potapenko, Jayakumar, Hillier, Lillicrap; ICLR 2020).
+
+[Transformer-XL](../transformer_xl/__init__.py) forgets an activation the moment it leaves its
+memory of $n_m$ positions. The Compressive Transformer keeps a second, coarser memory behind
+the first: when activations fall out of the memory they are *compressed* at a rate $c$ into
+fewer slots and pushed into a **compressed memory** of $n_{cm}$ slots. Each layer then attends
+over three things, oldest first: compressed memory, memory, current segment.
+
+Per layer and per segment of $n_s$ activations $h$ (Algorithm 1 of the paper):
+
+$$\texttt{old\_mem} = m_t[:n_s], \qquad \texttt{new\_cm} = f_c(\texttt{old\_mem}) \in \mathbb{R}^{\lfloor n_s/c \rfloor \times d}$$
+$$m_{t+1} = [m_t \circ h]_{[-n_m:]}, \qquad cm_{t+1} = [cm_t \circ \texttt{new\_cm}]_{[-n_{cm}:]}$$
+
+A layer sees $n_m + c\, n_{cm}$ activations back for the price of attending over
+$n_m + n_{cm}$ keys, so the temporal range of an $l$-layer model grows to
+$l \times (n_m + c\, n_{cm})$ at attention cost $O(n_s^2 + n_s (n_m + n_{cm}))$.
+
+The five compression functions $f_c$ and the three ways of training them (an
+attention-reconstruction loss, an auto-encoding loss, back-propagation through time) live on
+their own page, [compression](compression.py). This page is the memory bookkeeping and the
+model, which reuses Transformer-XL's relative attention and layers unchanged.
+
+## Deviations from the paper
+
+* Everything [Transformer-XL](../transformer_xl/__init__.py) lists (pre-LN by default, GELU,
+  shared $u$, $v$, no adaptive softmax), since this model is built on it.
+* **Compression happens in whole groups of $c$.** Algorithm 1 compresses $n_s$ activations
+  every step, which assumes every segment is $n_s$ long. We compress whatever overflows the
+  memory, rounded *down* to a multiple of $c$; the remainder (fewer than $c$ activations)
+  stays in the memory until the next segment completes its group. In training every segment
+  has $n_s$ positions and this is exactly Algorithm 1; it also lets generation feed one
+  character at a time. For pooling and the plain convolution, compressing in pieces gives the
+  same slots as compressing $n_s$ at once; for the dilated convolution and most-used the
+  pieces are smaller during token-by-token generation.
+* **BPTT flows through $f_c$, not through the memory.** With `compression_loss='bptt'` the
+  compressed memory keeps its graph across the trainer's `unroll` segments, so the
+  language-model loss of later segments trains $f_c$; the ordinary memory it reads is still
+  stop-gradient, as in Transformer-XL. This trains $f_c$ from the task loss, which is the
+  point of the option, without back-propagating through every earlier layer activation.
+* The reconstruction losses are means of squared errors; the dilated convolution has a shape
+  of our choosing; most-used measures usage in one precise way. See
+  [compression](compression.py).
+"""
+
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Tuple
+
+import torch
+from torch import nn
+
+from labml_memory.attention import causal_mask
+from labml_memory.compressive.compression import (COMPRESSION_LOSSES, COMPRESSIONS, Decoder,
+                                                  attention_reconstruction_loss, autoencoding_loss,
+                                                  make_compression, segment_usage)
+from labml_memory.protocol import MemoryState, ModelOutput
+from labml_memory.transformer_xl import TransformerXL
+
+
+# ## The memory
+#
+# Per layer: the memory $m$ (`memory`, the layer's raw inputs, as in Transformer-XL), the
+# compressed memory $cm$ (`compressed`) and, for most-used compression only, the usage score
+# of every memory slot (`usage`), which travels with the slot until it is compressed.
+@dataclass
+class CompressiveMemory(MemoryState):
+    # `[batch, ≤ n_m + c - 1, d_model]` per layer
+    memory: List[torch.Tensor]
+    # `[batch, ≤ n_cm, d_model]` per layer
+    compressed: List[torch.Tensor]
+    # `[batch, len(memory)]` per layer for `most_used`; an empty list otherwise
+    usage: List[torch.Tensor]
+
+    @property
+    def lengths(self) -> List[Tuple[int, int]]:
+        """(memory, compressed memory) length of each layer."""
+        return [(m.shape[1], cm.shape[1]) for m, cm in zip(self.memory, self.compressed)]
+
+
+def check_compression(segment_len: int, rate: int, mem_len: int, compressed_len: int,
+                      compression: str, compression_loss: str) -> None:
+    r"""
+    Fail at construction, naming the bad value and what would be valid. The experiment's
+    configuration calls this too, so a bad command line fails before anything is built.
+    """
+    if compression not in COMPRESSIONS:
+        raise ValueError(f"unknown compression {compression!r}; valid: {list(COMPRESSIONS)}")
+    if compression_loss not in COMPRESSION_LOSSES:
+        raise ValueError(f"unknown compression_loss {compression_loss!r}; "
+                         f"valid: {list(COMPRESSION_LOSSES)}")
+    if not isinstance(rate, int) or rate < 1:
+        raise ValueError(f"compression_rate must be an integer >= 1, got {rate!r}")
+    if not isinstance(segment_len, int) or segment_len < 1:
+        raise ValueError(f"segment_len (n_s) must be a positive integer, got {segment_len!r}")
+    if segment_len % rate != 0:
+        valid = [r for r in range(1, segment_len + 1) if segment_len % r == 0]
+        raise ValueError(f"segment_len n_s={segment_len} is not a multiple of compression_rate "
+                         f"c={rate}: the oldest n_s memories must split into whole groups of c; "
+                         f"valid rates for this segment length: {valid}")
+    for name, value in (('mem_len', mem_len), ('compressed_len', compressed_len)):
+        if not isinstance(value, int) or value < 0:
+            raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+    if compressed_len > 0 and mem_len == 0:
+        raise ValueError("compressed_len > 0 needs mem_len > 0: the compressed memory is filled "
+                         "from activations leaving the memory")
+
+
+# ## The model
+#
+# A [Transformer-XL](../transformer_xl/__init__.py) whose memory update also compresses. We
+# subclass it, so the embedding, the layers, $u$, $v$, the sinusoid table and the output head
+# are the same modules, and only the reading and writing of the memory differ.
+class CompressiveTransformer(TransformerXL):
+    r"""
+    * `mem_len` ($n_m$), `compressed_len` ($n_{cm}$), `compression_rate` ($c$), per layer
+      the same;
+    * `segment_len` ($n_s$), the training segment length, checked to be a multiple of $c$;
+    * `compression`: one of `max_pool`, `mean_pool`, `conv`, `dilated_conv`, `most_used`;
+    * `compression_loss`: `attention`, `autoencoding`, `bptt` or `none`;
+    * the rest as in [Transformer-XL](../transformer_xl/__init__.py).
+    """
+
+    def __init__(self, vocab_size: int, d_model: int = 128, heads: int = 4, n_layers: int = 4,
+                 d_ff: int = 512, segment_len: int = 64, mem_len: int = 64,
+                 compressed_len: int = 32, compression_rate: int = 2, compression: str = 'conv',
+                 compression_loss: str = 'attention', clamp_len: Optional[int] = None,
+                 dropout: float = 0.1, norm: str = 'pre', tie_uv: bool = True,
+                 activation: str = 'gelu', attention_impl: str = 'sdpa'):
+        check_compression(segment_len, compression_rate, mem_len, compressed_len, compression,
+                          compression_loss)
+        super().__init__(vocab_size, d_model=d_model, heads=heads, n_layers=n_layers, d_ff=d_ff,
+                         mem_len=mem_len, clamp_len=clamp_len, dropout=dropout, norm=norm,
+                         tie_uv=tie_uv, activation=activation, attention_impl=attention_impl)
+        self.segment_len, self.rate = segment_len, compression_rate
+        self.n_m, self.n_cm = mem_len, compressed_len
+        self.compression_name = compression
+        # One $f_c$ per layer: each layer's activations live in a space of their own.
+        self.compress = nn.ModuleList(make_compression(compression, d_model, compression_rate)
+                                      for _ in range(n_layers))
+        # ### Which loss is in force
+        #
+        # Pooling and most-used have no parameters: no loss can train them, so the loss is
+        # switched off (`none`) for them whatever was asked, and BPTT would only send
+        # gradients into older activations, which the memory otherwise stops. The effective
+        # choice is kept in `self.compression_loss`.
+        self.requested_loss = compression_loss
+        self.compression_loss = compression_loss if self.compress[0].learnable else 'none'
+        # The auto-encoder's decoder $g$, one per layer, only when it is used.
+        self.decoders = nn.ModuleList(Decoder(d_model, compression_rate) for _ in range(n_layers)) \
+            if self.compression_loss == 'autoencoding' else None
+        self.keeps_usage = compression == 'most_used'
+
+    # ## Reading one segment
+    #
+    # The protocol's call. `forward` trains and evaluates; `attention_weights` runs the same
+    # computation and also returns every layer's weights, for the
+    # [attention analysis](analysis.py).
+    def forward(self, tokens: torch.Tensor, memory: Optional[CompressiveMemory] = None) -> ModelOutput:
+        logits, memory, losses, _ = self._run(tokens, memory, keep_weights=False)
+        return ModelOutput(logits, memory, losses)
+
+    def attention_weights(self, tokens: torch.Tensor, memory: Optional[CompressiveMemory] = None):
+        r"""
+        `(weights, memory)`: the attention weights of every layer, `[B, H, L, n_cm + n_m + L]`
+        with the keys in the order compressed memory, memory, segment, and the memory after
+        this segment (its lengths tell where each part starts).
+        """
+        _, new_memory, _, weights = self._run(tokens, memory, keep_weights=True)
+        return weights, new_memory
+
+    def _run(self, tokens, memory, keep_weights: bool):
+        self.check_tokens(tokens)
+        batch, seq_len = tokens.shape
+        state = self._state(memory, batch, tokens.device)
+        x = self.dropout(self.embed(tokens))
+        # One sinusoid table for the longest context of any layer; each layer takes its last
+        # rows, the distances its own context spans (as in Transformer-XL).
+        longest = max(m.shape[1] + cm.shape[1] for m, cm in zip(state.memory, state.compressed))
+        rel_full = self.relative_table(longest + seq_len, tokens.device)
+        new_memory, new_compressed, new_usage = [], [], []
+        # `losses['compression']` sums the compression loss over layers, as Algorithm 2 does;
+        # it stays absent when no layer compressed anything this segment (early in a stream)
+        # or when the loss is off, so the trainer only tracks it when it means something.
+        losses: Dict[str, torch.Tensor] = {}
+        all_weights = []
+        for n, layer in enumerate(self.layers):
+            mem, cmem = state.memory[n], state.compressed[n]
+            usage = state.usage[n] if self.keeps_usage else None
+            # $h$, this layer's input: what its memory will store, as in Transformer-XL.
+            x_in = x
+            # ### Attention over compressed memory, memory and segment
+            #
+            # The context is $[cm \circ m \circ h]$, oldest first, `[B, n_cm + n_m + L, D]`.
+            # Relative positions simply continue through it: a compressed slot gets the
+            # distance of its *index* in this sequence, one more than the slot after it.
+            # Distances then count slots, not characters; a slot $k$ places behind the oldest
+            # memory summarises activations roughly $c\,k$ characters further back. We keep the
+            # index distance for three reasons. A slot stands for $c$ activations (or, for the
+            # dilated convolution and most-used, an irregular set of them), so there is no one
+            # "true" distance to give it. Index distances depend only on $i - j$, so the same
+            # [relative shift](../transformer_xl/__init__.py) lines up all three parts in one
+            # go. And once the memories are full the compressed slots always sit at the same
+            # distances, so the model learns what those distances mean: beyond $n_m + L$ back,
+            # one step is $c$ characters.
+            k_len = cmem.shape[1] + mem.shape[1] + seq_len
+            mask = causal_mask(seq_len, k_len, tokens.device)
+            u, v = self.u[n % len(self.u)], self.v[n % len(self.v)]
+            rel = rel_full[-k_len:]
+            past = torch.cat([cmem, mem], dim=1)
+            if keep_weights or self.keeps_usage:
+                # The same sub-layers as `XLLayer.forward`, with the explicit attention path,
+                # because most-used and the analysis need the weights.
+                context = layer.attention_residual.prepare(torch.cat([past, x], dim=1))
+                attended, weights = layer.attention(context[:, -seq_len:], context, rel, u, v, mask,
+                                                    return_weights=True)
+                x = layer.attention_residual.combine(x, attended)
+                x = layer.feed_forward_residual(x, layer.feed_forward)
+                if keep_weights:
+                    all_weights.append(weights.detach())
+            else:
+                x = layer(x, past, rel, u, v, mask)
+                weights = None
+            # Most-used scores the segment's activations now, by the attention they got in the
+            # step that produced them; the score travels with each slot through the memory.
+            seg_usage = segment_usage(weights) if self.keeps_usage else None
+            # ### Writing the memories
+            m, cm, use, loss = self._update_layer(n, mem, cmem, usage, x_in, seg_usage)
+            new_memory.append(m)
+            new_compressed.append(cm)
+            if self.keeps_usage:
+                new_usage.append(use)
+            if loss is not None:
+                losses['compression'] = losses.get('compression', 0.0) + loss
+        # The output head is Transformer-XL's: final norm (pre-LN) and projection to logits.
+        logits = self.head(self.dropout(x))
+        return logits, CompressiveMemory(new_memory, new_compressed, new_usage), losses, all_weights
+
+    # ### Algorithm 1 for one layer
+    #
+    # `mem` ($m_t$), `cmem` ($cm_t$), `x_in` ($h$: this layer's input for the segment).
+    # The joined sequence $[m_t \circ h]$ keeps its last $n_m$ activations; what overflows
+    # is `old_mem`, rounded down to whole groups of $c$ (the remainder stays in memory one
+    # segment longer). In the steady state of training, with $n_m \ge n_s$, `old_mem` is
+    # exactly $m_t[:n_s]$.
+    def _update_layer(self, n, mem, cmem, usage, x_in, seg_usage):
+        joined = torch.cat([mem, x_in.detach()], dim=1)
+        overflow = max(0, joined.shape[1] - self.n_m)
+        evict = overflow - overflow % self.rate
+        old_mem, kept = joined[:, :evict], joined[:, evict:]
+        # The usage scores are split at the same place as the activations they belong to.
+        if self.keeps_usage:
+            usage = torch.cat([usage, seg_usage], dim=1)
+            old_usage, usage = usage[:, :evict], usage[:, evict:]
+        loss = None
+        if evict > 0 and self.n_cm > 0:
+            # $\texttt{new\_cm} = f_c(\texttt{old\_mem})$, `[B, evict / c, D]`
+            new_cm = self.compress[n](old_mem, old_usage if self.keeps_usage else None)
+            # The compression loss is a training signal only: evaluation never computes it.
+            if self.training and self.compression_loss == 'attention':
+                layer = self.layers[n]
+                loss = attention_reconstruction_loss(layer.attention, layer.attention_residual,
+                                                     x_in, old_mem, new_cm)
+            elif self.training and self.compression_loss == 'autoencoding':
+                loss = autoencoding_loss(self.decoders[n], old_mem, new_cm)
+            # The compressed memory is a stop-gradient, except under BPTT, where the graph
+            # through $f_c$ is what trains it. The trainer detaches it after each step.
+            if self.compression_loss != 'bptt' or not self.training:
+                new_cm = new_cm.detach()
+            # $cm_{t+1} = [cm_t \circ \texttt{new\_cm}]_{[-n_{cm}:]}$
+            cmem = torch.cat([cmem, new_cm], dim=1)
+            cmem = cmem[:, max(0, cmem.shape[1] - self.n_cm):]
+        return kept, cmem, usage, loss
+
+    # An empty memory at the start of a stream: zero-length tensors, so the first segment goes
+    # through the same code as every other.
+    def _state(self, memory: Optional[CompressiveMemory], batch: int, device) -> CompressiveMemory:
+        if memory is None:
+            empty = lambda *shape: [torch.zeros(*shape, device=device) for _ in self.layers]
+            return CompressiveMemory(empty(batch, 0, self.d_model), empty(batch, 0, self.d_model),
+                                     empty(batch, 0) if self.keeps_usage else [])
+        if not isinstance(memory, CompressiveMemory) or len(memory.memory) != self.n_layers:
+            raise ValueError(f"expected a CompressiveMemory with {self.n_layers} layers, "
+                             f"got {memory!r:.80}")
+        if self.keeps_usage and len(memory.usage) != self.n_layers:
+            raise ValueError("most_used compression needs the usage scores this model returned")
+        for t in memory.memory + memory.compressed:
+            if t.shape[0] != batch or t.shape[2] != self.d_model:
+                raise ValueError(f"memory of shape {tuple(t.shape)} does not fit a batch of {batch} "
+                                 f"and d_model={self.d_model}; pass the memory this model "
+                                 f"returned for the same streams, or None to start afresh")
+        return memory

@@ -1,0 +1,82 @@
+r"""
+# Compressive Transformer on Tiny Shakespeare
+
+```
+python -m labml_memory.compressive.experiment                     # CPU preset: conv + attention loss
+python -m labml_memory.compressive.experiment compression=mean_pool
+python -m labml_memory.compressive.experiment compression=dilated_conv compression_loss=autoencoding
+python -m labml_memory.compressive.experiment compression_loss=bptt unroll=2 batch_size=16
+python -m labml_memory.compressive.experiment preset=gpu
+```
+
+The [model](__init__.py) of this folder on the shared [trainer](../training/__init__.py),
+tracked with labml under `logs/compressive/<uuid>/`. The language-model loss is tracked as
+`loss.train` / `loss.valid` and the compression loss separately as `aux.compression` (it
+trains only the compression function, so it is not part of the language-model figures).
+
+The CPU preset is the [Transformer-XL](../transformer_xl/experiment.py) preset (4 layers,
+128 wide, segments of $n_s = 64$, 32 streams, 1,000 steps at learning rate $2 \cdot 10^{-3}$)
+with a memory of $n_m = 64$ and a compressed memory of $n_{cm} = 32$ slots at rate $c = 2$,
+so each layer attends over 160 keys and reaches 128 characters behind the segment.
+For BPTT the paper unrolls twice the segment length with half the batch: `unroll=2
+batch_size=16` reads the same characters per step.
+"""
+
+from dataclasses import dataclass
+from typing import Optional
+
+from labml_memory.compressive import CompressiveTransformer, check_compression
+from labml_memory.training import main
+from labml_memory.training.config import TrainConfig, check_positive
+
+
+@dataclass
+class Config(TrainConfig):
+    r"""The trainer's settings plus the model's."""
+    d_model: int = 128
+    heads: int = 4
+    n_layers: int = 4
+    d_ff: int = 512
+    # $n_m$, $n_{cm}$ and $c$; the segment length $n_s$ is the trainer's `seq_len`.
+    mem_len: int = 64
+    compressed_len: int = 32
+    compression_rate: int = 2
+    # $f_c$ and how it is trained; see [compression](compression.py).
+    compression: str = 'conv'
+    compression_loss: str = 'attention'
+    clamp_len: Optional[int] = None
+    dropout: float = 0.1
+    norm: str = 'pre'
+    tie_uv: bool = True
+    activation: str = 'gelu'
+    attention_impl: str = 'sdpa'
+
+    def validate(self) -> None:
+        super().validate()
+        check_positive(self, 'd_model', 'heads', 'n_layers', 'd_ff')
+        check_compression(self.seq_len, self.compression_rate, self.mem_len, self.compressed_len,
+                          self.compression, self.compression_loss)
+
+
+# `cpu` trains in minutes on two cores; `gpu` follows the Transformer-XL GPU preset and gives
+# the compressed memory the same length as the memory.
+PRESETS = {
+    'cpu': dict(),
+    'gpu': dict(d_model=384, heads=6, n_layers=6, d_ff=1536, seq_len=256, mem_len=256,
+                compressed_len=128, compression_rate=4, batch_size=64, steps=5000, lr=1e-3,
+                warmup=200, dropout=0.2, eval_every=500, checkpoint_every=1000, eval_segments=32),
+}
+
+
+def build_model(config: Config, vocab_size: int) -> CompressiveTransformer:
+    return CompressiveTransformer(
+        vocab_size, d_model=config.d_model, heads=config.heads, n_layers=config.n_layers,
+        d_ff=config.d_ff, segment_len=config.seq_len, mem_len=config.mem_len,
+        compressed_len=config.compressed_len, compression_rate=config.compression_rate,
+        compression=config.compression, compression_loss=config.compression_loss,
+        clamp_len=config.clamp_len, dropout=config.dropout, norm=config.norm,
+        tie_uv=config.tie_uv, activation=config.activation, attention_impl=config.attention_impl)
+
+
+if __name__ == '__main__':
+    main(Config, PRESETS, build_model, 'compressive')

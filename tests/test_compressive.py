@@ -1,0 +1,379 @@
+"""Compressive Transformer: Algorithm 1's bookkeeping, every f_c, every loss, and clear errors."""
+import math
+import time
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from labml_memory.compressive import CompressiveMemory, CompressiveTransformer
+from labml_memory.compressive.compression import (Conv, Decoder, DilatedConv, MaxPool, MeanPool,
+                                                  MostUsed, autoencoding_loss, segment_usage)
+from labml_memory.compressive.experiment import PRESETS, Config, build_model
+from labml_memory.training import main
+from labml_memory.training.config import build_config
+from labml_memory.transformer_xl import TransformerXL, XLMemory
+
+VOCAB = 11
+
+
+def small_model(**kw):
+    args = dict(d_model=16, heads=2, n_layers=2, d_ff=32, segment_len=4, mem_len=8,
+                compressed_len=4, compression_rate=2, dropout=0.0)
+    args.update(kw)
+    return CompressiveTransformer(VOCAB, **args).eval()
+
+
+# ## Algorithm 1 bookkeeping
+
+@pytest.mark.parametrize("seg,n_m,n_cm,c", [(4, 8, 5, 2), (6, 9, 4, 3), (4, 6, 3, 2), (4, 5, 7, 2)])
+def test_memory_and_compressed_memory_over_many_segments(seg, n_m, n_cm, c):
+    # Layer 0 reads the embeddings, so its memories can be predicted from the tokens alone.
+    # After `seen` tokens, exactly the oldest floor((seen - n_m) / c) * c have been evicted,
+    # in order, and the compressed memory holds the means of their consecutive groups of c
+    # (the last n_cm of them); the memory holds every later token.
+    model = small_model(segment_len=seg, mem_len=n_m, compressed_len=n_cm, compression_rate=c,
+                        compression='mean_pool')
+    stream = torch.randint(0, VOCAB, (3, seg * 15))
+    embedded = model.embed(stream)
+    memory = None
+    for s in range(15):
+        _, memory, _ = model(stream[:, s * seg:(s + 1) * seg], memory)
+        seen = (s + 1) * seg
+        evicted = max(0, seen - n_m) // c * c
+        torch.testing.assert_close(memory.memory[0], embedded[:, evicted:seen])
+        groups = embedded[:, :evicted].unflatten(1, (evicted // c, c)).mean(2)
+        torch.testing.assert_close(memory.compressed[0], groups[:, max(0, evicted // c - n_cm):])
+        assert n_m <= memory.memory[0].shape[1] < n_m + c or seen < n_m
+        assert memory.lengths == [memory.lengths[0]] * 2
+    assert memory.nbytes() == sum(t.numel() * 4 for t in memory.tensors())
+
+
+def test_steady_state_compresses_the_oldest_n_s_memories_each_step():
+    # With n_m a multiple of n_s, every step after the memory fills evicts exactly m_t[:n_s].
+    model = small_model(compression='max_pool', mem_len=8, compressed_len=6)
+    _, memory, _ = model(torch.randint(0, VOCAB, (2, 4)))
+    _, memory, _ = model(torch.randint(0, VOCAB, (2, 4)), memory)
+    for _ in range(5):
+        before = memory.memory[1]
+        old_compressed = memory.compressed[1]
+        _, memory, _ = model(torch.randint(0, VOCAB, (2, 4)), memory)
+        expected = before[:, :4].unflatten(1, (2, 2)).amax(2)
+        torch.testing.assert_close(memory.compressed[1][:, -2:], expected)
+        torch.testing.assert_close(memory.compressed[1][:, :-2], old_compressed[:, -4:])
+        torch.testing.assert_close(memory.memory[1][:, :4], before[:, 4:])
+
+
+def test_without_compressed_memory_it_is_transformer_xl():
+    model = small_model(compressed_len=0)
+    xl = TransformerXL(VOCAB, d_model=16, heads=2, n_layers=2, d_ff=32, mem_len=8, dropout=0.0).eval()
+    missing = xl.load_state_dict(model.state_dict(), strict=False)
+    assert not missing.missing_keys
+    stream = torch.randint(0, VOCAB, (2, 24))
+    memory, xl_memory = None, None
+    for s in range(6):
+        a, memory, _ = model(stream[:, s * 4:(s + 1) * 4], memory)
+        b, xl_memory, _ = xl(stream[:, s * 4:(s + 1) * 4], xl_memory)
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+
+
+def test_relative_positions_continue_through_the_compressed_memory():
+    # A compressed slot gets the distance of its index in [cm, m, h]: the model must read
+    # exactly like Transformer-XL handed the concatenation [cm, m] as its memory.
+    model = small_model(compression='conv')
+    xl = TransformerXL(VOCAB, d_model=16, heads=2, n_layers=2, d_ff=32, mem_len=100, dropout=0.0).eval()
+    xl.load_state_dict(model.state_dict(), strict=False)
+    memory = None
+    for _ in range(6):
+        _, memory, _ = model(torch.randint(0, VOCAB, (2, 4)), memory)
+    assert memory.lengths == [(8, 4), (8, 4)]
+    tokens = torch.randint(0, VOCAB, (2, 4))
+    as_xl = XLMemory([torch.cat([cm, m], 1) for cm, m in zip(memory.compressed, memory.memory)])
+    torch.testing.assert_close(model(tokens, memory)[0], xl(tokens, as_xl)[0], atol=1e-5, rtol=1e-4)
+
+
+def test_one_token_at_a_time_keeps_whole_groups():
+    # Generation feeds segments of one token: evictions wait for a whole group of c.
+    model = small_model(compression='conv', compression_rate=2, mem_len=5)
+    memory = None
+    for t in range(20):
+        _, memory, _ = model(torch.randint(0, VOCAB, (1, 1)), memory)
+        seen = t + 1
+        evicted = max(0, seen - 5) // 2 * 2
+        assert memory.lengths[0] == (seen - evicted, min(4, evicted // 2))
+    assert model.generate(torch.randint(0, VOCAB, (2, 8)), 6, segment_len=4).shape == (2, 6)
+
+
+# ## The compression functions
+
+def test_pooling_equals_the_manual_computation():
+    x = torch.randn(2, 6, 5)
+    for c in (1, 2, 3):
+        max_out, mean_out = MaxPool(5, c)(x), MeanPool(5, c)(x)
+        assert max_out.shape == (2, 6 // c, 5)
+        for i in range(6 // c):
+            group = [x[:, c * i + k] for k in range(c)]
+            torch.testing.assert_close(max_out[:, i], torch.stack(group).max(0).values)
+            torch.testing.assert_close(mean_out[:, i], sum(group) / c)
+
+
+def test_conv_is_one_linear_map_per_group():
+    conv = Conv(4, 3)
+    x = torch.randn(2, 9, 4)
+    out = conv(x)
+    assert out.shape == (2, 3, 4)
+    weight, bias = conv.conv.weight, conv.conv.bias   # [out, in, c]
+    for i in range(3):
+        expected = sum(x[:, 3 * i + k] @ weight[:, :, k].T for k in range(3)) + bias
+        torch.testing.assert_close(out[:, i], expected, atol=1e-5, rtol=1e-4)
+
+
+def _receptive_fields(module, length, d=3):
+    # Which inputs each output slot depends on, from the Jacobian.
+    x = torch.randn(1, length, d)
+    jac = torch.autograd.functional.jacobian(lambda t: module(t), x)   # [1, slots, d, 1, length, d]
+    reach = jac.abs().sum(dim=(0, 2, 3, 5)) > 0                         # [slots, length]
+    return [set(torch.nonzero(row).flatten().tolist()) for row in reach]
+
+
+@pytest.mark.parametrize("c", [2, 3])
+def test_convolution_receptive_fields(c):
+    length = 4 * c
+    assert _receptive_fields(Conv(3, c), length) == [set(range(c * i, c * i + c)) for i in range(4)]
+    dilated = _receptive_fields(DilatedConv(3, c), length)
+    assert dilated == [set(range(max(0, c * (i - 1)), c * (i + 1))) for i in range(4)]
+    assert DilatedConv(3, c)(torch.randn(2, length, 3)).shape == (2, 4, 3)
+
+
+def test_most_used_keeps_the_top_usage_slots_in_order():
+    x = torch.randn(3, 8, 4)
+    usage = torch.rand(3, 8)
+    out = MostUsed(4, 2)(x, usage)
+    for b in range(3):
+        top = sorted(sorted(range(8), key=lambda j: -usage[b, j].item())[:4])
+        torch.testing.assert_close(out[b], x[b, top])
+    with pytest.raises(ValueError, match="most_used needs a usage score"):
+        MostUsed(4, 2)(x)
+
+
+def test_usage_is_attention_received_per_viewer():
+    weights = torch.rand(2, 3, 4, 7).softmax(-1)
+    usage = segment_usage(weights)
+    for j in range(4):
+        expected = weights[:, :, :, 3 + j].sum(dim=(1, 2)) / (3 * (4 - j))
+        torch.testing.assert_close(usage[:, j], expected)
+
+
+def test_most_used_model_compresses_with_the_usage_of_the_producing_step():
+    model = small_model(compression='most_used', mem_len=4, n_layers=1)
+    tokens = torch.randint(0, VOCAB, (2, 4))
+    weights, memory = model.attention_weights(tokens)
+    torch.testing.assert_close(memory.usage[0], segment_usage(weights[0]))
+    first_inputs, first_usage = memory.memory[0], memory.usage[0]
+    _, memory, _ = model(torch.randint(0, VOCAB, (2, 4)), memory)
+    torch.testing.assert_close(memory.compressed[0], MostUsed(16, 2)(first_inputs, first_usage))
+
+
+# ## The compression losses
+
+def _two_segments(model):
+    # The second segment evicts the first (n_m = n_s = 4), so a compression happens.
+    _, memory, _ = model(torch.randint(0, VOCAB, (2, 4)))
+    return model(torch.randint(0, VOCAB, (2, 4)), memory)
+
+
+def test_attention_loss_trains_only_the_compression():
+    model = small_model(compression='conv', compression_loss='attention', mem_len=4).train()
+    logits, memory, losses = _two_segments(model)
+    losses['compression'].backward(retain_graph=True)
+    with_grad = {name for name, p in model.named_parameters()
+                 if p.grad is not None and p.grad.abs().sum() > 0}
+    assert with_grad and all(name.startswith('compress.') for name in with_grad)
+    assert {n for n, _ in model.named_parameters() if n.startswith('compress.')} == with_grad
+    # The projections the loss used through detached copies still learn from the LM loss.
+    model.zero_grad()
+    assert all(p.requires_grad for p in model.parameters())
+    F.cross_entropy(logits.flatten(0, 1), torch.randint(0, VOCAB, (8,))).backward()
+    for layer in model.layers:
+        for projection in (layer.attention.query, layer.attention.key, layer.attention.value):
+            assert projection.linear.weight.grad is not None
+            assert projection.linear.weight.grad.abs().sum() > 0
+    # The memory the next segment reads is a stop-gradient.
+    assert all(not t.requires_grad for t in memory.tensors())
+
+
+def test_attention_loss_value_is_algorithm_2():
+    model = small_model(compression='conv', compression_loss='attention', mem_len=4, n_layers=1,
+                        heads=1).train()
+    _, memory, _ = model(torch.randint(0, VOCAB, (1, 4)))
+    tokens = torch.randint(0, VOCAB, (1, 4))
+    h = model.embed(tokens)
+    old = memory.memory[0]
+    _, _, losses = model(tokens, memory)
+    layer = model.layers[0]
+    norm = layer.attention_residual.norm
+    wq, wk, wv = (p.linear.weight for p in (layer.attention.query, layer.attention.key,
+                                            layer.attention.value))
+
+    def attn(m):
+        q, k, v = norm(h) @ wq.T, norm(m) @ wk.T, norm(m) @ wv.T
+        return (q @ k.transpose(-2, -1) / math.sqrt(16)).softmax(-1) @ v
+
+    expected = ((attn(old) - attn(model.compress[0](old))) ** 2).mean()
+    torch.testing.assert_close(losses['compression'], expected, atol=1e-5, rtol=1e-4)
+
+
+def test_autoencoding_loss_reaches_zero_where_the_compression_is_invertible():
+    # Inputs whose last d - d/c channels are zero carry d numbers per group of c: a
+    # convolution can pack them into one slot and the decoder unpack them exactly.
+    d, c = 4, 2
+    conv, decoder = Conv(d, c), Decoder(d, c)
+    with torch.no_grad():
+        conv.conv.weight.zero_(), conv.conv.bias.zero_()
+        decoder.expand.weight.zero_(), decoder.expand.bias.zero_()
+        for k in range(c):
+            for j in range(d // c):
+                conv.conv.weight[k * (d // c) + j, j, k] = 1.0          # slot channel <- x[k][j]
+                decoder.expand.weight[k * (d // c) + j, j, k] = 1.0     # x[k][j] <- slot channel
+    x = torch.randn(3, 8, d)
+    x[..., d // c:] = 0
+    assert autoencoding_loss(decoder, x, conv(x)).item() == pytest.approx(0.0, abs=1e-12)
+    # And training from a random start drives it towards zero, through f_c and g.
+    conv, decoder = Conv(d, c), Decoder(d, c)
+    opt = torch.optim.Adam([*conv.parameters(), *decoder.parameters()], lr=0.03)
+    first = autoencoding_loss(decoder, x, conv(x)).item()
+    for _ in range(200):
+        loss = autoencoding_loss(decoder, x, conv(x))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss.item() < 1e-3 * first  # from ~0.6 to under 1e-3 of it
+
+
+def test_autoencoding_loss_trains_compression_and_decoder_only():
+    model = small_model(compression='dilated_conv', compression_loss='autoencoding', mem_len=4).train()
+    _, _, losses = _two_segments(model)
+    losses['compression'].backward()
+    with_grad = {name.split('.')[0] for name, p in model.named_parameters() if p.grad is not None}
+    assert with_grad == {'compress', 'decoders'}
+
+
+@pytest.mark.parametrize("loss,reaches", [('bptt', True), ('attention', False), ('none', False)])
+def test_bptt_gradients_reach_the_compression(loss, reaches):
+    # Only under BPTT does the language-model loss of a later segment reach f_c.
+    model = small_model(compression='conv', compression_loss=loss, mem_len=4).train()
+    _, memory, _ = _two_segments(model)
+    assert any(t.requires_grad for t in memory.compressed) == reaches
+    logits, _, _ = model(torch.randint(0, VOCAB, (2, 4)), memory)
+    F.cross_entropy(logits.flatten(0, 1), torch.randint(0, VOCAB, (8,))).backward()
+    grads = [p.grad for p in model.compress.parameters()]
+    assert all((g is not None and g.abs().sum() > 0) == reaches for g in grads)
+    # Evaluation never keeps a graph.
+    _, memory, _ = _two_segments(model.eval())
+    assert not any(t.requires_grad for t in memory.tensors())
+
+
+def test_parameter_free_compressions_skip_the_loss():
+    for name in ('max_pool', 'mean_pool', 'most_used'):
+        model = small_model(compression=name, compression_loss='attention', mem_len=4).train()
+        _, memory, losses = _two_segments(model)
+        assert losses == {} and model.compression_loss == 'none'
+        assert not any(t.requires_grad for t in memory.tensors())
+
+
+# ## Bad configurations
+
+@pytest.mark.parametrize("kw,message", [
+    (dict(segment_len=5, compression_rate=2), r"n_s=5 is not a multiple of compression_rate c=2.*\[1, 5\]"),
+    (dict(compression='avg_pool'), r"unknown compression 'avg_pool'; valid: \['max_pool'"),
+    (dict(compression_loss='l2'), r"unknown compression_loss 'l2'; valid: \['attention'"),
+    (dict(compression_rate=0), r"compression_rate must be an integer >= 1, got 0"),
+    (dict(compressed_len=-1), r"compressed_len must be a non-negative integer, got -1"),
+    (dict(mem_len=0), r"compressed_len > 0 needs mem_len > 0"),
+])
+def test_bad_configurations_fail_clearly(kw, message):
+    with pytest.raises(ValueError, match=message):
+        small_model(**kw)
+
+
+def test_bad_command_line_fails_before_building(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(Config, PRESETS, build_model, 'compressive', ['seq_len=63'])
+    assert exit_info.value.code == 2
+    assert "not a multiple of compression_rate" in capsys.readouterr().err
+
+
+def test_wrong_memory_fails_clearly():
+    model = small_model()
+    _, memory, _ = model(torch.randint(0, VOCAB, (2, 4)))
+    with pytest.raises(ValueError, match="does not fit a batch of 3"):
+        model(torch.randint(0, VOCAB, (3, 4)), memory)
+    with pytest.raises(ValueError, match="expected a CompressiveMemory with 2 layers"):
+        model(torch.randint(0, VOCAB, (2, 4)), XLMemory([memory.memory[0]]))
+
+
+# ## The experiment, every function and every loss from the command line
+
+TINY = ['d_model=16', 'heads=2', 'n_layers=1', 'd_ff=32', 'mem_len=8', 'compressed_len=4',
+        'seq_len=8', 'batch_size=4', 'steps=3', 'warmup=1', 'eval_every=1000', 'eval_segments=2',
+        'checkpoint_every=1000', 'sample_len=0', 'log_every=1', 'threads=1', 'final_eval_segments=2']
+RUNS = [('conv', 'attention'), ('conv', 'autoencoding'), ('conv', 'bptt'),
+        ('dilated_conv', 'attention'), ('dilated_conv', 'autoencoding'), ('dilated_conv', 'bptt'),
+        ('max_pool', 'none'), ('mean_pool', 'none'), ('most_used', 'none')]
+
+
+@pytest.mark.parametrize("compression,loss", RUNS)
+def test_experiment_runs(tmp_path, compression, loss, capsys):
+    unroll = ['unroll=2'] if loss == 'bptt' else []
+    result = main(Config, PRESETS, build_model, 'compressive',
+                  TINY + unroll + [f'logs_dir={tmp_path}', f'compression={compression}',
+                                   f'compression_loss={loss}'])
+    assert result.final_step == 3 and math.isfinite(result.final_valid_loss)
+    # labml's file writer runs on a thread: wait for the final validation to be written.
+    log, tracked = result.run_path / 'log.jsonl', ''
+    for _ in range(200):
+        tracked = log.read_text() if log.is_file() else ''
+        if 'loss.valid' in tracked:
+            break
+        time.sleep(0.1)
+    assert ('aux.compression' in tracked) == (loss in ('attention', 'autoencoding'))
+    assert isinstance(result.memory_bytes, int) and result.memory_bytes > 0
+
+
+def test_presets_are_valid():
+    assert build_config(Config, PRESETS, {'preset': 'gpu'}).seq_len % 4 == 0
+    config = build_config(Config, PRESETS, {})
+    model = build_model(config, 65)
+    assert isinstance(model, CompressiveTransformer) and model.compression_loss == 'attention'
+    assert isinstance(CompressiveMemory([], [], []).nbytes(), int)
+
+
+# ## The attention analysis
+
+def test_bucket_means_against_a_per_key_computation():
+    from labml_memory.compressive.analysis import bucket_sums
+    n_cm, n_m, L = 7, 12, 6
+    weights = torch.rand(2, 3, L, n_cm + n_m + L)
+    sums, counts = bucket_sums(weights, n_cm, n_m)
+    assert sums.shape == counts.shape == (18,)
+    # Per key: weight received, over the (batch, head, query) triples allowed to see it.
+    edges = []
+    for start, length in ((0, n_cm), (n_cm, n_m), (n_cm + n_m, L)):
+        keys = list(range(start, start + length))
+        size, extra = divmod(length, 6)
+        position = 0
+        for b in range(6):
+            take = size + (1 if b < extra else 0)
+            edges.append(keys[position:position + take])
+            position += take
+    for bucket, keys in enumerate(edges):
+        total, allowed = 0.0, 0
+        for key in keys:
+            for i in range(L):
+                if key < n_cm + n_m or key - n_cm - n_m <= i:
+                    total += weights[:, :, i, key].sum().item()
+                    allowed += 2 * 3
+        assert sums[bucket].item() == pytest.approx(total, rel=1e-5)
+        assert counts[bucket].item() == allowed
+    with pytest.raises(ValueError, match="expected n_cm \\+ n_m \\+ L = 25"):
+        bucket_sums(weights[..., 1:], n_cm, n_m)

@@ -1,0 +1,320 @@
+r"""
+# Passkey retrieval
+
+A number is hidden somewhere in a long stretch of meaningless filler text; at the very end
+the text asks for it. A model whose memory really carries information across segments can
+answer; one that only sees a recent window cannot, unless the number happens to sit inside
+that window. The test was popularised by
+[Mohtashami and Jaggi (2023)](https://arxiv.org/abs/2305.16300) and is one of the two
+long-context results of the [Infini-attention paper](https://arxiv.org/abs/2404.07143)
+(a 1B model fine-tuned on 5K-token inputs retrieves the key from 1M tokens).
+
+Ours is a small character-level version that trains on a CPU in minutes:
+
+```
+...the sun is yellow. here we go. the pass key is 4817. there and back again. the grass
+is green. ... what is the pass key? the pass key is 4817
+```
+
+* the filler cycles through a few fixed sentences, starting at a random point;
+* the **needle** `the pass key is 4817. ` starts at a chosen **depth**: $0$ puts it at the
+  start of the text, $1$ just before the question;
+* the **answer** is the last `n_digits` characters; exact match scores it (see the
+  [synthetic-task loop](synthetic.py));
+* the needle's own digits are random, so they are left out of the training loss: no model
+  could predict them, and they would only add noise.
+
+Models train on texts of a few segments and are evaluated on texts of $4\times$, $16\times$ and
+$64\times$ the segment length at several depths. Any architecture of the project runs the task
+by name, with its own settings after the task's:
+
+```
+python -m labml_memory.tasks.passkey model=infini_attention name=infini_linear memory_grad=true
+python -m labml_memory.tasks.passkey model=transformer_xl name=xl mem_len=16 eval_mem_len=16
+python -m labml_memory.tasks.passkey report          # table.md and accuracy.png from the runs
+```
+
+Each run is tracked with labml (`logs/passkey_<name>/`) and writes its accuracies to
+`docs/results/passkey/<name>.json`; `report` gathers those into the table and the plot.
+"""
+
+import dataclasses
+import importlib
+import json
+import sys
+import time
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import torch
+
+from labml_memory.tasks.synthetic import (SyntheticBatch, SyntheticTrainConfig, evaluate,
+                                          read_in_segments, train)
+
+# ## The text
+#
+# Lower-case letters, digits, space and two punctuation marks: 39 characters.
+CHARS = '0123456789abcdefghijklmnopqrstuvwxyz .?'
+DIGITS = CHARS[:10]
+FILLER = ('the grass is green. the sky is blue. the sun is yellow. '
+          'here we go. there and back again. ')
+NEEDLE = 'the pass key is {key}. '
+QUESTION = 'what is the pass key? the pass key is {key}'
+INDEX = {c: i for i, c in enumerate(CHARS)}
+
+
+def encode(text: str) -> torch.Tensor:
+    return torch.tensor([INDEX[c] for c in text], dtype=torch.long)
+
+
+def decode(ids) -> str:
+    return ''.join(CHARS[int(i)] for i in ids)
+
+
+def _filler(offset: int, length: int) -> str:
+    # `length` characters of the filler cycle, starting `offset` characters into it.
+    repeats = (offset + length) // len(FILLER) + 1
+    return (FILLER * repeats)[offset:offset + length]
+
+
+# ## One passkey text
+#
+# A text of exactly `length` characters: filler, the needle at `depth`, more filler, the
+# question and the answer. The needle's first character sits at
+# $\mathrm{round}(\mathrm{depth} \times (\mathrm{length} - |\mathrm{question}| - |\mathrm{needle}|))$,
+# so depth $0$ and $1$ are the two extremes the filler allows.
+# Returns the text and where the key's digits start in it (the tests check both).
+def passkey_text(length: int, depth: float, key: str, filler_offset: int = 0) -> Tuple[str, int]:
+    if not key or any(c not in DIGITS for c in key):
+        raise ValueError(f"the key must be a non-empty string of digits, got {key!r}")
+    if not 0.0 <= depth <= 1.0:
+        raise ValueError(f"depth must lie in [0, 1], got {depth}")
+    needle, question = NEEDLE.format(key=key), QUESTION.format(key=key)
+    free = length - len(needle) - len(question)
+    if free < 0:
+        raise ValueError(f"a text of {length} characters cannot hold the needle and the question "
+                         f"({len(needle) + len(question)} characters with a {len(key)}-digit key)")
+    start = round(depth * free)
+    text = (_filler(filler_offset, start) + needle
+            + _filler((filler_offset + start) % len(FILLER), free - start) + question)
+    return text, start + NEEDLE.index('{key}')
+
+
+# ## A batch
+#
+# `length` inputs need `length + 1` characters (the targets are the inputs shifted by one).
+# Target $t$ is character $t + 1$, so the answer's digits, the last `n_digits` characters,
+# are the last `n_digits` targets; the needle's digits at characters $p \dots p + n - 1$ are
+# targets $p - 1 \dots p + n - 2$, which the loss mask leaves out.
+def sample(batch_size: int, length: int, generator: torch.Generator, n_digits: int = 4,
+           depth: Optional[float] = None) -> SyntheticBatch:
+    r"""Random keys, filler offsets and (unless `depth` is given) depths, uniform in $[0, 1]$."""
+    texts, key_starts = [], []
+    for _ in range(batch_size):
+        key = ''.join(DIGITS[int(d)] for d in torch.randint(10, (n_digits,), generator=generator))
+        d = float(torch.rand((), generator=generator)) if depth is None else depth
+        offset = int(torch.randint(len(FILLER), (), generator=generator))
+        text, key_start = passkey_text(length + 1, d, key, offset)
+        texts.append(encode(text))
+        key_starts.append(key_start)
+    tokens = torch.stack(texts)
+    loss_mask = torch.ones(batch_size, length, dtype=torch.bool)
+    for row, p in enumerate(key_starts):
+        loss_mask[row, max(0, p - 1):p - 1 + n_digits] = False
+    score_mask = torch.zeros(batch_size, length, dtype=torch.bool)
+    score_mask[:, length - n_digits:] = True
+    return SyntheticBatch(tokens[:, :-1], tokens[:, 1:], loss_mask, score_mask)
+
+
+# ## The run's settings
+#
+# The loop's settings plus the evaluation grid. Everything else on the command line goes to
+# the model's own configuration (its experiment's `Config`, `cpu` preset), with the model's
+# segment length set to `seg_len`.
+@dataclass
+class PasskeyConfig(SyntheticTrainConfig):
+    model: str = 'infini_attention'
+    # The run's name: its json file and its label in the table; defaults to `model`.
+    name: str = ''
+    n_digits: int = 4
+    train_segments: List[int] = field(default_factory=lambda: [3, 4])
+    # Evaluation lengths as multiples of `seg_len`, and needle depths.
+    eval_lengths: List[int] = field(default_factory=lambda: [4, 16, 64])
+    eval_depths: List[float] = field(default_factory=lambda: [0.0, 0.25, 0.5, 0.75, 1.0])
+    eval_samples: int = 64
+    results_dir: str = 'docs/results/passkey'
+    logs_dir: str = ''
+    device: str = 'cpu'
+    threads: int = 1
+
+    def validate(self) -> None:
+        for key in ('steps', 'batch_size', 'seg_len', 'n_digits', 'eval_samples', 'eval_every'):
+            if getattr(self, key) <= 0:
+                raise ValueError(f"{key} must be positive, got {getattr(self, key)}")
+        shortest = len(NEEDLE.format(key='0' * self.n_digits)) + len(QUESTION.format(key='0' * self.n_digits))
+        for name in ('train_segments', 'eval_lengths'):
+            for n in getattr(self, name):
+                if n * self.seg_len + 1 < shortest:
+                    raise ValueError(f"{name} holds {n}: {n} x seg_len={self.seg_len} characters cannot "
+                                     f"hold the needle and the question ({shortest}); use more segments")
+        if any(not 0.0 <= d <= 1.0 for d in self.eval_depths):
+            raise ValueError(f"eval_depths must lie in [0, 1], got {list(self.eval_depths)}")
+
+
+def architectures() -> List[str]:
+    r"""The packages with an `experiment.py`: the names `model=` accepts."""
+    root = Path(__file__).resolve().parent.parent
+    return sorted(p.parent.name for p in root.glob('*/experiment.py'))
+
+
+def split_overrides(overrides: Dict[str, str]) -> Tuple[PasskeyConfig, Any, Any]:
+    r"""The task's settings, the model's configuration and its experiment module."""
+    from labml_memory.training.config import _parse_value, build_config
+    fields = {f.name: f for f in dataclasses.fields(PasskeyConfig)}
+    hints = typing.get_type_hints(PasskeyConfig)
+    task = {k: _parse_value(k, v, hints[k], fields[k].default) for k, v in overrides.items() if k in fields}
+    config = PasskeyConfig(**task)
+    config.validate()
+    if config.model not in architectures():
+        raise ValueError(f"unknown model {config.model!r}; valid: {architectures()}")
+    module = importlib.import_module(f'labml_memory.{config.model}.experiment')
+    model_overrides = {k: v for k, v in overrides.items() if k not in fields}
+    model_overrides['seq_len'] = config.seg_len
+    # The loop back-propagates across every segment of a text, which is what the trainer
+    # calls `unroll`; saying so lets a model check options such as `memory_grad` against it.
+    model_overrides.setdefault('unroll', max(config.train_segments))
+    model_config = build_config(module.Config, module.PRESETS, model_overrides)
+    return config, model_config, module
+
+
+# ## Evaluation over lengths and depths
+#
+# One fixed batch of `eval_samples` texts per (length, depth), from its own seeded generator,
+# so every model is scored on exactly the same texts.
+def evaluate_grid(model, config: PasskeyConfig, device) -> Dict[str, Dict[str, float]]:
+    grid = {}
+    for i, multiple in enumerate(config.eval_lengths):
+        row = {}
+        for j, depth in enumerate(config.eval_depths):
+            generator = torch.Generator().manual_seed(10_000 + 100 * i + j)
+            batch = sample(config.eval_samples, multiple * config.seg_len, generator,
+                           config.n_digits, depth).to(device)
+            row[f'{depth:g}'] = evaluate(model, batch, config.seg_len)['accuracy']
+        grid[str(multiple)] = row
+    return grid
+
+
+@torch.no_grad()
+def state_numbers(model, config: PasskeyConfig, device) -> int:
+    r"""Numbers the model carries between segments for one sequence, in evaluation, after a long text."""
+    model.eval()
+    batch = sample(1, max(config.eval_lengths) * config.seg_len, torch.Generator().manual_seed(0),
+                   config.n_digits).to(device)
+    memory = None
+    for start in range(0, batch.inputs.shape[1], config.seg_len):
+        _, memory, _ = model(batch.inputs[:, start:start + config.seg_len], memory)
+    return sum(t.numel() for t in memory.tensors())
+
+
+def run(overrides: Dict[str, str]) -> Dict[str, Any]:
+    from labml import experiment
+    from labml_memory.training import experiments_path
+    config, model_config, module = split_overrides(overrides)
+    name = config.name or config.model
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    torch.manual_seed(config.seed)
+    device = torch.device(config.device)
+    model = module.build_model(model_config, len(CHARS)).to(device)
+    experiments_path(config)
+    experiment.create(name=f'passkey_{name}', writers={'screen', 'file'})
+    experiment.configs({**{k: str(v) for k, v in dataclasses.asdict(config).items()},
+                        **{f'model.{k}': str(v) for k, v in dataclasses.asdict(model_config).items()}})
+    started = time.time()
+    with experiment.start():
+        history = train(model, lambda b, n, g: sample(b, n, g, config.n_digits), config, device)
+    train_time = time.time() - started
+    result = {
+        'name': name, 'model': config.model, 'overrides': overrides,
+        'parameters': sum(p.numel() for p in model.parameters()),
+        'state_numbers': state_numbers(model, config, device),
+        'train_seconds': round(train_time, 1), 'seg_len': config.seg_len,
+        'final_train_accuracy': history[-1].get('accuracy.valid'),
+        'accuracy': evaluate_grid(model, config, device),
+        'command': 'python -m labml_memory.tasks.passkey ' + ' '.join(f'{k}={v}' for k, v in overrides.items()),
+    }
+    out = Path(config.results_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f'{name}.json').write_text(json.dumps(result, indent=1))
+    return result
+
+
+# ## The report
+#
+# The table gives, per run, the state it keeps, its mean exact match over depths at each
+# length, then the full grid; the plot draws accuracy against depth, one panel per length.
+def report(results_dir: str = 'docs/results/passkey') -> Tuple[Path, Path]:
+    out = Path(results_dir)
+    runs = [json.loads(p.read_text()) for p in sorted(out.glob('*.json'))]
+    if not runs:
+        raise ValueError(f"no passkey results (*.json) under {out}; run the task first")
+    lengths = list(runs[0]['accuracy'])
+    lines = ['| run | state (numbers / sequence) | parameters | train time (s) | '
+             + ' | '.join(f'{m}× seg' for m in lengths) + ' |',
+             '|---|---:|---:|---:|' + '---:|' * len(lengths)]
+    for r in runs:
+        means = [sum(r['accuracy'][m].values()) / len(r['accuracy'][m]) for m in lengths]
+        lines.append(f"| {r['name']} | {r['state_numbers']:,} | {r['parameters']:,} | {r['train_seconds']:.0f} | "
+                     + ' | '.join(f'{a:.2f}' for a in means) + ' |')
+    lines += ['', 'Exact match by length (× segment) and needle depth:', '']
+    depths = list(runs[0]['accuracy'][lengths[0]])
+    lines += ['| run | length | ' + ' | '.join(f'depth {d}' for d in depths) + ' |',
+              '|---|---:|' + '---:|' * len(depths)]
+    for r in runs:
+        for m in lengths:
+            lines.append(f"| {r['name']} | {m}× | " + ' | '.join(f"{r['accuracy'][m][d]:.2f}" for d in depths) + ' |')
+    lines += ['', 'Commands:', '']
+    lines += [f"    {r['command']}" for r in runs]
+    table = out / 'table.md'
+    table.write_text('\n'.join(lines) + '\n')
+
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, len(lengths), figsize=(4 * len(lengths), 3.4), sharey=True)
+    for ax, m in zip(axes, lengths):
+        for r in runs:
+            xs = [float(d) for d in r['accuracy'][m]]
+            ax.plot(xs, list(r['accuracy'][m].values()), marker='o', label=r['name'])
+        ax.set_title(f"{m}× segment ({int(m) * runs[0]['seg_len']} chars)")
+        ax.set_xlabel('needle depth')
+        ax.set_ylim(-0.05, 1.05)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel('exact match')
+    axes[-1].legend(fontsize=8)
+    fig.tight_layout()
+    plot = out / 'accuracy.png'
+    fig.savefig(plot, dpi=110)
+    plt.close(fig)
+    return table, plot
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    from labml_memory.training.config import parse_overrides
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        if argv and argv[0] == 'report':
+            overrides = parse_overrides(argv[1:])
+            print(*report(overrides.get('results_dir', 'docs/results/passkey')), sep='\n')
+            return
+        result = run(parse_overrides(argv))
+    except ValueError as e:
+        print(f"configuration error: {e}", file=sys.stderr)
+        raise SystemExit(2)
+    print(json.dumps(result['accuracy'], indent=1))
+
+
+if __name__ == '__main__':
+    main()

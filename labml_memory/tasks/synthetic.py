@@ -1,0 +1,178 @@
+r"""
+# Synthetic long-range tasks: one loop for every model
+
+Language modelling tells us whether a memory helps *on average*; a synthetic task asks one
+sharp question, such as "can the model still produce the number it read 2,000 characters
+ago?". Every such task here has the same shape, so one loop trains and scores any model
+that follows the [protocol](../protocol.py):
+
+* a **task** draws a batch of sequences, each `[batch, T + 1]` token ids, with two masks
+  over the `T` next-token targets: `loss_mask` (which targets the model is trained on;
+  random characters no model could predict are left out) and `score_mask` (the answer);
+* the model reads the `T` inputs **segment by segment**, `seg_len` tokens per call,
+  carrying its memory, exactly as it reads Tiny Shakespeare;
+* a sequence counts as solved when **every** answer position is predicted exactly
+  (exact match), the usual score for passkey retrieval.
+
+Scoring uses the argmax at each answer position with the true answer fed in (teacher
+forcing). For exact match this is the same as greedy generation: if every argmax is right,
+greedy decoding produces exactly those tokens; if one is wrong, greedy decoding goes wrong
+at the first such position. So we get generation's score at the cost of one forward pass.
+
+Training back-propagates through the whole sequence at once: all its segments are read, the
+loss summed, and one optimiser step taken. Whether gradients actually cross segment boundaries
+is each model's choice (Transformer-XL stops them by design; Infini-attention keeps them with
+`memory_grad=True`). The [passkey task](passkey.py) is the first user of this loop; the
+∞-former's frequency sort can reuse it with its own `sample` function.
+"""
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, NamedTuple, Optional, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from labml_memory.protocol import MemoryLanguageModel
+
+
+class SyntheticBatch(NamedTuple):
+    r"""
+    One batch of a synthetic task. `inputs` and `targets` are `[batch, T]`, the targets being
+    the inputs shifted by one; `loss_mask` and `score_mask` are boolean `[batch, T]`.
+    """
+    inputs: torch.Tensor
+    targets: torch.Tensor
+    loss_mask: torch.Tensor
+    score_mask: torch.Tensor
+
+    def to(self, device) -> 'SyntheticBatch':
+        return SyntheticBatch(*(t.to(device) for t in self))
+
+
+# A task: `sample(batch_size, length, generator)` → a batch whose inputs are `length` long.
+Sampler = Callable[[int, int, torch.Generator], SyntheticBatch]
+
+
+# ## Reading a sequence segment by segment
+#
+# The sequence's length must be a whole number of segments, so that every call has the
+# shape the model was built for and no segment is a ragged tail.
+def read_in_segments(model: MemoryLanguageModel, inputs: torch.Tensor, seg_len: int) -> torch.Tensor:
+    if inputs.shape[1] % seg_len != 0:
+        raise ValueError(f"sequence length {inputs.shape[1]} is not a multiple of seg_len={seg_len}")
+    memory, pieces = None, []
+    for start in range(0, inputs.shape[1], seg_len):
+        logits, memory, _ = model(inputs[:, start:start + seg_len], memory)
+        pieces.append(logits)
+    # `[batch, T, vocab]`
+    return torch.cat(pieces, dim=1)
+
+
+# ## Exact match
+#
+# A sequence is correct when the prediction equals the target at *every* position of its
+# score mask; sequences without any scored position are an error, not a free point.
+def exact_match(predictions: torch.Tensor, targets: torch.Tensor, score_mask: torch.Tensor) -> torch.Tensor:
+    r"""`[batch, T]` ids, ids and mask → `[batch]` booleans."""
+    if not score_mask.any(dim=1).all():
+        raise ValueError("every sequence needs at least one scored position")
+    wrong = (predictions != targets) & score_mask
+    return ~wrong.any(dim=1)
+
+
+# ## The loss
+#
+# Cross-entropy on the answer positions, plus `lm_weight` times cross-entropy on every other
+# trainable position. The second term teaches the model the shape of the text (the filler,
+# the question), which the answer alone, a handful of characters per sequence, would teach
+# slowly; the first is what the task is about.
+def task_loss(logits: torch.Tensor, batch: SyntheticBatch, lm_weight: float) -> torch.Tensor:
+    per_token = F.cross_entropy(logits.flatten(0, 1), batch.targets.flatten(),
+                                reduction='none').view_as(batch.targets)
+    answer = per_token[batch.score_mask].mean()
+    rest = batch.loss_mask & ~batch.score_mask
+    if lm_weight == 0.0 or not rest.any():
+        return answer
+    return answer + lm_weight * per_token[rest].mean()
+
+
+@torch.no_grad()
+def evaluate(model: MemoryLanguageModel, batch: SyntheticBatch, seg_len: int) -> Dict[str, float]:
+    r"""Exact-match accuracy and the answer's loss on one batch, in evaluation mode."""
+    was_training = model.training
+    model.eval()
+    logits = read_in_segments(model, batch.inputs, seg_len)
+    model.train(was_training)
+    correct = exact_match(logits.argmax(-1), batch.targets, batch.score_mask)
+    per_token = F.cross_entropy(logits[batch.score_mask], batch.targets[batch.score_mask])
+    return {'accuracy': correct.float().mean().item(), 'loss': per_token.item()}
+
+
+@dataclass
+class SyntheticTrainConfig:
+    r"""The loop's own settings; the model's come from its experiment's configuration."""
+    steps: int = 300
+    batch_size: int = 32
+    seg_len: int = 32
+    # Training sequences are `train_segments` segments long; a list draws one length per step.
+    train_segments: List[int] = field(default_factory=lambda: [2, 3, 4])
+    lr: float = 2e-3
+    warmup: int = 30
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0
+    lm_weight: float = 0.1
+    eval_every: int = 50
+    seed: int = 0
+
+
+def _learning_rate(step: int, config: SyntheticTrainConfig) -> float:
+    # Linear warm-up, then a cosine to a tenth, as in the shared trainer.
+    if step < config.warmup:
+        return config.lr * (step + 1) / config.warmup
+    progress = min(1.0, (step - config.warmup) / max(1, config.steps - config.warmup))
+    return config.lr * (0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * progress)))
+
+
+# ## The training loop
+#
+# Each step draws a fresh batch (the generator is seeded, so a run repeats exactly), reads it
+# in segments, and takes one AdamW step on the task loss. labml tracks the loss and, every
+# `eval_every` steps, the exact-match accuracy on a held-out batch at training length.
+def train(model: MemoryLanguageModel, sample: Sampler, config: SyntheticTrainConfig,
+          device: torch.device, log: Optional[Callable[[str], None]] = None) -> List[Dict[str, float]]:
+    from labml import monit, tracker
+    generator = torch.Generator().manual_seed(config.seed)
+    held_out = sample(config.batch_size, config.seg_len * max(config.train_segments),
+                      torch.Generator().manual_seed(config.seed + 1)).to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    history = []
+    started = time.time()
+    for step in monit.loop(range(config.steps)):
+        for group in optimizer.param_groups:
+            group['lr'] = _learning_rate(step, config)
+        n_segments = config.train_segments[int(torch.randint(len(config.train_segments), (1,),
+                                                                 generator=generator))]
+        batch = sample(config.batch_size, config.seg_len * n_segments, generator).to(device)
+        model.train()
+        logits = read_in_segments(model, batch.inputs, config.seg_len)
+        loss = task_loss(logits, batch, config.lm_weight)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if config.grad_clip > 0:
+            nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+        optimizer.step()
+        record = {'step': step + 1, 'loss.train': loss.item()}
+        if (step + 1) % config.eval_every == 0 or step + 1 == config.steps:
+            metrics = evaluate(model, held_out, config.seg_len)
+            record.update({'accuracy.valid': metrics['accuracy'], 'loss.valid': metrics['loss']})
+        tracker.add({k: v for k, v in record.items() if k != 'step'})
+        tracker.save(step + 1)
+        if (step + 1) % config.eval_every == 0:
+            tracker.new_line()
+        history.append(record)
+    if log is not None:
+        log(f"trained {config.steps} steps in {time.time() - started:.0f} s")
+    return history

@@ -1,0 +1,161 @@
+"""The passkey generator, the exact-match scorer and the generic synthetic-task loop."""
+import json
+
+import pytest
+import torch
+
+from labml_memory.tasks import passkey
+from labml_memory.tasks.passkey import (CHARS, FILLER, NEEDLE, QUESTION, PasskeyConfig, decode,
+                                        passkey_text, sample, split_overrides)
+from labml_memory.tasks.synthetic import (SyntheticBatch, SyntheticTrainConfig, exact_match,
+                                          read_in_segments, task_loss)
+
+
+@pytest.mark.parametrize("depth", [0.0, 0.3, 0.5, 1.0])
+def test_the_key_is_where_the_generator_says(depth):
+    length, key = 200, '4817'
+    text, key_start = passkey_text(length, depth, key, filler_offset=7)
+    assert len(text) == length
+    assert text[key_start:key_start + 4] == key
+    needle_start = key_start - NEEDLE.index('{key}')
+    assert text[needle_start:key_start + 4 + 2] == NEEDLE.format(key=key)
+    # The needle starts at round(depth * free), free being the filler's total length.
+    free = length - len(NEEDLE.format(key=key)) - len(QUESTION.format(key=key))
+    assert needle_start == round(depth * free)
+    # The text ends with the question and the answer; the key appears exactly twice.
+    assert text.endswith(QUESTION.format(key=key))
+    assert text.count(key) == 2
+    # Everything else is the filler cycle, starting 7 characters in, unbroken around the needle.
+    rest = text[:needle_start] + text[needle_start + len(NEEDLE.format(key=key)):-len(QUESTION.format(key=key))]
+    assert rest == (FILLER * 10)[7:7 + free]
+
+
+def test_depth_extremes_put_the_needle_at_the_start_and_before_the_question():
+    text0, start0 = passkey_text(120, 0.0, '123')
+    assert text0.startswith('the pass key is 123. ')
+    text1, start1 = passkey_text(120, 1.0, '123')
+    assert text1.endswith('the pass key is 123. ' + QUESTION.format(key='123'))
+
+
+def test_batch_masks_and_shift():
+    generator = torch.Generator().manual_seed(3)
+    batch = sample(5, 96, generator, n_digits=4, depth=0.5)
+    assert batch.inputs.shape == batch.targets.shape == (5, 96)
+    # Targets are the inputs shifted by one.
+    assert torch.equal(batch.inputs[:, 1:], batch.targets[:, :-1])
+    for row in range(5):
+        full = decode(batch.inputs[row]) + decode(batch.targets[row, -1:])
+        key = full[-4:]
+        # The scored targets are exactly the answer's four digits ...
+        assert decode(batch.targets[row][batch.score_mask[row]]) == key
+        # ... and the loss skips exactly the needle's four (unpredictable) digits.
+        skipped = (~batch.loss_mask[row]).nonzero().flatten()
+        assert len(skipped) == 4 and decode(batch.targets[row, skipped]) == key
+        assert full.index(key) == skipped[0].item() + 1
+
+
+def test_random_depths_are_spread_and_keys_vary():
+    batch = sample(64, 128, torch.Generator().manual_seed(0))
+    positions = (~batch.loss_mask).float().argmax(1)
+    assert positions.min() < 20 and positions.max() > 40
+    answers = {decode(t[m]) for t, m in zip(batch.targets, batch.score_mask)}
+    assert len(answers) > 50
+
+
+def test_exact_match_scores_exactly():
+    targets = torch.tensor([[1, 2, 3, 4, 5], [1, 2, 3, 4, 5], [1, 2, 3, 4, 5]])
+    mask = torch.tensor([[0, 0, 1, 1, 1]] * 3, dtype=torch.bool)
+    predictions = torch.tensor([[9, 9, 3, 4, 5],      # wrong only where not scored: correct
+                                [1, 2, 3, 0, 5],      # one scored digit wrong: incorrect
+                                [1, 2, 3, 4, 5]])     # all right
+    assert exact_match(predictions, targets, mask).tolist() == [True, False, True]
+    with pytest.raises(ValueError, match="at least one scored position"):
+        exact_match(predictions, targets, torch.zeros_like(mask))
+
+
+def test_read_in_segments_equals_calling_the_model_by_hand():
+    from labml_memory.infini_attention import InfiniTransformer
+    model = InfiniTransformer(len(CHARS), d_model=16, heads=2, n_layers=1, d_ff=32, dropout=0.0).eval()
+    inputs = torch.randint(0, len(CHARS), (2, 12))
+    l1, memory, _ = model(inputs[:, :4])
+    l2, memory, _ = model(inputs[:, 4:8], memory)
+    l3, _, _ = model(inputs[:, 8:], memory)
+    torch.testing.assert_close(read_in_segments(model, inputs, 4), torch.cat([l1, l2, l3], 1))
+    with pytest.raises(ValueError, match="not a multiple of seg_len=5"):
+        read_in_segments(model, inputs, 5)
+
+
+def test_task_loss_counts_the_right_positions():
+    targets = torch.tensor([[1, 2, 0]])
+    logits = torch.zeros(1, 3, 4)
+    logits[0, 0, 1] = 10.0    # position 0 right, position 1 uniform, position 2 (answer) uniform
+    loss_mask = torch.tensor([[True, False, True]])
+    score_mask = torch.tensor([[False, False, True]])
+    batch = SyntheticBatch(targets, targets, loss_mask, score_mask)
+    uniform = torch.log(torch.tensor(4.0))
+    right = torch.nn.functional.cross_entropy(logits[0, :1], targets[0, :1])
+    torch.testing.assert_close(task_loss(logits, batch, 0.0), uniform)
+    torch.testing.assert_close(task_loss(logits, batch, 0.5), uniform + 0.5 * right)
+
+
+@pytest.mark.parametrize("overrides,message", [
+    ({'model': 'nope'}, "unknown model 'nope'; valid: \\["),
+    ({'seg_len': '8', 'train_segments': '2'}, "train_segments holds 2"),
+    ({'eval_depths': '0.5,1.5'}, "eval_depths must lie in"),
+    ({'update_rule': 'hebbian'}, "unknown update_rule"),
+    ({'colour': 'red'}, "unknown configuration key"),
+])
+def test_bad_settings_fail_clearly(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        config, model_config, module = split_overrides({'model': 'infini_attention', **overrides})
+        module.build_model(model_config, len(CHARS))
+
+
+def test_bad_texts_fail_clearly():
+    with pytest.raises(ValueError, match="cannot hold the needle"):
+        passkey_text(30, 0.5, '1234')
+    with pytest.raises(ValueError, match="depth must lie in"):
+        passkey_text(100, 1.5, '1234')
+    with pytest.raises(ValueError, match="string of digits"):
+        passkey_text(100, 0.5, '12a4')
+
+
+def test_model_settings_go_to_the_models_config():
+    config, model_config, module = split_overrides({'model': 'transformer_xl', 'seg_len': '32',
+                                                    'mem_len': '8', 'steps': '3'})
+    assert config.steps == 3 and model_config.mem_len == 8 and model_config.seq_len == 32
+    assert 'infini_attention' in passkey.architectures() and 'transformer_xl' in passkey.architectures()
+
+
+def test_a_tiny_run_end_to_end_and_its_report(tmp_path):
+    # Runs every stage for two architectures: training, the evaluation grid, the json, the report.
+    for model, extra in [('infini_attention', {'memory_grad': 'true'}),
+                         ('transformer_xl', {'mem_len': '8', 'eval_mem_len': '8'})]:
+        passkey.run({'model': model, 'steps': '3', 'batch_size': '4', 'seg_len': '32',
+                     'eval_lengths': '2,4', 'eval_depths': '0,1', 'eval_samples': '2', 'eval_every': '3',
+                     'results_dir': str(tmp_path), 'logs_dir': str(tmp_path / 'logs'),
+                     'd_model': '16', 'heads': '2', 'n_layers': '1', 'd_ff': '32', **extra})
+    result = json.loads((tmp_path / 'transformer_xl.json').read_text())
+    # XL keeps mem_len x d_model numbers per layer; Infini keeps heads x d_k (d_k + 1).
+    assert result['state_numbers'] == 8 * 16
+    assert json.loads((tmp_path / 'infini_attention.json').read_text())['state_numbers'] == 2 * 8 * 9
+    assert set(result['accuracy']) == {'2', '4'} and set(result['accuracy']['4']) == {'0', '1'}
+    table, plot = passkey.report(str(tmp_path))
+    text = table.read_text()
+    assert '| transformer_xl | 128 |' in text and '| infini_attention | 144 |' in text
+    assert plot.stat().st_size > 1000
+
+
+def test_the_loop_learns_a_task_within_one_segment():
+    # A sanity check of the generic loop: with the needle at depth 1 in a one-segment text,
+    # the key is inside the local window, so even a tiny model must learn to copy it.
+    from labml_memory.infini_attention import InfiniTransformer
+    from labml_memory.tasks.synthetic import evaluate, train
+    torch.manual_seed(0)
+    model = InfiniTransformer(len(CHARS), d_model=32, heads=2, n_layers=2, d_ff=64, dropout=0.0)
+    config = SyntheticTrainConfig(steps=40, batch_size=16, seg_len=64, train_segments=(1,), lr=3e-3,
+                                  warmup=5, eval_every=1000, lm_weight=0.1)
+    before = evaluate(model, sample(32, 64, torch.Generator().manual_seed(1), 2, 1.0), 64)['loss']
+    history = train(model, lambda b, n, g: sample(b, n, g, 2, 1.0), config, torch.device('cpu'))
+    after = evaluate(model, sample(32, 64, torch.Generator().manual_seed(1), 2, 1.0), 64)['loss']
+    assert len(history) == 40 and after < before - 0.5

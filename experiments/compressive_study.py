@@ -80,10 +80,10 @@ OUT = ROOT / 'docs' / 'results' / 'compressive'
 # ## The runs
 #
 # Name → (experiment module, overrides). Every run shares `COMMON`.
-# Three hundred steps with a 30-step warm-up and a single validation at the end; two threads
+# Three hundred steps with a 30-step warm-up and a single validation at the end; one thread
 # per run and one run at a time, which is what a shared two-core machine can take.
 COMMON = dict(steps=300, warmup=30, eval_every=10_000, eval_segments=8, checkpoint_every=10_000,
-              sample_len=0, log_every=50, threads=2, seed=0)
+              sample_len=0, log_every=50, threads=1, seed=0)
 # BPTT as the paper ran it: twice the unroll, half the batch, the same characters per step.
 BPTT = dict(compression_loss='bptt', unroll=2, batch_size=16)
 RUNS = {

@@ -44,6 +44,30 @@ model, which reuses Transformer-XL's relative attention and layers unchanged.
 * The reconstruction losses are means of squared errors; the dilated convolution has a shape
   of our choosing; most-used measures usage in one precise way. See
   [compression](compression.py).
+
+## Results
+
+**The experiment.** `python -m labml_memory.compressive.experiment threads=1` (the CPU preset:
+4 layers, 128 wide, $n_s = n_m = 64$, $n_{cm} = 32$, $c = 2$, convolution trained with the
+attention-reconstruction loss, 1,000 steps) reaches a validation loss of **1.717 nats/char**
+(2.477 bits/char, accuracy 0.493) on the whole held-out text. It took 1,621 s at 1,263
+characters per second on a two-core machine shared with three other training jobs (load
+average about 10), so the wall time says more about the machine than the model; on the same
+machine one training step costs roughly 1.2 to 1.7 times a Transformer-XL step of the CPU
+preset, the extra being the 32 compressed keys and the compression loss.
+
+**Where the model looks.** `python -m labml_memory.compressive.analysis` on that run, 48
+validation segments with full memories ([numbers](../results/compressive/attention_buckets.md)):
+
+![Mean attention weight per key over 18 buckets](../results/compressive/attention_buckets.png)
+
+Attention per key falls steeply from the newest characters of the segment to the oldest
+memories, as in any character model, and then, in the two lower layers, *rises again* into the
+compressed memory: layer 0 gives a compressed slot 4.2 (×10⁻³) at the oldest end against 3.1
+for the least-read memory bucket. Averaged over layers the oldest compressed slots (3.4) get
+slightly more than the oldest raw memories (3.3). That is the paper's observation in small: the
+model does not treat the compressed memory as noise at the end of its context. The upper two
+layers, which look more locally, read it at about the level of the oldest memories.
 """
 
 from dataclasses import dataclass

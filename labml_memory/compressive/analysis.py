@@ -139,28 +139,39 @@ def measure(model, streams, segments: int, device) -> Dict[str, List[float]]:
 # them as a grey line (darker for higher layers). The weights span orders of magnitude between
 # the nearest keys and the compressed memory, so the axis is logarithmic; on a linear axis the
 # compressed buckets would be invisible next to the last sequence bucket.
-def draw(result: Dict[str, List[float]], path: Path, title: str) -> None:
+def draw(result: Dict[str, List[float]], path: Path, title: str, uniform: float = None) -> None:
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     # One colour per part: compressed memory, memory, segment.
     colours = ['tab:purple', 'tab:blue', 'tab:green']
+    # Wide and low, to sit in the page's note column beside the code.
     fig, ax = plt.subplots(figsize=(8, 3.6))
     values = result['all layers']
     for p, part in enumerate(PARTS):
         xs = range(p * BUCKETS_PER_PART, (p + 1) * BUCKETS_PER_PART)
         ax.bar(list(xs), values[p * BUCKETS_PER_PART:(p + 1) * BUCKETS_PER_PART],
                color=colours[p], label=part)
-    for n in range(len(result) - 1):
-        ax.plot(range(len(values)), result[f'layer {n}'], marker='.', lw=0.8, color='grey',
-                alpha=0.5 + 0.5 * n / max(1, len(result) - 2), label='layers 0…' if n == 0 else None)
+    # One line per layer, lighter for lower layers.
+    layers = len(result) - 1
+    for n in range(layers):
+        shade = str(0.75 - 0.6 * n / max(1, layers - 1))
+        ax.plot(range(len(values)), result[f'layer {n}'], marker='.', lw=0.8, color=shade,
+                label=f'layer {n}')
+    # The weight every key would get from a query that looked everywhere equally.
+    if uniform is not None:
+        ax.axhline(uniform, color='black', ls=':', lw=0.8, label='uniform, 1/K')
+    # Ticks name the buckets: `c1` is the oldest compressed bucket, `s6` the newest characters.
+    ax.set_xticks(range(len(values)), [f'{p[0]}{b + 1}' for p in ('cmem', 'mem', 'seq')
+                                       for b in range(BUCKETS_PER_PART)], fontsize=8)
     # Logarithmic: the weights span orders of magnitude from the nearest keys to the oldest.
     ax.set_yscale('log')
-    ax.set_xlabel('key bucket, oldest (left) to newest (right)')
+    ax.set_xlabel('key bucket: compressed memory (c), memory (m), sequence (s); oldest on the left')
     ax.set_ylabel('mean attention weight per key')
     ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
+    # A PNG at a resolution that stays sharp in the page's note column.
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
@@ -189,6 +200,7 @@ def main(argv: List[str]) -> None:
     from labml_memory.training.config import build_config, parse_overrides
     args = {'run': 'latest', 'segments': '48', 'out': 'docs/results/compressive'}
     args.update(parse_overrides(argv))
+    # A default configuration, only to find where the runs of the experiment are kept.
     probe = build_config(Config, PRESETS, {})
     run_path = checkpoint.find_run(experiments_path(probe), 'compressive', args['run'])
     state = checkpoint.load(checkpoint.checkpoints_of(run_path)[-1])
@@ -202,6 +214,7 @@ def main(argv: List[str]) -> None:
     # The validation half of the split, read as parallel streams exactly as in training.
     streams = SequentialStreams(split(vocab.encode(text))[1], config.batch_size, config.seq_len)
     result = measure(model, streams, int(args['segments']), torch.device('cpu'))
+    # Relative to the working directory: run it from the repository root.
     out = Path(args['out'])
     out.mkdir(parents=True, exist_ok=True)
     # The figure's title records what was measured, so the picture is never separated from it.
@@ -209,7 +222,8 @@ def main(argv: List[str]) -> None:
              f"n_cm={config.compressed_len}, n_m={config.mem_len}, L={config.seq_len}, "
              f"c={config.compression_rate}")
     # The figure for the page, the numbers next to it, and the table on the screen.
-    draw(result, out / 'attention_buckets.png', title)
+    draw(result, out / 'attention_buckets.png', title,
+         uniform=1 / (config.compressed_len + config.mem_len + config.seq_len))
     (out / 'attention_buckets.md').write_text(
         f"Mean attention weight per key (×1000), {title}; run `{run_path.name}`, "
         f"{args['segments']} validation segments with full memories.\n\n" + table(result) + '\n')

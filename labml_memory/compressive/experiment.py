@@ -20,6 +20,11 @@ with a memory of $n_m = 64$ and a compressed memory of $n_{cm} = 32$ slots at ra
 so each layer attends over 160 keys and reaches 128 characters behind the segment.
 For BPTT the paper unrolls twice the segment length with half the batch: `unroll=2
 batch_size=16` reads the same characters per step.
+
+Measured (`python -m labml_memory.compressive.experiment threads=1`, the CPU preset): final
+validation loss 1.717 nats/char (2.477 bits/char) after 1,000 steps, 1,621 s at 1,263
+characters/s on two CPU cores shared with three other jobs; see the [model page](__init__.py)
+for the attention analysis of that run and the study.
 """
 
 from dataclasses import dataclass

@@ -149,3 +149,21 @@ def test_a_peer_that_cannot_express_the_configuration_says_why():
         build_peer('lucidrains_compressive', Sizes(d_model=16, heads=2, d_ff=100, seq_len=8, mem_len=8))
     with pytest.raises(ValueError, match=r"unknown peer 'nope'; valid peers: \["):
         build_peer('nope', Sizes())
+
+
+def test_plain_baseline_rereads_its_whole_window_for_each_new_token():
+    from labml_memory.benchmark import build_baseline, training_shape
+    sizes = Sizes(d_model=16, heads=2, n_layers=1, d_ff=64, seq_len=4, mem_len=4, batch_size=4)
+    model = build_baseline(sizes).eval()
+    assert training_shape('plain_transformer', sizes) == (8, 2)  # same characters per step
+    text = torch.randint(0, sizes.vocab_size, (1, 13))
+    with torch.no_grad():
+        memory = None
+        for start in range(0, 12, 4):
+            _, memory, _ = model(text[:, start:start + 4], memory)
+        logits, memory, _ = model(text[:, 12:13], memory)
+        # Independently: the inner model run once on the last 8 characters, no memory.
+        direct, _, _ = model.inner(text[:, 5:13], None)
+    assert torch.allclose(logits[:, -1], direct[:, -1], atol=1e-5)
+    # Its only state is the text of the window: 8 token ids of 8 bytes each.
+    assert torch.equal(memory.tokens, text[:, 5:13]) and memory.nbytes() == 8 * 8

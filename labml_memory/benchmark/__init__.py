@@ -73,6 +73,7 @@ import torch
 import torch.nn.functional as F
 
 from labml_memory.benchmark.peers import PEERS, PeerUnavailable, Sizes, build_peer
+from labml_memory.protocol import MemoryLanguageModel, MemoryState, ModelOutput
 
 # Packages of `labml_memory` that are infrastructure, never architectures: they have no
 # `experiment` module today, but naming them keeps a future helper script inside one of
@@ -135,8 +136,62 @@ def our_architectures() -> List[str]:
 
 # Every name the command line accepts: the same list `--only` is checked against.
 def all_entries() -> List[str]:
-    """Ours first, then the peers, by name."""
-    return our_architectures() + list(PEERS)
+    """Ours first, then the plain-transformer baseline, then the peers, by name."""
+    return our_architectures() + [BASELINE] + list(PEERS)
+
+
+# ## The baseline: a plain transformer with the same span
+#
+# What every memory architecture is measured against: a transformer with no memory at all.
+# It is our Transformer-XL with `mem_len=0`, trained on segments of $2L$ characters with
+# half the streams, so a step reads the same characters and a query sees at most $2L = M + L$
+# characters back, as the last query of a memory model's segment does. In inference it has
+# no state to carry except the text itself: each new token re-reads the last $2L$
+# characters in full. That is the cost Transformer-XL's memory was invented to avoid (the
+# paper's "up to 1,800× faster evaluation" is this comparison at much longer spans), and
+# the inference plot shows it as the line far above the others.
+BASELINE = 'plain_transformer'
+
+
+@dataclass
+class WindowMemory(MemoryState):
+    # `[batch, window]`: the last characters read, as token ids; nothing else is kept.
+    tokens: torch.Tensor
+
+
+# The wrapper that turns a memoryless model into a reader of long text: it follows the
+# protocol, so the harness times it exactly like the others, and its "memory" is the window
+# of raw characters, whose size is reported like any other state.
+class SlidingWindow(MemoryLanguageModel):
+    def __init__(self, inner: MemoryLanguageModel, window: int):
+        super().__init__(inner.vocab_size)
+        self.inner, self.window = inner, window
+
+    def forward(self, tokens, memory: Optional[WindowMemory] = None) -> ModelOutput:
+        # Training reads whole segments independently, as a plain transformer is trained;
+        # evaluation prepends the remembered text and recomputes the whole window.
+        context = tokens
+        if memory is not None and not self.training:
+            context = torch.cat([memory.tokens, tokens], dim=1)[:, -self.window:]
+        logits, _, losses = self.inner(context, None)
+        # Only the positions of the new tokens are answers to this call.
+        kept = WindowMemory(context[:, -self.window:].detach())
+        return ModelOutput(logits[:, -tokens.shape[1]:], kept, losses)
+
+
+# Built through the registry like the rest, from Transformer-XL's experiment with no memory:
+# the same layers, attention and positions as ours, so only the memory differs.
+def build_baseline(sizes: Sizes) -> SlidingWindow:
+    wide = Sizes(**{**asdict(sizes), 'mem_len': 0, 'seq_len': 2 * sizes.seq_len})
+    return SlidingWindow(build_ours('transformer_xl', wide), window=2 * sizes.seq_len)
+
+
+# The segment length and batch an entry trains with: the shared ones, except for the
+# baseline's twice-as-long segments with half the streams.
+def training_shape(name: str, sizes: Sizes) -> tuple:
+    if name == BASELINE:
+        return 2 * sizes.seq_len, max(1, sizes.batch_size // 2)
+    return sizes.seq_len, sizes.batch_size
 
 
 # ## Building one of ours at the shared sizes
@@ -177,6 +232,8 @@ def describe(name: str) -> Dict[str, str]:
     """Whether an entry is ours or a peer, and which of our architectures it is compared with."""
     if name in PEERS:
         return {'kind': 'peer', 'implements': PEERS[name].implements, 'package': PEERS[name].package}
+    if name == BASELINE:
+        return {'kind': 'baseline', 'implements': BASELINE, 'package': 'labml_memory'}
     return {'kind': 'ours', 'implements': name, 'package': 'labml_memory'}
 
 
@@ -300,7 +357,8 @@ def measure(name: str, sizes: Sizes, plan: Plan) -> Dict[str, Any]:
     # Building is where a half-written architecture or a missing package shows; either way
     # the row records why and the run goes on.
     try:
-        model = build_peer(name, sizes) if name in PEERS else build_ours(name, sizes)
+        model = (build_peer(name, sizes) if name in PEERS else
+                 build_baseline(sizes) if name == BASELINE else build_ours(name, sizes))
     except PeerUnavailable as error:
         return {**row, 'status': f'unavailable: {error}'}
     except Exception as error:
@@ -312,7 +370,8 @@ def measure(name: str, sizes: Sizes, plan: Plan) -> Dict[str, Any]:
     text = load_text()
     vocab = Vocabulary.from_text(text)
     train_data, valid_data = split(vocab.encode(text))
-    streams = SequentialStreams(train_data, sizes.batch_size, sizes.seq_len)
+    seq_len, batch_size = training_shape(name, sizes)
+    streams = SequentialStreams(train_data, batch_size, seq_len)
     # AdamW, as in the trainer: its update is part of every real step.
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
     rss_start = resident_mb()
@@ -321,7 +380,7 @@ def measure(name: str, sizes: Sizes, plan: Plan) -> Dict[str, Any]:
     # Warm-up: enough segments to fill the longest memory (the Compressive Transformer's
     # $n_m + c\, n_{cm}$ characters), so the timed steps are steady-state steps.
     fill = sizes.mem_len + sizes.compression_rate * sizes.compressed_len
-    warmup = max(plan.warmup_steps, math.ceil(fill / sizes.seq_len) + 1)
+    warmup = max(plan.warmup_steps, math.ceil(fill / seq_len) + 1)
     model.train()
     memory = None
     # A failure while training or reading (a shape a peer cannot take, an architecture
@@ -344,12 +403,12 @@ def measure(name: str, sizes: Sizes, plan: Plan) -> Dict[str, Any]:
         return {**row, 'status': f'failed in training: {type(error).__name__}: {error}'}
     # Tokens per second counts the characters of the batch, $B \times L$ per step.
     row['step_seconds'] = elapsed / plan.timed_steps
-    row['tokens_per_second'] = sizes.batch_size * sizes.seq_len / row['step_seconds']
+    row['tokens_per_second'] = batch_size * seq_len / row['step_seconds']
     # The training state covers the whole batch; the per-stream figure comes from inference.
     row['train_state_bytes'] = memory.nbytes() if memory is not None else 0
     # Inference reads the validation text, which training never saw, with a fresh memory.
     try:
-        times, memory = inference_per_token(model, valid_data, sizes.seq_len, plan.contexts,
+        times, memory = inference_per_token(model, valid_data, seq_len, plan.contexts,
                                             plan.tokens_per_context)
     except Exception as error:
         return {**row, 'status': f'failed in inference: {type(error).__name__}: {error}'}

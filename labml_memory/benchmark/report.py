@@ -85,7 +85,7 @@ GOAL = 1.5
 # later and missing here is shown by its package name, which is still correct.
 FAMILY = {'transformer_xl': 'Transformer-XL', 'compressive': 'Compressive Transformer',
           'infini_attention': 'Infini-attention', 'infinity_former': '∞-former',
-          'memory_depth': 'memory-depth Transformer-XL'}
+          'memory_depth': 'memory-depth Transformer-XL', 'plain_transformer': 'plain transformer'}
 
 # ## Why an architecture can be behind
 #
@@ -160,7 +160,7 @@ def console_table(results: Dict[str, Any]) -> str:
 #
 # **Training throughput** as horizontal bars, grouped by the paper each entry implements
 # and, within a group, ours first: the comparison the page is about sits in adjacent bars.
-# Ours are in colour and peers in grey, and each bar carries its ratio to the fastest peer,
+# Ours are in blue, the plain baseline in red and peers in grey, and each bar carries its ratio to the fastest peer,
 # so the figure stands on its own when it is looked at without the table.
 def plot(results: Dict[str, Any], out_dir: Path) -> List[str]:
     import matplotlib
@@ -174,8 +174,8 @@ def plot(results: Dict[str, Any], out_dir: Path) -> List[str]:
     rows = sorted(rows, key=lambda r: (r['implements'], r['kind'] != 'ours', r['name']))
     # The figure grows with the number of bars, so labels never overlap.
     fig, ax = plt.subplots(figsize=(8.0, 0.45 * len(rows) + 1.4))
-    labels = [f"{r['name']} ({'ours' if r['kind'] == 'ours' else r['package']})" for r in rows]
-    colours = ['C0' if r['kind'] == 'ours' else '0.6' for r in rows]
+    labels = [f"{r['name']} ({r['package'] if r['kind'] == 'peer' else r['kind']})" for r in rows]
+    colours = [{'ours': 'C0', 'baseline': 'C3'}.get(r['kind'], '0.6') for r in rows]
     # Reversed, so the first row of the table is the top bar.
     y = list(range(len(rows)))[::-1]
     ax.barh(y, [r['tokens_per_second'] for r in rows], color=colours)
@@ -205,7 +205,7 @@ def plot(results: Dict[str, Any], out_dir: Path) -> List[str]:
     # Colours cycle through matplotlib's ten; the line style says ours or peer.
     for i, r in enumerate(rows):
         ms = [1e3 * r['inference_seconds_per_token'][str(c)] for c in contexts]
-        ax.plot(contexts, ms, marker='o', linestyle='-' if r['kind'] == 'ours' else '--',
+        ax.plot(contexts, ms, marker='o', linestyle='--' if r['kind'] == 'peer' else '-',
                 color=f"C{i % 10}", label=r['name'])
     ax.set_xscale('log', base=2)
     ax.set(xlabel='characters of context already read', ylabel='ms per generated token (batch 1)',

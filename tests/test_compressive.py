@@ -303,6 +303,12 @@ def test_bad_command_line_fails_before_building(capsys):
     assert "not a multiple of compression_rate" in capsys.readouterr().err
 
 
+def test_bptt_without_unroll_fails_clearly():
+    with pytest.raises(ValueError, match=r"needs unroll >= 2 \(got unroll=1\).*unroll=2 batch_size=16"):
+        build_config(Config, PRESETS, {'compression_loss': 'bptt'})
+    assert build_config(Config, PRESETS, {'compression_loss': 'bptt', 'unroll': '2'}).unroll == 2
+
+
 def test_wrong_memory_fails_clearly():
     model = small_model()
     _, memory, _ = model(torch.randint(0, VOCAB, (2, 4)))

@@ -61,6 +61,12 @@ class Config(TrainConfig):
         check_positive(self, 'd_model', 'heads', 'n_layers', 'd_ff')
         check_compression(self.seq_len, self.compression_rate, self.mem_len, self.compressed_len,
                           self.compression, self.compression_loss)
+        # Slots compressed in one segment are first read in the next, so BPTT reaches $f_c$
+        # only when a step spans at least two segments; with `unroll=1` it would train nothing.
+        if self.compression_loss == 'bptt' and self.unroll < 2:
+            raise ValueError(f"compression_loss='bptt' needs unroll >= 2 (got unroll={self.unroll}): "
+                             f"compressed slots are read one segment after they are made; "
+                             f"try unroll=2 batch_size={max(1, self.batch_size // 2)}")
 
 
 # `cpu` trains in minutes on two cores; `gpu` follows the Transformer-XL GPU preset and gives

@@ -8,6 +8,7 @@ from labml_memory.tasks import shakespeare
 from labml_memory.tasks.shakespeare import SequentialStreams, Vocabulary, load_text
 from labml_memory.training import checkpoint, configure, learning_rate, main, train
 from labml_memory.training.config import TrainConfig, build_config, parse_overrides
+from labml_memory.training.logs import read_metrics
 from labml_memory.transformer_xl.experiment import PRESETS, Config, build_model
 
 TINY = dict(d_model=16, heads=2, n_layers=1, d_ff=32, mem_len=8, eval_mem_len=8, seq_len=8,
@@ -142,6 +143,12 @@ def test_run_reports_and_logs(tmp_path, capsys):
     out = capsys.readouterr().out.strip().splitlines()
     assert out[-2].startswith("final validation loss: ") and out[-1] == f"logs: {result.run_path}"
     assert (result.run_path / 'log.jsonl').is_file() and (result.run_path / 'configs.yaml').is_file()
+    # Every tracked value reaches the log, the final validation included (labml writes its log
+    # on a thread that the end of the experiment joins).
+    metrics = read_metrics(result.run_path)
+    assert [step for step, _ in metrics['loss.valid']] == [2, 4]
+    assert metrics['loss.valid'][-1][1] == pytest.approx(result.final_valid_loss)
+    assert [step for step, _ in metrics['loss.train']] == [1, 2, 3, 4]
     assert math.isfinite(result.final_valid_loss) and len(result.sample) == 8 + 20
     assert 2 in result.valid_losses
 

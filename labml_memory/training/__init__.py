@@ -385,6 +385,10 @@ def _train(config, build_model, name, on_step, ctx, experiment, monit, tracker) 
                 accuracy = distributed.mean_over_ranks(ctx, correct / (batch * config.seq_len * config.unroll))
                 result.train_losses[step + 1] = lm_total
                 done = step + 1
+                # The wall-time budget: every rank stops at the same step.
+                over_budget = config.time_budget > 0 and distributed.mean_over_ranks(
+                    ctx, float(time.time() - started > config.time_budget)) > 0
+                last = done == config.steps or over_budget
                 if main_rank:
                     tracker.add({'loss.train': lm_total, 'bpc.train': lm_total / math.log(2),
                                  'accuracy.train': accuracy,
@@ -394,9 +398,21 @@ def _train(config, build_model, name, on_step, ctx, experiment, monit, tracker) 
                     #
                     # Validation calls the model itself, not the DDP wrapper, so it starts no
                     # collective operation: the other ranks simply wait at the next backward
-                    # pass until rank 0 catches up. The last step is skipped here because the
-                    # final validation, on the whole held-out text, follows.
-                    if done % config.eval_every == 0 and done < config.steps:
+                    # pass until rank 0 catches up.
+                    #
+                    # The last step validates on the whole held-out text instead: the number
+                    # every experiment page reports, read once in order from an empty memory
+                    # with the evaluation memory length. It happens *inside* the loop because
+                    # labml closes its file writer when `monit.loop` ends; anything tracked
+                    # after that would never reach `log.jsonl`.
+                    if last:
+                        with monit.section('final validation'):
+                            final = evaluate(model, valid_streams, device, config.final_eval_segments or None)
+                        result.final_valid_loss, result.final_valid_accuracy = final['loss'], final['accuracy']
+                        result.valid_losses[done] = final['loss']
+                        tracker.add({'loss.valid': final['loss'], 'bpc.valid': final['loss'] / math.log(2),
+                                     'accuracy.valid': final['accuracy']})
+                    elif done % config.eval_every == 0:
                         with monit.section('valid'):
                             metrics = evaluate(model, valid_streams, device, config.eval_segments)
                         result.valid_losses[done] = metrics['loss']
@@ -415,11 +431,8 @@ def _train(config, build_model, name, on_step, ctx, experiment, monit, tracker) 
                 step = done
                 if on_step is not None:
                     on_step(done, lm_total)
-                # #### The wall-time budget (every rank stops at the same step)
-                if config.time_budget > 0:
-                    over = float(time.time() - started > config.time_budget)
-                    if distributed.mean_over_ranks(ctx, over) > 0:
-                        break
+                if over_budget:
+                    break
         except KeyboardInterrupt:
             # Nothing is lost: the state after the last completed step goes to disk. Under
             # torchrun the ranks cannot be trusted to meet for a gather any more, so the
@@ -440,16 +453,11 @@ def _train(config, build_model, name, on_step, ctx, experiment, monit, tracker) 
         if not main_rank:
             return result
 
-        # ### The final validation, on the whole held-out text
-        #
-        # This is the number every experiment page reports: the whole validation text read
-        # once in order, from an empty memory, with the evaluation memory length.
-        with monit.section('final validation'):
+        # A resumed run with no steps left to take still reports its validation loss.
+        if math.isnan(result.final_valid_loss):
             final = evaluate(model, valid_streams, device, config.final_eval_segments or None)
-        result.final_valid_loss, result.final_valid_accuracy = final['loss'], final['accuracy']
-        result.valid_losses[step] = final['loss']
-        tracker.save(step, {'loss.valid': final['loss'], 'bpc.valid': final['loss'] / math.log(2),
-                            'accuracy.valid': final['accuracy']})
+            result.final_valid_loss, result.final_valid_accuracy = final['loss'], final['accuracy']
+            result.valid_losses[step] = final['loss']
 
         # ### A sample, generated with memory
         #
@@ -461,7 +469,19 @@ def _train(config, build_model, name, on_step, ctx, experiment, monit, tracker) 
             generator = torch.Generator(device=device).manual_seed(config.seed)
             ids = model.generate(prompt, config.sample_len, config.seq_len, generator=generator)
             result.sample = vocab.decode(prompt[0]) + vocab.decode(ids[0])
+    _wait_for_log_writer()
     return result
+
+
+def _wait_for_log_writer(timeout: float = 30.0) -> None:
+    # labml's file writer appends to `log.jsonl` on a thread of its own, which the end of the
+    # experiment tells to finish but does not wait for. Waiting here means that whoever reads
+    # the log after `train` returns (a plot, a study, a test) sees every value.
+    import threading
+    from labml.internal.tracker.writers.file import FileWriterThread
+    for thread in threading.enumerate():
+        if isinstance(thread, FileWriterThread):
+            thread.join(timeout)
 
 
 # ## The command line

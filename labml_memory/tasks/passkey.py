@@ -36,6 +36,24 @@ python -m labml_memory.tasks.passkey report          # table.md and accuracy.png
 
 Each run is tracked with labml (`logs/passkey_<name>/`) and writes its accuracies to
 `docs/results/passkey/<name>.json`; `report` gathers those into the table and the plot.
+
+## What a window can and cannot do
+
+A model that remembers a window of recent positions can answer only when the needle's
+digits lie inside what its last layer can reach from the answer. For Transformer-XL that
+reach is at most the segment plus one memory length per layer, $L + N \times M$
+characters back from the end of the current segment. The question and answer take the last
+42 characters of the text (with a four-digit key), so the needle is in reach only at depth
+1, or at every depth when the whole text fits the reach. Such a model therefore draws a
+distinctive curve: accuracy near zero at small depths, rising at depth 1, and the same
+curve at every length. A compressive memory has no reach in this sense: the needle's
+segment was written into $(M, z)$ and stays there, blurred by everything written after it.
+Its curve should fall with length (more filler blurs the memory more) but need not depend
+on depth. Comparing the two at the same state size is the point of the table.
+
+With a few hundred steps of a two-layer, 64-wide model on a CPU, neither mechanism is
+learned to the paper's standard; the table reports what such a budget achieves, and the
+commands reproduce it.
 """
 
 import dataclasses
@@ -65,14 +83,21 @@ QUESTION = 'what is the pass key? the pass key is {key}'
 INDEX = {c: i for i, c in enumerate(CHARS)}
 
 
+# Characters to ids and back. The vocabulary is fixed, not read from the data, so every
+# run of every model uses the same ids and a model's output layer has the same size.
 def encode(text: str) -> torch.Tensor:
     return torch.tensor([INDEX[c] for c in text], dtype=torch.long)
 
 
+# The inverse, for reading a model's answer and for the tests.
 def decode(ids) -> str:
     return ''.join(CHARS[int(i)] for i in ids)
 
 
+# The filler is deliberately boring and predictable: a model learns it within a few dozen
+# steps, after which nearly all of its loss is on the answer. Starting the cycle at a random
+# point keeps the needle from always following the same words, so "the digits come after
+# `here we go.`" is not a shortcut.
 def _filler(offset: int, length: int) -> str:
     # `length` characters of the filler cycle, starting `offset` characters into it.
     repeats = (offset + length) // len(FILLER) + 1
@@ -87,15 +112,24 @@ def _filler(offset: int, length: int) -> str:
 # so depth $0$ and $1$ are the two extremes the filler allows.
 # Returns the text and where the key's digits start in it (the tests check both).
 def passkey_text(length: int, depth: float, key: str, filler_offset: int = 0) -> Tuple[str, int]:
+    # Bad arguments fail with the value and the valid range: the evaluation grid is
+    # configured from the command line, where a typo is easy.
     if not key or any(c not in DIGITS for c in key):
         raise ValueError(f"the key must be a non-empty string of digits, got {key!r}")
     if not 0.0 <= depth <= 1.0:
         raise ValueError(f"depth must lie in [0, 1], got {depth}")
+    # (A text too short for the needle and the question fails below rather than being
+    # truncated: a truncated question would score a different task.)
+    # The question ends with the key itself: the model is asked to *continue* the text, which
+    # is how a language model answers, and the last `len(key)` characters are the answer.
     needle, question = NEEDLE.format(key=key), QUESTION.format(key=key)
     free = length - len(needle) - len(question)
     if free < 0:
         raise ValueError(f"a text of {length} characters cannot hold the needle and the question "
                          f"({len(needle) + len(question)} characters with a {len(key)}-digit key)")
+    # `free` characters of filler in all: `start` of them before the needle, the rest after.
+    # The second stretch continues the cycle where the first stopped, so the needle looks
+    # like a sentence inserted into otherwise unbroken text.
     start = round(depth * free)
     text = (_filler(filler_offset, start) + needle
             + _filler((filler_offset + start) % len(FILLER), free - start) + question)
@@ -111,16 +145,22 @@ def passkey_text(length: int, depth: float, key: str, filler_offset: int = 0) ->
 def sample(batch_size: int, length: int, generator: torch.Generator, n_digits: int = 4,
            depth: Optional[float] = None) -> SyntheticBatch:
     r"""Random keys, filler offsets and (unless `depth` is given) depths, uniform in $[0, 1]$."""
+    # Texts are built as strings, one per row, then encoded: clear to read and cheap next to
+    # the model's forward pass. Every random choice comes from `generator`.
     texts, key_starts = [], []
     for _ in range(batch_size):
+        # A fresh key per text: digits drawn independently, leading zeros allowed.
         key = ''.join(DIGITS[int(d)] for d in torch.randint(10, (n_digits,), generator=generator))
         d = float(torch.rand((), generator=generator)) if depth is None else depth
         offset = int(torch.randint(len(FILLER), (), generator=generator))
         text, key_start = passkey_text(length + 1, d, key, offset)
         texts.append(encode(text))
         key_starts.append(key_start)
+    # `[batch, length + 1]`; all texts have the same length, so they stack.
     tokens = torch.stack(texts)
     loss_mask = torch.ones(batch_size, length, dtype=torch.bool)
+    # Mask out the needle's digits (targets p-1 .. p+n-2) row by row; the answer's digits are
+    # the same last `n_digits` targets in every row, so one slice marks them for the batch.
     for row, p in enumerate(key_starts):
         loss_mask[row, max(0, p - 1):p - 1 + n_digits] = False
     score_mask = torch.zeros(batch_size, length, dtype=torch.bool)
@@ -135,20 +175,32 @@ def sample(batch_size: int, length: int, generator: torch.Generator, n_digits: i
 # segment length set to `seg_len`.
 @dataclass
 class PasskeyConfig(SyntheticTrainConfig):
+    # The architecture: any package of `labml_memory` with an `experiment.py`.
     model: str = 'infini_attention'
     # The run's name: its json file and its label in the table; defaults to `model`.
     name: str = ''
+    # Digits in the key: chance level is $10^{-n}$, so four digits make a lucky guess
+    # negligible while keeping the answer short next to the segment.
     n_digits: int = 4
+    # Training texts of three or four segments: the needle is usually one or more segment
+    # boundaries away from the question, so the answer must cross the memory; yet the texts
+    # are short enough to back-propagate through whole.
     train_segments: List[int] = field(default_factory=lambda: [3, 4])
     # Evaluation lengths as multiples of `seg_len`, and needle depths.
     eval_lengths: List[int] = field(default_factory=lambda: [4, 16, 64])
     eval_depths: List[float] = field(default_factory=lambda: [0.0, 0.25, 0.5, 0.75, 1.0])
+    # Texts per (length, depth) cell: one cell's accuracy moves in steps of 1/64.
     eval_samples: int = 64
+    # Where the json results go, and labml's logs (empty: `logs/` of the project).
     results_dir: str = 'docs/results/passkey'
     logs_dir: str = ''
+    # One thread by default: the machines this was sized for are shared, and tiny models
+    # gain little from more.
     device: str = 'cpu'
     threads: int = 1
 
+    # Bad settings fail before any training, naming the value. The shortest text any length
+    # must allow is the needle plus the question.
     def validate(self) -> None:
         for key in ('steps', 'batch_size', 'seg_len', 'n_digits', 'eval_samples', 'eval_every'):
             if getattr(self, key) <= 0:
@@ -163,6 +215,11 @@ class PasskeyConfig(SyntheticTrainConfig):
             raise ValueError(f"eval_depths must lie in [0, 1], got {list(self.eval_depths)}")
 
 
+# ## Any architecture, by name
+#
+# The registry is the folder layout: a package with an `experiment.py` is a model, and its
+# experiment provides `Config`, `PRESETS` and `build_model`. Nothing here names a model, so
+# a new architecture takes part in the task the day its experiment exists.
 def architectures() -> List[str]:
     r"""The packages with an `experiment.py`: the names `model=` accepts."""
     root = Path(__file__).resolve().parent.parent
@@ -171,6 +228,9 @@ def architectures() -> List[str]:
 
 def split_overrides(overrides: Dict[str, str]) -> Tuple[PasskeyConfig, Any, Any]:
     r"""The task's settings, the model's configuration and its experiment module."""
+    # The task's own keys are parsed with the trainer's parser, so lists (`eval_depths=0,0.5,1`)
+    # and booleans read the same way everywhere; every other key belongs to the model and is
+    # checked by its configuration, which names the valid keys when one is unknown.
     from labml_memory.training.config import _parse_value, build_config
     fields = {f.name: f for f in dataclasses.fields(PasskeyConfig)}
     hints = typing.get_type_hints(PasskeyConfig)
@@ -179,6 +239,8 @@ def split_overrides(overrides: Dict[str, str]) -> Tuple[PasskeyConfig, Any, Any]
     config.validate()
     if config.model not in architectures():
         raise ValueError(f"unknown model {config.model!r}; valid: {architectures()}")
+    # Importing the experiment module is the whole lookup: it brings `Config`, `PRESETS`
+    # and `build_model`, and nothing else is needed to take part.
     module = importlib.import_module(f'labml_memory.{config.model}.experiment')
     model_overrides = {k: v for k, v in overrides.items() if k not in fields}
     model_overrides['seq_len'] = config.seg_len
@@ -194,10 +256,13 @@ def split_overrides(overrides: Dict[str, str]) -> Tuple[PasskeyConfig, Any, Any]
 # One fixed batch of `eval_samples` texts per (length, depth), from its own seeded generator,
 # so every model is scored on exactly the same texts.
 def evaluate_grid(model, config: PasskeyConfig, device) -> Dict[str, Dict[str, float]]:
+    # `{length multiple: {depth: accuracy}}`, with string keys so that it goes to json as is.
     grid = {}
     for i, multiple in enumerate(config.eval_lengths):
         row = {}
         for j, depth in enumerate(config.eval_depths):
+            # A seed per cell, far from the training seeds: the same texts for every model,
+            # and never a text the model was trained on.
             generator = torch.Generator().manual_seed(10_000 + 100 * i + j)
             batch = sample(config.eval_samples, multiple * config.seg_len, generator,
                            config.n_digits, depth).to(device)
@@ -206,6 +271,12 @@ def evaluate_grid(model, config: PasskeyConfig, device) -> Dict[str, Dict[str, f
     return grid
 
 
+# ## The state a model keeps
+#
+# What makes the comparison fair is the size of what crosses a segment boundary, counted
+# after reading the longest evaluation text in evaluation mode: Transformer-XL's memory holds
+# `mem_len` positions of width `d_model` per layer (its evaluation length, which may differ
+# from training), Infini-attention's $(M, z)$ holds $d_k (d_v + 1)$ numbers per head and layer.
 @torch.no_grad()
 def state_numbers(model, config: PasskeyConfig, device) -> int:
     r"""Numbers the model carries between segments for one sequence, in evaluation, after a long text."""
@@ -213,11 +284,18 @@ def state_numbers(model, config: PasskeyConfig, device) -> int:
     batch = sample(1, max(config.eval_lengths) * config.seg_len, torch.Generator().manual_seed(0),
                    config.n_digits).to(device)
     memory = None
+    # Read segment by segment, keeping only the last memory: its tensors are the state.
     for start in range(0, batch.inputs.shape[1], config.seg_len):
         _, memory, _ = model(batch.inputs[:, start:start + config.seg_len], memory)
     return sum(t.numel() for t in memory.tensors())
 
 
+# ## A run
+#
+# Build the model from its experiment's configuration, train it under a labml experiment
+# named `passkey_<name>` (the screen shows the loss and the held-out exact match, and
+# `logs/` keeps them), then score the grid and write everything, with the command that
+# reproduces it, to `<results_dir>/<name>.json`.
 def run(overrides: Dict[str, str]) -> Dict[str, Any]:
     from labml import experiment
     from labml_memory.training import experiments_path
@@ -225,9 +303,14 @@ def run(overrides: Dict[str, str]) -> Dict[str, Any]:
     name = config.name or config.model
     if config.threads:
         torch.set_num_threads(config.threads)
+    # The seed fixes the model's initial weights; the batches have their own generator in
+    # the loop. Two runs with the same command give the same table.
     torch.manual_seed(config.seed)
     device = torch.device(config.device)
+    # The same builder the model's Tiny Shakespeare experiment uses, on a 39-character vocabulary.
     model = module.build_model(model_config, len(CHARS)).to(device)
+    # labml writes under the project's `logs/` (or `logs_dir`), as the trainer's runs do, and
+    # records both configurations: the task's, and the model's prefixed with `model.`.
     experiments_path(config)
     experiment.create(name=f'passkey_{name}', writers={'screen', 'file'})
     experiment.configs({**{k: str(v) for k, v in dataclasses.asdict(config).items()},
@@ -235,7 +318,11 @@ def run(overrides: Dict[str, str]) -> Dict[str, Any]:
     started = time.time()
     with experiment.start():
         history = train(model, lambda b, n, g: sample(b, n, g, config.n_digits), config, device)
+    # Training time only; the grid's evaluation is not part of it. On a shared machine it is an
+    # upper bound, and the table says so.
     train_time = time.time() - started
+    # The json keeps the command line that produced it, so the report can print it next to
+    # the numbers and anyone can rerun the row.
     result = {
         'name': name, 'model': config.model, 'overrides': overrides,
         'parameters': sum(p.numel() for p in model.parameters()),
@@ -256,18 +343,24 @@ def run(overrides: Dict[str, str]) -> Dict[str, Any]:
 # The table gives, per run, the state it keeps, its mean exact match over depths at each
 # length, then the full grid; the plot draws accuracy against depth, one panel per length.
 def report(results_dir: str = 'docs/results/passkey') -> Tuple[Path, Path]:
+    # Each run's json is self-contained; the report only reads them, so runs can be added or
+    # rerun one at a time and the table rebuilt.
     out = Path(results_dir)
     runs = [json.loads(p.read_text()) for p in sorted(out.glob('*.json'))]
     if not runs:
         raise ValueError(f"no passkey results (*.json) under {out}; run the task first")
+    # Every run must share the grid of the first; runs are listed in file-name order.
     lengths = list(runs[0]['accuracy'])
+    # The summary table: one row per run, the mean over depths per length.
     lines = ['| run | state (numbers / sequence) | parameters | train time (s) | '
              + ' | '.join(f'{m}× seg' for m in lengths) + ' |',
              '|---|---:|---:|---:|' + '---:|' * len(lengths)]
+    # A mean over depths hides where a model fails; the full grid below shows it.
     for r in runs:
         means = [sum(r['accuracy'][m].values()) / len(r['accuracy'][m]) for m in lengths]
         lines.append(f"| {r['name']} | {r['state_numbers']:,} | {r['parameters']:,} | {r['train_seconds']:.0f} | "
                      + ' | '.join(f'{a:.2f}' for a in means) + ' |')
+    # The full grid, one row per (run, length), and the commands that produced every row.
     lines += ['', 'Exact match by length (× segment) and needle depth:', '']
     depths = list(runs[0]['accuracy'][lengths[0]])
     lines += ['| run | length | ' + ' | '.join(f'depth {d}' for d in depths) + ' |',
@@ -277,12 +370,17 @@ def report(results_dir: str = 'docs/results/passkey') -> Tuple[Path, Path]:
             lines.append(f"| {r['name']} | {m}× | " + ' | '.join(f"{r['accuracy'][m][d]:.2f}" for d in depths) + ' |')
     lines += ['', 'Commands:', '']
     lines += [f"    {r['command']}" for r in runs]
+    # `table.md` and `accuracy.png` sit beside the json files and are linked from the pages.
     table = out / 'table.md'
     table.write_text('\n'.join(lines) + '\n')
 
+    # The plot: one panel per evaluation length, exact match against needle depth, one line
+    # per run. A model that only sees a recent window shows up as a line that is zero except
+    # at depth 1, where the needle sits right before the question.
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
+    # Shared y-axis from 0 to 1, so panels can be compared at a glance.
     fig, axes = plt.subplots(1, len(lengths), figsize=(4 * len(lengths), 3.4), sharey=True)
     for ax, m in zip(axes, lengths):
         for r in runs:
@@ -292,6 +390,7 @@ def report(results_dir: str = 'docs/results/passkey') -> Tuple[Path, Path]:
         ax.set_xlabel('needle depth')
         ax.set_ylim(-0.05, 1.05)
         ax.grid(alpha=0.3)
+    # Labels once: the y-axis is shared, the legend names the runs as the table does.
     axes[0].set_ylabel('exact match')
     axes[-1].legend(fontsize=8)
     fig.tight_layout()
@@ -301,8 +400,13 @@ def report(results_dir: str = 'docs/results/passkey') -> Tuple[Path, Path]:
     return table, plot
 
 
+# ## The command line
+#
+# `key=value` pairs like every experiment; `report` as the first word gathers the results.
+# Configuration errors print one line and exit with status 2, as the trainer's do.
 def main(argv: Optional[Sequence[str]] = None) -> None:
     from labml_memory.training.config import parse_overrides
+    # `argv` may be given, which is how a notebook or a study script calls the task.
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
         if argv and argv[0] == 'report':
@@ -313,6 +417,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     except ValueError as e:
         print(f"configuration error: {e}", file=sys.stderr)
         raise SystemExit(2)
+    # The grid, for the screen; the full result is in the json file.
     print(json.dumps(result['accuracy'], indent=1))
 
 

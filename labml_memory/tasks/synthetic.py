@@ -38,6 +38,12 @@ from torch import nn
 from labml_memory.protocol import MemoryLanguageModel
 
 
+# ## A batch
+#
+# A named tuple of four tensors of the same shape, so a task can build it with plain tensor
+# operations and the loop can move it to a device in one call. Targets are kept next to the
+# inputs rather than derived inside the loop, because a task knows best where its answer
+# sits and which positions are noise.
 class SyntheticBatch(NamedTuple):
     r"""
     One batch of a synthetic task. `inputs` and `targets` are `[batch, T]`, the targets being
@@ -52,6 +58,9 @@ class SyntheticBatch(NamedTuple):
         return SyntheticBatch(*(t.to(device) for t in self))
 
 
+# A task is nothing more than a function. It receives the random-number generator rather
+# than using the global one, so a training run and its evaluation batches can be reproduced
+# independently of each other, and two models see identical evaluation texts.
 # A task: `sample(batch_size, length, generator)` → a batch whose inputs are `length` long.
 Sampler = Callable[[int, int, torch.Generator], SyntheticBatch]
 
@@ -60,6 +69,9 @@ Sampler = Callable[[int, int, torch.Generator], SyntheticBatch]
 #
 # The sequence's length must be a whole number of segments, so that every call has the
 # shape the model was built for and no segment is a ragged tail.
+#
+# The model starts each sequence from an empty memory (`None`): sequences of a batch are
+# independent texts, unlike the continuous streams of language modelling.
 def read_in_segments(model: MemoryLanguageModel, inputs: torch.Tensor, seg_len: int) -> torch.Tensor:
     if inputs.shape[1] % seg_len != 0:
         raise ValueError(f"sequence length {inputs.shape[1]} is not a multiple of seg_len={seg_len}")
@@ -99,6 +111,12 @@ def task_loss(logits: torch.Tensor, batch: SyntheticBatch, lm_weight: float) -> 
     return answer + lm_weight * per_token[rest].mean()
 
 
+# ## Evaluation
+#
+# Without gradients and in evaluation mode (no dropout; Transformer-XL switches to its
+# evaluation memory length), then back to whatever mode the model was in. Besides exact
+# match we report the cross-entropy on the answer: it moves long before exact match does,
+# so it shows a model that is learning but not yet right.
 @torch.no_grad()
 def evaluate(model: MemoryLanguageModel, batch: SyntheticBatch, seg_len: int) -> Dict[str, float]:
     r"""Exact-match accuracy and the answer's loss on one batch, in evaluation mode."""
@@ -111,6 +129,11 @@ def evaluate(model: MemoryLanguageModel, batch: SyntheticBatch, seg_len: int) ->
     return {'accuracy': correct.float().mean().item(), 'loss': per_token.item()}
 
 
+# ## Settings
+#
+# The defaults are sized for a few minutes on a CPU. Sequence lengths vary between steps so
+# that the model cannot learn that the answer always sits a fixed number of segments after
+# the start; every length is a whole number of segments.
 @dataclass
 class SyntheticTrainConfig:
     r"""The loop's own settings; the model's come from its experiment's configuration."""
@@ -128,6 +151,8 @@ class SyntheticTrainConfig:
     seed: int = 0
 
 
+# A short warm-up keeps the first steps of a freshly initialised model from diverging
+# at the full learning rate; the cosine lets the last steps settle.
 def _learning_rate(step: int, config: SyntheticTrainConfig) -> float:
     # Linear warm-up, then a cosine to a tenth, as in the shared trainer.
     if step < config.warmup:
@@ -144,6 +169,8 @@ def _learning_rate(step: int, config: SyntheticTrainConfig) -> float:
 def train(model: MemoryLanguageModel, sample: Sampler, config: SyntheticTrainConfig,
           device: torch.device, log: Optional[Callable[[str], None]] = None) -> List[Dict[str, float]]:
     from labml import monit, tracker
+    # Two generators: one draws the training batches, the other one fixed held-out batch at
+    # the longest training length, evaluated every `eval_every` steps to follow progress.
     generator = torch.Generator().manual_seed(config.seed)
     held_out = sample(config.batch_size, config.seg_len * max(config.train_segments),
                       torch.Generator().manual_seed(config.seed + 1)).to(device)
@@ -164,6 +191,7 @@ def train(model: MemoryLanguageModel, sample: Sampler, config: SyntheticTrainCon
         if config.grad_clip > 0:
             nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
         optimizer.step()
+        # What labml tracks this step; validation figures only on evaluation steps.
         record = {'step': step + 1, 'loss.train': loss.item()}
         if (step + 1) % config.eval_every == 0 or step + 1 == config.steps:
             metrics = evaluate(model, held_out, config.seg_len)

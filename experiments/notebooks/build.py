@@ -92,6 +92,53 @@ print('memory state:', memory.nbytes(), 'bytes;', 'lengths per layer:', memory.l
 
 TINY_XL = "dict(steps=3, d_model=32, heads=2, n_layers=2, d_ff=64, seq_len=16, mem_len=16, eval_mem_len=16, batch_size=4, eval_every=1000, final_eval_segments=2, sample_len=0, threads=1)"
 
+VALID_STREAMS = """\
+# Held-out text, read as parallel streams, for looking inside the trained model.
+from labml_memory.tasks.shakespeare import SequentialStreams, load_text, split
+_, valid = split(vocab.encode(load_text()))
+streams = SequentialStreams(valid, 4, config.seq_len)
+"""
+
+COMPRESSIVE_MEMORY = VALID_STREAMS + """\
+# The paper's attention analysis: the average attention weight a key receives, in six buckets
+# each of compressed memory, memory and the current segment (oldest to newest).
+from labml_memory.compressive.analysis import measure
+buckets = measure(model, streams, segments=2 if TINY else 20, device='cpu')['all layers']
+fig, ax = plt.subplots(figsize=(7, 3))
+ax.bar(range(18), buckets, color=['C2'] * 6 + ['C0'] * 6 + ['C1'] * 6)
+ax.set_xticks([2.5, 8.5, 14.5], ['compressed memory', 'memory', 'segment'])
+ax.set_yscale('log'); ax.set_ylabel('mean attention per key')
+plt.show()
+"""
+
+INFINI_MEMORY = """\
+# The gate of every head: sigmoid(beta) is the share of a head's output read from the
+# compressive memory (1) rather than from local attention inside the segment (0).
+gates = model.gates()
+fig, ax = plt.subplots(figsize=(5, 3))
+image = ax.imshow(gates, vmin=0, vmax=1, cmap='viridis')
+ax.set_xlabel('head'); ax.set_ylabel('layer'); fig.colorbar(image, label='sigmoid(beta)')
+plt.show()
+print(gates)
+"""
+
+INFINITY_MEMORY = VALID_STREAMS + """\
+# After reading some text, where does each head of the last layer look in the long-term
+# memory? Its query's density N(t; mu, sigma^2) over the memory's time axis t in [0, 1].
+import math
+from labml_memory.infinity_former.figures import densities_after
+mu, var = densities_after(model, streams, segments=3)[-1]
+t = torch.linspace(0, 1, 400)
+fig, ax = plt.subplots(figsize=(6, 3))
+for head in range(mu.shape[1]):
+    m, v = mu[0, head, -1], var[0, head, -1]
+    ax.plot(t, torch.exp(-(t - m) ** 2 / (2 * v)) / torch.sqrt(2 * math.pi * v), label=f'head {head}')
+ax.set_xlabel('t (0: oldest, 1: newest)'); ax.set_ylabel('density'); ax.legend()
+plt.show()
+"""
+
+TINY_COMMON = "d_model=32, heads=2, n_layers=2, d_ff=64, seq_len=16, batch_size=4, eval_every=1000, final_eval_segments=2, sample_len=0, threads=1, steps=3"
+
 NOTEBOOKS = {
     'transformer_xl': dict(
         title='Transformer-XL',
@@ -107,6 +154,27 @@ NOTEBOOKS = {
         short="dict(steps=300, n_long=1, placement='last')",
         tiny=TINY_XL.replace("mem_len=16, eval_mem_len=16", "long_mem_len=16, short_mem_len=4, n_long=1, placement='last'"),
         memory=XL_MEMORY),
+    'compressive': dict(
+        title='Compressive Transformer',
+        blurb='Old memories are compressed rather than discarded '
+              '([paper](https://arxiv.org/abs/1911.05507)).',
+        short="dict(steps=300, eval_every=100)",
+        tiny=f"dict({TINY_COMMON}, mem_len=16, compressed_len=8)",
+        memory=COMPRESSIVE_MEMORY),
+    'infini_attention': dict(
+        title='Infini-attention',
+        blurb='A fixed-size compressive memory per head, read and written by linear attention '
+              '([paper](https://arxiv.org/abs/2404.07143)).',
+        short="dict(steps=300, eval_every=100)",
+        tiny=f"dict({TINY_COMMON})",
+        memory=INFINI_MEMORY),
+    'infinity_former': dict(
+        title='∞-former',
+        blurb='Attention over a continuous signal fitted to the past, with sticky memories '
+              '([paper](https://arxiv.org/abs/2109.00301)).',
+        short="dict(steps=300, eval_every=100)",
+        tiny=f"dict({TINY_COMMON}, mem_len=16, n_basis=16, n_samples=16, bins=16)",
+        memory=INFINITY_MEMORY),
 }
 
 

@@ -36,6 +36,11 @@ python -m labml_memory.tasks.passkey report          # table.md and accuracy.png
 
 Each run is tracked with labml (`logs/passkey_<name>/`) and writes its accuracies to
 `docs/results/passkey/<name>.json`; `report` gathers those into the table and the plot.
+The runs behind the [Infini-attention page](../infini_attention/__init__.py) (Infini-attention with
+the linear and the delta rule, and Transformer-XL at the same state size) are in the
+[table](../results/passkey/table.md):
+
+![Passkey exact match against depth, per context length](../results/passkey/accuracy.png)
 
 ## What a window can and cannot do
 

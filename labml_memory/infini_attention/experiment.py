@@ -14,7 +14,7 @@ shared [trainer](../training/__init__.py), tracked with labml under `logs/infini
 The CPU preset matches the Transformer-XL CPU preset (4 layers, 128 wide, 4 heads,
 64-character segments, 32 streams, 1,000 steps at a peak learning rate of $2 \times 10^{-3}$),
 so the two pages compare like with like. Each head's memory holds
-$d_k (d_v + 1) = 32 \times 33$ numbers per stream, 16,896 per layer whatever the length
+$d_k (d_v + 1) = 32 \times 33$ numbers per stream, 4,224 per layer of four heads, whatever the length
 of the text; Transformer-XL's 64-position memory holds $64 \times 128 = 8{,}192$ per layer
 in training and twice that in evaluation. By default the memory is detached at every segment
 boundary; `memory_grad=true unroll=k` back-propagates through it across $k$ segments,

@@ -19,6 +19,12 @@ every layer now runs a second attention and a refit per segment; at $N = 64$ the
 about a quarter slower per step than Transformer-XL and has 1.14M parameters (Transformer-XL
 0.8M: the long-term reader adds four $d \times d$ projections per layer). The long-term
 state per stream is $4 \times 64 \times 128$ floats, 128 KiB, whatever the length of the text.
+
+Measured with the command in the first line above: final validation loss **1.721 nats per
+character** (2.483 bits) on the whole held-out text after 1,000 steps, within the 1.80 target.
+The run took 1,290 s on two CPU cores that three other training jobs were using at the same
+time, so it says nothing about the five-minute budget on an idle machine (see the closing note
+of the [model page](__init__.py)).
 """
 
 from dataclasses import dataclass, field

@@ -168,6 +168,22 @@ def write(rows, out: Path, args, command: str) -> None:
         lines += ['', f"Lowest validation loss at equal steps: **{best_steps['name']}** "
                       f"({best_steps['steps_run']['valid_loss']:.4f}); at equal wall time: "
                       f"**{best_time['name']}** ({best_time['time_run']['valid_loss']:.4f})."]
+    # With `--peers`: the second goal, that no peer reaching our loss uses less memory.
+    # Each peer is set against our model of the same paper at equal steps: its loss and the
+    # state it carries per stream, and whether it is at least as good with less.
+    by_name = {r['name']: r for r in done}
+    checks = []
+    for r in done:
+        if r['name'] in PEERS and PEERS[r['name']].implements in by_name:
+            ours, peer = by_name[PEERS[r['name']].implements]['steps_run'], r['steps_run']
+            wins = peer['valid_loss'] <= ours['valid_loss'] and peer['state_bytes'] < ours['state_bytes']
+            checks.append(f"* `{r['name']}` against our `{PEERS[r['name']].implements}`: loss "
+                          f"{peer['valid_loss']:.4f} vs {ours['valid_loss']:.4f}, state {peer['state_bytes']:,} "
+                          f"vs {ours['state_bytes']:,} bytes per stream: "
+                          + ('**the peer is at least as good with less memory**.' if wins else
+                             'no peer advantage in memory at this loss.'))
+    if checks:
+        lines += ['', '## Memory at equal loss (equal steps)', ''] + checks
     lines += ['', '![Quality at equal budget](quality.png)', '',
               'At this budget (minutes on a shared CPU) every model is early in training; differences '
               'of a few hundredths of a nat are within the noise of one seed. Rerun with '

@@ -97,6 +97,7 @@ def test_best_round_is_kept_with_the_fastest_inference_seen():
     best = best_of([slow, fast])
     assert best['tokens_per_second'] == 150.0
     assert best['inference_seconds_per_token'] == {'64': 0.01, '256': 0.01}
+    assert best['tokens_per_second_rounds'] == [100.0, 150.0] and best['rounds'] == 2
     failed = {'name': 'x', 'status': 'failed: boom'}
     assert best_of([failed])['status'] == 'failed: boom'
 

@@ -121,6 +121,14 @@ def _fmt_rate(value: Optional[float]) -> str:
     return '—' if value is None else f"{value:.2f}×"
 
 
+# Every round's throughput, lowest to highest, as `low–high` (one value for one round).
+# On a quiet machine the two ends nearly meet; on a shared one the gap is the noise floor
+# below which a difference between rows means nothing.
+def _spread(row: Dict[str, Any]) -> str:
+    values = sorted(row.get('tokens_per_second_rounds') or [row['tokens_per_second']])
+    return f"{values[0]:,.0f}" if len(values) == 1 else f"{values[0]:,.0f}–{values[-1]:,.0f}"
+
+
 # The rows that ran; every table, plot and verdict reads only these, and the others are
 # listed by the reason they give.
 def _ok(rows: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
@@ -262,7 +270,8 @@ def verdicts(results: Dict[str, Any]) -> List[str]:
                    f'**behind the peer** and short of the {GOAL}× goal')
         line = (f"* **{name}**: ours trains at **{ratio:.2f}×** the fastest peer "
                 f"(`{fastest['name']}`, {fastest['tokens_per_second']:,.0f} tokens/s against our "
-                f"{ours['tokens_per_second']:,.0f}): {verdict}.")
+                f"{ours['tokens_per_second']:,.0f}; over the rounds ours measured {_spread(ours)} and "
+                f"the peer {_spread(fastest)}): {verdict}.")
         # Every running peer is checked for memory, not only the fastest one.
         smaller = [p for p in running if p['state_bytes_per_stream'] < ours['state_bytes_per_stream']]
         lighter = [p for p in running if p['peak_rss_mb'] < ours['peak_rss_mb']]
@@ -339,10 +348,10 @@ def page(results: Dict[str, Any], images: List[str], out_dir: Path) -> str:
         # ### The table: one row per entry that ran, ours in bold
         # Right-aligned number columns (`---:`), so digits line up.
         '## Results', '',
-        '| entry | package | implements | parameters | training tokens/s | × fastest peer | '
+        '| entry | package | implements | parameters | training tokens/s | rounds (tokens/s) | × fastest peer | '
         'share of matmul peak | peak RSS (MB) | state per stream (KiB) | '
         + ' | '.join(f'ms/token @ {c}' for c in contexts) + ' |',
-        '|---|---|---|---:|---:|---:|---:|---:|---:|' + '---:|' * len(contexts),
+        '|---|---|---|---:|---:|---:|---:|---:|---:|---:|' + '---:|' * len(contexts),
     ]
     # One row per entry that ran, in the order measured (ours first). The columns, left to
     # right: who it is, where it comes from, which paper; its size; the training throughput
@@ -359,6 +368,7 @@ def page(results: Dict[str, Any], images: List[str], out_dir: Path) -> str:
         who = f"**{r['name']}**" if r['kind'] == 'ours' else r['name']
         out.append(f"| {who} | {r['package']} | {FAMILY.get(r['implements'], r['implements'])} | "
                    f"{r['parameters']:,} | {r['tokens_per_second']:,.0f} | "
+                   f"{_spread(r)} | "
                    f"{_fmt_rate(r['ratio_to_fastest_peer'])} | {100 * r['matmul_share']:.1f}% | "
                    f"{r['peak_rss_mb']:.0f} | {r['state_bytes_per_stream'] / 1024:,.1f} | "
                    + ' | '.join(f"{1e3 * t[c]:.2f}" for c in contexts) + ' |')

@@ -32,16 +32,12 @@ from typing import Optional
 
 from labml_memory.compressive import CompressiveTransformer, check_compression
 from labml_memory.training import main
-from labml_memory.training.config import TrainConfig, check_positive
+from labml_memory.training.config import ModelConfig
 
 
 @dataclass
-class Config(TrainConfig):
-    r"""The trainer's settings plus the model's."""
-    d_model: int = 128
-    heads: int = 4
-    n_layers: int = 4
-    d_ff: int = 512
+class Config(ModelConfig):
+    r"""The trainer's settings, the stack's shape, and this model's own."""
     # $n_m$, $n_{cm}$ and $c$; the segment length $n_s$ is the trainer's `seq_len`.
     mem_len: int = 64
     compressed_len: int = 32
@@ -50,15 +46,11 @@ class Config(TrainConfig):
     compression: str = 'conv'
     compression_loss: str = 'attention'
     clamp_len: Optional[int] = None
-    dropout: float = 0.1
-    norm: str = 'pre'
     tie_uv: bool = True
-    activation: str = 'gelu'
     attention_impl: str = 'sdpa'
 
     def validate(self) -> None:
         super().validate()
-        check_positive(self, 'd_model', 'heads', 'n_layers', 'd_ff')
         check_compression(self.seq_len, self.compression_rate, self.mem_len, self.compressed_len,
                           self.compression, self.compression_loss)
         # Slots compressed in one segment are first read in the next, so BPTT reaches $f_c$

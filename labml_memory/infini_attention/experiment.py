@@ -36,30 +36,22 @@ from dataclasses import dataclass
 
 from labml_memory.infini_attention import InfiniTransformer
 from labml_memory.training import main
-from labml_memory.training.config import TrainConfig, check_positive
+from labml_memory.training.config import ModelConfig
 
 
 @dataclass
-class Config(TrainConfig):
-    r"""The trainer's settings plus the model's."""
-    d_model: int = 128
-    heads: int = 4
-    n_layers: int = 4
-    d_ff: int = 512
+class Config(ModelConfig):
+    r"""The trainer's settings, the stack's shape, and this model's own."""
     # `linear` or `delta`
     update_rule: str = 'linear'
     # Keep $(M, z)$ differentiable inside an `unroll` of several segments.
     memory_grad: bool = False
-    dropout: float = 0.1
-    norm: str = 'pre'
-    activation: str = 'gelu'
     # The starting $\beta$ of every head; $0$ is an even mix of memory and local attention.
     gate_init: float = 0.0
     eps: float = 1e-6
 
     def validate(self) -> None:
         super().validate()
-        check_positive(self, 'd_model', 'heads', 'n_layers', 'd_ff')
         if self.memory_grad and self.unroll == 1:
             raise ValueError("memory_grad=true has no effect with unroll=1: the trainer detaches "
                              "the memory after every step; set unroll to 2 or more")

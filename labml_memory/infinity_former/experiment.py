@@ -32,16 +32,12 @@ from typing import List, Optional
 
 from labml_memory.infinity_former import InfinityFormer
 from labml_memory.training import main
-from labml_memory.training.config import TrainConfig, check_positive
+from labml_memory.training.config import ModelConfig
 
 
 @dataclass
-class Config(TrainConfig):
-    r"""The trainer's settings plus the model's."""
-    d_model: int = 128
-    heads: int = 4
-    n_layers: int = 4
-    d_ff: int = 512
+class Config(ModelConfig):
+    r"""The trainer's settings, the stack's shape, and this model's own."""
     # The short-term (Transformer-XL) memory per layer.
     mem_len: int = 64
     # The long-term memory: $N$ bumps of these widths, ridge penalty $\lambda$, contraction
@@ -58,14 +54,7 @@ class Config(TrainConfig):
     kl_weight: float = 1e-4
     sigma_0: float = 0.05
     mu_0: Optional[float] = None
-    dropout: float = 0.1
-    norm: str = 'pre'
-    activation: str = 'gelu'
     attention_impl: str = 'sdpa'
-
-    def validate(self) -> None:
-        super().validate()
-        check_positive(self, 'd_model', 'heads', 'n_layers', 'd_ff')
 
 
 # `cpu` trains in minutes on a laptop; `gpu` is a 6-layer, 384-wide model with longer

@@ -170,3 +170,26 @@ def check_positive(config: Any, *names: str) -> None:
         value = getattr(config, name)
         if value is None or value <= 0:
             raise ValueError(f"{name} must be positive, got {value!r}")
+
+
+# ## The transformer stack every architecture shares
+#
+# Every model here is a stack of `n_layers` pre- or post-LN blocks of width `d_model`, with
+# `heads` attention heads and a `d_ff`-wide feed-forward network. Those settings live here
+# once; each experiment's `Config` extends this class with what its memory needs.
+@dataclass
+class ModelConfig(TrainConfig):
+    r"""The trainer's settings plus the shape of the transformer stack."""
+    d_model: int = 128
+    heads: int = 4
+    n_layers: int = 4
+    d_ff: int = 512
+    dropout: float = 0.1
+    # `pre` or `post` layer norm; see [residual connections](../residual.py).
+    norm: str = 'pre'
+    activation: str = 'gelu'
+
+    def validate(self) -> None:
+        super().validate()
+        check_positive(self, 'd_model', 'heads', 'n_layers', 'd_ff')
+

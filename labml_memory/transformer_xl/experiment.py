@@ -23,31 +23,20 @@ from dataclasses import dataclass
 from typing import List, Optional, Union
 
 from labml_memory.training import main
-from labml_memory.training.config import TrainConfig, check_positive
+from labml_memory.training.config import ModelConfig
 from labml_memory.transformer_xl import TransformerXL
 
 
 @dataclass
-class Config(TrainConfig):
-    r"""The trainer's settings plus the model's."""
-    d_model: int = 128
-    heads: int = 4
-    n_layers: int = 4
-    d_ff: int = 512
+class Config(ModelConfig):
+    r"""The trainer's settings, the stack's shape, and this model's own."""
     # $M$, per layer when a comma-separated list (`mem_len=64,64,16,16`)
     mem_len: Union[int, List[int]] = 64
     # The memory kept in evaluation; `None` means the same as `mem_len`.
     eval_mem_len: Union[int, List[int], None] = 128
     clamp_len: Optional[int] = None
-    dropout: float = 0.1
-    norm: str = 'pre'
     tie_uv: bool = True
-    activation: str = 'gelu'
     attention_impl: str = 'sdpa'
-
-    def validate(self) -> None:
-        super().validate()
-        check_positive(self, 'd_model', 'heads', 'n_layers', 'd_ff')
 
 
 # The presets a run starts from. `cpu` trains in minutes on a laptop; `gpu` is a 6-layer,

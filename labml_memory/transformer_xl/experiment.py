@@ -17,6 +17,22 @@ The CPU preset is a 4-layer, 128-wide model reading 64-character segments with a
 memory per layer, 32 parallel streams, about 0.8M parameters. It is sized to reach a validation
 loss under 1.80 nats per character in at most five minutes on two CPU cores. Evaluation uses a
 memory twice as long as training, as the paper does.
+
+## Measured
+
+On an otherwise idle two-core Xeon (torch 2.13.0, CPU), the CPU preset trained its 1,000 steps
+in 268 s at 7,634 characters per second (4 min 33 s for the whole command), and reached a
+final validation loss of **1.7074 nats/char** (2.463 bits/char, accuracy 0.493) on the whole
+held-out text. A second run on a busy machine took longer and reached the same loss to the
+last digit: with the seed fixed, runs are exactly reproducible.
+
+The fused attention path against the explicit one is measured by
+`python experiments/benchmark_xl_attention.py`
+([results](../results/transformer_xl/attention_impl.md)). On this CPU the two are within a few
+percent of each other at the preset's sizes, and the fused kernel pulls ahead only at longer
+segments and memories. Both paths must build the position-score matrix, so only the softmax and
+the weighted sum can be saved. The fused path stays the default because it is never much slower
+and it is the path that benefits on GPUs.
 """
 
 from dataclasses import dataclass

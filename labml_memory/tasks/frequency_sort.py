@@ -84,7 +84,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import torch
 
 from labml_memory.tasks.synthetic import (SyntheticBatch, SyntheticTrainConfig, exact_match,
-                                          read_in_segments, train)
+                                          read_in_segments, start_run, train)
 
 # 20 symbols, then the separator: a vocabulary of 21.
 SYMBOLS = 20
@@ -256,21 +256,10 @@ def configure(overrides: Dict[str, str]) -> Tuple[SortConfig, Any, Any]:
 # seed (the same for every model), and write `<name>_<length>.json` for the report.
 def run(overrides: Dict[str, str]) -> Dict[str, Any]:
     from labml import experiment
-    from labml_memory.training import experiments_path
     config, model_config, module = configure(overrides)
     name = config.name or config.model
-    # Threads and seed first, so the model's initialisation is the same for every run of
-    # the same command; the training batches have a generator of their own (in the loop).
-    if config.threads:
-        torch.set_num_threads(config.threads)
-    torch.manual_seed(config.seed)
-    device = torch.device(config.device)
-    # The architecture's own builder, with a 21-token vocabulary.
-    model = module.build_model(model_config, VOCAB).to(device)
-    experiments_path(config)
-    experiment.create(name=f'frequency_sort_{name}', writers={'screen', 'file'})
-    experiment.configs({**{k: str(v) for k, v in dataclasses.asdict(config).items()},
-                        **{f'model.{k}': str(v) for k, v in dataclasses.asdict(model_config).items()}})
+    # Seed, threads, the model on a 21-token vocabulary, and the labml experiment.
+    model, device = start_run(f'frequency_sort_{name}', config, model_config, module, VOCAB)
     # labml tracks the loss and the held-out accuracy of the loop as it trains; the
     # auxiliary losses a model returns (the ∞-former's KL term) are not added by this loop.
     started = time.time()

@@ -74,7 +74,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import torch
 
 from labml_memory.tasks.synthetic import (SyntheticBatch, SyntheticTrainConfig, evaluate,
-                                          read_in_segments, train)
+                                          read_in_segments, start_run, train)
 
 # ## The text
 #
@@ -303,23 +303,10 @@ def state_numbers(model, config: PasskeyConfig, device) -> int:
 # reproduces it, to `<results_dir>/<name>.json`.
 def run(overrides: Dict[str, str]) -> Dict[str, Any]:
     from labml import experiment
-    from labml_memory.training import experiments_path
     config, model_config, module = split_overrides(overrides)
     name = config.name or config.model
-    if config.threads:
-        torch.set_num_threads(config.threads)
-    # The seed fixes the model's initial weights; the batches have their own generator in
-    # the loop. Two runs with the same command give the same table.
-    torch.manual_seed(config.seed)
-    device = torch.device(config.device)
-    # The same builder the model's Tiny Shakespeare experiment uses, on a 39-character vocabulary.
-    model = module.build_model(model_config, len(CHARS)).to(device)
-    # labml writes under the project's `logs/` (or `logs_dir`), as the trainer's runs do, and
-    # records both configurations: the task's, and the model's prefixed with `model.`.
-    experiments_path(config)
-    experiment.create(name=f'passkey_{name}', writers={'screen', 'file'})
-    experiment.configs({**{k: str(v) for k, v in dataclasses.asdict(config).items()},
-                        **{f'model.{k}': str(v) for k, v in dataclasses.asdict(model_config).items()}})
+    # Seed, threads, the model on a 39-character vocabulary, and the labml experiment.
+    model, device = start_run(f'passkey_{name}', config, model_config, module, len(CHARS))
     started = time.time()
     with experiment.start():
         history = train(model, lambda b, n, g: sample(b, n, g, config.n_digits), config, device)

@@ -29,7 +29,7 @@ is each model's choice (Transformer-XL stops them by design; Infini-attention ke
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, NamedTuple, Optional, Sequence
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -204,3 +204,28 @@ def train(model: MemoryLanguageModel, sample: Sampler, config: SyntheticTrainCon
     if log is not None:
         log(f"trained {config.steps} steps in {time.time() - started:.0f} s")
     return history
+
+
+# ## Starting a task run
+#
+# What every synthetic task does before its loop: fix the threads and the seed (so the model's
+# initial weights are the same for every run of the same command; the batches have a generator
+# of their own in the loop), build the architecture with the same builder its Tiny Shakespeare
+# experiment uses, and open a labml experiment under the project's `logs/` (or `logs_dir`)
+# that records both configurations, the task's and the model's prefixed with `model.`.
+def start_run(experiment_name: str, config: Any, model_config: Any, module: Any,
+              vocab_size: int) -> Tuple[MemoryLanguageModel, torch.device]:
+    import dataclasses
+    from labml import experiment
+    from labml_memory.training import experiments_path
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    torch.manual_seed(config.seed)
+    device = torch.device(config.device)
+    model = module.build_model(model_config, vocab_size).to(device)
+    experiments_path(config)
+    experiment.create(name=experiment_name, writers={'screen', 'file'})
+    experiment.configs({**{k: str(v) for k, v in dataclasses.asdict(config).items()},
+                        **{f'model.{k}': str(v) for k, v in dataclasses.asdict(model_config).items()}})
+    return model, device
+

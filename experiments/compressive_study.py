@@ -151,7 +151,7 @@ def report(results: Dict[str, Dict]) -> None:
                          f"{r['train_loss_last50']:.4f} | {r['wall_s']:.0f} |")
         else:
             lines.append(f"| `{name}` | | | not run yet | | | | |")
-    (OUT / 'study.md').write_text('\n'.join(lines) + '\n')
+    (OUT / 'study.md').write_text('# Compressive Transformer study\n\n' + '\n'.join(lines) + '\n')
     # The figure: training curves (smoothed) of the equal-cost runs on the left, the final
     # validation loss of every run measured so far on the right, XL in grey.
     done = [n for n in RUNS if n in results]

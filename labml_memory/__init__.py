@@ -68,6 +68,18 @@ callable the same way, `logits, memory, losses = model(tokens, memory)`. Each ar
 has its own section with the model and the experiment that trains it; every experiment also
 runs as a Colab notebook. *Training* is the one trainer they all share, *Tasks* the data they
 read, and *Results* compares them on the same text, the same budget and the same machine.
+
+## Where to look first
+
+* The [benchmark](results/benchmark.md): training speed, memory and inference cost of every
+  architecture against the public implementations of the same ones, measured in one run.
+* [Quality at equal budget](results/quality.md): validation loss at equal steps and equal time.
+* The experiments' own figures: the Compressive Transformer's
+  [attention over its memories](results/compressive/attention_buckets.md), the
+  [passkey grid](results/passkey/table.md), the [memory-depth sweep](results/memory_depth/sweep.md).
+
+Every number on those pages was produced by the command printed beside it, on the machine the
+page names; none is typed by hand.
 """
 
 __version__ = "0.1.0"

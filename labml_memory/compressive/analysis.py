@@ -225,6 +225,7 @@ def main(argv: List[str]) -> None:
     draw(result, out / 'attention_buckets.png', title,
          uniform=1 / (config.compressed_len + config.mem_len + config.seq_len))
     (out / 'attention_buckets.md').write_text(
+        "# Compressive Transformer: where attention goes\n\n"
         f"Mean attention weight per key (×1000), {title}; run `{run_path.name}`, "
         f"{args['segments']} validation segments with full memories.\n\n" + table(result) + '\n')
     print(table(result))

@@ -247,7 +247,7 @@ def run(lengths: List[int], batch: int, device: str, threads: int, out: Path) ->
     # The markdown, the raw figures as json (for later plots) and the figure, side by side.
     text = '\n'.join(lines) + '\n'
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text)
+    out.write_text('# Infini-attention against infini-transformer-pytorch\n\n' + text)
     (out.with_suffix('.json')).write_text(json.dumps({n: {str(L): r for L, r in res.items()}
                                                       for n, res in results.items()}, indent=1))
     _plot(results, lengths, out.with_suffix('.png'))

@@ -313,7 +313,7 @@ def report(results_dir: str = 'docs/results/frequency_sort') -> Tuple[Path, Path
               'chance is about 0.05.', '', 'Commands:', '']
     lines += [f"    {by[k]['command']}    # {by[k]['train_seconds']:.0f} s" for k in sorted(by)]
     table = out / 'table.md'
-    table.write_text('\n'.join(lines) + '\n')
+    table.write_text('# Frequency sort\n\n' + '\n'.join(lines) + '\n')
 
     # The plot: a log scale for length, since the lengths double; chance as a dotted line.
     import matplotlib

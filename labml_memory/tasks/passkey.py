@@ -364,7 +364,7 @@ def report(results_dir: str = 'docs/results/passkey') -> Tuple[Path, Path]:
     lines += [f"    {r['command']}" for r in runs]
     # `table.md` and `accuracy.png` sit beside the json files and are linked from the pages.
     table = out / 'table.md'
-    table.write_text('\n'.join(lines) + '\n')
+    table.write_text('# Passkey retrieval\n\n' + '\n'.join(lines) + '\n')
 
     # The plot: one panel per evaluation length, exact match against needle depth, one line
     # per run. A model that only sees a recent window shows up as a line that is zero except

@@ -83,8 +83,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
-from labml_memory.tasks.synthetic import (SyntheticBatch, SyntheticTrainConfig, exact_match,
-                                          read_in_segments, start_run, train)
+from labml_memory.tasks.synthetic import (SyntheticBatch, SyntheticTrainConfig, exact_match, load_results,
+                                          read_in_segments, save_result, start_run, train)
 
 # 20 symbols, then the separator: a vocabulary of 21.
 SYMBOLS = 20
@@ -274,9 +274,7 @@ def run(overrides: Dict[str, str]) -> Dict[str, Any]:
               'train_seconds': round(seconds, 1), 'steps': config.steps, **score(model, held_out, config.seg_len),
               'command': 'python -m labml_memory.tasks.frequency_sort '
                          + ' '.join(f'{k}={v}' for k, v in overrides.items())}
-    out = Path(config.results_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f'{name}_{config.length}.json').write_text(json.dumps(result, indent=1))
+    save_result(config.results_dir, f'{name}_{config.length}.json', result)
     return result
 
 
@@ -294,9 +292,7 @@ def run(overrides: Dict[str, str]) -> Dict[str, Any]:
 # files into one folder.
 def report(results_dir: str = 'docs/results/frequency_sort') -> Tuple[Path, Path]:
     out = Path(results_dir)
-    runs = [json.loads(p.read_text()) for p in sorted(out.glob('*.json'))]
-    if not runs:
-        raise ValueError(f"no frequency-sort results (*.json) under {out}; run the task first")
+    runs = load_results(results_dir, 'frequency-sort')
     # Runs are keyed by (name, length): a run repeated with the same name replaces the old one.
     names = sorted({r['name'] for r in runs})
     lengths = sorted({r['length'] for r in runs})

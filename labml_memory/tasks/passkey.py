@@ -73,8 +73,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
-from labml_memory.tasks.synthetic import (SyntheticBatch, SyntheticTrainConfig, evaluate,
-                                          read_in_segments, start_run, train)
+from labml_memory.tasks.synthetic import (SyntheticBatch, SyntheticTrainConfig, evaluate, load_results,
+                                          save_result, start_run, train)
 
 # ## The text
 #
@@ -324,9 +324,7 @@ def run(overrides: Dict[str, str]) -> Dict[str, Any]:
         'accuracy': evaluate_grid(model, config, device),
         'command': 'python -m labml_memory.tasks.passkey ' + ' '.join(f'{k}={v}' for k, v in overrides.items()),
     }
-    out = Path(config.results_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f'{name}.json').write_text(json.dumps(result, indent=1))
+    save_result(config.results_dir, f'{name}.json', result)
     return result
 
 
@@ -338,9 +336,7 @@ def report(results_dir: str = 'docs/results/passkey') -> Tuple[Path, Path]:
     # Each run's json is self-contained; the report only reads them, so runs can be added or
     # rerun one at a time and the table rebuilt.
     out = Path(results_dir)
-    runs = [json.loads(p.read_text()) for p in sorted(out.glob('*.json'))]
-    if not runs:
-        raise ValueError(f"no passkey results (*.json) under {out}; run the task first")
+    runs = load_results(results_dir, 'passkey')
     # Every run must share the grid of the first; runs are listed in file-name order.
     lengths = list(runs[0]['accuracy'])
     # The summary table: one row per run, the mean over depths per length.

@@ -26,10 +26,12 @@ is each model's choice (Transformer-XL stops them by design; Infini-attention ke
 ∞-former's frequency sort can reuse it with its own `sample` function.
 """
 
+import json
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
+from pathlib import Path
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -228,4 +230,25 @@ def start_run(experiment_name: str, config: Any, model_config: Any, module: Any,
     experiment.configs({**{k: str(v) for k, v in dataclasses.asdict(config).items()},
                         **{f'model.{k}': str(v) for k, v in dataclasses.asdict(model_config).items()}})
     return model, device
+
+
+# ## Results on disk
+#
+# Each run writes one self-contained JSON file (its numbers and the command that produced
+# them); a task's report reads them all back, never the models. So runs can be added or
+# redone one at a time, even on different machines, and the table rebuilt.
+def save_result(results_dir: str, filename: str, result: Dict[str, Any]) -> Path:
+    out = Path(results_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / filename
+    path.write_text(json.dumps(result, indent=1))
+    return path
+
+
+def load_results(results_dir: str, task: str) -> List[Dict[str, Any]]:
+    out = Path(results_dir)
+    runs = [json.loads(p.read_text()) for p in sorted(out.glob('*.json'))]
+    if not runs:
+        raise ValueError(f"no {task} results (*.json) under {out}; run the task first")
+    return runs
 

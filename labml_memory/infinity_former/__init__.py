@@ -417,15 +417,16 @@ class InfinityFormer(MemoryLanguageModel):
 
 # ## What it measured
 #
-# **Tiny Shakespeare**, the CPU preset, `python -m labml_memory.infinity_former.experiment`
+# **Tiny Shakespeare**, `python -m labml_memory.infinity_former.experiment steps=1000`
 # (4 layers, 128 wide, segments and short-term memory of 64, $N = 64$, $M = 128$, $\tau = 0.5$,
 # 1,000 steps, 1.14M parameters): final validation loss **1.721 nats per character**
 # (2.483 bits, accuracy 0.491) on the whole held-out text; 2.106 and 1.929 at steps 200 and
 # 400 on its first 16 segments. The memory carried between segments is 8,388,608 bytes for 32
 # streams (256 KiB per stream: half short-term memory, half coefficients) and stays that size.
 # Wall time was 1,290 s at 1,587 tokens/s on two CPU cores shared with three other training
-# jobs (load average 7 to 12), so the five-minute budget could not be checked here; measured
-# side by side under the same load, a step costs about 1.25 times a Transformer-XL step.
+# jobs (load average 7 to 12). On an idle machine the CPU preset, now 750 steps, reaches 1.794
+# in 301.5 s of training (see the [experiment page](experiment.py)); a step costs about 1.5
+# Transformer-XL steps there.
 #
 # The figures above: `python -m labml_memory.infinity_former.figures` (newest run, layer 3,
 # after 16 segments).

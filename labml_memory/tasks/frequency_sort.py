@@ -74,7 +74,6 @@ trained for thousands of steps (the GPU is the place for it: `device=cuda`, more
 import dataclasses
 import importlib
 import json
-import sys
 import time
 import typing
 from dataclasses import dataclass, field
@@ -84,7 +83,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import torch
 
 from labml_memory.tasks.synthetic import (SyntheticBatch, SyntheticTrainConfig, exact_match, load_results,
-                                          read_in_segments, save_result, start_run, train)
+                                          read_in_segments, save_result, start_run, task_main, train)
 
 # 20 symbols, then the separator: a vocabulary of 21.
 SYMBOLS = 20
@@ -337,20 +336,11 @@ def report(results_dir: str = 'docs/results/frequency_sort') -> Tuple[Path, Path
 
 # ## The command line
 #
-# `report` first builds the table and plot from whatever results exist; anything else is a
-# run. Configuration errors print one line and exit with status 2, like the experiments.
+# The shared [task command line](synthetic.py): a run, or `report` to rebuild the table.
 def main(argv: Optional[Sequence[str]] = None) -> None:
-    from labml_memory.training.config import parse_overrides
-    argv = sys.argv[1:] if argv is None else list(argv)
-    try:
-        if argv and argv[0] == 'report':
-            overrides = parse_overrides(argv[1:])
-            print(*report(overrides.get('results_dir', 'docs/results/frequency_sort')), sep='\n')
-            return
-        result = run(parse_overrides(argv))
-    except ValueError as e:
-        print(f"configuration error: {e}", file=sys.stderr)
-        raise SystemExit(2)
+    result = task_main(argv, run, report, 'docs/results/frequency_sort')
+    if result is None:
+        return
     print(json.dumps({k: result[k] for k in ('name', 'length', 'accuracy', 'exact_match', 'train_seconds')}))
 
 

@@ -64,7 +64,6 @@ commands reproduce it.
 import dataclasses
 import importlib
 import json
-import sys
 import time
 import typing
 from dataclasses import dataclass, field
@@ -74,7 +73,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import torch
 
 from labml_memory.tasks.synthetic import (SyntheticBatch, SyntheticTrainConfig, evaluate, load_results,
-                                          save_result, start_run, train)
+                                          save_result, start_run, task_main, train)
 
 # ## The text
 #
@@ -390,21 +389,11 @@ def report(results_dir: str = 'docs/results/passkey') -> Tuple[Path, Path]:
 
 # ## The command line
 #
-# `key=value` pairs like every experiment; `report` as the first word gathers the results.
-# Configuration errors print one line and exit with status 2, as the trainer's do.
+# The shared [task command line](synthetic.py): a run, or `report` to gather the results.
 def main(argv: Optional[Sequence[str]] = None) -> None:
-    from labml_memory.training.config import parse_overrides
-    # `argv` may be given, which is how a notebook or a study script calls the task.
-    argv = sys.argv[1:] if argv is None else list(argv)
-    try:
-        if argv and argv[0] == 'report':
-            overrides = parse_overrides(argv[1:])
-            print(*report(overrides.get('results_dir', 'docs/results/passkey')), sep='\n')
-            return
-        result = run(parse_overrides(argv))
-    except ValueError as e:
-        print(f"configuration error: {e}", file=sys.stderr)
-        raise SystemExit(2)
+    result = task_main(argv, run, report, 'docs/results/passkey')
+    if result is None:
+        return
     # The grid, for the screen; the full result is in the json file.
     print(json.dumps(result['accuracy'], indent=1))
 

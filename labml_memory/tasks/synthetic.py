@@ -31,7 +31,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -251,4 +251,26 @@ def load_results(results_dir: str, task: str) -> List[Dict[str, Any]]:
     if not runs:
         raise ValueError(f"no {task} results (*.json) under {out}; run the task first")
     return runs
+
+
+# ## The command line of a task
+#
+# `key=value` pairs like every experiment; `report` as the first word rebuilds the table and
+# plot from whatever results exist instead of training. Configuration errors print one line
+# and exit with status 2, as the trainer's do. `argv` may be given, which is how a notebook
+# or a study script calls a task. Returns the run's result (`None` for a report).
+def task_main(argv: Optional[Sequence[str]], run: Callable[[Dict[str, str]], Dict[str, Any]],
+              report: Callable[[str], Tuple[Path, Path]], results_dir: str) -> Optional[Dict[str, Any]]:
+    import sys
+    from labml_memory.training.config import parse_overrides
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        if argv and argv[0] == 'report':
+            overrides = parse_overrides(argv[1:])
+            print(*report(overrides.get('results_dir', results_dir)), sep='\n')
+            return None
+        return run(parse_overrides(argv))
+    except ValueError as e:
+        print(f"configuration error: {e}", file=sys.stderr)
+        raise SystemExit(2)
 

@@ -43,3 +43,24 @@ def test_nothing_generated_is_committed():
         stem = "index" if module.stem == "__init__" else module.stem
         folder = module.parent.relative_to(ROOT / "labml_memory")
         assert not (ROOT / "docs" / folder / f"{stem}.md").exists()
+
+
+def test_the_benchmark_pages_sit_under_results_not_building_blocks():
+    """The benchmark package measures the architectures: the navigation files it with the
+    results it writes, not among the blocks a model is built from."""
+    import sys
+    sys.path.insert(0, str(ROOT / "docs" / "renderer"))
+    import literate_hooks as hooks
+    hooks._pages = hooks._discover(str(ROOT))
+    nav = hooks._build_nav(str(ROOT / "docs"))
+    sections = {next(iter(entry)): entry[next(iter(entry))] for entry in nav}
+
+    def uris(entries):
+        for entry in entries:
+            value = entry if isinstance(entry, str) else next(iter(entry.values()))
+            yield from ([value] if isinstance(value, str) else uris(value))
+
+    assert not any(u.startswith("benchmark/") for u in uris(sections["Building blocks"]))
+    results = list(uris(sections["Results"]))
+    assert results[0] == "benchmark/index.md" and "results/benchmark.md" in results
+    assert "attention.md" in list(uris(sections["Building blocks"]))

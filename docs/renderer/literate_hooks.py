@@ -3,8 +3,8 @@
 Loaded from `mkdocs.yml` (`hooks:`). At each build they
 
 1. find the modules (`on_config`) and build the navigation from them: Home, Building blocks,
-   one section per architecture package, Training, Tasks, Results (whatever `.md` files are in
-   `docs/results/`), then any other hand-written page;
+   one section per architecture package, Training, Tasks, Results (the benchmark's pages, then
+   whatever `.md` files are in `docs/results/`), then any other hand-written page;
 2. render each module to Markdown in memory (`on_files`; nothing generated is written to disk);
 3. before Markdown runs on any page, rewrite links to `.py` files into links to their pages and
    put maths aside as MathML (`on_page_markdown`);
@@ -44,6 +44,9 @@ ARCHITECTURE_ORDER = ["transformer_xl", "compressive", "memory_depth", "infinity
 BLOCK_ORDER = ["embedding", "positional", "attention", "feed_forward", "residual"]
 TRAINING = {"training", "trainer", "train"}
 TASKS = {"tasks", "task", "datasets"}
+# Packages that measure the others: their pages open the Results section, next to the
+# figures they produce, rather than sitting among the building blocks.
+MEASUREMENT = {"benchmark"}
 
 
 @dataclass
@@ -162,7 +165,7 @@ def _build_nav(docs_dir: str) -> list:
     packages = sorted({p.src_uri.split("/")[0] for p in _pages.values() if "/" in p.src_uri})
     architectures = sorted((p for p in packages if _is_architecture(p)),
                            key=lambda p: _rank(p, ARCHITECTURE_ORDER))
-    others = [p for p in packages if p not in architectures and p not in TRAINING | TASKS]
+    others = [p for p in packages if p not in architectures and p not in TRAINING | TASKS | MEASUREMENT]
 
     top_level = sorted((p for p in _pages.values() if not p.package and p.stem != "index"),
                        key=lambda p: _rank(p.stem, BLOCK_ORDER))
@@ -176,7 +179,7 @@ def _build_nav(docs_dir: str) -> list:
         if entries:
             nav.append({heading: entries})
 
-    results = _markdown_files(docs_dir, "results")
+    results = [_section(p) for p in packages if p in MEASUREMENT] + _markdown_files(docs_dir, "results")
     if results:
         nav.append({"Results": results})
     more = [f for f in _markdown_files(docs_dir, "")

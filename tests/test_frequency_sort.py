@@ -76,3 +76,34 @@ def test_a_tiny_run_writes_a_result_and_the_report_reads_it(tmp_path):
     text = table.read_text()
     assert '| run | 64 symbols | 128 symbols |' in text
     assert '| xl | – | 0.500' in text and plot.stat().st_size > 0
+
+
+def test_the_curriculum_trains_at_its_length_first_then_at_the_target_length(tmp_path, monkeypatch):
+    # Record the length of every batch the run draws, in order, by wrapping the sampler.
+    drawn = []
+    real_sample = fs.sample
+
+    def spy(batch_size, length, generator):
+        drawn.append((batch_size, length))
+        return real_sample(batch_size, length, generator)
+
+    monkeypatch.setattr(fs, 'sample', spy)
+    fs.run({'model': 'transformer_xl', 'length': '64', 'seg_len': '32', 'steps': '2', 'batch_size': '2',
+            'curriculum_length': '32', 'curriculum_steps': '3', 'eval_samples': '4', 'eval_every': '10',
+            'd_model': '16', 'd_ff': '16', 'n_layers': '1', 'mem_len': '8',
+            'results_dir': str(tmp_path), 'logs_dir': str(tmp_path / 'logs')})
+    # Each phase draws its held-out batch, then one batch per step; then the final scoring set.
+    assert drawn == [(2, 32)] * 4 + [(2, 64)] * 3 + [(4, 64)]
+    stored = json.loads((tmp_path / 'transformer_xl_64.json').read_text())
+    assert stored['curriculum'] == [32, 3] and stored['steps'] == 2
+
+
+def test_a_curriculum_that_does_not_fit_the_segments_fails_clearly():
+    with pytest.raises(ValueError, match="curriculum_length=100 must be a multiple of seg_len=64"):
+        fs.configure({'length': '128', 'seg_len': '64', 'curriculum_length': '100'})
+    with pytest.raises(ValueError, match="curriculum_steps must be >= 0"):
+        fs.configure({'curriculum_steps': '-1'})
+    # No curriculum: its length is not checked.
+    config, _, _ = fs.configure({'length': '128', 'seg_len': '64', 'curriculum_length': '100',
+                                 'curriculum_steps': '0'})
+    assert config.curriculum_steps == 0

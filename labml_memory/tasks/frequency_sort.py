@@ -18,7 +18,7 @@ the model has to learn).
 
 ```
 python -m labml_memory.tasks.frequency_sort model=transformer_xl length=1024
-python -m labml_memory.tasks.frequency_sort model=infinity_former length=1024 sticky=true name=infinity_former_sticky
+python -m labml_memory.tasks.frequency_sort model=infinity_former length=1024 tau=0.75 sticky=true name=infinity_former_sticky
 python -m labml_memory.tasks.frequency_sort report            # table.md and accuracy.png
 ```
 
@@ -30,6 +30,35 @@ task) and the answer. The score is the paper's: **token accuracy** over the 20 a
 positions, teacher-forced; exact match of all 20 is reported too. Chance is about 5%.
 The paper trains at 4k, 8k and 16k symbols with 3-layer, 300-wide models; ours are 2-layer,
 64-wide and trained at 1k to 4k symbols, which a CPU can manage.
+
+## Learning to count first
+
+Trained from scratch at a thousand symbols or more, a small model spends its first hundreds
+of steps learning what the answer *is*: that it comes after the separator, that it lists
+each symbol once, that the first entry is the commonest symbol. None of that needs a long
+memory, yet every one of those steps pays for reading the whole sequence. On two CPU cores,
+150 such steps left every model at chance. So we split training in two, which the paper does
+not do:
+
+1. `curriculum_steps` steps on short sequences (`curriculum_length`, 256 symbols by default,
+   two segments), where every model can see the whole sequence and a step is cheap: here
+   the model learns the format and to count;
+2. `steps` steps at the target `length`, where what it learned must now survive segment
+   boundaries, and only the memory can carry it.
+
+At 256 symbols all three memories reach every symbol, and all three learn: after the 600
+curriculum steps Transformer-XL scored 0.24 token accuracy at that length, the ∞-former
+0.27. Differences at the target length are then about what each memory keeps. With
+`curriculum_steps=0` the run trains at `length` from the start, as in the paper.
+
+The other settings the runs below change from the paper, and why:
+
+* the **learning rate** is $10^{-2}$ (with gradient clipping at 1), five times the language
+  experiments': these models are tiny;
+* the loss on the symbols themselves is weighted **0.1** against the answer's (see
+  `lm_weight` below);
+* the ∞-former uses the paper's sorting value **$\tau = 0.75$** (its language default is
+  0.5), so that each update contracts the old signal less.
 
 ## What the task separates
 
@@ -72,18 +101,17 @@ trained for thousands of steps (the GPU is the place for it: `device=cuda`, more
 """
 
 import dataclasses
-import importlib
 import json
 import time
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
-from labml_memory.tasks.synthetic import (SyntheticBatch, SyntheticTrainConfig, exact_match, load_results,
-                                          read_in_segments, save_result, start_run, task_main, train)
+from labml_memory.tasks.synthetic import (SyntheticBatch, SyntheticTrainConfig, exact_match,
+                                          load_results, read_in_segments, save_result, split_task_overrides,
+                                          start_run, task_main, train)
 
 # 20 symbols, then the separator: a vocabulary of 21.
 SYMBOLS = 20
@@ -177,9 +205,19 @@ class SortConfig(SyntheticTrainConfig):
     # Optimiser steps and sequences per step: every step draws fresh sequences.
     steps: int = 300
     batch_size: int = 16
-    # The weight of the loss on the symbols themselves, relative to the answer's: predicting
-    # the next symbol of a drifting stream is how a model learns to track its frequencies.
-    lm_weight: float = 1.0
+    # A curriculum, which the paper does not have: first `curriculum_steps` steps on sequences
+    # of `curriculum_length`, then `steps` at `length` (see *Learning to count first*).
+    # `curriculum_steps=0` trains at `length` from the start, as the paper does.
+    curriculum_length: int = 256
+    curriculum_steps: int = 600
+    # A small model learns this task faster with a larger learning rate than the language
+    # experiments use; gradient clipping (the loop's default 1.0) keeps it stable.
+    lr: float = 1e-2
+    # The weight of the loss on the symbols themselves, relative to the answer's. Predicting
+    # the next symbol of a drifting stream teaches a model to track frequencies, but at full
+    # weight its thousand positions drown the twenty of the answer: at 256 symbols and 600
+    # steps, Transformer-XL reached 0.16 token accuracy with weight 1 and 0.24 with 0.1.
+    lm_weight: float = 0.1
     # Held-out accuracy while training (a batch), and the final scoring set (`eval_samples`).
     eval_every: int = 100
     eval_samples: int = 128
@@ -199,6 +237,12 @@ class SortConfig(SyntheticTrainConfig):
         if self.length % self.seg_len != 0 or self.length <= SYMBOLS:
             raise ValueError(f"length={self.length} must be a multiple of seg_len={self.seg_len} "
                              f"and longer than the {SYMBOLS}-token answer")
+        if self.curriculum_steps < 0:
+            raise ValueError(f"curriculum_steps must be >= 0 (0: no curriculum), got {self.curriculum_steps}")
+        if self.curriculum_steps and (self.curriculum_length % self.seg_len != 0
+                                      or self.curriculum_length <= SYMBOLS):
+            raise ValueError(f"curriculum_length={self.curriculum_length} must be a multiple of "
+                             f"seg_len={self.seg_len} and longer than the {SYMBOLS}-token answer")
 
 
 # ## The model size
@@ -210,38 +254,21 @@ class SortConfig(SyntheticTrainConfig):
 MODEL_DEFAULTS = dict(d_model=64, heads=4, n_layers=2, d_ff=128, dropout=0.0)
 
 
-# ## Which models can run
-#
-# The registry is the folder layout itself: every package with an `experiment.py` exposes
-# `Config`, `PRESETS` and `build_model`, and that is all this task needs from it. A new
-# architecture joins the table the day its experiment exists, with no list to update here.
-def architectures() -> List[str]:
-    r"""The packages with an `experiment.py`: the names `model=` accepts."""
-    root = Path(__file__).resolve().parent.parent
-    return sorted(p.parent.name for p in root.glob('*/experiment.py'))
-
-
 # ## Splitting the command line
 #
-# Keys the task knows configure the task; every other key goes to the model's own
-# configuration, on top of the small `MODEL_DEFAULTS` (only those the model has). The model's
-# checks then apply unchanged, so a bad `n_basis` fails with the ∞-former's own message.
+# Keys the task knows configure the task, `model=` picks any architecture (the shared
+# [splitter](synthetic.py)); every other key goes to the model's own configuration, on top of
+# the small `MODEL_DEFAULTS` (only those the model has). The model's checks then apply
+# unchanged, so a bad `n_basis` fails with the ∞-former's own message.
 def configure(overrides: Dict[str, str]) -> Tuple[SortConfig, Any, Any]:
     r"""The task's settings, the model's configuration and its experiment module."""
-    from labml_memory.training.config import _parse_value, build_config
-    fields = {f.name: f for f in dataclasses.fields(SortConfig)}
-    hints = typing.get_type_hints(SortConfig)
-    task = {k: _parse_value(k, v, hints[k], fields[k].default) for k, v in overrides.items() if k in fields}
-    config = SortConfig(**task)
-    config.validate()
+    from labml_memory.training.config import build_config
+    config, module, extra = split_task_overrides(SortConfig, overrides)
     # One training length: the loop draws its sequences `length` symbols long.
     config.train_segments = [config.length // config.seg_len]
-    if config.model not in architectures():
-        raise ValueError(f"unknown model {config.model!r}; valid: {architectures()}")
-    module = importlib.import_module(f'labml_memory.{config.model}.experiment')
     model_fields = {f.name for f in dataclasses.fields(module.Config)}
     model_overrides = {k: v for k, v in MODEL_DEFAULTS.items() if k in model_fields}
-    model_overrides.update({k: v for k, v in overrides.items() if k not in fields})
+    model_overrides.update(extra)
     # The segment length the model is built for is the one it reads.
     model_overrides['seq_len'] = config.seg_len
     # The loop back-propagates over the whole sequence, which is the trainer's `unroll`.
@@ -263,14 +290,21 @@ def run(overrides: Dict[str, str]) -> Dict[str, Any]:
     # auxiliary losses a model returns (the ∞-former's KL term) are not added by this loop.
     started = time.time()
     with experiment.start():
-        train(model, sample, config, device)
+        # The curriculum's phase, then the run proper; one labml curve across both.
+        if config.curriculum_steps:
+            first = dataclasses.replace(config, steps=config.curriculum_steps,
+                                        train_segments=[config.curriculum_length // config.seg_len])
+            train(model, sample, first, device)
+        train(model, sample, config, device, first_step=config.curriculum_steps)
     seconds = time.time() - started
     # The evaluation set depends only on its seed and the length: every model sees the same.
     held_out = sample(config.eval_samples, config.length, torch.Generator().manual_seed(12_345)).to(device)
     # What the report needs, and the exact command that produced it.
     result = {'name': name, 'model': config.model, 'length': config.length,
               'parameters': sum(p.numel() for p in model.parameters()),
-              'train_seconds': round(seconds, 1), 'steps': config.steps, **score(model, held_out, config.seg_len),
+              'train_seconds': round(seconds, 1), 'steps': config.steps,
+              'curriculum': [config.curriculum_length, config.curriculum_steps] if config.curriculum_steps else None,
+              **score(model, held_out, config.seg_len),
               'command': 'python -m labml_memory.tasks.frequency_sort '
                          + ' '.join(f'{k}={v}' for k, v in overrides.items())}
     save_result(config.results_dir, f'{name}_{config.length}.json', result)

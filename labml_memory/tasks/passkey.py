@@ -61,19 +61,18 @@ learned to the paper's standard; the table reports what such a budget achieves, 
 commands reproduce it.
 """
 
-import dataclasses
-import importlib
 import json
 import time
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
-from labml_memory.tasks.synthetic import (SyntheticBatch, SyntheticTrainConfig, evaluate, load_results,
-                                          save_result, start_run, task_main, train)
+# `architectures` is imported for readers of this module: the names `model=` accepts.
+from labml_memory.tasks.synthetic import (SyntheticBatch, SyntheticTrainConfig, architectures,  # noqa: F401
+                                          evaluate, load_results, save_result, split_task_overrides,
+                                          start_run, task_main, train)
 
 # ## The text
 #
@@ -219,34 +218,14 @@ class PasskeyConfig(SyntheticTrainConfig):
             raise ValueError(f"eval_depths must lie in [0, 1], got {list(self.eval_depths)}")
 
 
-# ## Any architecture, by name
+# ## The command line, split
 #
-# The registry is the folder layout: a package with an `experiment.py` is a model, and its
-# experiment provides `Config`, `PRESETS` and `build_model`. Nothing here names a model, so
-# a new architecture takes part in the task the day its experiment exists.
-def architectures() -> List[str]:
-    r"""The packages with an `experiment.py`: the names `model=` accepts."""
-    root = Path(__file__).resolve().parent.parent
-    return sorted(p.parent.name for p in root.glob('*/experiment.py'))
-
-
+# The task's keys, the architecture, and the model's keys, by the shared
+# [splitter](synthetic.py); the model reads segments of the task's length.
 def split_overrides(overrides: Dict[str, str]) -> Tuple[PasskeyConfig, Any, Any]:
     r"""The task's settings, the model's configuration and its experiment module."""
-    # The task's own keys are parsed with the trainer's parser, so lists (`eval_depths=0,0.5,1`)
-    # and booleans read the same way everywhere; every other key belongs to the model and is
-    # checked by its configuration, which names the valid keys when one is unknown.
-    from labml_memory.training.config import _parse_value, build_config
-    fields = {f.name: f for f in dataclasses.fields(PasskeyConfig)}
-    hints = typing.get_type_hints(PasskeyConfig)
-    task = {k: _parse_value(k, v, hints[k], fields[k].default) for k, v in overrides.items() if k in fields}
-    config = PasskeyConfig(**task)
-    config.validate()
-    if config.model not in architectures():
-        raise ValueError(f"unknown model {config.model!r}; valid: {architectures()}")
-    # Importing the experiment module is the whole lookup: it brings `Config`, `PRESETS`
-    # and `build_model`, and nothing else is needed to take part.
-    module = importlib.import_module(f'labml_memory.{config.model}.experiment')
-    model_overrides = {k: v for k, v in overrides.items() if k not in fields}
+    from labml_memory.training.config import build_config
+    config, module, model_overrides = split_task_overrides(PasskeyConfig, overrides)
     model_overrides['seq_len'] = config.seg_len
     # The loop back-propagates across every segment of a text, which is what the trainer
     # calls `unroll`; saying so lets a model check options such as `memory_grad` against it.

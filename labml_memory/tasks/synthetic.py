@@ -169,7 +169,12 @@ def _learning_rate(step: int, config: SyntheticTrainConfig) -> float:
 # in segments, and takes one AdamW step on the task loss. labml tracks the loss and, every
 # `eval_every` steps, the exact-match accuracy on a held-out batch at training length.
 def train(model: MemoryLanguageModel, sample: Sampler, config: SyntheticTrainConfig,
-          device: torch.device, log: Optional[Callable[[str], None]] = None) -> List[Dict[str, float]]:
+          device: torch.device, log: Optional[Callable[[str], None]] = None,
+          first_step: int = 0) -> List[Dict[str, float]]:
+    r"""
+    `first_step` numbers the tracked steps after those of an earlier call, so that two phases
+    of one run (a curriculum) make one continuous curve in labml.
+    """
     from labml import monit, tracker
     # Two generators: one draws the training batches, the other one fixed held-out batch at
     # the longest training length, evaluated every `eval_every` steps to follow progress.
@@ -194,18 +199,54 @@ def train(model: MemoryLanguageModel, sample: Sampler, config: SyntheticTrainCon
             nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
         optimizer.step()
         # What labml tracks this step; validation figures only on evaluation steps.
-        record = {'step': step + 1, 'loss.train': loss.item()}
+        record = {'step': first_step + step + 1, 'loss.train': loss.item()}
         if (step + 1) % config.eval_every == 0 or step + 1 == config.steps:
             metrics = evaluate(model, held_out, config.seg_len)
             record.update({'accuracy.valid': metrics['accuracy'], 'loss.valid': metrics['loss']})
         tracker.add({k: v for k, v in record.items() if k != 'step'})
-        tracker.save(step + 1)
+        tracker.save(first_step + step + 1)
         if (step + 1) % config.eval_every == 0:
             tracker.new_line()
         history.append(record)
     if log is not None:
         log(f"trained {config.steps} steps in {time.time() - started:.0f} s")
     return history
+
+
+# ## Any architecture, by name
+#
+# The registry is the folder layout: a package with an `experiment.py` is a model, and its
+# experiment provides `Config`, `PRESETS` and `build_model`. Nothing here names a model, so
+# a new architecture takes part in every task the day its experiment exists.
+def architectures() -> List[str]:
+    r"""The packages with an `experiment.py`: the names `model=` accepts."""
+    root = Path(__file__).resolve().parent.parent
+    return sorted(p.parent.name for p in root.glob('*/experiment.py'))
+
+
+# ## Splitting a task's command line
+#
+# A task's own keys are parsed with the trainer's parser, so lists (`eval_depths=0,0.5,1`)
+# and booleans read the same way everywhere, and checked by the task's `validate()`. The
+# `model` key picks the architecture; importing its experiment module is the whole lookup.
+# Every other key belongs to the model: it is returned for the task to add its own settings
+# (the segment length, `unroll`) before the model's configuration checks it, which names
+# the valid keys when one is unknown.
+def split_task_overrides(config_class: type, overrides: Dict[str, str]) -> Tuple[Any, Any, Dict[str, Any]]:
+    r"""The task's settings, the model's experiment module, and the keys left for the model."""
+    import dataclasses
+    import importlib
+    import typing
+    from labml_memory.training.config import _parse_value
+    fields = {f.name: f for f in dataclasses.fields(config_class)}
+    hints = typing.get_type_hints(config_class)
+    task = {k: _parse_value(k, v, hints[k], fields[k].default) for k, v in overrides.items() if k in fields}
+    config = config_class(**task)
+    config.validate()
+    if config.model not in architectures():
+        raise ValueError(f"unknown model {config.model!r}; valid: {architectures()}")
+    module = importlib.import_module(f'labml_memory.{config.model}.experiment')
+    return config, module, {k: v for k, v in overrides.items() if k not in fields}
 
 
 # ## Starting a task run

@@ -102,6 +102,21 @@ class ModelOutput(NamedTuple):
     losses: Dict[str, torch.Tensor]
 
 
+# ## Checks every stack shares
+#
+# Every architecture is a stack of `n_layers` layers with dropout; no layers, or a dropout of
+# 1 (every activation dropped), would build a model that cannot learn. Models that add a
+# sinusoid table of relative positions also need an even width, one sine and one cosine per
+# frequency. Each constructor calls this before making any weight.
+def check_stack(d_model: int, n_layers: int, dropout: float, sinusoid: bool = False) -> None:
+    if sinusoid and (d_model <= 0 or d_model % 2 != 0):
+        raise ValueError(f"d_model must be even for the sinusoid table, got {d_model}")
+    if not isinstance(n_layers, int) or n_layers <= 0:
+        raise ValueError(f"n_layers must be a positive integer, got {n_layers!r}")
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"dropout must lie in [0, 1), got {dropout}")
+
+
 class MemoryLanguageModel(nn.Module):
     r"""
     The base class of every architecture. It checks inputs the same way everywhere and

@@ -1,4 +1,5 @@
 """The shared blocks, each checked against its formula written out the slow way."""
+import importlib
 import math
 
 import pytest
@@ -91,3 +92,22 @@ def test_feed_forward():
     torch.testing.assert_close(ff(x), ff.contract(torch.relu(ff.expand(x))))
     with pytest.raises(ValueError, match="unknown activation 'swish'"):
         FeedForward(8, 32, activation='swish')
+
+
+@pytest.mark.parametrize('module, name', [('transformer_xl', 'TransformerXL'),
+                                          ('compressive', 'CompressiveTransformer'),
+                                          ('infinity_former', 'InfinityFormer')])
+def test_every_relative_position_stack_rejects_the_same_bad_shapes(module, name):
+    # One shared check (protocol.check_stack), so the three models fail alike, by name.
+    model_class = getattr(importlib.import_module(f'labml_memory.{module}'), name)
+
+    def build(**kwargs):
+        return model_class(11, **kwargs)
+
+    with pytest.raises(ValueError, match=r"n_layers must be a positive integer, got 0"):
+        build(d_model=16, heads=2, n_layers=0)
+    with pytest.raises(ValueError, match=r"dropout must lie in \[0, 1\), got 1.0"):
+        build(d_model=16, heads=2, dropout=1.0)
+    # An odd width that the heads still divide: only the sinusoid table objects.
+    with pytest.raises(ValueError, match=r"d_model must be even for the sinusoid table, got 15"):
+        build(d_model=15, heads=3)

@@ -129,7 +129,7 @@ from labml_memory.attention import HeadProjection, attention, causal_mask, check
 from labml_memory.embedding import OutputHead, TokenEmbedding
 from labml_memory.feed_forward import ACTIVATIONS, FeedForward
 from labml_memory.positional import inverse_frequencies
-from labml_memory.protocol import MemoryLanguageModel, MemoryState, ModelOutput
+from labml_memory.protocol import MemoryLanguageModel, MemoryState, ModelOutput, check_stack
 from labml_memory.residual import NORM_PLACEMENTS, Residual
 
 # The two memory update rules a configuration may name.
@@ -333,12 +333,9 @@ class InfiniTransformer(MemoryLanguageModel):
                              f"heads={heads} = {d_k}; choose heads so that d_model / heads is even")
         if update_rule not in UPDATE_RULES:
             raise ValueError(f"unknown update_rule {update_rule!r}; valid: {list(UPDATE_RULES)}")
-        if not isinstance(n_layers, int) or n_layers <= 0:
-            raise ValueError(f"n_layers must be a positive integer, got {n_layers!r}")
+        check_stack(d_model, n_layers, dropout)
         if d_ff <= 0:
             raise ValueError(f"d_ff must be positive, got {d_ff}")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must lie in [0, 1), got {dropout}")
         if norm not in NORM_PLACEMENTS:
             raise ValueError(f"unknown norm placement {norm!r}; valid: {list(NORM_PLACEMENTS)}")
         if activation not in ACTIVATIONS:

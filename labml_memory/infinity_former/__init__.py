@@ -86,7 +86,7 @@ from labml_memory.infinity_former.continuous import (GaussianBasis, attention_hi
                                                      continuous_attention, evaluate, fit,
                                                      kl_to_prior, ridge_matrix, sample_times)
 from labml_memory.positional import sinusoid_table
-from labml_memory.protocol import MemoryLanguageModel, MemoryState, ModelOutput
+from labml_memory.protocol import MemoryLanguageModel, MemoryState, ModelOutput, check_stack
 from labml_memory.residual import Residual
 from labml_memory.transformer_xl import RelativeMultiHeadAttention
 
@@ -291,10 +291,7 @@ class InfinityFormer(MemoryLanguageModel):
         super().__init__(vocab_size)
         d_k = check_heads(d_model, heads)
         # Every setting that could make the mathematics meaningless fails here, by name.
-        if d_model % 2 != 0:
-            raise ValueError(f"d_model must be even for the sinusoid table, got {d_model}")
-        if n_layers <= 0:
-            raise ValueError(f"n_layers must be positive, got {n_layers}")
+        check_stack(d_model, n_layers, dropout, sinusoid=True)
         if not isinstance(mem_len, int) or mem_len < 0:
             raise ValueError(f"mem_len must be a non-negative integer, got {mem_len!r}")
         if not 0.0 < tau < 1.0:
@@ -311,8 +308,6 @@ class InfinityFormer(MemoryLanguageModel):
             raise ValueError(f"kl_weight must be >= 0, got {kl_weight}")
         if mu_0 is not None and not 0.0 <= mu_0 <= 1.0:
             raise ValueError(f"mu_0 must be None (prior on the width only) or lie in [0, 1], got {mu_0}")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must lie in [0, 1), got {dropout}")
         self.d_model, self.n_layers, self.mem_len = d_model, n_layers, mem_len
         self.kl_weight, self.sigma_0, self.mu_0 = kl_weight, sigma_0, mu_0
         self.sticky, self.bins = sticky, bins

@@ -65,7 +65,7 @@ from labml_memory.attention import (HeadProjection, attention, attention_with_we
 from labml_memory.embedding import OutputHead, TokenEmbedding
 from labml_memory.feed_forward import FeedForward
 from labml_memory.positional import sinusoid_table
-from labml_memory.protocol import MemoryLanguageModel, MemoryState, ModelOutput
+from labml_memory.protocol import MemoryLanguageModel, MemoryState, ModelOutput, check_stack
 from labml_memory.residual import Residual
 
 
@@ -242,14 +242,9 @@ class TransformerXL(MemoryLanguageModel):
         # Every setting is checked here, before any weight is made, so a bad configuration
         # fails with the name of the bad value rather than deep inside a matmul.
         d_k = check_heads(d_model, heads)
-        if d_model % 2 != 0:
-            raise ValueError(f"d_model must be even for the sinusoid table, got {d_model}")
-        if n_layers <= 0:
-            raise ValueError(f"n_layers must be positive, got {n_layers}")
+        check_stack(d_model, n_layers, dropout, sinusoid=True)
         if clamp_len is not None and clamp_len < 0:
             raise ValueError(f"clamp_len must be None or >= 0, got {clamp_len}")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must lie in [0, 1), got {dropout}")
         self.d_model, self.n_layers, self.clamp_len = d_model, n_layers, clamp_len
         self.mem_len = _per_layer(mem_len, n_layers, 'mem_len')
         self.eval_mem_len = _per_layer(mem_len if eval_mem_len is None else eval_mem_len,

@@ -107,3 +107,17 @@ def test_a_curriculum_that_does_not_fit_the_segments_fails_clearly():
     config, _, _ = fs.configure({'length': '128', 'seg_len': '64', 'curriculum_length': '100',
                                  'curriculum_steps': '0'})
     assert config.curriculum_steps == 0
+
+
+def test_the_window_oracle_is_perfect_on_the_whole_sequence_and_counts_only_its_window():
+    sequences = fs.drifting_sequences(64, 500, torch.Generator().manual_seed(3))
+    torch.testing.assert_close(fs.window_oracle(sequences, 500), torch.ones(64))
+    # By hand: the whole row ranks 0 (6 times) > 1 (4) > 2 (2) > the rest by id. The last
+    # three symbols, [2, 1, 2], rank 2 > 1: the oracle names 2 where the truth has 0, 2 again
+    # where it has 1 (2 is not listed yet), then 2, right; the 17 symbols with no count follow
+    # in id order, as in the truth. 18 of 20. A window of four, [1, 2, 1, 2], ties 1 with 2,
+    # and ties go to the smaller id: wrong at 0 only, 19 of 20.
+    row = torch.tensor([[0, 0, 0, 0, 0, 0, 1, 1, 1, 2, 1, 2]])
+    assert fs.sort_by_frequency(row)[0, :3].tolist() == [0, 1, 2]
+    assert fs.window_oracle(row, 3).item() == pytest.approx(18 / 20)
+    assert fs.window_oracle(row, 4).item() == pytest.approx(19 / 20)

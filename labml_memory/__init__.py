@@ -76,7 +76,8 @@ read, and *Results* compares them on the same text, the same budget and the same
 * [Quality at equal budget](results/quality.md): validation loss at equal steps and equal time.
 * The experiments' own figures: the Compressive Transformer's
   [attention over its memories](results/compressive/attention_buckets.md), the
-  [passkey grid](results/passkey/table.md), the [memory-depth sweep](results/memory_depth/sweep.md).
+  [passkey grid](results/passkey/table.md), the [memory-depth sweep](results/memory_depth/sweep.md),
+  the [frequency-sort table](results/frequency_sort/table.md).
 
 Every number on those pages was produced by the command printed beside it, on the machine the
 page names; none is typed by hand.

@@ -27,7 +27,6 @@ is each model's choice (Transformer-XL stops them by design; Infini-attention ke
 """
 
 import json
-import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from labml_memory.protocol import MemoryLanguageModel
+from labml_memory.training import learning_rate
 
 
 # ## A batch
@@ -144,23 +144,17 @@ class SyntheticTrainConfig:
     seg_len: int = 32
     # Training sequences are `train_segments` segments long; a list draws one length per step.
     train_segments: List[int] = field(default_factory=lambda: [2, 3, 4])
+    # AdamW with the shared trainer's schedule: a short linear warm-up keeps the first steps
+    # of a fresh model from diverging at the full rate, then a cosine down to
+    # `lr * min_lr_ratio` lets the last steps settle.
     lr: float = 2e-3
     warmup: int = 30
+    min_lr_ratio: float = 0.1
     weight_decay: float = 0.01
     grad_clip: float = 1.0
     lm_weight: float = 0.1
     eval_every: int = 50
     seed: int = 0
-
-
-# A short warm-up keeps the first steps of a freshly initialised model from diverging
-# at the full learning rate; the cosine lets the last steps settle.
-def _learning_rate(step: int, config: SyntheticTrainConfig) -> float:
-    # Linear warm-up, then a cosine to a tenth, as in the shared trainer.
-    if step < config.warmup:
-        return config.lr * (step + 1) / config.warmup
-    progress = min(1.0, (step - config.warmup) / max(1, config.steps - config.warmup))
-    return config.lr * (0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * progress)))
 
 
 # ## The training loop
@@ -186,7 +180,7 @@ def train(model: MemoryLanguageModel, sample: Sampler, config: SyntheticTrainCon
     started = time.time()
     for step in monit.loop(range(config.steps)):
         for group in optimizer.param_groups:
-            group['lr'] = _learning_rate(step, config)
+            group['lr'] = learning_rate(step, config)
         n_segments = config.train_segments[int(torch.randint(len(config.train_segments), (1,),
                                                                  generator=generator))]
         batch = sample(config.batch_size, config.seg_len * n_segments, generator).to(device)

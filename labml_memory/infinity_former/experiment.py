@@ -38,8 +38,8 @@ than twice, far from overfitting. Measured on the same idle machine, same seed:
 So the preset's lead over Transformer-XL's own preset (1.7074: 1,000 steps, dropout 0.1) is
 the dropout, not the long-term memory. Transformer-XL trained the same way,
 `python -m labml_memory.transformer_xl.experiment steps=800 dropout=0.0`, reaches **1.6411**
-(in 114.6 s), ahead of the ∞-former's 1.6614: at this size and budget, on this text, the continuous memory
-does not lower the loss. Compare memories at equal settings, as the
+(in 114.6 s), ahead of the ∞-former's 1.6614: at this size and budget, on this text, the
+continuous memory does not lower the loss. Compare memories at equal settings, as the
 [benchmark](../benchmark/__init__.py) does, never preset against preset.
 
 Measured on an otherwise idle two-core Xeon, `python -m labml_memory.infinity_former.experiment`

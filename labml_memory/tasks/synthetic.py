@@ -26,8 +26,11 @@ is each model's choice (Transformer-XL stops them by design; Infini-attention ke
 ∞-former's frequency sort can reuse it with its own `sample` function.
 """
 
+import dataclasses
+import importlib
 import json
 import time
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
@@ -38,6 +41,7 @@ from torch import nn
 
 from labml_memory.protocol import MemoryLanguageModel
 from labml_memory.training import learning_rate
+from labml_memory.training.config import _parse_value, parse_overrides
 
 
 # ## A batch
@@ -228,10 +232,6 @@ def architectures() -> List[str]:
 # the valid keys when one is unknown.
 def split_task_overrides(config_class: type, overrides: Dict[str, str]) -> Tuple[Any, Any, Dict[str, Any]]:
     r"""The task's settings, the model's experiment module, and the keys left for the model."""
-    import dataclasses
-    import importlib
-    import typing
-    from labml_memory.training.config import _parse_value
     fields = {f.name: f for f in dataclasses.fields(config_class)}
     hints = typing.get_type_hints(config_class)
     task = {k: _parse_value(k, v, hints[k], fields[k].default) for k, v in overrides.items() if k in fields}
@@ -252,7 +252,6 @@ def split_task_overrides(config_class: type, overrides: Dict[str, str]) -> Tuple
 # that records both configurations, the task's and the model's prefixed with `model.`.
 def start_run(experiment_name: str, config: Any, model_config: Any, module: Any,
               vocab_size: int) -> Tuple[MemoryLanguageModel, torch.device]:
-    import dataclasses
     from labml import experiment
     from labml_memory.training import experiments_path
     if config.threads:
@@ -297,7 +296,6 @@ def load_results(results_dir: str, task: str) -> List[Dict[str, Any]]:
 def task_main(argv: Optional[Sequence[str]], run: Callable[[Dict[str, str]], Dict[str, Any]],
               report: Callable[[str], Tuple[Path, Path]], results_dir: str) -> Optional[Dict[str, Any]]:
     import sys
-    from labml_memory.training.config import parse_overrides
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
         if argv and argv[0] == 'report':

@@ -1,6 +1,7 @@
 """Every architecture's notebook is in step with the code and runs from top to bottom."""
 import importlib.util
 import os
+import sys
 from pathlib import Path
 
 import nbformat
@@ -34,6 +35,20 @@ def test_every_architecture_has_a_notebook():
     packages = {p.parent.name for p in root.glob('*/experiment.py')}
     missing = packages - set(load_builder().NOTEBOOKS)
     assert not missing, f"architectures without a notebook: {sorted(missing)}"
+
+
+def test_the_kernel_is_this_environment(tmp_path):
+    # The notebooks must run in the environment under test, never in a kernel some other Python
+    # registered on the machine (that is how a broken install hid behind a green CI). A missing
+    # kernel is a failure, not a skip: ipykernel is a test dependency.
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+    try:
+        KernelSpecManager().get_kernel_spec('python3')
+    except NoSuchKernel as error:  # pragma: no cover - only on a broken install
+        pytest.fail(f"no 'python3' Jupyter kernel in this environment ({sys.prefix}): {error}")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell('import sys; print(sys.prefix)')])
+    NotebookClient(nb, timeout=120, kernel_name='python3', resources={'metadata': {'path': str(tmp_path)}}).execute()
+    assert nb.cells[0].outputs[0]['text'].strip() == sys.prefix
 
 
 @pytest.mark.parametrize('package', sorted(load_builder().NOTEBOOKS))

@@ -44,6 +44,11 @@ from labml_memory.protocol import MemoryLanguageModel, MemoryState
 from labml_memory.tasks.shakespeare import SequentialStreams, Vocabulary, load_text, split
 from labml_memory.training import checkpoint, distributed
 from labml_memory.training.config import TrainConfig, build_config, parse_overrides
+from labml_memory.training.labml_compat import restore_ipython_display_alias
+
+# labml 0.5.3 imports a name that current IPython releases no longer have, the first time it
+# writes to a notebook; [the compatibility note](labml_compat.py) says why and when this goes.
+restore_ipython_display_alias()
 
 # A function from a configuration and a vocabulary size to a model: what each experiment provides.
 ModelBuilder = Callable[[Any, int], MemoryLanguageModel]

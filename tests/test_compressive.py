@@ -383,3 +383,67 @@ def test_bucket_means_against_a_per_key_computation():
         assert counts[bucket].item() == allowed
     with pytest.raises(ValueError, match="expected n_cm \\+ n_m \\+ L = 25"):
         bucket_sums(weights[..., 1:], n_cm, n_m)
+
+
+def test_buckets_refuse_a_part_with_fewer_keys_than_buckets():
+    # Fewer than six keys would leave a bucket empty and its mean 0 / 0 = NaN.
+    from labml_memory.compressive.analysis import bucket_sums
+    for n_cm, n_m, L, part in ((5, 8, 6, 'compressed memory n_cm holds 5 keys'),
+                               (6, 3, 6, 'memory n_m holds 3 keys'),
+                               (6, 6, 4, 'segment L holds 4 keys')):
+        weights = torch.rand(1, 1, L, n_cm + n_m + L)
+        with pytest.raises(ValueError, match=rf"the {part}, fewer than the 6 buckets"):
+            bucket_sums(weights, n_cm, n_m)
+
+
+class _Streams:
+    # The two members of `SequentialStreams` that `measure` uses, over a fixed tensor.
+    def __init__(self, tokens, seq_len):
+        self.tokens, self.seq_len = tokens, seq_len
+
+    def __len__(self):
+        return self.tokens.shape[1] // self.seq_len
+
+    def segment(self, index):
+        cols = slice(index * self.seq_len, (index + 1) * self.seq_len)
+        return self.tokens[:, cols], self.tokens[:, cols], index == 0
+
+
+@pytest.mark.parametrize("requested", [2, 50])
+def test_measure_against_a_per_key_average_and_counts_segments(requested):
+    from labml_memory.compressive.analysis import measure
+    # n_s = 6, n_m = 6, n_cm = 6, c = 2: the memory is full after one segment, the compressed
+    # memory after two more evictions of 6 -> 3 slots. 8 segments leave 5 measurable ones.
+    model = small_model(segment_len=6, mem_len=6, compressed_len=6, compression_rate=2,
+                        compression='conv')
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+    tokens = torch.randint(0, VOCAB, (2, 8 * 6))
+    result, measured = measure(model, _Streams(tokens, 6), requested, torch.device('cpu'))
+    # Independently: walk the stream, and for every segment whose memories are full average
+    # each key's weight over the (batch, head, query) triples allowed to see it, bucket by bucket.
+    memory, total, allowed, count = None, torch.zeros(2, 18), torch.zeros(2, 18), 0
+    for s in range(8):
+        weights, new_memory = model.attention_weights(tokens[:, s * 6:(s + 1) * 6], memory)
+        full = memory is not None and all(m >= 6 and cm == 6 for m, cm in memory.lengths)
+        if full and count < requested:
+            count += 1
+            for n, w in enumerate(weights):
+                n_m = memory.memory[n].shape[1]
+                edges = [list(range(start + b * size // 6, start + (b + 1) * size // 6))
+                         for start, size in ((0, 6), (6, n_m), (6 + n_m, 6)) for b in range(6)]
+                for bucket, keys in enumerate(edges):
+                    for key in keys:
+                        for i in range(6):
+                            if key < 6 + n_m or key - 6 - n_m <= i:
+                                total[n, bucket] += w[:, :, i, key].sum()
+                                allowed[n, bucket] += w.shape[0] * w.shape[1]
+        memory = new_memory
+    assert measured == count == min(requested, 5)
+    for n in range(2):
+        torch.testing.assert_close(torch.tensor(result[f'layer {n}']), total[n] / allowed[n])
+    torch.testing.assert_close(torch.tensor(result['all layers']), total.sum(0) / allowed.sum(0))
+    assert all(math.isfinite(v) for v in result['all layers'])
+    with pytest.raises(ValueError, match="segments must be a positive number"):
+        measure(model, _Streams(tokens, 6), 0, torch.device('cpu'))

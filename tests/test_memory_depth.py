@@ -16,7 +16,49 @@ def test_placements():
     assert memory_lengths(4, 1, 'first', 32, 4) == [32, 4, 4, 4]
 
 
-def test_each_layer_attends_over_exactly_its_range():
+def _reach(p, lengths, L):
+    # The tokens position p's output can depend on, from the recurrence alone: layer n's query
+    # at position a reads that layer's inputs from (start of a's segment) - M_n up to a.
+    needed = {p}
+    for keep in reversed(lengths):
+        needed = {t for a in needed for t in range(max(0, (a // L) * L - keep), a + 1)}
+    return needed
+
+
+@pytest.mark.parametrize("n_long,placement,long_len,short_len", [
+    (1, 'first', 9, 2), (2, 'interleaved', 10, 3), (1, 'last', 7, 0), (2, 'first', 5, 1)])
+def test_each_layer_attends_over_exactly_its_range(n_long, placement, long_len, short_len):
+    # Change one token at a time and see which outputs of the last segment move: exactly those
+    # whose receptive field, computed from the configured lengths, contains that token. A layer
+    # that kept one position more (or less) than configured would move (or fix) some output.
+    L, segments = 4, 6
+    lengths = memory_lengths(3, n_long, placement, long_len, short_len)
+    model = depth_study_model(13, n_long=n_long, placement=placement, long_len=long_len,
+                              short_len=short_len, n_layers=3, d_model=16, heads=2, d_ff=32,
+                              dropout=0.0).eval()
+    with torch.no_grad():
+        for p in model.parameters():   # u, v and the norms off their initial values
+            p.add_(0.3 * torch.randn_like(p))
+    stream = torch.randint(0, 12, (1, segments * L))
+
+    def last_segment(tokens):
+        memory = None
+        with torch.no_grad():
+            for s in range(segments):
+                logits, memory, _ = model(tokens[:, s * L:(s + 1) * L], memory)
+        return logits[0]
+
+    base = last_segment(stream)
+    for t in range(segments * L):
+        changed = stream.clone()
+        changed[0, t] = 12
+        moved = (last_segment(changed) - base).abs().amax(-1) > 1e-6
+        for i in range(L):
+            p = (segments - 1) * L + i
+            assert bool(moved[i]) == (t in _reach(p, lengths, L)), (t, p, lengths)
+
+
+def test_each_layer_keeps_exactly_its_memory_length():
     L, batch = 4, 2
     model = depth_study_model(13, n_long=2, placement='interleaved', long_len=10, short_len=3,
                               n_layers=4, d_model=16, heads=2, d_ff=32, dropout=0.0).eval()
@@ -48,6 +90,19 @@ def test_sweep_covers_baselines_and_distinct_arrangements():
     assert (0, 'last') in runs and (4, 'last') in runs
     assert (1, 'interleaved') in runs and (1, 'last') not in runs  # the same layers as interleaved
     assert len({tuple(memory_lengths(4, n, p, 2, 1)) for n, p in runs}) == len(runs)
+
+
+def test_inherited_memory_lengths_are_refused_or_recorded_truthfully():
+    # The study sets every layer's length itself; a mem_len or eval_mem_len from the command
+    # line would be ignored, so it fails, and the configuration records the lengths used.
+    config = build_config(Config, PRESETS, {'n_long': '1', 'placement': 'first'})
+    assert config.mem_len == config.eval_mem_len == [128, 16, 16, 16]
+    for key in ('mem_len', 'eval_mem_len'):
+        with pytest.raises(ValueError, match=rf"{key}=64 cannot be set in the memory-depth study.*"
+                                             r"n_long, placement, long_mem_len and short_mem_len"):
+            build_config(Config, PRESETS, {key: '64'})
+    # A stored configuration (a resumed run) carries the derived lengths, which are accepted.
+    assert build_config(Config, PRESETS, {}, base=vars(config)).mem_len == [128, 16, 16, 16]
 
 
 @pytest.mark.parametrize("kwargs,message", [

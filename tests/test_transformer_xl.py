@@ -74,7 +74,8 @@ def test_segment_recurrence_equals_banded_mask_on_whole_sequence(mem_len, norm):
 
 
 def test_sdpa_and_explicit_paths_agree():
-    model = small_model()
+    # With u, v and every norm moved off their initial values, so (c) and (d) are live.
+    model = _perturb(small_model())
     explicit = small_model(attention_impl='explicit')
     explicit.load_state_dict(model.state_dict())
     tokens = torch.randint(0, VOCAB, (2, 7))
@@ -124,10 +125,21 @@ def test_memory_bookkeeping_over_many_segments():
 
 
 def test_per_layer_memory_lengths():
-    model = small_model(n_layers=3, mem_len=[2, 9, 0])
-    _, memory, _ = model(torch.randint(0, VOCAB, (1, 6)))
-    _, memory, _ = model(torch.randint(0, VOCAB, (1, 6)), memory)
+    # Lengths, and content: layer n keeps the last M_n of the inputs it read, which a hook on
+    # each layer records independently of the model's own bookkeeping.
+    model = _perturb(small_model(n_layers=3, mem_len=[2, 9, 0]))
+    seen = [[] for _ in range(3)]
+    hooks = [layer.register_forward_pre_hook(lambda m, args, n=n: seen[n].append(args[0]))
+             for n, layer in enumerate(model.layers)]
+    memory = None
+    for _ in range(2):
+        _, memory, _ = model(torch.randint(0, VOCAB, (1, 6)), memory)
+    for hook in hooks:
+        hook.remove()
     assert memory.lengths == [2, 9, 0]
+    for n, keep in enumerate([2, 9, 0]):
+        history = torch.cat(seen[n], 1)
+        torch.testing.assert_close(memory.layers[n], history[:, history.shape[1] - keep:])
 
 
 def test_token_by_token_generation_equals_one_forward_pass():
@@ -153,9 +165,162 @@ def test_clamp_len_shares_encodings_beyond_it():
     assert not torch.allclose(table[4], table[5])
 
 
+def test_clamp_len_of_zero_or_less_means_no_clamp():
+    # The authors' convention (their default is clamp_len=-1): only a positive value clamps.
+    # A literal clamp at 0 would give every distance one encoding and erase position.
+    reference = small_model()
+    tokens = torch.randint(0, VOCAB, (2, 5))
+    for clamp in (0, -1):
+        model = small_model(clamp_len=clamp)
+        model.load_state_dict(reference.state_dict())
+        assert model.clamp_len is None
+        torch.testing.assert_close(model.relative_table(9, 'cpu'), reference.relative_table(9, 'cpu'))
+        torch.testing.assert_close(model(tokens)[0], reference(tokens)[0])
+    # And a positive clamp still changes what a long context reads.
+    clamped = small_model(clamp_len=1)
+    clamped.load_state_dict(reference.state_dict())
+    _, memory, _ = reference(tokens)
+    assert not torch.allclose(clamped(tokens, memory)[0], reference(tokens, memory)[0])
+
+
+# ## The whole model against a slow reference
+#
+# A Transformer-XL written from the paper's equations with its own loops over heads, queries
+# and keys, its own sinusoid table (from `math`, not `positional.py`), its own layer norm,
+# GELU, mask and memory bookkeeping. It borrows only the weights. Every learned bias, gain and
+# $u$, $v$ is first moved off its initial value, so terms (c) and (d), the norms' gains and
+# the choice of $(u, v)$ per layer all matter to the result.
+
+def _perturb(model, scale=0.5):
+    # Every parameter gets noise, so nothing sits at an initial value that would hide a
+    # wrong wiring (u = v = 0 makes terms (c) and (d) vanish; unit gains hide a missing norm).
+    gen = torch.Generator().manual_seed(1234)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(scale * torch.randn(p.shape, generator=gen))
+    return model
+
+
+def _table(distance, d):
+    # PE(p, k) = sin(p / 10000^(2k/d)) for the first d/2 channels, cos for the rest.
+    row = [math.sin(distance / 10000 ** (2 * k / d)) for k in range(d // 2)]
+    return torch.tensor(row + [math.cos(distance / 10000 ** (2 * k / d)) for k in range(d // 2)])
+
+
+def _layer_norm(x, norm):
+    mean = x.mean(-1, keepdim=True)
+    var = ((x - mean) ** 2).mean(-1, keepdim=True)
+    return (x - mean) / torch.sqrt(var + norm.eps) * norm.weight + norm.bias
+
+
+def _gelu(x):
+    return 0.5 * x * (1 + torch.erf(x / math.sqrt(2)))
+
+
+def slow_xl(model, tokens, memories, clamp=None):
+    # One batch row at a time; `memories[n]` is layer n's memory `[M_n, D]` for that row.
+    d, heads = model.d_model, model.layers[0].attention.heads
+    d_k = d // heads
+    pre = model.layers[0].attention_residual.pre
+    x = model.embed.embed.weight[tokens] * math.sqrt(d)            # [L, D]
+    L = x.shape[0]
+    inputs = []
+    for n, layer in enumerate(model.layers):
+        attn = layer.attention
+        inputs.append(x)
+        u = model.u[n if len(model.u) > 1 else 0]
+        v = model.v[n if len(model.v) > 1 else 0]
+        context = torch.cat([memories[n], x])                      # [M + L, D]
+        M = memories[n].shape[0]
+        read = _layer_norm(context, layer.attention_residual.norm) if pre else context
+        q = read[M:] @ attn.query.linear.weight.T
+        k = read @ attn.key.linear.weight.T
+        val = read @ attn.value.linear.weight.T
+        heads_out = []
+        for h in range(heads):
+            cols = slice(h * d_k, (h + 1) * d_k)
+            out = torch.zeros(L, d_k)
+            for i in range(L):
+                scores = []
+                for j in range(M + i + 1):                        # causal: j <= M + i
+                    dist = M + i - j
+                    if clamp is not None:
+                        dist = min(dist, clamp)
+                    r = (_table(dist, d) @ attn.key_pos.linear.weight.T)[cols]
+                    a = q[i, cols] @ k[j, cols]                    # (a) content-content
+                    b = q[i, cols] @ r                             # (b) content-position
+                    c = u[h] @ k[j, cols]                          # (c) global content bias
+                    e = v[h] @ r                                   # (d) global position bias
+                    scores.append((a + b + c + e) / math.sqrt(d_k))
+                w = torch.stack(scores).softmax(0)
+                out[i] = sum(w[j] * val[j, cols] for j in range(M + i + 1))
+            heads_out.append(out)
+        attended = torch.cat(heads_out, -1) @ attn.output.weight.T
+        if pre:
+            x = x + attended
+            y = _layer_norm(x, layer.feed_forward_residual.norm)
+        else:
+            x = _layer_norm(x + attended, layer.attention_residual.norm)
+            y = x
+        ff = layer.feed_forward
+        f = _gelu(y @ ff.expand.weight.T + ff.expand.bias) @ ff.contract.weight.T + ff.contract.bias
+        x = x + f if pre else _layer_norm(x + f, layer.feed_forward_residual.norm)
+    if pre:
+        x = _layer_norm(x, model.head.norm)
+    logits = x @ model.head.project.weight.T + model.head.project.bias
+    lengths = model.memory_lengths()
+    kept = [torch.cat([m, h])[max(0, m.shape[0] + L - keep):] for m, h, keep in
+            zip(memories, inputs, lengths)]
+    return logits, kept
+
+
+@pytest.mark.parametrize("norm,tie_uv,impl,mem_len,clamp", [
+    ('pre', True, 'sdpa', 3, None), ('post', False, 'explicit', [3, 1], None),
+    ('pre', False, 'sdpa', [1, 4], None), ('post', True, 'sdpa', 2, None),
+    ('pre', True, 'explicit', 4, 2),
+])
+def test_model_equals_a_slow_reference_with_every_parameter_moved(norm, tie_uv, impl, mem_len, clamp):
+    # Two segments, so the second one reads memories whose content the reference predicts;
+    # with per-layer lengths the memory of each layer is checked against its own inputs.
+    model = _perturb(small_model(d_model=8, heads=2, norm=norm, tie_uv=tie_uv, attention_impl=impl,
+                                 mem_len=mem_len, clamp_len=clamp))
+    tokens = torch.randint(0, VOCAB, (2, 2, 4))
+    memory = None
+    slow_memories = [[torch.zeros(0, 8) for _ in model.layers] for _ in range(2)]
+    with torch.no_grad():
+        for segment in tokens:
+            logits, memory, _ = model(segment, memory)
+            for b in range(2):
+                slow_logits, slow_memories[b] = slow_xl(model, segment[b], slow_memories[b], clamp)
+                torch.testing.assert_close(logits[b], slow_logits, atol=1e-4, rtol=1e-4)
+                for n, kept in enumerate(slow_memories[b]):
+                    torch.testing.assert_close(memory.layers[n][b], kept, atol=1e-5, rtol=1e-5)
+    expected = [mem_len] * 2 if isinstance(mem_len, int) else mem_len
+    assert memory.lengths == expected
+
+
 def test_tied_and_untied_biases():
     assert small_model(tie_uv=True).u.shape[0] == 1
     assert small_model(tie_uv=False, n_layers=3).u.shape[0] == 3
+    # An untied model whose layers all hold the tied pair is the tied model; give one layer a
+    # different pair and only then does the output change, so each layer reads its own pair.
+    tied = _perturb(small_model(tie_uv=True))
+    untied = small_model(tie_uv=False)
+    state = {k: v for k, v in tied.state_dict().items() if k not in ('u', 'v')}
+    untied.load_state_dict(state, strict=False)
+    with torch.no_grad():
+        untied.u.copy_(tied.u.expand_as(untied.u))
+        untied.v.copy_(tied.v.expand_as(untied.v))
+    tokens = torch.randint(0, VOCAB, (2, 5))
+    _, memory, _ = tied(tokens)
+    torch.testing.assert_close(untied(tokens, memory)[0], tied(tokens, memory)[0])
+    for name in ('u', 'v'):
+        for layer in range(2):
+            changed = small_model(tie_uv=False)
+            changed.load_state_dict(untied.state_dict())
+            with torch.no_grad():
+                getattr(changed, name)[layer] += 1.0
+            assert not torch.allclose(changed(tokens, memory)[0], tied(tokens, memory)[0])
 
 
 @pytest.mark.parametrize("kwargs,message", [
@@ -163,7 +328,7 @@ def test_tied_and_untied_biases():
     (dict(mem_len=-1), r"mem_len must hold non-negative integers, got -1"),
     (dict(mem_len=[4, 4, 4]), r"mem_len lists 3 lengths for 2 layers"),
     (dict(eval_mem_len=-2), r"eval_mem_len must hold non-negative integers"),
-    (dict(clamp_len=-1), r"clamp_len must be None or >= 0"),
+    (dict(clamp_len=1.5), r"clamp_len must be an integer or None, got 1.5"),
     (dict(norm='sandwich'), r"unknown norm placement 'sandwich'"),
     (dict(attention_impl='flash'), r"unknown attention_impl 'flash'"),
 ])

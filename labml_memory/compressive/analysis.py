@@ -49,7 +49,7 @@ average, so a bar is comparable with every other bar whatever the sizes of the p
 import math
 import sys
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Tuple
 
 import torch
 
@@ -70,6 +70,13 @@ def bucket_sums(weights: torch.Tensor, n_cm: int, n_m: int):
     batch, heads, seq_len, k_len = weights.shape
     if k_len != n_cm + n_m + seq_len:
         raise ValueError(f"weights have {k_len} keys, expected n_cm + n_m + L = {n_cm + n_m + seq_len}")
+    # A part with fewer keys than buckets would leave some buckets empty, and an empty bucket's
+    # mean is 0 / 0: a NaN in the figure rather than an answer. Refuse instead, naming the part.
+    for name, size in (('compressed memory n_cm', n_cm), ('memory n_m', n_m), ('segment L', seq_len)):
+        if size < BUCKETS_PER_PART:
+            raise ValueError(f"the {name} holds {size} keys, fewer than the {BUCKETS_PER_PART} "
+                             f"buckets it is split into; the analysis needs at least "
+                             f"{BUCKETS_PER_PART} keys in each part")
     # Which (query, key) pairs the causal mask allows: all of both memories, and the segment up
     # to the query itself. `[L, K]`
     allowed = torch.ones(seq_len, k_len, dtype=weights.dtype, device=weights.device)
@@ -94,8 +101,13 @@ def bucket_sums(weights: torch.Tensor, n_cm: int, n_m: int):
 # The model reads the validation streams from an empty memory, as validation does. The first
 # segments, while the memories are still filling, are skipped: only segments whose memory and
 # compressed memory are full are measured, so every bucket means the same thing each time.
+#
+# Returns the buckets and how many segments were measured, which is fewer than asked for when
+# the held-out text runs out first: the page reports the number that was measured.
 @torch.no_grad()
-def measure(model, streams, segments: int, device) -> Dict[str, List[float]]:
+def measure(model, streams, segments: int, device) -> Tuple[Dict[str, List[float]], int]:
+    if segments < 1:
+        raise ValueError(f"segments must be a positive number of segments to measure, got {segments}")
     model.eval()
     # Segments needed before both memories are full: $n_m / n_s$ to fill the memory, then
     # $c\,n_{cm} / n_s$ more whose evictions fill the compressed memory.
@@ -130,7 +142,7 @@ def measure(model, streams, segments: int, device) -> Dict[str, List[float]]:
     result = {'all layers': (total_sums / total_counts).tolist()}
     for n, (s, c) in enumerate(per_layer):
         result[f'layer {n}'] = (s / c).tolist()
-    return result
+    return result, measured
 
 
 # ## The figure and the table
@@ -213,7 +225,7 @@ def main(argv: List[str]) -> None:
     model.load_state_dict(state['model'])
     # The validation half of the split, read as parallel streams exactly as in training.
     streams = SequentialStreams(split(vocab.encode(text))[1], config.batch_size, config.seq_len)
-    result = measure(model, streams, int(args['segments']), torch.device('cpu'))
+    result, measured = measure(model, streams, int(args['segments']), torch.device('cpu'))
     # Relative to the working directory: run it from the repository root.
     out = Path(args['out'])
     out.mkdir(parents=True, exist_ok=True)
@@ -227,7 +239,7 @@ def main(argv: List[str]) -> None:
     (out / 'attention_buckets.md').write_text(
         "# Compressive Transformer: where attention goes\n\n"
         f"Mean attention weight per key (×1000), {title}; run `{run_path.name}`, "
-        f"{args['segments']} validation segments with full memories.\n\n" + table(result) + '\n')
+        f"{measured} validation segments with full memories.\n\n" + table(result) + '\n')
     print(table(result))
 
 

@@ -43,7 +43,7 @@ import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List
+from typing import List, Union
 
 from labml_memory.memory_depth import PLACEMENTS, depth_study_model, memory_lengths, state_numbers
 from labml_memory.training import main, train
@@ -60,11 +60,28 @@ class Config(XLConfig):
     short_mem_len: int = 16
     # `sweep=true` runs the whole study instead of one configuration.
     sweep: bool = False
+    # Transformer-XL's `mem_len` and `eval_mem_len` are not settings here: the four numbers
+    # above decide every layer's length, in training and in evaluation alike. They default to
+    # `None` and are filled in by `validate` with the lengths the model is built with, so the
+    # run's recorded configuration says what the model really kept.
+    mem_len: Union[int, List[int], None] = None
+    eval_mem_len: Union[int, List[int], None] = None
 
     def validate(self) -> None:
         super().validate()
         # Builds the per-layer lengths, which checks count, placement and lengths.
-        memory_lengths(self.n_layers, self.n_long, self.placement, self.long_mem_len, self.short_mem_len)
+        lengths = memory_lengths(self.n_layers, self.n_long, self.placement, self.long_mem_len,
+                                 self.short_mem_len)
+        # A `mem_len` given on the command line would otherwise be recorded and then ignored.
+        # The lengths themselves are accepted (a resumed run stores them), anything else fails.
+        for name in ('mem_len', 'eval_mem_len'):
+            value = getattr(self, name)
+            if value is not None and value != lengths:
+                raise ValueError(
+                    f"{name}={value!r} cannot be set in the memory-depth study: every layer's "
+                    f"memory comes from n_long, placement, long_mem_len and short_mem_len "
+                    f"(here {lengths}); leave {name} unset and change those instead")
+            setattr(self, name, lengths)
 
 
 PRESETS = {
@@ -103,8 +120,11 @@ def arrangements(n_layers: int) -> List[tuple]:
 def sweep(base: Config, out_dir: Path = Path('docs/results/memory_depth')) -> List[dict]:
     rows = []
     for n_long, placement in arrangements(base.n_layers):
-        config = build_config(Config, PRESETS, {**{k: getattr(base, k) for k in base.__dataclass_fields__},
-                                                'n_long': n_long, 'placement': placement, 'sweep': False})
+        # Every setting of the base run except the lengths it derived for its own arrangement.
+        shared = {k: getattr(base, k) for k in base.__dataclass_fields__
+                  if k not in ('mem_len', 'eval_mem_len')}
+        config = build_config(Config, PRESETS, {**shared, 'n_long': n_long, 'placement': placement,
+                                                'sweep': False})
         result = train(config, build_model, 'memory_depth')
         lengths = memory_lengths(config.n_layers, n_long, placement, config.long_mem_len, config.short_mem_len)
         rows.append(dict(n_long=n_long, placement=placement, lengths=lengths,

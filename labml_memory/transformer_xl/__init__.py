@@ -228,7 +228,8 @@ class TransformerXL(MemoryLanguageModel):
     * `eval_mem_len`: the memory kept in evaluation mode; longer than in training, as in the
       paper (WikiText-103 trains with 384 and evaluates with 1,600), because relative sinusoid
       positions extend to distances never trained on. Defaults to `mem_len`.
-    * `clamp_len`: distances beyond this reuse the encoding of this distance; `None` for no clamp.
+    * `clamp_len`: distances beyond this reuse the encoding of this distance; `None`, 0 or a
+      negative value for no clamp (the authors' convention).
     * `tie_uv`: one $u$, $v$ pair for all layers (the authors' PyTorch code) or one per layer.
     * `norm`: `'pre'` (default) or `'post'` (the paper); `attention_impl`: `'sdpa'` or `'explicit'`.
     """
@@ -243,8 +244,14 @@ class TransformerXL(MemoryLanguageModel):
         # fails with the name of the bad value rather than deep inside a matmul.
         d_k = check_heads(d_model, heads)
         check_stack(d_model, n_layers, dropout, sinusoid=True)
-        if clamp_len is not None and clamp_len < 0:
-            raise ValueError(f"clamp_len must be None or >= 0, got {clamp_len}")
+        # `clamp_len` follows the authors' convention: only a positive value clamps, and zero
+        # or a negative value (their default is -1) means no clamp. Taken literally, a clamp at
+        # 0 would give every distance the encoding of distance 0 and erase position from the
+        # model altogether, which nobody asking for "0" means.
+        if clamp_len is not None and not isinstance(clamp_len, int):
+            raise ValueError(f"clamp_len must be an integer or None, got {clamp_len!r}")
+        if clamp_len is not None and clamp_len <= 0:
+            clamp_len = None
         self.d_model, self.n_layers, self.clamp_len = d_model, n_layers, clamp_len
         self.mem_len = _per_layer(mem_len, n_layers, 'mem_len')
         self.eval_mem_len = _per_layer(mem_len if eval_mem_len is None else eval_mem_len,

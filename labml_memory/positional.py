@@ -28,7 +28,7 @@ def inverse_frequencies(d_model: int, base: float = 10_000.0) -> torch.Tensor:
     """
     if d_model <= 0 or d_model % 2 != 0:
         raise ValueError(f"the sinusoid table needs an even, positive width; got d_model={d_model}")
-    return 1.0 / (base ** (torch.arange(0, d_model, 2, dtype=torch.float32) / d_model))
+    return 1.0 / (base ** (torch.arange(0, d_model, 2, dtype=torch.get_default_dtype()) / d_model))
 
 
 def sinusoid_table(positions: torch.Tensor, d_model: int) -> torch.Tensor:
@@ -41,6 +41,6 @@ def sinusoid_table(positions: torch.Tensor, d_model: int) -> torch.Tensor:
         raise ValueError(f"positions must be a 1-D tensor, got shape {tuple(positions.shape)}")
     inv_freq = inverse_frequencies(d_model).to(positions.device)
     # Outer product: one angle per (position, frequency) pair. `[n, d_model / 2]`
-    angles = positions.float()[:, None] * inv_freq[None, :]
+    angles = positions.to(inv_freq.dtype)[:, None] * inv_freq[None, :]
     # Sines first, then cosines. `[n, d_model]`
     return torch.cat([angles.sin(), angles.cos()], dim=-1)

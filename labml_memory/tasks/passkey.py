@@ -45,9 +45,13 @@ the linear and the delta rule, and Transformer-XL at the same state size) are in
 ## What a window can and cannot do
 
 A model that remembers a window of recent positions can answer only when the needle's
-digits lie inside what its last layer can reach from the answer. For Transformer-XL that
-reach is at most the segment plus one memory length per layer, $L + N \times M$
-characters back from the end of the current segment. The question and answer take the last
+digits lie inside what its last layer can reach from the answer. For Transformer-XL with
+$N$ layers, segments of $L$ and a memory of $0 < M \le L$ per layer, that reach is
+$(L - 1) + M + (N - 1) L$ characters back from the end of a segment: each layer below the
+top adds a whole segment, because the oldest position a layer reads sits at the end of an
+earlier segment and saw that segment whole (the rule, and a probe that measures it on a real
+model, are in [reach](reach.py)). For the runs below ($L = 32$, $M = 16$, $N = 2$) that is 79
+characters, not the $L + N M = 64$ an earlier version of this page said. The question and answer take the last
 42 characters of the text (with a four-digit key), so the needle is in reach only at depth
 1, or at every depth when the whole text fits the reach. Such a model therefore draws a
 distinctive curve: accuracy near zero at small depths, rising at depth 1, and the same

@@ -349,17 +349,31 @@ def code_placeholder(index: int) -> str:
     return f"LITCODE{index}X"
 
 
-def render(module: Module, header: str = "") -> tuple[str, dict[str, str]]:
+def render(module: Module, header: str = "",
+           figure: tuple[str, str] | None = None) -> tuple[str, dict[str, str]]:
     """Markdown for the page, and the HTML of each code placeholder in it.
 
-    `header` is Markdown placed under the title (links to the paper, Colab and the source)."""
+    `header` is Markdown placed under the title (links to the paper, Colab and the source).
+    `figure` is an SVG and its Markdown caption (see `figures.py`): it goes after the idea,
+    just before the list of deviations (at the end of the introduction if there is none)."""
     out = [f"# {module.title}", ""]
     if header:
         out += [header, ""]
-    if module.docstring.strip():
-        out += ['<div class="lit-intro" markdown>', "",
-                deviations_as_admonition(module.docstring), "", "</div>", ""]
     codes: dict[str, str] = {}
+    intro = deviations_as_admonition(module.docstring) if module.docstring.strip() else ""
+    if figure:
+        # The SVG is a placeholder like the code, so Markdown never reads it; the caption is
+        # Markdown, so its maths is rendered like the notes'.
+        key = code_placeholder(len(codes))
+        codes[key] = figure[0]
+        block = "\n".join(['<figure class="lit-figure" markdown>', "", key, "",
+                           '<figcaption markdown>', "", figure[1], "", "</figcaption>",
+                           "</figure>"])
+        marker = f'!!! warning "{DEVIATIONS}"'
+        intro = (intro.replace(marker, block + "\n\n" + marker, 1) if marker in intro
+                 else intro + "\n\n" + block)
+    if intro.strip():
+        out += ['<div class="lit-intro" markdown>', "", intro, "", "</div>", ""]
     out += ['<div class="lit" markdown>', ""]
     for section in module.sections:
         classes = ["lit-row"]

@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 from markdown.extensions.toc import slugify as toc_slugify
 from mkdocs.structure.files import File, Files
 
+import figures
 import literate
 from maths import MathStash, stash_maths
 
@@ -304,7 +305,8 @@ def on_files(files: Files, config) -> Files:
         if existing is not None:
             log.warning("docs/%s is hidden by the page generated from %s", page.src_uri, page.path)
             files.remove(existing)
-        markdown, codes = literate.render(page.module, header=_header(page, config))
+        drawn = figures.figure(page.package) if page.stem == "index" else None
+        markdown, codes = literate.render(page.module, header=_header(page, config), figure=drawn)
         title = literate.plain_title(page.module.title).replace('"', "'")
         front = f'---\ntitle: "{title}"\n---\n\n'
         files.append(File.generated(config, page.src_uri, content=front + markdown))

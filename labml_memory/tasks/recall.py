@@ -1,0 +1,161 @@
+r"""
+# Associative recall: how much a memory holds, and for how long
+
+Passkey retrieval asks a memory to keep *one* item. Associative recall asks it to keep
+*many*: a text opens with $k$ key-value pairs, a stretch of filler follows, and then the text
+asks for the values of some of the keys. Two numbers set the difficulty, and they are the two
+axes of the [memory-reach results](../results/memory_reach.md):
+
+* the **load** $k$, how many pairs must be kept at once (a window that holds the pairs holds
+  them all; a fixed-size summary blurs as $k$ grows);
+* the **gap** $g$, how many filler characters separate the last pair from the first query
+  (a window forgets everything beyond its reach; a summary need not).
+
+```
+ pairs (load k = 3)        gap g (filler)                 queries
+ qx:42 bd:07 mo:93 the sky is blue. the sun is ... ?bd:07 ?qx:42
+```
+
+Keys are two lower-case letters, all different within a text; values are two digits, drawn
+uniformly and independently of everything else. A query `?bd:` is answered by the two
+digits after it, and a query counts as right when **both** digits are (exact match per
+query, teacher-forced as in every task here; see the [synthetic-task loop](synthetic.py)).
+
+## The floor
+
+A value is independent of its key, of the other pairs and of all the filler, so a model that
+has forgotten the pairs can do no better than guess: whatever rule it uses, it is right with
+probability $10^{-2}$ per query (the answer is one of 100 equally likely values). That is the
+floor on every table and plot; the tests check it by simulating guessers. The digits of the
+keys and values in the pairs, and the key of each query, are random too: no model could
+predict them, so they are left out of the training loss.
+"""
+
+from typing import List, Optional, Tuple
+
+import torch
+
+from labml_memory.tasks.passkey import FILLER, _filler
+from labml_memory.tasks.synthetic import SyntheticBatch
+
+# ## The text
+#
+# The passkey alphabet plus the colon: digits, lower-case letters, space, `.`, `?` and `:`.
+CHARS = '0123456789abcdefghijklmnopqrstuvwxyz .?:'
+INDEX = {c: i for i, c in enumerate(CHARS)}
+LETTERS, DIGITS = CHARS[10:36], CHARS[:10]
+KEY_LEN, VALUE_LEN = 2, 2
+# `qx:42 ` and `?qx:42 `: six and seven characters.
+PAIR_LEN, QUERY_LEN = KEY_LEN + 1 + VALUE_LEN + 1, 1 + KEY_LEN + 1 + VALUE_LEN + 1
+N_KEYS = len(LETTERS) ** KEY_LEN
+# A memoryless guesser's exact match per query.
+FLOOR = 10.0 ** -VALUE_LEN
+
+
+def encode(text: str) -> torch.Tensor:
+    return torch.tensor([INDEX[c] for c in text], dtype=torch.long)
+
+
+def decode(ids) -> str:
+    return ''.join(CHARS[int(i)] for i in ids)
+
+
+# ## Where everything goes
+#
+# A text of `length` characters is laid out as: filler that pads it to length (the prefix),
+# the $k$ pairs, the gap of $g$ filler characters, the queries. Every row of a batch shares
+# the layout, so the answer positions are the same for every row, and the queries stay at the
+# very end, where the model is asked. The shortest text that holds a layout is
+# `needed_length`; a layout that does not fit is an error naming what would.
+def needed_length(load: int, gap: int, n_queries: int) -> int:
+    return load * PAIR_LEN + gap + n_queries * QUERY_LEN
+
+
+def layout(length: int, load: int, gap: int, n_queries: int) -> Tuple[int, int]:
+    r"""`(prefix, first query)`: where the pairs start and where the queries start, in characters."""
+    if not 1 <= load <= N_KEYS:
+        raise ValueError(f"load must be between 1 and {N_KEYS} (distinct {KEY_LEN}-letter keys), got {load}")
+    if not 1 <= n_queries <= load:
+        raise ValueError(f"n_queries must be between 1 and the load ({load}), got {n_queries}")
+    if gap < 0:
+        raise ValueError(f"gap must be >= 0 characters, got {gap}")
+    need = needed_length(load, gap, n_queries)
+    if need > length:
+        raise ValueError(f"a text of {length} characters cannot hold {load} pairs, a gap of {gap} and "
+                         f"{n_queries} queries ({need} characters); use a length of at least {need}")
+    prefix = length - need
+    return prefix, prefix + load * PAIR_LEN + gap
+
+
+# ## A batch
+#
+# `length` inputs need `length + 1` characters; target $t$ is character $t + 1$. Text is built
+# as strings, row by row, like the passkey texts, and every random choice comes from
+# `generator`, so a batch is a function of the seed.
+def sample(batch_size: int, length: int, generator: torch.Generator, load: int, gap: int,
+           n_queries: Optional[int] = None) -> SyntheticBatch:
+    r"""`load` pairs, `gap` filler characters, then `n_queries` (default: all, at most 4) queries."""
+    n_queries = min(load, 4) if n_queries is None else n_queries
+    prefix, first_query = layout(length + 1, load, gap, n_queries)
+    rows, scored, unpredictable = [], [], []
+    for _ in range(batch_size):
+        # Distinct keys: a random subset of all two-letter keys, in random order.
+        key_ids = torch.randperm(N_KEYS, generator=generator)[:load].tolist()
+        keys = [LETTERS[i // len(LETTERS)] + LETTERS[i % len(LETTERS)] for i in key_ids]
+        values = [''.join(DIGITS[int(d)] for d in torch.randint(10, (VALUE_LEN,), generator=generator))
+                  for _ in range(load)]
+        # Which keys are asked, in what order: a random subset, so no position is a shortcut.
+        asked = torch.randperm(load, generator=generator)[:n_queries].tolist()
+        offset = int(torch.randint(len(FILLER), (), generator=generator))
+        text = (_filler(offset, prefix)
+                + ''.join(f'{k}:{v} ' for k, v in zip(keys, values))
+                + _filler((offset + prefix) % len(FILLER), gap)
+                + ''.join(f'?{keys[i]}:{values[i]} ' for i in asked))
+        rows.append(encode(text))
+    # Positions, as indices into the characters of a text: the pairs' keys and values, the
+    # queries' keys (unpredictable) and the queries' values (the answers).
+    for j in range(load):
+        start = prefix + j * PAIR_LEN
+        unpredictable += list(range(start, start + KEY_LEN)) + list(range(start + KEY_LEN + 1, start + PAIR_LEN - 1))
+    for j in range(n_queries):
+        start = first_query + j * QUERY_LEN
+        unpredictable += list(range(start + 1, start + 1 + KEY_LEN))
+        scored += list(range(start + 2 + KEY_LEN, start + 2 + KEY_LEN + VALUE_LEN))
+    tokens = torch.stack(rows)
+    # Character $c$ is target $c - 1$.
+    loss_mask = torch.ones(batch_size, length, dtype=torch.bool)
+    loss_mask[:, [c - 1 for c in unpredictable if c > 0]] = False
+    score_mask = torch.zeros(batch_size, length, dtype=torch.bool)
+    score_mask[:, [c - 1 for c in scored]] = True
+    return SyntheticBatch(tokens[:, :-1], tokens[:, 1:], loss_mask, score_mask)
+
+
+# ## Scoring each query
+#
+# The score mask marks `VALUE_LEN` targets per query, in order, and the same targets in every
+# row; a query is right when all of its targets are. Returns `[batch, n_queries]` booleans.
+def query_correct(predictions: torch.Tensor, batch: SyntheticBatch) -> torch.Tensor:
+    positions = batch.score_mask[0].nonzero().flatten()
+    if positions.numel() == 0 or positions.numel() % VALUE_LEN:
+        raise ValueError(f"expected {VALUE_LEN} scored targets per query, got {positions.numel()}")
+    if not (batch.score_mask == batch.score_mask[:1]).all():
+        raise ValueError("every row of a recall batch must share its answer positions")
+    right = predictions[:, positions] == batch.targets[:, positions]
+    # `[batch, n_queries, VALUE_LEN]` → `[batch, n_queries]`
+    return right.view(right.shape[0], -1, VALUE_LEN).all(dim=-1)
+
+
+# ## Training texts
+#
+# The shared loop asks for texts of a given length. A training text puts its pairs at the
+# start and its queries at the end, with a load drawn from `loads` (those that fit), so the
+# gap is whatever the length leaves: training sees a spread of distances and loads.
+def training_sampler(loads: List[int]):
+    def draw(batch_size: int, length: int, generator: torch.Generator) -> SyntheticBatch:
+        fitting = [k for k in loads if needed_length(k, 0, min(k, 4)) <= length + 1]
+        if not fitting:
+            raise ValueError(f"no load in {loads} fits a training text of {length} characters")
+        load = fitting[int(torch.randint(len(fitting), (), generator=generator))]
+        gap = length + 1 - needed_length(load, 0, min(load, 4))
+        return sample(batch_size, length, generator, load, gap)
+    return draw

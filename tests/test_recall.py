@@ -1,0 +1,106 @@
+"""Associative recall: the generator puts everything where it says, the scorer counts exactly, and
+the floor is what a memoryless guesser scores."""
+import math
+import re
+
+import pytest
+import torch
+
+from labml_memory.tasks import recall
+from labml_memory.tasks.recall import FLOOR, decode, query_correct, sample, training_sampler
+
+
+def full_text(batch, row):
+    # The inputs plus the last target: the whole text of one row.
+    return decode(batch.inputs[row]) + decode(batch.targets[row, -1:])
+
+
+@pytest.mark.parametrize('seed', range(5))
+@pytest.mark.parametrize('load, gap, length', [(1, 0, 31), (3, 17, 95), (8, 40, 127), (5, 0, 63)])
+def test_pairs_gap_and_queries_sit_where_the_layout_says(seed, load, gap, length):
+    batch = sample(6, length, torch.Generator().manual_seed(seed), load, gap)
+    n_queries = min(load, 4)
+    prefix = length + 1 - (6 * load + gap + 7 * n_queries)
+    for row in range(6):
+        text = full_text(batch, row)
+        assert len(text) == length + 1
+        pairs = re.findall(r'([a-z]{2}):(\d{2}) ', text[prefix:prefix + 6 * load])
+        assert len(pairs) == load and ''.join(f'{k}:{v} ' for k, v in pairs) == text[prefix:prefix + 6 * load]
+        written = dict(pairs)
+        assert len(written) == load  # distinct keys
+        # The gap is filler only: no colon, question mark or digit between pairs and queries.
+        between = text[prefix + 6 * load:prefix + 6 * load + gap]
+        assert len(between) == gap and not re.search(r'[:?0-9]', between)
+        queries = re.findall(r'\?([a-z]{2}):(\d{2}) ', text[-7 * n_queries:])
+        assert len(queries) == n_queries and len({k for k, _ in queries}) == n_queries
+        # Only written keys are asked, and the answer is the value written for that key.
+        assert all(written[k] == v for k, v in queries)
+        # The scored targets are exactly the answers' digits, in order.
+        assert decode(batch.targets[row][batch.score_mask[row]]) == ''.join(v for _, v in queries)
+
+
+def test_loss_leaves_out_exactly_the_random_characters():
+    load, gap, length = 3, 10, 63
+    batch = sample(2, length, torch.Generator().manual_seed(0), load, gap)
+    prefix = length + 1 - (6 * load + gap + 7 * 3)
+    text = full_text(batch, 0)
+    random_chars = [c for j in range(load) for c in (prefix + 6 * j, prefix + 6 * j + 1, prefix + 6 * j + 3, prefix + 6 * j + 4)]
+    random_chars += [len(text) - 7 * 3 + 7 * j + c for j in range(3) for c in (1, 2)]
+    left_out = {t + 1 for t in (~batch.loss_mask[0]).nonzero().flatten().tolist()}
+    assert left_out == set(random_chars)
+    assert all(text[c].isalnum() for c in random_chars)
+
+
+def test_scorer_counts_each_query_exactly():
+    batch = sample(3, 79, torch.Generator().manual_seed(1), 6, 5)
+    predictions = batch.targets.clone()
+    answer_positions = batch.score_mask[0].nonzero().flatten()
+    # Row 1: second digit of query 2 wrong; row 2: first digit of query 0 wrong.
+    predictions[1, answer_positions[2 * 2 + 1]] = (predictions[1, answer_positions[5]] + 1) % 10
+    predictions[2, answer_positions[0]] = (predictions[2, answer_positions[0]] + 3) % 10
+    # A wrong prediction outside the answers does not count.
+    predictions[0, 0] = (predictions[0, 0] + 1) % 10
+    expected = torch.ones(3, 4, dtype=torch.bool)
+    expected[1, 2] = expected[2, 0] = False
+    assert torch.equal(query_correct(predictions, batch), expected)
+
+
+def test_floor_matches_memoryless_guessers():
+    # Values are uniform and independent of everything else, so any guesser that ignores the
+    # pairs is right with probability 1/100 per query; simulate two such guessers.
+    generator = torch.Generator().manual_seed(7)
+    batch = sample(2000, 95, generator, 4, 20)
+    n = batch.inputs.shape[0] * 4
+    sd = math.sqrt(FLOOR * (1 - FLOOR) / n)
+    uniform = torch.randint(10, batch.targets.shape, generator=generator)
+    constant = torch.zeros_like(batch.targets)
+    for guesses in (uniform, constant):
+        rate = query_correct(guesses, batch).float().mean().item()
+        assert abs(rate - FLOOR) < 4 * sd, (rate, FLOOR)
+    assert FLOOR == 0.01
+
+
+def test_training_texts_fit_their_length_and_vary_the_load():
+    draw = training_sampler([1, 2, 4, 8])
+    generator = torch.Generator().manual_seed(0)
+    loads = set()
+    for _ in range(30):
+        batch = draw(2, 64, generator)
+        assert batch.inputs.shape == (2, 64)
+        loads.add(int(batch.score_mask[0].sum()) // 2)
+    assert loads == {1, 2, 4}  # the number of queries: min(load, 4)
+
+
+def test_bad_settings_name_the_value():
+    g = torch.Generator()
+    with pytest.raises(ValueError, match='at least 40'):
+        sample(1, 31, g, 2, 14)  # 12 + 14 + 14 = 40 characters do not fit in 32
+    with pytest.raises(ValueError, match='n_queries'):
+        sample(1, 63, g, 2, 0, n_queries=3)
+    with pytest.raises(ValueError, match='gap'):
+        sample(1, 63, g, 2, -1)
+    with pytest.raises(ValueError, match='load must be between 1 and 676'):
+        sample(1, 63, g, 0, 0)
+    with pytest.raises(ValueError, match='no load'):
+        training_sampler([20])(1, 31, g)
+    assert recall.N_KEYS == 676

@@ -1,4 +1,6 @@
 """Infini-attention against the paper's equations, computed independently, and its invariants."""
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -274,3 +276,111 @@ def test_trains_through_the_shared_trainer(tmp_path):
     first, last = result.train_losses[1], result.train_losses[30]
     assert last < first - 0.5
     assert result.memory_bytes == 8 * 1 * 2 * 16 * 17 * 4
+
+
+# ## The whole model against a slow reference
+#
+# Written from the paper's equations with its own loops: its own sigma, its own rotation
+# (angles from `math`, not the module's `rotate`), causal softmax per query, retrieval and
+# both update rules per head, and one memory per layer and per head kept by the reference
+# itself. It borrows only the weights, after every parameter (beta, the norms' gains) has
+# been moved off its initial value.
+
+def _elu1(x):
+    return torch.where(x > 0, x + 1, torch.exp(x))
+
+
+def _rotated(x):
+    # RoPE on pairs (c, c + d/2): angle p * 10000^(-2c/d) for the row at position p.
+    n, d = x.shape
+    out = torch.empty_like(x)
+    for p in range(n):
+        for c in range(d // 2):
+            a = p * 10000 ** (-2 * c / d)
+            out[p, c] = x[p, c] * math.cos(a) - x[p, c + d // 2] * math.sin(a)
+            out[p, c + d // 2] = x[p, c] * math.sin(a) + x[p, c + d // 2] * math.cos(a)
+    return out
+
+
+def _norm(x, ln):
+    mean = x.mean(-1, keepdim=True)
+    return (x - mean) / torch.sqrt(((x - mean) ** 2).mean(-1, keepdim=True) + ln.eps) * ln.weight + ln.bias
+
+
+def slow_infini(model, tokens, memories, rule):
+    # One batch row; `memories[n][h]` is (M [d_k, d_k], z [d_k]) of layer n, head h.
+    d, H = model.d_model, model.heads
+    d_k = d // H
+    x = model.embed.embed.weight[tokens] * math.sqrt(d)
+    N = x.shape[0]
+    new_memories = []
+    for n, layer in enumerate(model.layers):
+        attn = layer.attention
+        read = _norm(x, layer.attention_residual.norm)
+        q_all, k_all, v_all = (read @ p.linear.weight.T for p in (attn.query, attn.key, attn.value))
+        heads, kept = [], []
+        for h in range(H):
+            cols = slice(h * d_k, (h + 1) * d_k)
+            q, k, v = q_all[:, cols], k_all[:, cols], v_all[:, cols]
+            rq, rk = _rotated(q), _rotated(k)
+            local = torch.zeros(N, d_k)
+            for i in range(N):
+                w = torch.stack([rq[i] @ rk[j] / math.sqrt(d_k) for j in range(i + 1)]).softmax(0)
+                local[i] = sum(w[j] * v[j] for j in range(i + 1))
+            M, z = memories[n][h]
+            sq, sk = _elu1(q), _elu1(k)
+            a_mem = torch.stack([(sq[i] @ M) / max(float(sq[i] @ z), 1e-6) for i in range(N)])
+            if rule == 'linear':
+                M_new = M + sum(torch.outer(sk[t], v[t]) for t in range(N))
+            else:
+                M_new = M + sum(torch.outer(sk[t], v[t] - (sk[t] @ M) / max(float(sk[t] @ z), 1e-6))
+                                for t in range(N))
+            kept.append((M_new, z + sk.sum(0)))
+            g = 1 / (1 + math.exp(-float(attn.beta[h])))
+            heads.append(g * a_mem + (1 - g) * local)
+        new_memories.append(kept)
+        x = x + torch.cat(heads, -1) @ attn.output.weight.T
+        ff = layer.feed_forward
+        y = _norm(x, layer.feed_forward_residual.norm)
+        x = x + F.gelu(y @ ff.expand.weight.T + ff.expand.bias) @ ff.contract.weight.T + ff.contract.bias
+    logits = _norm(x, model.head.norm) @ model.head.project.weight.T + model.head.project.bias
+    return logits, new_memories
+
+
+@pytest.mark.parametrize("rule", ['linear', 'delta'])
+def test_model_equals_a_slow_per_layer_reference(rule):
+    model = small_model(d_model=8, heads=2, update_rule=rule)
+    gen = torch.Generator().manual_seed(7)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.5 * torch.randn(p.shape, generator=gen))
+    assert len({round(float(layer.attention.beta[0].detach()), 4) for layer in model.layers}) == 2
+    tokens = torch.randint(0, VOCAB, (3, 2, 4))
+    memory = None
+    slow = [[[(torch.zeros(4, 4), torch.zeros(4)) for _ in range(2)] for _ in range(2)] for _ in range(2)]
+    with torch.no_grad():
+        for segment in tokens:
+            logits, memory, _ = model(segment, memory)
+            for b in range(2):
+                slow_logits, slow[b] = slow_infini(model, segment[b], slow[b], rule)
+                torch.testing.assert_close(logits[b], slow_logits, atol=1e-4, rtol=1e-4)
+                for n in range(2):
+                    for h in range(2):
+                        torch.testing.assert_close(memory.m[n][b, h], slow[b][n][h][0], atol=1e-4, rtol=1e-4)
+                        torch.testing.assert_close(memory.z[n][b, h], slow[b][n][h][1], atol=1e-4, rtol=1e-4)
+
+
+def test_rotary_against_an_independent_rotation():
+    from labml_memory.infini_attention import rotate
+    x = torch.randn(2, 3, 7, 6)
+    out = rotate(x)
+    for b in range(2):
+        for h in range(3):
+            torch.testing.assert_close(out[b, h], _rotated(x[b, h]), atol=1e-5, rtol=1e-5)
+
+
+def test_the_gate_starts_at_an_even_mix_unless_told_otherwise():
+    # beta = 0 in every layer and head: sigmoid(beta) = 1/2 (the page's stated initialisation).
+    assert torch.equal(small_model(n_layers=3).gates(), torch.full((3, 2), 0.5))
+    gates = small_model(gate_init=2.0).gates()
+    torch.testing.assert_close(gates, torch.full((2, 2), 1 / (1 + math.exp(-2.0))))

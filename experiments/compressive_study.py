@@ -71,7 +71,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from labml_memory.compressive import experiment as compressive  # noqa: E402
-from labml_memory.training import train  # noqa: E402
+from labml_memory.training import provenance, train  # noqa: E402
 from labml_memory.training.config import build_config, parse_overrides  # noqa: E402
 from labml_memory.transformer_xl import experiment as xl  # noqa: E402
 
@@ -130,19 +130,33 @@ def run_one(name: str, steps: int) -> Dict:
             'train_loss_last50': sum(list(result.train_losses.values())[-50:]) / 50,
             'train_curve': result.train_losses, 'keys': keys, 'reach': reach,
             'memory_bytes': result.memory_bytes, 'wall_s': time.time() - started,
-            'tokens_per_second': result.tokens_per_second}
+            'tokens_per_second': result.tokens_per_second, 'machine': provenance.machine()}
 
 
-# ## The table and the figure
-# `study.md` gets a row for every run in `RUNS`; `study.png` two panels.
+# ## The page, the table and the figure
+#
+# `study.md` reads on its own: the figure first, then a row for every run in `RUNS` with
+# every column defined, then how the numbers were made. `study.png` has two panels.
 def report(results: Dict[str, Dict]) -> None:
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
+    lines = ['Two questions, each answered by a 300-step run of the CPU preset\'s model (4 '
+             'layers, 128 wide, segments of 64 characters) on Tiny Shakespeare: at equal '
+             'attention cost, does compressing old memories beat keeping more of them? And '
+             'which compression function and loss (a small version of the paper\'s Table 5) '
+             'trains best? The runs are short, far from convergence, and one seed each.', '',
+             '![Left: training loss at equal attention cost, minus Transformer-XL\'s. Right: each run\'s validation loss '
+             'minus Transformer-XL\'s](study.png)', '',
+             'Right panel: each run\'s final validation loss minus that of `xl_mem96`, '
+             'Transformer-XL at the same attention cost; left of zero is better. The spread '
+             'across seeds was not measured: read gaps of a few hundredths as a direction, '
+             'not a result.', '',
+             '## Every run', '',
+             '| run | keys per query | reach (chars) | steps | valid loss (nats/char) | bpc | '
+             'train loss, last 50 steps | wall time (s) |', '|---|---:|---:|---:|---:|---:|---:|---:|']
     # One row per run in the order of `RUNS`; runs not measured yet keep their row, so the
     # table shows what is missing.
-    lines = ['| run | keys per query | reach (chars) | steps | valid loss (nats/char) | bpc | '
-             'train loss, last 50 steps | wall time (s) |', '|---|---|---|---|---|---|---|---|']
     for name in RUNS:
         if name in results:
             r = results[name]
@@ -151,37 +165,77 @@ def report(results: Dict[str, Dict]) -> None:
                          f"{r['train_loss_last50']:.4f} | {r['wall_s']:.0f} |")
         else:
             lines.append(f"| `{name}` | | | not run yet | | | | |")
-    (OUT / 'study.md').write_text('# Compressive Transformer study\n\n' + '\n'.join(lines) + '\n')
-    # The figure: training curves (smoothed) of the equal-cost runs on the left, the final
-    # validation loss of every run measured so far on the right, XL in grey.
+    lines += ['', '* **run**: `xl_mem96` is Transformer-XL with a memory of 96; the others are '
+              'the Compressive Transformer with the compression function and loss in the name '
+              '(`c4`: compression rate 4, otherwise 2; pooling and `most_used` have no loss).',
+              '* **keys per query**: compressed memory + memory + segment (memory + segment for '
+              'XL), what sets the attention cost.',
+              '* **reach**: how many characters behind the segment the oldest key stands for, '
+              '$M + c M_c$ ($M$ for XL).',
+              '* **valid loss**: nats per character on the whole validation text read from an '
+              'empty memory; **bpc** the same in bits. The compression loss is never part of it.',
+              '* **train loss, last 50 steps**: the language-model loss averaged over the last '
+              '50 steps, a less noisy view of how far a run got.',
+              '* **wall time**: seconds for the run including validation.', '']
     done = [n for n in RUNS if n in results]
+    paths = OUT / 'study.json'
+    records = [({**results[n], 'command': f"python experiments/compressive_study.py only={n} "
+                 f"steps={results[n]['steps']} force=true", 'seconds': results[n]['wall_s']}, paths)
+               for n in done]
+    lines += provenance.section(records, seconds='seconds', seeds=[COMMON['seed']], extra=[
+        '* **Threads:** one per run, one run at a time.',
+        '* **Redraw this page:** `python experiments/compressive_study.py report` (reads '
+        '`study.json`, trains nothing).'])
+    (OUT / 'study.md').write_text('# Compressive Transformer study\n\n' + '\n'.join(lines))
     if not done:
         return
-    fig, (curves, bars) = plt.subplots(1, 2, figsize=(11, 4))
-    for name in ('xl_mem96', 'conv_attention', 'conv_attention_c4'):
-        if name in results:
-            curve = {int(k): v for k, v in results[name]['train_curve'].items()}
-            steps = sorted(curve)
-            # A 25-step running mean: single steps on 32 streams are noisy.
-            window = 25
-            smooth = [sum(curve[s] for s in steps[max(0, i - window + 1):i + 1]) /
-                      len(steps[max(0, i - window + 1):i + 1]) for i in range(len(steps))]
-            curves.plot(steps, smooth, label=name)
+    # Left: the smoothed training curves of the equal-cost runs, drawn as differences from
+    # XL's: the curves themselves lie on top of each other at any scale that shows all of
+    # them. Each has its own colour, line style and marker.
+    fig, (curves, bars) = plt.subplots(1, 2, figsize=(11, 4.4), gridspec_kw={'width_ratios': [1, 1.1]})
+
+    def smoothed(name: str) -> Dict[int, float]:
+        # A 25-step running mean: single steps on 32 streams are noisy.
+        curve = {int(k): v for k, v in results[name]['train_curve'].items()}
+        steps, window = sorted(curve), 25
+        return {s: sum(curve[t] for t in steps[max(0, i - window + 1):i + 1]) /
+                len(steps[max(0, i - window + 1):i + 1]) for i, s in enumerate(steps)}
+
+    if 'xl_mem96' in results:
+        base = smoothed('xl_mem96')
+        curves.axhline(0, color='0.35', linewidth=1, label='xl_mem96 (zero line)')
+        for name, color, style, marker in (('conv_attention', 'C0', '--', 's'),
+                                           ('conv_attention_c4', 'C1', ':', 'D')):
+            if name in results:
+                mine = smoothed(name)
+                steps = [s for s in sorted(mine) if s in base and s >= 25]
+                curves.plot(steps, [mine[s] - base[s] for s in steps], color=color,
+                            linestyle=style, marker=marker, markevery=max(1, len(steps) // 6),
+                            label=name)
     curves.set_xlabel('step')
-    curves.set_ylabel('training loss (nats/char, 25-step mean)')
-    curves.set_title('Equal attention cost: 160 keys per query', fontsize=10)
+    curves.set_ylabel('training loss − xl_mem96\'s (nats/char)')
+    curves.set_title('Equal attention cost (160 keys per query), 25-step means', fontsize=10)
+    curves.grid(alpha=0.3)
     curves.legend(fontsize=8)
-    # Horizontal bars in the order of `RUNS`, the axis starting just below the best run, so the
-    # differences (hundredths of a nat) are visible rather than lost on a scale from zero.
-    values = [results[n]['valid_loss'] for n in done]
-    bars.barh(range(len(done)), values, color=['tab:grey' if n.startswith('xl') else 'tab:blue'
-                                                 for n in done])
-    bars.set_yticks(range(len(done)), done, fontsize=8)
-    bars.invert_yaxis()
-    low, high = min(values), max(values)
-    bars.set_xlim(low - 0.05, high + 0.03)
-    bars.set_xlabel('final validation loss (nats/char)')
-    bars.set_title('All runs', fontsize=10)
+    # Right: differences from XL, so the axis has a true zero and no bar is cut: a bar's
+    # length is the whole difference. XL itself is the zero line.
+    reference = results['xl_mem96']['valid_loss'] if 'xl_mem96' in results else None
+    others = [n for n in done if n != 'xl_mem96']
+    if reference is not None and others:
+        deltas = [results[n]['valid_loss'] - reference for n in others]
+        bars.barh(range(len(others)), deltas,
+                  color=['C0' if d < 0 else 'C1' for d in deltas])
+        bars.axvline(0, color='0.3', linewidth=1)
+        bars.set_yticks(range(len(others)), others, fontsize=8)
+        bars.invert_yaxis()
+        for k, d in enumerate(deltas):
+            bars.text(d + (0.001 if d >= 0 else -0.001), k, f'{d:+.3f}', va='center',
+                      ha='left' if d >= 0 else 'right', fontsize=7)
+        span = max(abs(d) for d in deltas) * 1.35
+        bars.set_xlim(-span, span)
+        bars.set_xlabel(f'validation loss − xl_mem96\'s {reference:.4f} (nats/char)')
+        bars.set_title('Every run against Transformer-XL (left is better)', fontsize=10)
+        bars.grid(axis='x', alpha=0.3)
     fig.tight_layout()
     fig.savefig(OUT / 'study.png', dpi=110)
     plt.close(fig)

@@ -366,53 +366,85 @@ def run(overrides: Dict[str, str]) -> Dict[str, Any]:
 
 # ## The report
 #
-# One row per run name, one column per length: token accuracy (exact match in brackets);
-# the plot draws accuracy against length, one line per run name. A length a run name has
-# not been trained at shows as a dash rather than being left out, so the columns of every
-# row mean the same thing. Under the table go the commands that produced each cell, with
-# their training time, so every number can be reproduced (and the time compared: the
-# machines these were measured on are shared, so times are upper bounds).
+# Plot first: token accuracy against length, one line per run name, with the oracle and
+# chance for scale; then one row per run name and one column per length (a length a run
+# name has not been trained at shows as a dash, so every column means the same thing), the
+# columns defined, and how every cell was made. The commands keep their training time, so
+# every number can be reproduced; the machines were shared, so times are upper bounds.
 #
 # The report reads only the JSON files, never the models: it can be rebuilt at any time,
 # and runs made on different machines can be gathered into one table by copying their
 # files into one folder.
 def report(results_dir: str = 'docs/results/frequency_sort') -> Tuple[Path, Path]:
+    from labml_memory.training import provenance
     out = Path(results_dir)
     runs = load_results(results_dir, 'frequency-sort')
+    paths = sorted(out.glob('*.json'))
     # Runs are keyed by (name, length): a run repeated with the same name replaces the old one.
     names = sorted({r['name'] for r in runs})
     lengths = sorted({r['length'] for r in runs})
     # `(name, length)` → that run's result
     by = {(r['name'], r['length']): r for r in runs}
-    # The markdown table, header first.
-    lines = ['| run | ' + ' | '.join(f'{n:,} symbols' for n in lengths) + ' |',
+    defaults = SortConfig()
+    # The untrained reference, on the same held-out sequences the models were scored on.
+    oracle = {n: window_oracle(sample(defaults.eval_samples, n, torch.Generator().manual_seed(EVAL_SEED))
+                               .inputs[:, :n - SYMBOLS], ORACLE_WINDOW).mean().item() for n in lengths}
+    # One standard error of a token accuracy near p over eval_samples × SYMBOLS positions:
+    # the evaluation's own noise, drawn as error bars (one training seed per cell, so there
+    # is no seed spread to draw).
+    positions = defaults.eval_samples * SYMBOLS
+    stderr = lambda p: (p * (1 - p) / positions) ** 0.5  # noqa: E731
+    lines = [f'How well can a memory count? Each sequence draws {SYMBOLS} symbols with '
+             'frequencies that drift along it; the model must then emit the symbols sorted by '
+             'how often they occurred in the whole sequence. Longer sequences put more of the '
+             'counting out of reach of a fixed window.', '',
+             '![Token accuracy against sequence length](accuracy.png)', '',
+             f'Error bars: one standard error of the evaluation ({defaults.eval_samples} sequences '
+             f'of {SYMBOLS} answer positions), about {stderr(0.2):.3f} near 0.2; gaps smaller than '
+             'twice that are not distinguished.', '',
+             '## Token accuracy by length', '',
+             '| run | ' + ' | '.join(f'{n:,} symbols' for n in lengths) + ' |',
              '|---|' + '---:|' * len(lengths)]
     for name in names:
         cells = [f"{by[name, n]['accuracy']:.3f} ({by[name, n]['exact_match']:.2f})" if (name, n) in by
                  else '–' for n in lengths]
         lines.append(f'| {name} | ' + ' | '.join(cells) + ' |')
-    # The untrained reference, on the same held-out sequences the models were scored on.
-    oracle = {n: window_oracle(sample(SortConfig.eval_samples, n, torch.Generator().manual_seed(EVAL_SEED))
-                               .inputs[:, :n - SYMBOLS], ORACLE_WINDOW).mean().item() for n in lengths}
     lines.append(f'| *exact counts of the last {ORACLE_WINDOW} symbols* | '
                  + ' | '.join(f'*{oracle[n]:.3f}*' for n in lengths) + ' |')
-    lines += ['', 'Token accuracy over the 20 answer positions (exact match of all 20 in brackets); '
-              'chance is about 0.05. The last row is no model: it counts the last '
-              f'{ORACLE_WINDOW} symbols exactly and ranks by those counts (a perfect count of the whole '
-              'sequence would score 1).', '', 'Commands:', '']
-    lines += [f"    {by[k]['command']}    # {by[k]['train_seconds']:.0f} s" for k in sorted(by)]
+    lines += ['', '* **run**: the `name=` of the run\'s command; *infinity_former_sticky* is the '
+              '∞-former with sticky memories.',
+              f'* **n symbols**: token accuracy over the {SYMBOLS} answer positions (teacher-forced) '
+              f'on {defaults.eval_samples} held-out sequences of n symbols, the same for every '
+              f'model; in brackets the exact match, the share of answers with all {SYMBOLS} right. '
+              f'Chance is about {1 / SYMBOLS:.2f}.',
+              f'* **exact counts of the last {ORACLE_WINDOW} symbols**: no model, a reference that '
+              f'counts the last {ORACLE_WINDOW} symbols exactly and ranks by those counts, about '
+              'what a window as long as Transformer-XL\'s reach allows (a perfect count of the '
+              'whole sequence would score 1).', '']
+    keys = sorted(by)
+    lines += provenance.section([(by[k], out / f'{k[0]}_{k[1]}.json') for k in keys],
+                                label=lambda r: f"{r['name']}@{r['length']}",
+                                seeds=[by[k].get('seed', defaults.seed) for k in keys], extra=[
+        '* **Training:** every run is a curriculum of '
+        f"{by[keys[0]]['curriculum'][1] if by[keys[0]]['curriculum'] else 0} steps at "
+        f"{by[keys[0]]['curriculum'][0] if by[keys[0]]['curriculum'] else '-'} symbols, then "
+        f"{by[keys[0]]['steps']} steps at the length of its column.",
+        '* **A second seed** (`seed=1`) at 1,024 symbols is quoted on the '
+        '[task page](../../tasks/frequency_sort.md); its records are not in this folder.'])
     table = out / 'table.md'
-    table.write_text('# Frequency sort\n\n' + '\n'.join(lines) + '\n')
+    table.write_text('# Frequency sort\n\n' + '\n'.join(lines))
 
-    # The plot: a log scale for length, since the lengths double; chance as a dotted line.
+    # The plot: a log scale for length, since the lengths double; each run its own colour
+    # and marker; the window oracle dashed and chance dotted; the y-axis from zero.
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(6, 3.6))
-    for name in names:
+    fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    for k, name in enumerate(names):
         xs = [n for n in lengths if (name, n) in by]
-        ax.plot(xs, [by[name, n]['accuracy'] for n in xs], marker='o', label=name)
-    # The window oracle, dashed; chance, one symbol in 20 per answer position, dotted.
+        ys = [by[name, n]['accuracy'] for n in xs]
+        ax.errorbar(xs, ys, yerr=[stderr(y) for y in ys], marker='osD^v'[k % 5], color=f'C{k}',
+                    capsize=3, label=name)
     ax.plot(lengths, [oracle[n] for n in lengths], color='0.3', linestyle='--', linewidth=1,
             label=f'exact counts, last {ORACLE_WINDOW} symbols')
     ax.axhline(1 / SYMBOLS, color='0.6', linestyle=':', linewidth=1, label='chance')

@@ -312,52 +312,77 @@ def run(overrides: Dict[str, str]) -> Dict[str, Any]:
 
 # ## The report
 #
-# The table gives, per run, the state it keeps, its mean exact match over depths at each
-# length, then the full grid; the plot draws accuracy against depth, one panel per length.
+# The page answers one question, plot first: how often each model reads the key back, by
+# text length and needle depth. Then the mean over depths per length with every column
+# defined, the full grid, and how the numbers were made. It reads only the json files.
 def report(results_dir: str = 'docs/results/passkey') -> Tuple[Path, Path]:
-    # Each run's json is self-contained; the report only reads them, so runs can be added or
-    # rerun one at a time and the table rebuilt.
+    from labml_memory.training import provenance
     out = Path(results_dir)
     runs = load_results(results_dir, 'passkey')
+    paths = sorted(out.glob('*.json'))
     # Every run must share the grid of the first; runs are listed in file-name order.
     lengths = list(runs[0]['accuracy'])
-    # The summary table: one row per run, the mean over depths per length.
-    lines = ['| run | state (numbers / sequence) | parameters | train time (s) | '
-             + ' | '.join(f'{m}× seg' for m in lengths) + ' |',
-             '|---|---:|---:|---:|' + '---:|' * len(lengths)]
+    depths = list(runs[0]['accuracy'][lengths[0]])
+    seg_len = runs[0]['seg_len']
+    defaults = PasskeyConfig()
+    train_lengths = ' or '.join(str(n) for n in defaults.train_segments)
+    lines = [f'Can a model read back a {defaults.n_digits}-digit key hidden in filler text, and '
+             'how far behind the question can the key be? Each model is trained on texts of '
+             f'{train_lengths} segments of {seg_len} characters, then scored on '
+             f'{defaults.eval_samples} fresh texts per cell at {", ".join(f"{m}×" for m in lengths)} '
+             'the segment length, with the key at five depths. Chance is '
+             f'{10.0 ** -defaults.n_digits:g} per text.', '',
+             '![Exact match against needle depth, one panel per text length](accuracy.png)', '',
+             '## Mean exact match over depths', '']
+    lines += ['| run | state (numbers) | parameters | train time (s) | '
+              + ' | '.join(f'{m}× ({int(m) * seg_len:,} chars)' for m in lengths) + ' |',
+              '|---|---:|---:|---:|' + '---:|' * len(lengths)]
     # A mean over depths hides where a model fails; the full grid below shows it.
     for r in runs:
         means = [sum(r['accuracy'][m].values()) / len(r['accuracy'][m]) for m in lengths]
         lines.append(f"| {r['name']} | {r['state_numbers']:,} | {r['parameters']:,} | {r['train_seconds']:.0f} | "
                      + ' | '.join(f'{a:.2f}' for a in means) + ' |')
-    # The full grid, one row per (run, length), and the commands that produced every row.
-    lines += ['', 'Exact match by length (× segment) and needle depth:', '']
-    depths = list(runs[0]['accuracy'][lengths[0]])
-    lines += ['| run | length | ' + ' | '.join(f'depth {d}' for d in depths) + ' |',
+    lines += ['', '* **run**: the `name=` of the run\'s command (below); *infini* runs are '
+              'Infini-attention with the linear or the delta update rule.',
+              '* **state**: numbers one sequence carries across a segment boundary, all layers '
+              'together, after the longest text (the sizes were matched on purpose).',
+              '* **parameters**: trainable parameters of the model.',
+              '* **train time**: seconds of training, without the evaluation.',
+              f'* **k× (n chars)**: the share of texts of k segments (n characters) whose '
+              f'{defaults.n_digits} digits all came back right, averaged over the five depths. '
+              f'{train_lengths} segments were seen in training; longer texts test how far the '
+              'memory carries.', '',
+              '## By needle depth', '',
+              '| run | length | ' + ' | '.join(f'depth {d}' for d in depths) + ' |',
               '|---|---:|' + '---:|' * len(depths)]
     for r in runs:
         for m in lengths:
             lines.append(f"| {r['name']} | {m}× | " + ' | '.join(f"{r['accuracy'][m][d]:.2f}" for d in depths) + ' |')
-    lines += ['', 'Commands:', '']
-    lines += [f"    {r['command']}" for r in runs]
-    # `table.md` and `accuracy.png` sit beside the json files and are linked from the pages.
+    lines += ['', '**depth**: where the key sits, from 0 (the start of the text) to 1 (just '
+              f'before the question); each cell is the exact match over {defaults.eval_samples} texts, '
+              f'so it moves in steps of 1/{defaults.eval_samples}.', '']
+    seeds = [r['overrides'].get('seed', defaults.seed) for r in runs]
+    lines += provenance.section(list(zip(runs, paths)), seeds=seeds, extra=[
+        f'* **Evaluation:** the same texts for every model (a fixed seed per cell, never a '
+        'training text).'])
     table = out / 'table.md'
-    table.write_text('# Passkey retrieval\n\n' + '\n'.join(lines) + '\n')
+    table.write_text('# Passkey retrieval\n\n' + '\n'.join(lines))
 
     # The plot: one panel per evaluation length, exact match against needle depth, one line
-    # per run. A model that only sees a recent window shows up as a line that is zero except
-    # at depth 1, where the needle sits right before the question.
+    # per run, each with its own colour and marker. A model that only sees a recent window
+    # shows up as a line that is zero except at depth 1.
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     # Shared y-axis from 0 to 1, so panels can be compared at a glance.
     fig, axes = plt.subplots(1, len(lengths), figsize=(4 * len(lengths), 3.4), sharey=True)
     for ax, m in zip(axes, lengths):
-        for r in runs:
+        for k, r in enumerate(runs):
             xs = [float(d) for d in r['accuracy'][m]]
-            ax.plot(xs, list(r['accuracy'][m].values()), marker='o', label=r['name'])
-        ax.set_title(f"{m}× segment ({int(m) * runs[0]['seg_len']} chars)")
-        ax.set_xlabel('needle depth')
+            ax.plot(xs, list(r['accuracy'][m].values()), marker='osD^v'[k % 5],
+                    color=f'C{k}', label=r['name'])
+        ax.set_title(f"{m}× segment ({int(m) * seg_len:,} chars)")
+        ax.set_xlabel('needle depth (0 = start of text)')
         ax.set_ylim(-0.05, 1.05)
         ax.grid(alpha=0.3)
     # Labels once: the y-axis is shared, the legend names the runs as the table does.

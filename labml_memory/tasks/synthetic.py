@@ -42,6 +42,7 @@ from torch import nn
 from labml_memory.protocol import MemoryLanguageModel
 from labml_memory.training import learning_rate
 from labml_memory.training.config import _parse_value, parse_overrides
+from labml_memory.training.provenance import machine
 
 
 # ## A batch
@@ -275,6 +276,8 @@ def save_result(results_dir: str, filename: str, result: Dict[str, Any]) -> Path
     out = Path(results_dir)
     out.mkdir(parents=True, exist_ok=True)
     path = out / filename
+    # Where and when it ran, for the closing section of the results page.
+    result = {**result, 'machine': result.get('machine') or machine()}
     path.write_text(json.dumps(result, indent=1))
     return path
 

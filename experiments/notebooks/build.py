@@ -137,6 +137,31 @@ ax.set_xlabel('t (0: oldest, 1: newest)'); ax.set_ylabel('density'); ax.legend()
 plt.show()
 """
 
+RMT_MEMORY = VALID_STREAMS + """\
+# What do the memory tokens carry? Read held-out text twice: once passing the memory from
+# segment to segment, once starting every segment from the initial memory. The gap, by
+# position in the segment, is what the memory holds; it is widest at the start of a segment,
+# where the segment itself offers the least context.
+import torch.nn.functional as F
+n = 2 if TINY else 20
+curves = {'memory carried': torch.zeros(config.seq_len), 'initial memory every segment': torch.zeros(config.seq_len)}
+memory = None
+with torch.no_grad():
+    for i in range(n):
+        inputs, targets, _ = streams.segment(i)
+        logits, next_memory, _ = model(inputs, memory)
+        fresh, _, _ = model(inputs, None)
+        for name, out in zip(curves, (logits, fresh)):
+            curves[name] += F.cross_entropy(out.transpose(1, 2), targets, reduction='none').mean(0) / n
+        memory = next_memory
+fig, ax = plt.subplots(figsize=(6, 3))
+for name, curve in curves.items():
+    ax.plot(range(1, config.seq_len + 1), curve, label=name)
+ax.set_xlabel('position in the segment'); ax.set_ylabel('nats / char'); ax.legend()
+plt.show()
+print('memory state:', memory.nbytes(), 'bytes:', tuple(memory.tokens.shape), '[streams, n_mem, d_model]')
+"""
+
 TINY_COMMON = "d_model=32, heads=2, n_layers=2, d_ff=64, seq_len=16, batch_size=4, eval_every=1000, final_eval_segments=2, sample_len=0, threads=1, steps=3"
 
 NOTEBOOKS = {
@@ -175,6 +200,13 @@ NOTEBOOKS = {
         short="dict(steps=300, eval_every=100)",
         tiny=f"dict({TINY_COMMON}, mem_len=16, n_basis=16, n_samples=16, bins=16)",
         memory=INFINITY_MEMORY),
+    'recurrent_memory': dict(
+        title='Recurrent Memory Transformer',
+        blurb='Memory tokens read before each segment and written after it, trained through time '
+              '([paper](https://arxiv.org/abs/2207.06881)).',
+        short="dict(steps=200, eval_every=100)",
+        tiny=f"dict({TINY_COMMON}, n_mem=4)",
+        memory=RMT_MEMORY),
 }
 
 

@@ -159,3 +159,88 @@ def test_the_loop_learns_a_task_within_one_segment():
     history = train(model, lambda b, n, g: sample(b, n, g, 2, 1.0), config, torch.device('cpu'))
     after = evaluate(model, sample(32, 64, torch.Generator().manual_seed(1), 2, 1.0), 64)['loss']
     assert len(history) == 40 and after < before - 0.5
+
+
+@pytest.mark.parametrize("depth", [0.0, 0.2, 0.55, 1.0])
+def test_sample_honours_its_depth(depth):
+    # Every row's needle starts at round(depth * free) of the length + 1 characters drawn,
+    # whatever its key and filler offset; targets are shifted by one, so the first skipped
+    # target is one before the key's first character.
+    length, n = 150, 3
+    free = length + 1 - len(NEEDLE.format(key='0' * n)) - len(QUESTION.format(key='0' * n))
+    key_at = round(depth * free) + NEEDLE.index('{key}')
+    batch = sample(6, length, torch.Generator().manual_seed(5), n_digits=n, depth=depth)
+    for row in range(6):
+        skipped = (~batch.loss_mask[row]).nonzero().flatten().tolist()
+        assert skipped == list(range(key_at - 1, key_at - 1 + n))
+        text = decode(batch.inputs[row]) + decode(batch.targets[row, -1:])
+        assert text[key_at - len('the pass key is '):key_at] == 'the pass key is '
+
+
+class _Oracle(torch.nn.Module):
+    # Reads segments through the protocol and predicts the next character from the full text
+    # it was built with, except in the rows and answer positions told to be wrong; the memory
+    # it carries is the number of characters read, so a misuse of the memory shows up.
+    def __init__(self, batch, wrong):
+        super().__init__()
+        self.batch, self.wrong = batch, wrong
+
+    def forward(self, tokens, memory=None):
+        start = 0 if memory is None else memory
+        seg = tokens.shape[1]
+        assert torch.equal(tokens, self.batch.inputs[:, start:start + seg])
+        logits = torch.full((*tokens.shape, len(CHARS)), -5.0)
+        for b in range(tokens.shape[0]):
+            for t in range(seg):
+                target = int(self.batch.targets[b, start + t])
+                if (b, start + t) in self.wrong:
+                    target = (target + 1) % len(CHARS)
+                logits[b, t, target] = 5.0
+        return logits, start + seg, {}
+
+
+def test_evaluation_scores_exactly_and_reports_the_answer_loss():
+    from labml_memory.tasks.synthetic import evaluate
+    batch = sample(8, 96, torch.Generator().manual_seed(2), n_digits=4, depth=0.3)
+    answer = list(range(96 - 4, 96))
+    # Rows 1 and 6 get one answer digit wrong, row 3 a non-answer character: 6 of 8 correct.
+    wrong = {(1, answer[2]), (6, answer[0]), (3, 10)}
+    result = evaluate(_Oracle(batch, wrong), batch, 32)
+    assert result['accuracy'] == 6 / 8
+    # The loss is the cross-entropy of the 32 answer digits alone: 30 right, 2 wrong.
+    right = -torch.log_softmax(torch.tensor([5.0] + [-5.0] * (len(CHARS) - 1)), 0)[0]
+    miss = -torch.log_softmax(torch.tensor([5.0] + [-5.0] * (len(CHARS) - 1)), 0)[1]
+    assert result['loss'] == pytest.approx(((30 * right + 2 * miss) / 32).item(), rel=1e-5)
+
+
+def test_the_loop_learns_an_answer_that_needs_the_memory():
+    # Two-segment texts with the needle at depth 0: the key sits in the first segment and
+    # the answer at the end of the second, so no model reading one segment alone can know
+    # it. Transformer-XL with a memory of one segment learns to fetch it; the same trained
+    # weights, read with the memory cut at the segment boundary, answer at chance.
+    from labml_memory.tasks.synthetic import evaluate, train
+    from labml_memory.transformer_xl import TransformerXL
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        model = TransformerXL(len(CHARS), d_model=32, heads=2, n_layers=2, d_ff=64, mem_len=32,
+                              dropout=0.0)
+        config = SyntheticTrainConfig(steps=150, batch_size=16, seg_len=32, train_segments=(2,),
+                                      lr=3e-3, warmup=5, eval_every=1000, lm_weight=0.1)
+        train(model, lambda b, n, g: sample(b, n, g, 2, 0.0), config, torch.device('cpu'))
+        held_out = sample(64, 64, torch.Generator().manual_seed(1), 2, 0.0)
+        text = decode(held_out.inputs[0])
+        assert text.index('the pass key is ') < 32 and text.rindex('the pass key is ') >= 32
+
+        class WithoutMemory(torch.nn.Module):
+            def __init__(self, model):
+                super().__init__()
+                self.model = model
+
+            def forward(self, tokens, memory=None):
+                return self.model(tokens, None)
+
+        assert evaluate(model, held_out, 32)['accuracy'] >= 0.8
+        assert evaluate(WithoutMemory(model), held_out, 32)['accuracy'] <= 0.1
+    finally:
+        torch.set_num_threads(before)

@@ -16,22 +16,22 @@ def full_text(batch, row):
 
 
 @pytest.mark.parametrize('seed', range(5))
-@pytest.mark.parametrize('load, gap, length', [(1, 0, 31), (3, 17, 95), (8, 40, 127), (5, 0, 63)])
+@pytest.mark.parametrize('load, gap, length', [(1, 0, 31), (3, 17, 95), (8, 40, 127), (5, 0, 63), (26, 3, 200)])
 def test_pairs_gap_and_queries_sit_where_the_layout_says(seed, load, gap, length):
     batch = sample(6, length, torch.Generator().manual_seed(seed), load, gap)
     n_queries = min(load, 4)
-    prefix = length + 1 - (6 * load + gap + 7 * n_queries)
+    prefix = length + 1 - (5 * load + gap + 6 * n_queries)
     for row in range(6):
         text = full_text(batch, row)
         assert len(text) == length + 1
-        pairs = re.findall(r'([a-z]{2}):(\d{2}) ', text[prefix:prefix + 6 * load])
-        assert len(pairs) == load and ''.join(f'{k}:{v} ' for k, v in pairs) == text[prefix:prefix + 6 * load]
+        pairs = re.findall(r'([a-z]):(\d{2}) ', text[prefix:prefix + 5 * load])
+        assert len(pairs) == load and ''.join(f'{k}:{v} ' for k, v in pairs) == text[prefix:prefix + 5 * load]
         written = dict(pairs)
         assert len(written) == load  # distinct keys
         # The gap is filler only: no colon, question mark or digit between pairs and queries.
-        between = text[prefix + 6 * load:prefix + 6 * load + gap]
+        between = text[prefix + 5 * load:prefix + 5 * load + gap]
         assert len(between) == gap and not re.search(r'[:?0-9]', between)
-        queries = re.findall(r'\?([a-z]{2}):(\d{2}) ', text[-7 * n_queries:])
+        queries = re.findall(r'\?([a-z]):(\d{2}) ', text[-6 * n_queries:])
         assert len(queries) == n_queries and len({k for k, _ in queries}) == n_queries
         # Only written keys are asked, and the answer is the value written for that key.
         assert all(written[k] == v for k, v in queries)
@@ -42,10 +42,11 @@ def test_pairs_gap_and_queries_sit_where_the_layout_says(seed, load, gap, length
 def test_loss_leaves_out_exactly_the_random_characters():
     load, gap, length = 3, 10, 63
     batch = sample(2, length, torch.Generator().manual_seed(0), load, gap)
-    prefix = length + 1 - (6 * load + gap + 7 * 3)
+    prefix = length + 1 - (5 * load + gap + 6 * 3)
     text = full_text(batch, 0)
-    random_chars = [c for j in range(load) for c in (prefix + 6 * j, prefix + 6 * j + 1, prefix + 6 * j + 3, prefix + 6 * j + 4)]
-    random_chars += [len(text) - 7 * 3 + 7 * j + c for j in range(3) for c in (1, 2)]
+    # In each pair `k:42 ` the key and both digits; in each query `?k:42 ` the key.
+    random_chars = [c for j in range(load) for c in (prefix + 5 * j, prefix + 5 * j + 2, prefix + 5 * j + 3)]
+    random_chars += [len(text) - 6 * 3 + 6 * j + 1 for j in range(3)]
     left_out = {t + 1 for t in (~batch.loss_mask[0]).nonzero().flatten().tolist()}
     assert left_out == set(random_chars)
     assert all(text[c].isalnum() for c in random_chars)
@@ -93,14 +94,14 @@ def test_training_texts_fit_their_length_and_vary_the_load():
 
 def test_bad_settings_name_the_value():
     g = torch.Generator()
-    with pytest.raises(ValueError, match='at least 40'):
-        sample(1, 31, g, 2, 14)  # 12 + 14 + 14 = 40 characters do not fit in 32
+    with pytest.raises(ValueError, match='at least 36'):
+        sample(1, 31, g, 2, 14)  # 10 + 14 + 12 = 36 characters do not fit in 32
     with pytest.raises(ValueError, match='n_queries'):
         sample(1, 63, g, 2, 0, n_queries=3)
     with pytest.raises(ValueError, match='gap'):
         sample(1, 63, g, 2, -1)
-    with pytest.raises(ValueError, match='load must be between 1 and 676'):
+    with pytest.raises(ValueError, match='load must be between 1 and 26'):
         sample(1, 63, g, 0, 0)
     with pytest.raises(ValueError, match='no load'):
         training_sampler([20])(1, 31, g)
-    assert recall.N_KEYS == 676
+    assert recall.N_KEYS == 26

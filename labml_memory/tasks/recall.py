@@ -12,13 +12,13 @@ axes of the [memory-reach results](../results/memory_reach.md):
   (a window forgets everything beyond its reach; a summary need not).
 
 ```
- pairs (load k = 3)        gap g (filler)                 queries
- qx:42 bd:07 mo:93 the sky is blue. the sun is ... ?bd:07 ?qx:42
+ pairs (load k = 3)     gap g (filler)                 queries
+ q:42 b:07 m:93 the sky is blue. the sun is ... ?b:07 ?q:42
 ```
 
-Keys are two lower-case letters, all different within a text; values are two digits, drawn
-uniformly and independently of everything else. A query `?bd:` is answered by the two
-digits after it, and a query counts as right when **both** digits are (exact match per
+Keys are lower-case letters, all different within a text (so a load of at most 26); values
+are two digits, drawn uniformly and independently of everything else. A query `?b:` is
+answered by the two digits after it, and a query counts as right when **both** digits are (exact match per
 query, teacher-forced as in every task here; see the [synthetic-task loop](synthetic.py)).
 
 ## The floor
@@ -44,8 +44,8 @@ from labml_memory.tasks.synthetic import SyntheticBatch
 CHARS = '0123456789abcdefghijklmnopqrstuvwxyz .?:'
 INDEX = {c: i for i, c in enumerate(CHARS)}
 LETTERS, DIGITS = CHARS[10:36], CHARS[:10]
-KEY_LEN, VALUE_LEN = 2, 2
-# `qx:42 ` and `?qx:42 `: six and seven characters.
+KEY_LEN, VALUE_LEN = 1, 2
+# `q:42 ` and `?q:42 `: five and six characters.
 PAIR_LEN, QUERY_LEN = KEY_LEN + 1 + VALUE_LEN + 1, 1 + KEY_LEN + 1 + VALUE_LEN + 1
 N_KEYS = len(LETTERS) ** KEY_LEN
 # A memoryless guesser's exact match per query.
@@ -101,7 +101,7 @@ def sample(batch_size: int, length: int, generator: torch.Generator, load: int, 
     for _ in range(batch_size):
         # Distinct keys: a random subset of all two-letter keys, in random order.
         key_ids = torch.randperm(N_KEYS, generator=generator)[:load].tolist()
-        keys = [LETTERS[i // len(LETTERS)] + LETTERS[i % len(LETTERS)] for i in key_ids]
+        keys = [''.join(LETTERS[i // len(LETTERS) ** p % len(LETTERS)] for p in range(KEY_LEN)) for i in key_ids]
         values = [''.join(DIGITS[int(d)] for d in torch.randint(10, (VALUE_LEN,), generator=generator))
                   for _ in range(load)]
         # Which keys are asked, in what order: a random subset, so no position is a shortcut.

@@ -140,7 +140,9 @@ def test_each_installed_peer_answers_our_protocol(name):
     d, n, m = sizes.d_model, sizes.n_layers, sizes.mem_len
     expected = {'transformer_xl': n * m * d, 'compressive': n * (m + sizes.compressed_len) * d,
                 # per head: $d_k \times d_v$ for $M$ plus $d_k$ for $z$
-                'infini_attention': n * sizes.heads * (d // sizes.heads) * (d // sizes.heads + 1)}
+                'infini_attention': n * sizes.heads * (d // sizes.heads) * (d // sizes.heads + 1),
+                # one `d`-wide vector per memory token, however many layers
+                'recurrent_memory': sizes.n_mem * d}
     assert memory.nbytes() == sizes.batch_size * 4 * expected[peer.implements]
 
 

@@ -23,6 +23,7 @@ size. All the arithmetic is the peer's.
 | `lucidrains_compressive` | `compressive-transformer-pytorch` | Compressive Transformer |
 | `labml_nn_compressive` | `labml-nn` | Compressive Transformer |
 | `lucidrains_infini` | `infini-transformer-pytorch` | Infini-attention |
+| `lucidrains_rmt` | `recurrent-memory-transformer-pytorch` | Recurrent Memory Transformer |
 
 A peer that is not installed, fails to import, or cannot express the shared configuration
 raises `PeerUnavailable` with the reason; the benchmark prints that reason in its table
@@ -67,6 +68,8 @@ class Sizes:
     mem_len: int = 64
     compressed_len: int = 32
     compression_rate: int = 2
+    # $m$, the Recurrent Memory Transformer's number of memory tokens.
+    n_mem: int = 8
     # Parallel streams per step, and Tiny Shakespeare's 65 characters.
     batch_size: int = 16
     vocab_size: int = 65
@@ -341,6 +344,40 @@ class LucidrainsInfini(Peer):
         return ModelOutput(logits, PeerMemory([t for pair in new for t in pair]), {})
 
 
+# ## lucidrains' Recurrent Memory Transformer
+#
+# `forward(x, read_memories)` returns the logits, the write block's outputs (the next read
+# memories) and, by default, Transformer-XL memories as well. Set to match ours: no XL cache
+# (`use_xl_memories=False`), one residual stream (its default of four hyper-connection streams
+# is a later idea, not the paper's), rotary positions instead of its absolute table, and its
+# `memory_not_causal` mask, which is the same rule as our default `mask='memory'`. What stays
+# its own: a GEGLU feed-forward and RMSNorm; a learned positional vector added to the read
+# memories; the write block fed a *learned constant* rather than the incoming memory; a learned
+# "null" key and value in every head, which any query may attend to; and a gated "value
+# residual" from the first layer's values into every later layer's. `use_flash_attn=True`
+# sends its attention through `F.scaled_dot_product_attention`, the kernel ours use.
+class LucidrainsRMT(Peer):
+    implements = 'recurrent_memory'
+    package = 'recurrent-memory-transformer-pytorch'
+
+    def __init__(self, sizes: Sizes):
+        super().__init__(sizes)
+        rmt = _import('recurrent_memory_transformer_pytorch', self.package)
+        self.net = rmt.RecurrentMemoryTransformer(
+            sizes.d_model, num_tokens=sizes.vocab_size, depth=sizes.n_layers,
+            num_memory_tokens=sizes.n_mem, seq_len=sizes.seq_len, heads=sizes.heads,
+            dim_head=sizes.d_model // sizes.heads, ff_mult=sizes.d_ff / sizes.d_model,
+            use_flash_attn=True, abs_pos_emb=False, rotary_pos_emb=True, use_xl_memories=False,
+            num_residual_streams=1)
+
+    def forward(self, tokens, memory: Optional[PeerMemory] = None) -> ModelOutput:
+        # `None` on the first segment: the peer then reads its learned initial memory.
+        read = memory.parts[0] if memory is not None else None
+        logits, written, _ = self.net(tokens, read)
+        # The write block's outputs, `[B, m, D]`, kept differentiable; the trainer detaches.
+        return ModelOutput(logits, PeerMemory([written]), {})
+
+
 # ## The registry of peers
 #
 # Name to class; the benchmark iterates over it in this order.
@@ -352,6 +389,7 @@ PEERS: Dict[str, Callable[[Sizes], Peer]] = {
     'lucidrains_compressive': LucidrainsCompressive,
     'labml_nn_compressive': LabmlNNCompressive,
     'lucidrains_infini': LucidrainsInfini,
+    'lucidrains_rmt': LucidrainsRMT,
 }
 
 

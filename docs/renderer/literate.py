@@ -46,6 +46,8 @@ from pygments.token import STANDARD_TYPES
 
 # Comments that talk to tools rather than to readers; they stay in the code column.
 PRAGMA = re.compile(r"#\s*(noqa|type:|pragma|fmt:|pylint:|mypy:|isort:|-\*-)|#!")
+# Module metadata for tools: `__version__ = ...`, `__all__ = [...]` on one line.
+METADATA = re.compile(r"^__[a-z]+__\s*=")
 # A Markdown ATX heading: up to three spaces, one to six `#`, then a space.
 HEADING = re.compile(r"^ {0,3}(#{1,6})\s+(.+?)\s*#*\s*$")
 # The section of the module docstring that becomes an admonition.
@@ -241,7 +243,10 @@ def parse(source: str, name: str = "module") -> Module:
 
     for section in sections:
         _trim_blank_lines(section)
-    sections = [s for s in sections if s.note or s.code]
+    # A row of nothing but module metadata (`__version__ = "0.1.0"`) speaks to packaging
+    # tools, not to a reader; left in, it would end the landing page as a stray code block.
+    sections = [s for s in sections if s.note or (s.code and not all(
+        METADATA.match(line) or not line.strip() for line in s.code))]
     _assign_anchors(sections, names)
 
     title, docstring = split_title(module_doc)

@@ -44,64 +44,6 @@ model, which reuses Transformer-XL's relative attention and layers unchanged.
 * The reconstruction losses are means of squared errors; the dilated convolution has a shape
   of our choosing; most-used measures usage in one precise way. See
   [compression](compression.py).
-
-## Results
-
-**The experiment.** `python -m labml_memory.compressive.experiment` (the CPU preset: 4 layers,
-128 wide, $n_s = n_m = 64$, $n_{cm} = 32$, $c = 2$, convolution trained with the
-attention-reconstruction loss, 750 steps) reaches a validation loss of **1.781 nats/char**
-(2.570 bits/char, accuracy 0.470) on the whole held-out text, in 295.5 s of training on an
-otherwise idle two-core machine. With `steps=1000 threads=1` it reaches **1.717 nats/char**
-(2.477 bits/char, accuracy 0.493); that run took 1,621 s on a machine shared with three other
-training jobs, and it is the run analysed below.
-
-**Where the model looks.** `python -m labml_memory.compressive.analysis` on that run, 48
-validation segments with full memories ([numbers](../results/compressive/attention_buckets.md)):
-
-![Mean attention weight per key over 18 buckets](../results/compressive/attention_buckets.png)
-
-Attention per key falls steeply from the newest characters of the segment to the oldest
-memories, as in any character model, and then, in the two lower layers, *rises again* into the
-compressed memory: layer 0 gives a compressed slot 4.2 (×10⁻³) at the oldest end against 3.1
-for the least-read memory bucket. Averaged over layers the oldest compressed slots (3.4) get
-slightly more than the oldest raw memories (3.3). That is the paper's observation in small: the
-model does not treat the compressed memory as noise at the end of its context. The upper two
-layers, which look more locally, read it at about the level of the oldest memories.
-
-**The study.** `python experiments/compressive_study.py` trains the CPU preset's model for 300
-steps per run (one thread, one run at a time; far from convergence) and writes
-[the table](../results/compressive/study.md) and this figure:
-
-![Study: equal attention cost, and compression functions and losses](../results/compressive/study.png)
-
-| run | keys per query | reach (chars) | steps | valid loss (nats/char) | bpc | train loss, last 50 steps | wall time (s) |
-|---|---|---|---|---|---|---|---|
-| `xl_mem96` | 160 | 96 | 300 | 1.9897 | 2.8705 | 2.0029 | 467 |
-| `conv_attention` | 160 | 128 | 300 | 1.9836 | 2.8618 | 2.0019 | 290 |
-| `conv_attention_c4` | 160 | 192 | 300 | 1.9735 | 2.8472 | 1.9903 | 300 |
-| `conv_autoencoding` | 160 | 128 | 300 | 1.9989 | 2.8838 | 2.0218 | 326 |
-| `conv_bptt` | 160 | 128 | 300 | 2.0318 | 2.9313 | 2.0410 | 317 |
-| `dilated_conv_attention` | 160 | 128 | 300 | 1.9848 | 2.8635 | 2.0002 | 300 |
-| `dilated_conv_autoencoding` | 160 | 128 | 300 | 2.0064 | 2.8946 | 2.0244 | 153 |
-| `dilated_conv_bptt` | 160 | 128 | 300 | 2.0270 | 2.9243 | 2.0405 | 146 |
-| `max_pool` | 160 | 128 | 300 | 1.9775 | 2.8529 | 1.9945 | 143 |
-| `mean_pool` | 160 | 128 | 300 | 1.9840 | 2.8623 | 1.9980 | 328 |
-| `most_used` | 160 | 128 | 300 | 1.9870 | 2.8667 | 2.0028 | 181 |
-
-At equal attention cost (160 keys per query) every compressed run at $c = 2$ except the
-auto-encoding and BPTT ones is slightly ahead of Transformer-XL's longer plain memory after 300
-steps, and $c = 4$, which reaches 192 characters back against XL's 96, is best of all. The gaps
-to XL are small (0.003 to 0.016 nats), about what a change of seed moves, so they indicate a
-direction rather than prove one. Among the compression functions the parameter-free ones hold their own
-in runs this short: max pooling is the best $c = 2$ run, mean pooling ties the attention-trained
-convolution, and the dilated convolution and most-used follow closely. Of the losses, attention
-reconstruction beats auto-encoding, and BPTT (two segments of 16 streams per step) is last:
-halving the streams per segment costs more here than what the task loss teaches $f_c$. The
-paper (Table 5, enwik8, long training) also finds BPTT worst, but ranks the attention-trained
-convolutions above pooling; 300 steps cannot separate entries that close. The dilated
-convolution repeats the convolution's order of losses: attention 1.985, auto-encoding 2.006,
-BPTT 2.027. Wall times come from a machine shared with other training jobs (the last two cells
-ran on a quiet one) and vary with its load, not with the model.
 """
 
 from dataclasses import dataclass
@@ -350,3 +292,21 @@ class CompressiveTransformer(TransformerXL):
                                  f"and d_model={self.d_model}; pass the memory this model "
                                  f"returned for the same streams, or None to start afresh")
         return memory
+
+
+# ## What it measured
+#
+# **Tiny Shakespeare.** The CPU preset (`python -m labml_memory.compressive.experiment`: 4
+# layers, 128 wide, $L = M = 64$, $M_c = 32$, $c = 2$, convolution trained by attention
+# reconstruction, 750 steps) reaches **1.781 nats/char** on the whole held-out text in 295.5 s
+# of training on an idle two-core machine; `steps=1000` reaches 1.717.
+#
+# **Where attention goes** ([the 18 buckets](../results/compressive/attention_buckets.md)):
+# attention per key falls from the newest characters to the oldest memories and, in the two
+# lower layers, rises again into the compressed memory, the paper's observation in small.
+#
+# **The study** ([every run, with its plot](../results/compressive/study.md)): at equal
+# attention cost (160 keys per query) most compressed runs end slightly ahead of
+# Transformer-XL's longer plain memory after 300 steps, and $c = 4$ is best, but by 0.003 to
+# 0.016 nats, which one seed cannot separate from noise. Attention reconstruction beats
+# auto-encoding, and BPTT is last, as in the paper's Table 5.

@@ -380,3 +380,17 @@ class TransformerXL(MemoryLanguageModel):
             weights.append(w)
             x = layer(x, mem, rel_full[-k_len:], u, v, causal_mask(seq_len, k_len, tokens.device))
         return weights
+
+
+# ## What it measured
+#
+# **Tiny Shakespeare.** The CPU preset (`python -m labml_memory.transformer_xl.experiment`,
+# 1,000 steps) reaches **1.7074 nats/char** on the whole held-out text in 268 s of training on
+# an idle two-core Xeon; without dropout, 800 steps reach 1.6411 in 114.6 s
+# ([experiment page](experiment.py)). It is the reference every other architecture here is
+# compared with at equal settings.
+#
+# **Speed**: the fused and the explicit attention paths are within a few percent of each
+# other on a CPU ([timings](../results/transformer_xl/attention_impl.md)), and against public
+# implementations ours trains 1.49× as fast as x-transformers' at the same configuration
+# ([benchmark](../results/benchmark.md)).

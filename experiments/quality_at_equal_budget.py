@@ -54,17 +54,30 @@ COMMON = dict(lr=2e-3, warmup=10, eval_every=10_000, checkpoint_every=10_000, sa
 BASELINE = 'plain transformer'
 
 
+# A model that learns its memory only by back-propagation across segments (the Recurrent Memory
+# Transformer: its write tokens appear in no loss of their own segment) trains with the
+# `unroll` of its CPU preset, and so does a peer of it. Reading `unroll` segments per step, it
+# gets `1 / unroll` of the streams, so every model still reads the same characters per step.
+def unroll_for(name: str) -> int:
+    import importlib
+    module = PEERS[name].implements if name in PEERS else 'transformer_xl' if name == BASELINE else name
+    experiment = importlib.import_module(f'labml_memory.{module}.experiment')
+    return int(experiment.PRESETS['cpu'].get('unroll', getattr(experiment.Config, 'unroll', 1)))
+
+
 def config_for(name: str, overrides: dict):
     # Our architectures and the baseline go through their experiment's `build_config`; a
     # peer trains under the trainer's own settings and is built from `SIZES` directly.
     import importlib
     from labml_memory.benchmark import _overrides
+    unroll = unroll_for(name)
+    shared = dict(unroll=unroll, batch_size=max(1, SIZES.batch_size // unroll))
     if name in PEERS:
         return build_config(TrainConfig, {'cpu': {}}, {
-            'seq_len': SIZES.seq_len, 'batch_size': SIZES.batch_size, **COMMON, **overrides})
+            'seq_len': SIZES.seq_len, **shared, **COMMON, **overrides})
     module = 'transformer_xl' if name == BASELINE else name
     experiment = importlib.import_module(f'labml_memory.{module}.experiment')
-    values = {**_overrides(experiment.Config, SIZES), 'device': 'cpu', **COMMON, **overrides}
+    values = {**_overrides(experiment.Config, SIZES), **shared, 'device': 'cpu', **COMMON, **overrides}
     if name == BASELINE:
         # Same span as a memory model (128 characters back at most), same characters per step.
         values.update(mem_len=0, eval_mem_len=0, seq_len=2 * SIZES.seq_len,

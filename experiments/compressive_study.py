@@ -6,7 +6,7 @@ Two questions, on Tiny Shakespeare, with the CPU preset's model (4 layers, 128 w
 
 1. **At equal attention cost, does compressing beat remembering?** Transformer-XL with a memory
    of 96 attends over 160 keys and reaches 96 characters back. The Compressive Transformer with
-   $n_m = 64$, $n_{cm} = 32$ attends over the same 160 keys but reaches $64 + 32c$ back:
+   $M = 64$, $M_c = 32$ attends over the same 160 keys but reaches $64 + 32c$ back:
    128 at $c = 2$, 192 at $c = 4$.
 2. **A small Table 5.** Every compression function, and every loss for the learnable ones
    (BPTT with `unroll=2` and half the batch, as in the paper), at $c = 2$.
@@ -33,12 +33,12 @@ within the spread that a different seed gives.
   empty memory, segment by segment, as every experiment here does; the compression loss is
   never part of the reported loss.
 * **Attention cost counted in keys per query.** That is what decides the cost of attention
-  (the $O(n_s(n_m + n_{cm}))$ term); the compression function's own cost is small beside it.
+  (the $O(L(M + M_c))$ term); the compression function's own cost is small beside it.
   Wall times are reported too, but they come from a shared two-core machine and say little.
 
 ## The table's columns
 
-* **keys per query**: $n_{cm} + n_m + L$ (or $n_m + L$ for XL), the attention cost;
+* **keys per query**: $M_c + M + L$ (or $M + L$ for XL), the attention cost;
 * **reach**: how many characters behind the segment the oldest key stands for;
 * **valid loss**: nats per character on the whole validation text, and the same in bits (bpc);
 * **train loss, last 50 steps**: the language-model loss only, a less noisy view of how far
@@ -120,7 +120,7 @@ def run_one(name: str, steps: int) -> Dict:
         started = time.time()
         result = train(config, module.build_model, f'study_{name}')
     # Keys per query (memory parts plus the segment) and how many characters behind the segment
-    # the oldest key reaches: $n_m$ for XL, $n_m + c\,n_{cm}$ with compression.
+    # the oldest key reaches: $M$ for XL, $M + c\,M_c$ with compression.
     if module is xl:
         keys, reach = config.mem_len + config.seq_len, config.mem_len
     else:

@@ -47,10 +47,30 @@ short ones to the rest. A handful of long-range layers does nearly as well as al
 provided they are not the first layers, and shortening the reach of the lower layers can even
 help. Transformer-XL here takes one memory length per layer so that this study can be run.
 
+## Notation
+
+One set of symbols on every page. Where a paper writes another, its page says so once, and the
+last column names the setting in the code.
+
+| symbol | meaning | the papers write | in the code |
+|---|---|---|---|
+| $L$ | segment length: tokens read per call | $n_s$ (Compressive), $N$ (Infini-attention) | `seq_len` |
+| $M$ | memory length per layer: past states kept | $n_m$ (Compressive), `mem_len` (XL) | `mem_len` |
+| $M_c$ | compressed-memory slots per layer | $n_{cm}$ (Compressive) | `compressed_len` |
+| $c$ | compression rate: states per compressed slot | $c$ | `compression_rate` |
+| $N$ | number of layers | $N$ (XL), $l$ (Compressive) | `n_layers` |
+| $d$, $d_k$, $d_v$ | model width; width of a head's keys and values | $d$, $d_{model}$ | `d_model` |
+| $J$ | basis functions of the ∞-former's signal | $N$ (∞-former) | `n_basis` |
+| $\tau$ | where the ∞-former contracts the old signal to | $\tau$ | `tau` |
+| $M_s$, $z_s$ | Infini-attention's memory and normaliser after segment $s$ | $M_s$, $z_s$ | `m`, `z` |
+| $\beta$ | Infini-attention's gate per head | $\beta$ | `beta` |
+
+A segment is counted as its paper counts it ($\tau$ in Transformer-XL, $t$ in the Compressive
+Transformer, $s$ in Infini-attention); no page needs two of them at once.
+
 ## What each one keeps
 
-$L$ is the segment length, $N$ the number of layers, $d$ the model width, $d_k$ the width of a
-head. Sizes and costs are per layer.
+Sizes and costs are per layer, in the notation above.
 
 | Model | What the memory holds | As the context grows | Attention cost per segment |
 |---|---|---|---|

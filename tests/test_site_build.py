@@ -45,9 +45,9 @@ def test_nothing_generated_is_committed():
         assert not (ROOT / "docs" / folder / f"{stem}.md").exists()
 
 
-def test_the_benchmark_pages_sit_under_results_not_building_blocks():
-    """The benchmark package measures the architectures: the navigation files it with the
-    results it writes, not among the blocks a model is built from."""
+def test_navigation_sections_hold_what_their_names_say():
+    """The benchmark package measures the architectures: its pages are neither building
+    blocks nor results, and the architectures come in the landing page's order."""
     import sys
     sys.path.insert(0, str(ROOT / "docs" / "renderer"))
     import literate_hooks as hooks
@@ -61,6 +61,16 @@ def test_the_benchmark_pages_sit_under_results_not_building_blocks():
             yield from ([value] if isinstance(value, str) else uris(value))
 
     assert not any(u.startswith("benchmark/") for u in uris(sections["Building blocks"]))
+    # Results holds results pages only; the code that measures them has its own section.
     results = list(uris(sections["Results"]))
-    assert results[0] == "benchmark/index.md" and "results/benchmark.md" in results
+    assert "results/benchmark.md" in results and all(u.startswith("results/") for u in results)
+    assert list(uris(sections[hooks.MEASUREMENT_TITLE]))[0] == "benchmark/index.md"
     assert "attention.md" in list(uris(sections["Building blocks"]))
+    # The architectures in the order the landing page introduces them (read from its links).
+    import re
+    landing = (ROOT / "labml_memory" / "__init__.py").read_text(encoding="utf-8")
+    introduced = list(dict.fromkeys(re.findall(r"\]\((\w+)/__init__\.py\)", landing)))
+    names = [n for n in sections if n not in ("Home", "Building blocks", "Training", "Tasks",
+                                              "Results", hooks.MEASUREMENT_TITLE, "More")]
+    order = [next(uris(sections[n])).split("/")[0] for n in names]
+    assert [p for p in order if p in introduced] == introduced, (order, introduced)

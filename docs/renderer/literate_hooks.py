@@ -3,9 +3,11 @@
 Loaded from `mkdocs.yml` (`hooks:`). At each build they
 
 1. find the modules (`on_config`) and build the navigation from them: Home, Building blocks,
-   one section per architecture package, Training, Tasks, Results (the benchmark's pages, then
-   whatever `.md` files are in `docs/results/`), then any other hand-written page;
-2. render each module to Markdown in memory (`on_files`; nothing generated is written to disk);
+   one section per architecture package, Training, Tasks, Results (the `.md` files in
+   `docs/results/`), How it is measured (the benchmark's pages), then any other hand-written
+   page;
+2. render each module to Markdown in memory (`on_files`; nothing generated is written to disk),
+   an architecture's page with its figure from `figures.py` before the list of deviations;
 3. before Markdown runs on any page, rewrite links to `.py` files into links to their pages and
    put maths aside as MathML (`on_page_markdown`);
 4. after Markdown, put the maths and the highlighted code back (`on_page_content`).
@@ -38,16 +40,19 @@ from maths import MathStash, stash_maths
 log = logging.getLogger("mkdocs.hooks.literate")
 
 PACKAGE = "labml_memory"
-# The order a reader meets the architectures in: each builds on the one before.
-ARCHITECTURE_ORDER = ["transformer_xl", "compressive", "memory_depth", "infinity_former",
-                      "infini_attention"]
+# The order a reader meets the architectures in, the landing page's: each builds on the one
+# before, and the memory-depth study of Transformer-XL comes after the architectures.
+ARCHITECTURE_ORDER = ["transformer_xl", "compressive", "infinity_former", "infini_attention",
+                      "memory_depth"]
 # Building blocks in reading order: tokens in, positions, attention, the rest of a layer.
 BLOCK_ORDER = ["embedding", "positional", "attention", "feed_forward", "residual"]
 TRAINING = {"training", "trainer", "train"}
 TASKS = {"tasks", "task", "datasets"}
-# Packages that measure the others: their pages open the Results section, next to the
-# figures they produce, rather than sitting among the building blocks.
+# Packages that measure the others: their pages get a section of their own after Results
+# ("How it is measured"), so that Results holds only results and the building blocks only
+# what a model is built from.
 MEASUREMENT = {"benchmark"}
+MEASUREMENT_TITLE = "How it is measured"
 
 
 @dataclass
@@ -180,9 +185,12 @@ def _build_nav(docs_dir: str) -> list:
         if entries:
             nav.append({heading: entries})
 
-    results = [_section(p) for p in packages if p in MEASUREMENT] + _markdown_files(docs_dir, "results")
+    results = _markdown_files(docs_dir, "results")
     if results:
         nav.append({"Results": results})
+    measuring = [_section(p) for p in packages if p in MEASUREMENT]
+    if measuring:
+        nav.append({MEASUREMENT_TITLE: measuring})
     more = [f for f in _markdown_files(docs_dir, "")
             if f != "index.md" and not f.startswith("results/")]
     if more:
@@ -338,12 +346,14 @@ def on_page_content(html: str, page, config, files) -> str:
         html = stash.restore(html)
         _plain_toc(page.toc, stash)
         if page.title:
-            page.title = stash.plain(page.title)
+            page.title = stash.text(page.title)
     _current = None
     return html
 
 
 def _plain_toc(items, stash: MathStash) -> None:
+    """The table of contents is plain text: a heading's maths appears there as the
+    characters it shows (σ, β, ψ), never as LaTeX source or MathML."""
     for item in items:
-        item.title = stash.plain(item.title)
+        item.title = stash.text(item.title)
         _plain_toc(item.children, stash)

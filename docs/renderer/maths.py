@@ -77,8 +77,23 @@ class MathStash:
         return PLACEHOLDER.sub(lambda m: self.html[int(m.group(1))], text)
 
     def plain(self, text: str) -> str:
-        """Put the LaTeX source back, for places that take plain text (titles, anchors)."""
+        """Put the LaTeX source back, for heading ids: they must not change when a formula
+        is rendered differently."""
         return PLACEHOLDER.sub(lambda m: self.latex[int(m.group(1))], text)
+
+    def text(self, text: str) -> str:
+        """Put each formula back as the characters a reader sees (`\\sigma` becomes σ), for
+        places that take plain text only: the table of contents and the browser's title."""
+        return PLACEHOLDER.sub(lambda m: as_text(self.html[int(m.group(1))]), text)
+
+
+_TAG = re.compile(r"<[^>]+>")
+
+
+def as_text(mathml: str) -> str:
+    """The characters of a MathML formula in reading order, without its layout (a subscript
+    follows its base): `M_{s-1}` reads `Ms−1`, `\\sigma(Q)` reads `σ(Q)`."""
+    return html.unescape(_TAG.sub("", mathml)).strip()
 
 
 def stash_maths(markdown: str, stash: MathStash) -> str:

@@ -5,19 +5,20 @@ r"""
 (Rae, Potapenko, Jayakumar, Hillier, Lillicrap; ICLR 2020).
 
 [Transformer-XL](../transformer_xl/__init__.py) forgets an activation the moment it leaves its
-memory of $n_m$ positions. The Compressive Transformer keeps a second, coarser memory behind
+memory of $M$ positions. The Compressive Transformer keeps a second, coarser memory behind
 the first: when activations fall out of the memory they are *compressed* at a rate $c$ into
-fewer slots and pushed into a **compressed memory** of $n_{cm}$ slots. Each layer then attends
+fewer slots and pushed into a **compressed memory** of $M_c$ slots. Each layer then attends
 over three things, oldest first: compressed memory, memory, current segment.
 
-Per layer and per segment of $n_s$ activations $h$ (Algorithm 1 of the paper):
+Per layer and per segment of $L$ activations $h$ (Algorithm 1 of the paper, which writes
+$n_s$, $n_m$, $n_{cm}$ for the [site's](../__init__.py#notation) $L$, $M$, $M_c$):
 
-$$\texttt{old\_mem} = m_t[:n_s], \qquad \texttt{new\_cm} = f_c(\texttt{old\_mem}) \in \mathbb{R}^{\lfloor n_s/c \rfloor \times d}$$
-$$m_{t+1} = [m_t \circ h]_{[-n_m:]}, \qquad cm_{t+1} = [cm_t \circ \texttt{new\_cm}]_{[-n_{cm}:]}$$
+$$\texttt{old\_mem} = m_t[:L], \qquad \texttt{new\_cm} = f_c(\texttt{old\_mem}) \in \mathbb{R}^{\lfloor L/c \rfloor \times d}$$
+$$m_{t+1} = [m_t \circ h]_{[-M:]}, \qquad cm_{t+1} = [cm_t \circ \texttt{new\_cm}]_{[-M_c:]}$$
 
-A layer sees $n_m + c\, n_{cm}$ activations back for the price of attending over
-$n_m + n_{cm}$ keys, so the temporal range of an $l$-layer model grows to
-$l \times (n_m + c\, n_{cm})$ at attention cost $O(n_s^2 + n_s (n_m + n_{cm}))$.
+A layer sees $M + c\, M_c$ activations back for the price of attending over
+$M + M_c$ keys, so the temporal range of an $N$-layer model grows to
+$N \times (M + c\, M_c)$ at attention cost $O(L^2 + L (M + M_c))$.
 
 The five compression functions $f_c$ and the three ways of training them (an
 attention-reconstruction loss, an auto-encoding loss, back-propagation through time) live on
@@ -28,13 +29,13 @@ model, which reuses Transformer-XL's relative attention and layers unchanged.
 
 * Everything [Transformer-XL](../transformer_xl/__init__.py) lists (pre-LN by default, GELU,
   shared $u$, $v$, no adaptive softmax), since this model is built on it.
-* **Compression happens in whole groups of $c$.** Algorithm 1 compresses $n_s$ activations
-  every step, which assumes every segment is $n_s$ long. We compress whatever overflows the
+* **Compression happens in whole groups of $c$.** Algorithm 1 compresses $L$ activations
+  every step, which assumes every segment is $L$ long. We compress whatever overflows the
   memory, rounded *down* to a multiple of $c$; the remainder (fewer than $c$ activations)
   stays in the memory until the next segment completes its group. In training every segment
-  has $n_s$ positions and this is exactly Algorithm 1; it also lets generation feed one
+  has $L$ positions and this is exactly Algorithm 1; it also lets generation feed one
   character at a time. For pooling and the plain convolution, compressing in pieces gives the
-  same slots as compressing $n_s$ at once; for the dilated convolution and most-used the
+  same slots as compressing $L$ at once; for the dilated convolution and most-used the
   pieces are smaller during token-by-token generation.
 * **BPTT flows through $f_c$, not through the memory.** With `compression_loss='bptt'` the
   compressed memory keeps its graph across the trainer's `unroll` segments, so the
@@ -115,9 +116,9 @@ def check_compression(segment_len: int, rate: int, mem_len: int, compressed_len:
 # are the same modules, and only the reading and writing of the memory differ.
 class CompressiveTransformer(TransformerXL):
     r"""
-    * `mem_len` ($n_m$), `compressed_len` ($n_{cm}$), `compression_rate` ($c$), per layer
+    * `mem_len` ($M$), `compressed_len` ($M_c$), `compression_rate` ($c$), per layer
       the same;
-    * `segment_len` ($n_s$), the training segment length, checked to be a multiple of $c$;
+    * `segment_len` ($L$), the training segment length, checked to be a multiple of $c$;
     * `compression`: one of `max_pool`, `mean_pool`, `conv`, `dilated_conv`, `most_used`;
     * `compression_loss`: `attention`, `autoencoding`, `bptt` or `none`;
     * the rest as in [Transformer-XL](../transformer_xl/__init__.py).
@@ -203,7 +204,7 @@ class CompressiveTransformer(TransformerXL):
             # "true" distance to give it. Index distances depend only on $i - j$, so the same
             # [relative shift](../transformer_xl/__init__.py) lines up all three parts in one
             # go. And once the memories are full the compressed slots always sit at the same
-            # distances, so the model learns what those distances mean: beyond $n_m + L$ back,
+            # distances, so the model learns what those distances mean: beyond $M + L$ back,
             # one step is $c$ characters.
             k_len = cmem.shape[1] + mem.shape[1] + seq_len
             mask = causal_mask(seq_len, k_len, tokens.device)
@@ -241,10 +242,10 @@ class CompressiveTransformer(TransformerXL):
     # ### Algorithm 1 for one layer
     #
     # `mem` ($m_t$), `cmem` ($cm_t$), `x_in` ($h$: this layer's input for the segment).
-    # The joined sequence $[m_t \circ h]$ keeps its last $n_m$ activations; what overflows
+    # The joined sequence $[m_t \circ h]$ keeps its last $M$ activations; what overflows
     # is `old_mem`, rounded down to whole groups of $c$ (the remainder stays in memory one
-    # segment longer). In the steady state of training, with $n_m \ge n_s$, `old_mem` is
-    # exactly $m_t[:n_s]$.
+    # segment longer). In the steady state of training, with $M \ge L$, `old_mem` is
+    # exactly $m_t[:L]$.
     def _update_layer(self, n, mem, cmem, usage, x_in, seg_usage):
         joined = torch.cat([mem, x_in.detach()], dim=1)
         overflow = max(0, joined.shape[1] - self.n_m)
@@ -269,7 +270,7 @@ class CompressiveTransformer(TransformerXL):
             # through $f_c$ is what trains it. The trainer detaches it after each step.
             if self.compression_loss != 'bptt' or not self.training:
                 new_cm = new_cm.detach()
-            # $cm_{t+1} = [cm_t \circ \texttt{new\_cm}]_{[-n_{cm}:]}$
+            # $cm_{t+1} = [cm_t \circ \texttt{new\_cm}]_{[-M_c:]}$
             cmem = torch.cat([cmem, new_cm], dim=1)
             cmem = cmem[:, max(0, cmem.shape[1] - self.n_cm):]
         return kept, cmem, usage, loss

@@ -24,7 +24,7 @@ Left to right is oldest to newest: six buckets of compressed slots, six of memor
 current segment. Each bar is the attention weight a single key of that bucket receives on
 average, so a bar is comparable with every other bar whatever the sizes of the parts.
 
-* A weight of $1 / K$ (here $K = n_{cm} + n_m + L$ keys) is what a query that looked
+* A weight of $1 / K$ (here $K = M_c + M + L$ keys) is what a query that looked
   everywhere equally would give; bars above it are read more than chance.
 * The rightmost buckets are the recent characters of the segment itself; in character-level
   text they dominate, because the next character depends most on the last few.
@@ -39,7 +39,7 @@ average, so a bar is comparable with every other bar whatever the sizes of the p
 ## Deviations from the paper
 
 * **Mean weight per key, not total per bucket.** Buckets of different parts hold different
-  numbers of keys ($n_{cm} = 32$ slots against $n_m = 64$ memories here), so a bucket's value is
+  numbers of keys ($M_c = 32$ slots against $M = 64$ memories here), so a bucket's value is
   the average weight one key in it receives. The total would favour whichever part is longer.
 * **Causal mask respected.** In the current sequence a key is averaged only over the queries
   allowed to see it; otherwise the late positions, hidden from most queries, would look unread.
@@ -109,8 +109,8 @@ def measure(model, streams, segments: int, device) -> Tuple[Dict[str, List[float
     if segments < 1:
         raise ValueError(f"segments must be a positive number of segments to measure, got {segments}")
     model.eval()
-    # Segments needed before both memories are full: $n_m / n_s$ to fill the memory, then
-    # $c\,n_{cm} / n_s$ more whose evictions fill the compressed memory.
+    # Segments needed before both memories are full: $M / L$ to fill the memory, then
+    # $c\,M_c / L$ more whose evictions fill the compressed memory.
     fill = math.ceil(model.n_m / model.segment_len) + \
         math.ceil(model.n_cm * model.rate / model.segment_len)
     total_sums, total_counts = 0.0, 0.0

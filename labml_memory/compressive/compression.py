@@ -3,8 +3,8 @@ r"""
 
 The [Compressive Transformer](__init__.py) keeps, per layer, a second memory of *compressed*
 activations. Every time the ordinary memory overflows, the activations that fall out of it,
-`old_mem` ($n_s$ of them in the steady state), are not thrown away but squeezed by a
-compression function $f_c$ into $\lfloor n_s / c \rfloor$ slots, $c$ being the compression
+`old_mem` ($L$ of them in the steady state), are not thrown away but squeezed by a
+compression function $f_c$ into $\lfloor L / c \rfloor$ slots, $c$ being the compression
 rate. Section 3.2 of the [paper](https://arxiv.org/abs/1911.05507) tries five such functions
 and three ways to train the learnable ones; this page implements all of them.
 
@@ -14,7 +14,7 @@ and three ways to train the learnable ones; this page implements all of them.
 | `mean_pool` | the mean of each group of $c$ | none |
 | `conv` | a 1-D convolution, kernel = stride = $c$ | $c\, d^2 + d$ |
 | `dilated_conv` | a dilated convolution, then the strided one: each slot also sees the group before | $(c + 2)\, d^2 + 2d$ |
-| `most_used` | keep the $n_s / c$ activations that received the most attention, in order | none |
+| `most_used` | keep the $L / c$ activations that received the most attention, in order | none |
 
 | `compression_loss=` | what trains $f_c$ |
 |---|---|
@@ -36,7 +36,7 @@ the model skips the loss for them (and reports no `compression` entry), which th
   convolution. Each slot then reads its own group and the group before: a receptive field
   of $2c$ activations, every input read.
 * **Losses are means, not sums.** Both reconstruction losses average the squared error over
-  elements instead of summing it, so their size does not grow with $d$, $n_s$ or the batch;
+  elements instead of summing it, so their size does not grow with $d$, $L$ or the batch;
   the attention loss is still summed over layers and added with weight one, as in the paper.
 * **Most-used scores.** Usage is the attention an activation received in the step in which it
   was produced (the segment that wrote it into memory), averaged over heads and over the

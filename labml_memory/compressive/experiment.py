@@ -15,8 +15,8 @@ tracked with labml under `logs/compressive/<uuid>/`. The language-model loss is 
 trains only the compression function, so it is not part of the language-model figures).
 
 The CPU preset is the [Transformer-XL](../transformer_xl/experiment.py) preset (4 layers,
-128 wide, segments of $n_s = 64$, 32 streams, learning rate $2 \cdot 10^{-3}$), trained for 750
-steps instead of 1,000 so that it fits five minutes on two cores, with a memory of $n_m = 64$ and a compressed memory of $n_{cm} = 32$ slots at rate $c = 2$,
+128 wide, segments of $L = 64$, 32 streams, learning rate $2 \cdot 10^{-3}$), trained for 750
+steps instead of 1,000 so that it fits five minutes on two cores, with a memory of $M = 64$ and a compressed memory of $M_c = 32$ slots at rate $c = 2$,
 so each layer attends over 160 keys and reaches 128 characters behind the segment.
 For BPTT the paper unrolls twice the segment length with half the batch: `unroll=2
 batch_size=16` reads the same characters per step.
@@ -40,7 +40,7 @@ from labml_memory.training.config import ModelConfig
 @dataclass
 class Config(ModelConfig):
     r"""The trainer's settings, the stack's shape, and this model's own."""
-    # $n_m$, $n_{cm}$ and $c$; the segment length $n_s$ is the trainer's `seq_len`.
+    # $M$, $M_c$ and $c$; the segment length $L$ is the trainer's `seq_len`.
     mem_len: int = 64
     compressed_len: int = 32
     compression_rate: int = 2

@@ -19,7 +19,10 @@ $$A_{mem} = \frac{\sigma(Q)\, M_{s-1}}{\sigma(Q)\, z_{s-1}}$$
 
 and only then writes the current segment into the memory, either by the **linear** rule
 
-$$M_s = M_{s-1} + \sigma(K)^\top V, \qquad z_s = z_{s-1} + \sum_{t=1}^{N} \sigma(K_t)$$
+$$M_s = M_{s-1} + \sigma(K)^\top V, \qquad z_s = z_{s-1} + \sum_{t=1}^{L} \sigma(K_t)$$
+
+(the paper's segment length $N$ is written $L$ here, as on every page of the site; see the
+[notation](../__init__.py#notation))
 
 or by the **delta** rule, which first subtracts what the memory would already return for
 those keys, so that a value it already holds is not written twice:
@@ -120,7 +123,7 @@ def sigma(x: torch.Tensor) -> torch.Tensor:
 #
 # $$A_{mem} = \frac{\sigma(Q) M_{s-1}}{\sigma(Q) z_{s-1}}$$
 #
-# The numerator is `[N, d_k] @ [d_k, d_v]`; the denominator is a *matrix-vector* product,
+# The numerator is `[L, d_k] @ [d_k, d_v]`; the denominator is a *matrix-vector* product,
 # one scalar per query, which we keep as a column so that it divides each query's row. (A
 # port that divides by $z$ broadcast over the channels computes something else entirely.)
 # Written out, query $i$ receives
@@ -132,9 +135,9 @@ def sigma(x: torch.Tensor) -> torch.Tensor:
 # numerator is exactly zero and the clamped denominator turns $0/0$ into $0$. Afterwards
 # the denominator is a sum of positive terms and the clamp never binds in practice.
 def retrieve(sigma_q: torch.Tensor, m: torch.Tensor, z: torch.Tensor, eps: float) -> torch.Tensor:
-    # `sigma_q`: `[B, H, N, d_k]`, `m`: `[B, H, d_k, d_v]`, `z`: `[B, H, d_k]`
-    numerator = sigma_q @ m                         # [B, H, N, d_v]
-    denominator = sigma_q @ z.unsqueeze(-1)         # [B, H, N, 1]
+    # `sigma_q`: `[B, H, L, d_k]`, `m`: `[B, H, d_k, d_v]`, `z`: `[B, H, d_k]`
+    numerator = sigma_q @ m                         # [B, H, L, d_v]
+    denominator = sigma_q @ z.unsqueeze(-1)         # [B, H, L, 1]
     return numerator / denominator.clamp(min=eps)
 
 
@@ -149,7 +152,7 @@ def retrieve(sigma_q: torch.Tensor, m: torch.Tensor, z: torch.Tensor, eps: float
 # write the same thing.
 def update(m: torch.Tensor, z: torch.Tensor, sigma_k: torch.Tensor, v: torch.Tensor,
            rule: str, eps: float) -> Tuple[torch.Tensor, torch.Tensor]:
-    # `sigma_k`: `[B, H, N, d_k]`, `v`: `[B, H, N, d_v]`
+    # `sigma_k`: `[B, H, L, d_k]`, `v`: `[B, H, L, d_v]`
     if rule == 'delta':
         v = v - retrieve(sigma_k, m, z, eps)
     # $M_s$: `[B, H, d_k, d_v]`
@@ -168,10 +171,10 @@ def update(m: torch.Tensor, z: torch.Tensor, sigma_k: torch.Tensor, v: torch.Ten
 # local attention alone: the memory sums keys from every segment, where "position within
 # a segment" would mean nothing, and the paper keeps position out of it.
 def rotate(x: torch.Tensor) -> torch.Tensor:
-    # `x`: `[B, H, N, d_k]`; positions $0 \dots N-1$ within the segment
+    # `x`: `[B, H, L, d_k]`; positions $0 \dots L-1$ within the segment
     seq_len, d_k = x.shape[-2], x.shape[-1]
     positions = torch.arange(seq_len, device=x.device, dtype=torch.float32)
-    angles = positions[:, None] * inverse_frequencies(d_k).to(x.device)[None, :]  # [N, d_k / 2]
+    angles = positions[:, None] * inverse_frequencies(d_k).to(x.device)[None, :]  # [L, d_k / 2]
     cos, sin = angles.cos().to(x.dtype), angles.sin().to(x.dtype)
     first, second = x[..., :d_k // 2], x[..., d_k // 2:]
     return torch.cat([first * cos - second * sin, first * sin + second * cos], dim=-1)
@@ -205,18 +208,18 @@ class InfiniAttention(nn.Module):
         self.beta = nn.Parameter(torch.full((heads,), float(gate_init)))
 
     def gate(self) -> torch.Tensor:
-        r"""$\mathrm{sigmoid}(\beta)$ shaped to broadcast over `[B, H, N, d_v]`."""
+        r"""$\mathrm{sigmoid}(\beta)$ shaped to broadcast over `[B, H, L, d_v]`."""
         return torch.sigmoid(self.beta)[None, :, None, None]
 
     def forward(self, x: torch.Tensor, m: torch.Tensor, z: torch.Tensor,
                 return_parts: bool = False):
         r"""
-        `x` is what the sub-layer reads, `[B, N, D]`; `m`, `z` this layer's memory. Returns
-        the output `[B, N, D]` and the updated $(M_s, z_s)$; with `return_parts`, also the
+        `x` is what the sub-layer reads, `[B, L, D]`; `m`, `z` this layer's memory. Returns
+        the output `[B, L, D]` and the updated $(M_s, z_s)$; with `return_parts`, also the
         two readings $A_{mem}$ and $A_{dot}$ for the tests.
         """
         seq_len = x.shape[1]
-        q, k, v = self.query(x), self.key(x), self.value(x)        # [B, H, N, d_k] each
+        q, k, v = self.query(x), self.key(x), self.value(x)        # [B, H, L, d_k] each
         # ### Local attention
         #
         # $A_{dot} = \mathrm{softmax}(Q K^\top / \sqrt{d_k}) V$, causal, within the segment,
@@ -229,12 +232,12 @@ class InfiniAttention(nn.Module):
         # comes first, from $M_{s-1}$: the current segment is the local attention's business,
         # and reading after writing would let a query see keys after it, breaking causality.
         sigma_q, sigma_k = sigma(q.float()), sigma(k.float())
-        a_mem = retrieve(sigma_q, m, z, self.eps)                 # [B, H, N, d_v]
+        a_mem = retrieve(sigma_q, m, z, self.eps)                 # [B, H, L, d_v]
         m_new, z_new = update(m, z, sigma_k, v.float(), self.update_rule, self.eps)
         # ### Mixing the two (equation 10), then the heads
         g = self.gate()
-        mixed = g * a_mem.to(a_dot.dtype) + (1.0 - g) * a_dot     # [B, H, N, d_v]
-        out = self.output(merge_heads(mixed))                     # [B, N, D]
+        mixed = g * a_mem.to(a_dot.dtype) + (1.0 - g) * a_dot     # [B, H, L, d_v]
+        out = self.output(merge_heads(mixed))                     # [B, L, D]
         if return_parts:
             return out, (m_new, z_new), {'a_mem': a_mem, 'a_dot': a_dot}
         return out, (m_new, z_new)

@@ -7,10 +7,10 @@ r"""
 Transformer-XL remembers a fixed number of past vectors; the Compressive Transformer squeezes
 older ones into fewer slots, but still a fixed number of slots of fixed age. The ∞-former
 keeps the past as a **continuous signal** over $t \in [0, 1]$: every vector the model has
-read is a sample of a function $\bar X(t) = B^\top \psi(t)$ built from $N$ fixed Gaussian bumps,
-and only the $N \times e$ coefficients $B$ are stored. When new vectors arrive, the old signal
+read is a sample of a function $\bar X(t) = B^\top \psi(t)$ built from $J$ fixed Gaussian bumps (the paper's $N$; see the [notation](../__init__.py#notation)),
+and only the $J \times e$ coefficients $B$ are stored. When new vectors arrive, the old signal
 is *contracted* into $[0, \tau]$, the new vectors are placed on $[\tau, 1]$, and the whole is
-refitted with the same $N$ bumps. The memory never grows; older text simply gets blurrier,
+refitted with the same $J$ bumps. The memory never grows; older text simply gets blurrier,
 because it is described by fewer and fewer bumps.
 
 Each layer reads that **long-term memory (LTM)** with *continuous attention*
@@ -44,7 +44,7 @@ blocks, following the [protocol](../protocol.py).
 
 * **Trained from scratch on characters.** The paper's language-modelling results fine-tune
   GPT-2 (or train a word-level model on WikiText-103); ours is a small character model, so
-  $N$ is small too: the CPU preset uses $N = 64$ bumps (the paper 512) with widths
+  $J$ is small too: the CPU preset uses $J = 64$ bumps (the paper 512) with widths
   $0.03, 0.08$ scaled up to match the wider spacing of the centres, and $M = 128$ samples.
 * **Pre-LN by default**, as everywhere on this site; under pre-LN the long-term memory is fitted
   to the *normalised* layer inputs, which is what its key and value projections read.
@@ -97,7 +97,7 @@ from labml_memory.transformer_xl import RelativeMultiHeadAttention
 #
 # * `short`, the short-term memory: the last `mem_len` inputs of the layer, exactly
 #   Transformer-XL's memory, `[batch, mem_len, d_model]`;
-# * `coefficients`, $B$: the long-term signal, `[batch, N, d_model]`, whatever the stream's length.
+# * `coefficients`, $B$: the long-term signal, `[batch, J, d_model]`, whatever the stream's length.
 #
 # The paper stops gradients at the old coefficients; since the vectors that enter the
 # signal come out of the (already detached) short-term memory, the whole state is a constant
@@ -112,7 +112,7 @@ class InfinityMemory(MemoryState):
 #
 # One continuous-attention sub-layer. Queries come from the (normalised) segment, keys and
 # values from the coefficient rows: $K = B W_K$, $V = B W_V$, one row per basis function,
-# `[batch, heads, N, d_k]`. The output projection has no bias and neither do the key and
+# `[batch, heads, J, d_k]`. The output projection has no bias and neither do the key and
 # value projections, so an empty memory ($B = 0$) contributes exactly nothing.
 #
 # What a trained model's heads do with it, for one query of the last layer after 16
@@ -138,14 +138,14 @@ class LongTermAttention(nn.Module):
         # ### The scale of the keys
         #
         # A coefficient row is about the signal's value near its bump's centre divided by the
-        # basis mass $\sum_j \psi_j$ (about $N$ for our bumps). Keys built from raw rows would
-        # be $N$ times smaller than ordinary keys, the scores $s$ nearly zero, and every
+        # basis mass $\sum_j \psi_j$ (about $J$ for our bumps). Keys built from raw rows would
+        # be $J$ times smaller than ordinary keys, the scores $s$ nearly zero, and every
         # density would start identical and learn to move only slowly. We multiply the rows by
         # that mass before the key projection, so $K$ sits on the scale of the signal's own
         # keys. (The values need no such factor: $r$ sums to about the same mass, so
         # $V^\top r$ is already on the signal's scale.)
         self.key_scale = basis.mass()
-        # $w_\mu$, $w_\sigma$: read the $N$ scores into a mean and a variance. Initialised like
+        # $w_\mu$, $w_\sigma$: read the $J$ scores into a mean and a variance. Initialised like
         # a linear layer's weights, so the first densities already depend on the query.
         bound = n_basis ** -0.5
         self.w_mu = nn.Parameter(torch.empty(n_basis).uniform_(-bound, bound))
@@ -161,10 +161,10 @@ class LongTermAttention(nn.Module):
 
     def forward(self, h: torch.Tensor, coefficients: torch.Tensor, basis: GaussianBasis
                 ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        # `h` `[B, L, D]`, `coefficients` $B$ `[B, N, D]`
+        # `h` `[B, L, D]`, `coefficients` $B$ `[B, J, D]`
         q = self.query(h)                       # [B, H, L, d_k]
-        k = self.key(coefficients * self.key_scale)   # [B, H, N, d_k]
-        v = self.value(coefficients)                  # [B, H, N, d_k]
+        k = self.key(coefficients * self.key_scale)   # [B, H, J, d_k]
+        v = self.value(coefficients)                  # [B, H, J, d_k]
         out, mu, variance = continuous_attention(q, k, v, self.w_mu, self.w_sigma, basis,
                                                  self.min_variance, self.b_mu, self.b_sigma)
         # `[B, L, D]`, plus the densities `[B, H, L]` for the KL term and sticky sampling
@@ -211,7 +211,7 @@ class UnboundedMemory(nn.Module):
         return torch.cat([old, new])
 
     def g(self, n_new: int, like: torch.Tensor) -> torch.Tensor:
-        r"""$G_n$, `[M + n, N]`, on the device and in the dtype of `like`."""
+        r"""$G_n$, `[M + n, J]`, on the device and in the dtype of `like`."""
         if n_new == self.segment_len:
             return self.g_segment.to(like.dtype)
         key = (n_new, str(like.device), like.dtype)
@@ -223,7 +223,7 @@ class UnboundedMemory(nn.Module):
     @torch.no_grad()
     def forward(self, coefficients: torch.Tensor, new: torch.Tensor,
                 histogram: Optional[torch.Tensor] = None) -> torch.Tensor:
-        # `coefficients` `[B, N, e]`, `new` `[B, n, e]`, `histogram` `[B, bins]` or `None`
+        # `coefficients` `[B, J, e]`, `new` `[B, n, e]`, `histogram` `[B, bins]` or `None`
         if self.sticky and histogram is not None:
             # `[B, M]`, a different set of times per stream
             times = sample_times(histogram, self.n_samples, stochastic=self.training)
@@ -231,7 +231,7 @@ class UnboundedMemory(nn.Module):
             times = self.uniform_times.to(new.dtype)
         # $\bar X_{old}(t_m)$, `[B, M, e]`: the old signal is read, never differentiated.
         old = evaluate(self.basis, coefficients.detach(), times)
-        # `[B, N, e]`
+        # `[B, J, e]`
         return fit(self.g(new.shape[1], new), torch.cat([old, new], dim=1))
 
 
@@ -271,7 +271,7 @@ class InfinityFormer(MemoryLanguageModel):
     An ∞-former language model.
 
     * `mem_len`: the short-term memory per layer (Transformer-XL's $M$).
-    * `n_basis` ($N$) and `widths`: the Gaussian basis; $N$ must be a multiple of the number
+    * `n_basis` ($J$) and `widths`: the Gaussian basis; $J$ must be a multiple of the number
       of widths. `ridge` ($\lambda$): the ridge penalty of the fit.
     * `tau` ($\tau$): the share of $[0, 1]$ the old signal keeps when a segment arrives.
     * `n_samples` ($M$): how many points of the old signal are refitted at each update.
@@ -364,7 +364,7 @@ class InfinityFormer(MemoryLanguageModel):
     # ### The incoming memory
     #
     # At the start of a stream: an empty short-term memory (zero rows) and the zero signal
-    # ($B = 0$, a full `[batch, N, d_model]` tensor, so the state has its final size from the
+    # ($B = 0$, a full `[batch, J, d_model]` tensor, so the state has its final size from the
     # first call on). A memory from elsewhere must match this model's layers, batch, width
     # and basis, or the error says which shapes disagree.
     def _memories(self, memory: Optional[InfinityMemory], batch: int, device

@@ -5,15 +5,15 @@ The ∞-former's long-term memory is not a list of vectors but a *function of ti
 the model has read is squeezed onto the interval $t \in [0, 1]$ (the oldest text near $0$,
 the newest near $1$) and described by a signal
 
-$$\bar X(t) = B^\top \psi(t), \qquad \psi(t) \in \mathbb{R}^N, \quad B \in \mathbb{R}^{N \times e},$$
+$$\bar X(t) = B^\top \psi(t), \qquad \psi(t) \in \mathbb{R}^J, \quad B \in \mathbb{R}^{J \times e},$$
 
-a weighted sum of $N$ fixed bumps $\psi_j$. Only the coefficients $B$ are stored, so the
-memory costs $N \times e$ numbers however much text went into it. This page holds the three
+a weighted sum of $J$ fixed bumps $\psi_j$. Only the coefficients $B$ are stored, so the
+memory costs $J \times e$ numbers however much text went into it. This page holds the three
 pieces of mathematics the [model](__init__.py) builds on:
 
 1. the **basis** $\psi$: Gaussian bumps of a few widths, spread evenly over $[0, 1]$;
 2. the **ridge fit** that turns $L$ vectors placed at times $t_1 \dots t_L$ into $B$;
-3. **continuous attention**: a query does not weigh $N$ keys with a softmax, it picks a
+3. **continuous attention**: a query does not weigh $J$ keys with a softmax, it picks a
    Gaussian $\mathcal{N}(t; \mu, \sigma^2)$ over time and reads the expected value of the
    signal under it. Because the bumps are Gaussians too, that expectation has a closed form.
 
@@ -40,13 +40,13 @@ SQRT_2PI = math.sqrt(2.0 * math.pi)
 # $s_j$. The paper's code uses two widths and gives each half of the functions, with the
 # centres of each half spread evenly over $[0, 1]$; narrow bumps carry detail, wide ones fill
 # the gaps between centres so the fit never has holes. We accept any number of widths and
-# split $N$ evenly between them, so $N$ must be a multiple of the number of widths.
+# split $J$ evenly between them, so $J$ must be a multiple of the number of widths.
 #
-# The widths should be comparable to the spacing of the centres, $1 / (N / \#\text{widths} - 1)$:
+# The widths should be comparable to the spacing of the centres, $1 / (J / \#\text{widths} - 1)$:
 # much narrower and the signal is zero between centres, much wider and neighbouring
 # functions become nearly identical and the fit ill-conditioned (the ridge term then does
-# all the work). The paper pairs $N = 512$ with widths $0.01$ and $0.05$; our CPU preset
-# uses $N = 64$ and so scales the widths up.
+# all the work). The paper pairs $J = 512$ with widths $0.01$ and $0.05$; our CPU preset
+# uses $J = 64$ and so scales the widths up.
 class GaussianBasis(nn.Module):
     def __init__(self, n_basis: int, widths: Sequence[float]):
         super().__init__()
@@ -58,7 +58,7 @@ class GaussianBasis(nn.Module):
                              f"({len(widths)}) with at least two functions per width; "
                              f"e.g. {[2 * len(widths) * k for k in (4, 8, 16)]}")
         per_width = n_basis // len(widths)
-        # Every width gets the same evenly spaced centres. `[N]` each.
+        # Every width gets the same evenly spaced centres. `[J]` each.
         centres = torch.linspace(0.0, 1.0, per_width).repeat(len(widths))
         scales = torch.tensor(widths).repeat_interleave(per_width)
         # Buffers, not parameters: the basis is fixed, and buffers follow the model's device.
@@ -74,7 +74,7 @@ class GaussianBasis(nn.Module):
         return self(torch.linspace(0.0, 1.0, 1001)).sum(-1).mean().item()
 
     def forward(self, t: torch.Tensor) -> torch.Tensor:
-        r"""$\psi(t)$ for every time in `t` (any shape `[...]`): `[..., N]`."""
+        r"""$\psi(t)$ for every time in `t` (any shape `[...]`): `[..., J]`."""
         c, s = self.centres.to(t.dtype), self.widths.to(t.dtype)
         z = (t[..., None] - c) / s
         return torch.exp(-0.5 * z * z) / (s * SQRT_2PI)
@@ -86,40 +86,40 @@ class GaussianBasis(nn.Module):
 # coefficients are the multivariate ridge regression
 #
 # $$B = \arg\min_B \|F^\top B - X\|_F^2 + \lambda \|B\|_F^2, \qquad
-#   F = [\psi(t_1), \dots, \psi(t_L)] \in \mathbb{R}^{N \times L},$$
+#   F = [\psi(t_1), \dots, \psi(t_L)] \in \mathbb{R}^{J \times L},$$
 #
 # whose solution the paper writes as $B^\top = X^\top F^\top (F F^\top + \lambda I)^{-1}$.
 # Everything except $X$ depends only on the positions, so
-# $G = F^\top (F F^\top + \lambda I)^{-1} \in \mathbb{R}^{L \times N}$ is computed once per
+# $G = F^\top (F F^\top + \lambda I)^{-1} \in \mathbb{R}^{L \times J}$ is computed once per
 # layout of positions, and each fit is then a single matrix product $B = G^\top X$, however
 # many streams and channels there are. The ridge term $\lambda$ keeps $F F^\top$ invertible
 # when there are fewer points than functions, and keeps $B$ small when bumps overlap.
 #
-# We solve the $N \times N$ system in float64 (a Cholesky solve, since
+# We solve the $J \times J$ system in float64 (a Cholesky solve, since
 # $F F^\top + \lambda I$ is symmetric positive definite) and return $G$ in the basis's
 # dtype: the narrow bumps make $F F^\top$ span several orders of magnitude.
 def ridge_matrix(basis: GaussianBasis, positions: torch.Tensor, ridge: float) -> torch.Tensor:
     if not ridge > 0.0:
         raise ValueError(f"the ridge penalty lambda must be positive, got {ridge}")
-    # $F$, `[N, L]`
+    # $F$, `[J, L]`
     f = basis(positions.double()).T
     gram = f @ f.T + ridge * torch.eye(basis.n_basis, dtype=torch.float64, device=f.device)
-    # $G^\top = (F F^\top + \lambda I)^{-1} F$, `[N, L]`; transpose to $G$, `[L, N]`.
+    # $G^\top = (F F^\top + \lambda I)^{-1} F$, `[J, L]`; transpose to $G$, `[L, J]`.
     g_t = torch.cholesky_solve(f, torch.linalg.cholesky(gram))
     return g_t.T.to(positions.dtype)
 
 
 def fit(g: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     r"""
-    $B = G^\top X$: `g` is `[L, N]` (or `[batch, L, N]`), `x` is `[batch, L, e]`;
-    the coefficients are `[batch, N, e]`.
+    $B = G^\top X$: `g` is `[L, J]` (or `[batch, L, J]`), `x` is `[batch, L, e]`;
+    the coefficients are `[batch, J, e]`.
     """
     return g.transpose(-2, -1) @ x
 
 
 def evaluate(basis: GaussianBasis, coefficients: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     r"""
-    The signal at given times, $\bar X(t) = B^\top \psi(t)$: `coefficients` `[batch, N, e]`,
+    The signal at given times, $\bar X(t) = B^\top \psi(t)$: `coefficients` `[batch, J, e]`,
     `t` `[T]` or `[batch, T]`; the result is `[batch, T, e]`.
     """
     return basis(t) @ coefficients
@@ -142,7 +142,7 @@ def evaluate(basis: GaussianBasis, coefficients: torch.Tensor, t: torch.Tensor) 
 # and the mass a density puts outside the interval just reads the tails of the edge bumps.
 # The tests compare this with numerical quadrature.
 def expected_basis(mu: torch.Tensor, variance: torch.Tensor, basis: GaussianBasis) -> torch.Tensor:
-    r"""$r$ for densities with means `mu` and variances `variance` (both `[...]`): `[..., N]`."""
+    r"""$r$ for densities with means `mu` and variances `variance` (both `[...]`): `[..., J]`."""
     c, s = basis.centres.to(mu.dtype), basis.widths.to(mu.dtype)
     total = variance[..., None] + s * s
     diff = mu[..., None] - c
@@ -152,16 +152,16 @@ def expected_basis(mu: torch.Tensor, variance: torch.Tensor, basis: GaussianBasi
 # ## Continuous attention, functional core
 #
 # For one head with query $q$, keys $K = B W_K$ and values $V = B W_V$ (one row per basis
-# function, so $N$ of each):
+# function, so $J$ of each):
 #
 # $$s = \frac{K q}{\sqrt{d_k}}, \qquad \mu = \mathrm{sigmoid}(w_\mu^\top s), \qquad
 #   \sigma^2 = \mathrm{softplus}(w_\sigma^\top s), \qquad \text{output} = V^\top r(\mu, \sigma^2).$$
 #
-# The scores do not become a softmax over the $N$ rows; they are *read* by two linear maps
+# The scores do not become a softmax over the $J$ rows; they are *read* by two linear maps
 # into the two numbers that place a Gaussian on the time axis. The sigmoid keeps $\mu$ inside
 # $[0, 1]$; softplus keeps $\sigma^2$ positive, and a floor (`min_variance`) stops a density
 # from collapsing into a spike whose expectation would only see one bump's peak.
-# $w_\mu$ and $w_\sigma$ (`[N]`) are shared by the heads; the paper has no biases, we allow
+# $w_\mu$ and $w_\sigma$ (`[J]`) are shared by the heads; the paper has no biases, we allow
 # a scalar bias on each (the model uses it to start every density at the prior's width).
 #
 # This function is pure tensor arithmetic so that the tests can `gradcheck` it in float64.
@@ -170,16 +170,16 @@ def continuous_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
                          min_variance: float = 1e-4, b_mu=0.0, b_sigma=0.0
                          ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     r"""
-    `q` `[batch, heads, L, d_k]`; `k`, `v` `[batch, heads, N, d_k]`; `w_mu`, `w_sigma` `[N]`;
+    `q` `[batch, heads, L, d_k]`; `k`, `v` `[batch, heads, J, d_k]`; `w_mu`, `w_sigma` `[J]`;
     `b_mu`, `b_sigma` scalars (see the deviations on the [model page](__init__.py)).
     Returns the output `[batch, heads, L, d_k]` and $\mu$, $\sigma^2$, `[batch, heads, L]`.
     """
-    # $s$, `[batch, heads, L, N]`
+    # $s$, `[batch, heads, L, J]`
     scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
     # `[batch, heads, L]` each
     mu = torch.sigmoid(scores @ w_mu + b_mu)
     variance = nn.functional.softplus(scores @ w_sigma + b_sigma).clamp(min=min_variance)
-    # $r$, `[batch, heads, L, N]`, then $V^\top r$ for every query at once.
+    # $r$, `[batch, heads, L, J]`, then $V^\top r$ for every query at once.
     r = expected_basis(mu, variance, basis)
     return r @ v, mu, variance
 

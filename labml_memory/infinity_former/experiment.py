@@ -14,8 +14,8 @@ The model is the [∞-former](__init__.py) of this folder, trained by the shared
 The CPU preset is the [Transformer-XL](../transformer_xl/experiment.py) preset (4 layers,
 128 wide, 64-character segments, a 64-character short-term memory, 32 streams) with two
 changes, 800 steps instead of 1,000 and **no dropout**, plus a long-term memory per layer of
-$N = 64$ Gaussian bumps (widths $0.03$ and $0.08$), refitted from $M = 128$ samples of the old
-signal with $\tau = 0.5$. $N$ is kept small because every layer now runs a second attention
+$J = 64$ Gaussian bumps (widths $0.03$ and $0.08$), refitted from $M = 128$ samples of the old
+signal with $\tau = 0.5$. $J$ is kept small because every layer now runs a second attention
 and a refit per segment. The model has 1.14M parameters (Transformer-XL 0.8M: the long-term
 reader adds four $d \times d$ projections per layer). The long-term state per stream is
 $4 \times 64 \times 128$ floats, 128 KiB, whatever the length of the text.
@@ -62,7 +62,7 @@ class Config(ModelConfig):
     r"""The trainer's settings, the stack's shape, and this model's own."""
     # The short-term (Transformer-XL) memory per layer.
     mem_len: int = 64
-    # The long-term memory: $N$ bumps of these widths, ridge penalty $\lambda$, contraction
+    # The long-term memory: $J$ bumps of these widths, ridge penalty $\lambda$, contraction
     # $\tau$, $M$ samples of the old signal per update.
     n_basis: int = 64
     widths: List[float] = field(default_factory=lambda: [0.03, 0.08])
@@ -80,7 +80,7 @@ class Config(ModelConfig):
 
 
 # `cpu` trains in minutes on a laptop; `gpu` is a 6-layer, 384-wide model with longer
-# segments, the paper's $N = 512$ bumps and widths, and sticky memories.
+# segments, the paper's 512 bumps and widths, and sticky memories.
 PRESETS = {
     # The CPU preset turns dropout off (see above).
     'cpu': dict(steps=800, dropout=0.0),

@@ -27,7 +27,7 @@ What to look for:
 * left of the dotted $\tau$ line is text that has been contracted at least once; a density
   there is reaching further back than the short-term memory can;
 * in `sticky.png`, the red sample times crowd where the blue mass is high: those regions will
-  be represented by more points, and so by more of the $N$ bumps, after the next refit.
+  be represented by more points, and so by more of the $J$ bumps, after the next refit.
   Regions nobody attended to get few points and blur faster than under uniform sampling.
 
 The figures are drawn by the model's own code paths: `last_densities` (what the forward pass

@@ -138,6 +138,15 @@ def memory_mask(n_mem: int, seq_len: int, rule: str = 'memory',
     return allowed
 
 
+# ## What the memory costs
+#
+# The state is $m \times d_{model}$ numbers per stream, whatever the number of layers: one
+# vector per memory token, not one per token and layer as in Transformer-XL. The price is
+# paid in compute instead: every layer attends over $2m + N$ positions rather than $N$, so a
+# step costs about $(2m + N) / N$ times a memoryless step (1.25 for the CPU preset's
+# $m = 8$, $N = 64$), and training back-propagates through $k$ segments at once, so the
+# activations of all $k$ are kept until the backward pass.
+#
 # ## Attention
 #
 # Standard multi-head self-attention over the whole row. Read, segment and write positions
@@ -155,7 +164,11 @@ class SelfAttention(nn.Module):
         self.dropout = dropout
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        # `x`: `[B, 2m + N, D]`; queries and keys rotated by their place in the row.
+        # `x`: `[B, 2m + N, D]`; queries and keys rotated by their place in the row, so a
+        # character is $i + m$ positions from the first read token and the write block always
+        # sits right after the last character. The row starts at position $0$ in every
+        # segment, so a score depends on where a token sits in its row, never on how far into
+        # the text the row is.
         q, k, v = rotate(self.query(x)), rotate(self.key(x)), self.value(x)
         out = attention(q, k, v, mask=mask, dropout=self.dropout if self.training else 0.0)
         return self.output(merge_heads(out))
@@ -198,7 +211,10 @@ class RecurrentMemoryTransformer(MemoryLanguageModel):
                  d_ff: int = 512, n_mem: int = 8, mask: str = 'memory', memory_grad: bool = True,
                  dropout: float = 0.1, norm: str = 'pre', activation: str = 'gelu'):
         super().__init__(vocab_size)
-        # Every bad setting fails here, naming the value and what would be valid.
+        # Every bad setting fails here, naming the value and what would be valid. Zero memory
+        # tokens is the one the paper's framing invites (RMT with $m = 0$ "is" a plain
+        # transformer), so its message says what such a model would be; a boolean is refused
+        # too, since `True` would otherwise pass as one token.
         if isinstance(n_mem, bool) or not isinstance(n_mem, int) or n_mem <= 0:
             raise ValueError(f"n_mem must be a positive integer, got {n_mem!r}: the memory tokens are "
                              f"the only thing this model carries between segments, so with none it "
@@ -216,6 +232,8 @@ class RecurrentMemoryTransformer(MemoryLanguageModel):
             raise ValueError(f"unknown norm placement {norm!r}; valid: {list(NORM_PLACEMENTS)}")
         if activation not in ACTIVATIONS:
             raise ValueError(f"unknown activation {activation!r}; valid: {sorted(ACTIVATIONS)}")
+        # The embedding, the layers and the head are those of any decoder; only the initial
+        # memory and the memory's layer norm below belong to RMT.
         self.d_model, self.n_mem, self.n_layers = d_model, n_mem, n_layers
         self.mask_rule, self.memory_grad = mask, memory_grad
         self.embed = TokenEmbedding(vocab_size, d_model)
@@ -249,6 +267,12 @@ class RecurrentMemoryTransformer(MemoryLanguageModel):
             row = layer(row, mask)
         return row
 
+    # ### One segment
+    #
+    # `tokens` is segment $\tau$, `[B, N]`; `memory` is $H^{mem}_\tau$, or `None` at the start
+    # of a stream, where $H^{mem}_0$ takes its place. A segment may be shorter than the one
+    # the model trained on (generation sends partial ones): the row is simply shorter and the
+    # mask is built for its length.
     def forward(self, tokens: torch.Tensor, memory: Optional[MemoryTokens] = None) -> ModelOutput:
         self.check_tokens(tokens)
         batch, seq_len = tokens.shape
@@ -280,6 +304,11 @@ class RecurrentMemoryTransformer(MemoryLanguageModel):
             new_memory = new_memory.detach()
         return ModelOutput(logits, new_memory, {})
 
+    # ### Checking the memory
+    #
+    # A memory from another model (another width, another $m$) or from other streams would
+    # otherwise fail deep inside `torch.cat` with a message about dimensions, or, with the
+    # batch broadcast, silently read one stream's memory into another.
     def _check_memory(self, memory: MemoryTokens, batch: int) -> None:
         if not isinstance(memory, MemoryTokens):
             raise ValueError(f"expected MemoryTokens, got {type(memory).__name__}; pass the memory "
@@ -306,6 +335,8 @@ class RecurrentMemoryTransformer(MemoryLanguageModel):
         self.check_tokens(prompt)
         committed, pending = memory, prompt[:, :0]
         logits = None
+        # The prompt in segments of `segment_len`, as in training; a shorter last piece
+        # stays pending, so the first generated character completes it.
         for start in range(0, prompt.shape[1], segment_len):
             pending = prompt[:, start:start + segment_len]
             logits, written, _ = self(pending, committed)
@@ -313,10 +344,13 @@ class RecurrentMemoryTransformer(MemoryLanguageModel):
                 committed, pending = written, pending[:, :0]
         out = []
         for _ in range(length):
+            # Sample the next character from the last position's distribution, as the
+            # protocol's generator does, then read the unfinished segment again with it.
             probs = (logits[:, -1] / max(temperature, 1e-6)).softmax(-1)
             nxt = torch.multinomial(probs, 1, generator=generator)
             out.append(nxt)
             pending = torch.cat([pending, nxt], dim=1)
+            # When the segment is full, what this call wrote becomes the memory of the next.
             logits, written, _ = self(pending, committed)
             if pending.shape[1] == segment_len:
                 committed, pending = written, pending[:, :0]

@@ -254,8 +254,11 @@ def test_autoencoding_loss_trains_compression_and_decoder_only():
     model = small_model(compression='dilated_conv', compression_loss='autoencoding', mem_len=4).train()
     _, _, losses = _two_segments(model)
     losses['compression'].backward()
-    with_grad = {name.split('.')[0] for name, p in model.named_parameters() if p.grad is not None}
-    assert with_grad == {'compress', 'decoders'}
+    # Non-zero gradients (not merely present ones) on every parameter of f_c and g, none elsewhere.
+    with_grad = {name for name, p in model.named_parameters()
+                 if p.grad is not None and p.grad.abs().sum() > 0}
+    expected = {name for name, _ in model.named_parameters() if name.split('.')[0] in ('compress', 'decoders')}
+    assert with_grad == expected and expected
 
 
 @pytest.mark.parametrize("loss,reaches", [('bptt', True), ('attention', False), ('none', False)])
@@ -447,3 +450,81 @@ def test_measure_against_a_per_key_average_and_counts_segments(requested):
     assert all(math.isfinite(v) for v in result['all layers'])
     with pytest.raises(ValueError, match="segments must be a positive number"):
         measure(model, _Streams(tokens, 6), 0, torch.device('cpu'))
+
+
+# ## Against slow references written from the paper
+
+def _perturbed(model, scale=0.3, seed=11):
+    # Every parameter off its initial value: u, v, the norms' gains and biases, f_c.
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(scale * torch.randn(p.shape, generator=gen))
+    return model
+
+
+def _ln(x, norm):
+    mean = x.mean(-1, keepdim=True)
+    return (x - mean) / torch.sqrt(((x - mean) ** 2).mean(-1, keepdim=True) + norm.eps) * norm.weight + norm.bias
+
+
+def test_attention_loss_with_several_heads_and_layers_is_algorithm_2():
+    # Algorithm 2 per layer and per head, with loops: content-only softmax attention of the
+    # (normalised) segment over the (normalised) evicted memories and over their compression,
+    # squared error averaged, summed over layers.
+    model = _perturbed(small_model(compression='conv', compression_loss='attention', mem_len=4,
+                                   n_layers=2, heads=2)).train()
+    inputs = []
+    hooks = [layer.register_forward_pre_hook(lambda m, a: inputs.append(a[0])) for layer in model.layers]
+    _, memory, _ = model(torch.randint(0, VOCAB, (2, 4)))
+    inputs.clear()
+    _, _, losses = model(torch.randint(0, VOCAB, (2, 4)), memory)
+    for hook in hooks:
+        hook.remove()
+    total = 0.0
+    for n, layer in enumerate(model.layers):
+        norm, attn = layer.attention_residual.norm, layer.attention
+        old = memory.memory[n]                                   # all four leave (n_m = n_s = 4)
+        packed = model.compress[n](old)
+        h = _ln(inputs[n], norm)
+        per_layer = 0.0
+        for b in range(2):
+            for hd in range(2):
+                cols = slice(8 * hd, 8 * hd + 8)
+
+                def read(mem):
+                    m = _ln(mem[b], norm)
+                    q = h[b] @ attn.query.linear.weight[cols].T
+                    k, v = m @ attn.key.linear.weight[cols].T, m @ attn.value.linear.weight[cols].T
+                    out = []
+                    for i in range(4):
+                        w = torch.stack([q[i] @ k[j] / math.sqrt(8) for j in range(len(k))]).softmax(0)
+                        out.append(sum(w[j] * v[j] for j in range(len(k))))
+                    return torch.stack(out)
+
+                per_layer = per_layer + ((read(old) - read(packed)) ** 2).sum()
+        total = total + per_layer / (2 * 2 * 4 * 8)
+    torch.testing.assert_close(losses['compression'], total, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("norm,compression", [('pre', 'conv'), ('post', 'mean_pool'), ('pre', 'most_used')])
+def test_model_equals_a_slow_reference_over_compressed_memory_memory_and_segment(norm, compression):
+    # The slow Transformer-XL of the XL tests (own loops, own sinusoid table, own norms), handed
+    # the concatenation [cm, m] as each layer's memory: relative positions run through the
+    # compressed slots by index, as the page says. Five segments fill both memories.
+    from test_transformer_xl import slow_xl
+    model = _perturbed(small_model(d_model=8, heads=2, norm=norm, compression=compression,
+                                   mem_len=4, compressed_len=3, segment_len=4))
+    stream = torch.randint(0, VOCAB, (2, 24))
+    memory = None
+    with torch.no_grad():
+        for s in range(6):
+            tokens = stream[:, 4 * s:4 * (s + 1)]
+            logits, new_memory, _ = model(tokens, memory)
+            if memory is not None:
+                for b in range(2):
+                    past = [torch.cat([cm[b], m[b]]) for cm, m in zip(memory.compressed, memory.memory)]
+                    expected, _ = slow_xl(model, tokens[b], past)
+                    torch.testing.assert_close(logits[b], expected, atol=1e-4, rtol=1e-4)
+            memory = new_memory
+    assert memory.lengths == [(4, 3), (4, 3)]

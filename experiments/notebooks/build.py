@@ -103,7 +103,8 @@ COMPRESSIVE_MEMORY = VALID_STREAMS + """\
 # The paper's attention analysis: the average attention weight a key receives, in six buckets
 # each of compressed memory, memory and the current segment (oldest to newest).
 from labml_memory.compressive.analysis import measure
-buckets = measure(model, streams, segments=2 if TINY else 20, device='cpu')['all layers']
+buckets, measured = measure(model, streams, segments=2 if TINY else 20, device='cpu')
+buckets = buckets['all layers']
 fig, ax = plt.subplots(figsize=(7, 3))
 ax.bar(range(18), buckets, color=['C2'] * 6 + ['C0'] * 6 + ['C1'] * 6)
 ax.set_xticks([2.5, 8.5, 14.5], ['compressed memory', 'memory', 'segment'])

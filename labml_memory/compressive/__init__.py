@@ -28,7 +28,18 @@ model, which reuses Transformer-XL's relative attention and layers unchanged.
 ## Deviations from the paper
 
 * Everything [Transformer-XL](../transformer_xl/__init__.py) lists (pre-LN by default, GELU,
-  shared $u$, $v$, no adaptive softmax), since this model is built on it.
+  shared $u$, $v$ starting at zero, one dropout rate, no `same_length` evaluation, an untied
+  output layer, no adaptive softmax), since this model is built on it.
+* **Compressed slots get index distances.** Relative positions simply continue through
+  $[cm \circ m \circ h]$: a compressed slot is one step further back than the slot after it,
+  although it stands for $c$ characters. Beyond the memory, one step of distance therefore
+  means $c$ characters. This is our choice; the reasons for it are in the note on the
+  attention below.
+* **With $M < L$ part of the current segment is compressed.** Algorithm 1 compresses
+  $m_t[:L]$, which holds only $M$ activations when $M < L$, and the first $L - M$ of the
+  segment fall out of $[m_t \circ h]_{[-M:]}$ without being compressed: the paper drops them.
+  We compress everything that overflows the memory, so those activations enter the
+  compressed memory too. With $M \ge L$ (every preset) the two agree.
 * **Compression happens in whole groups of $c$.** Algorithm 1 compresses $L$ activations
   every step, which assumes every segment is $L$ long. We compress whatever overflows the
   memory, rounded *down* to a multiple of $c$; the remainder (fewer than $c$ activations)
@@ -45,6 +56,16 @@ model, which reuses Transformer-XL's relative attention and layers unchanged.
 * The reconstruction losses are means of squared errors; the dilated convolution has a shape
   of our choosing; most-used measures usage in one precise way. See
   [compression](compression.py).
+* **Most-used scores usage from the weights after dropout** in training: the attention
+  weights it sums are those the layer actually used, dropped entries included, so training
+  scores are noisier than the attention the model would give without dropout. Evaluation
+  has no dropout.
+* **One optimiser step and one gradient clip for both losses.** The compression loss is added
+  to the language-model loss and the trainer clips the norm of the sum. The attention loss
+  reaches only $f_c$'s parameters (its gradients are exactly zero elsewhere), but a large
+  compression gradient still takes a share of the clipped norm and so shrinks the
+  language-model update in that step: "trains only $f_c$" holds for the gradients, not for
+  the size of the language model's update.
 """
 
 from dataclasses import dataclass

@@ -60,8 +60,17 @@ blocks, following the [protocol](../protocol.py).
   that same signal is sampled when it is contracted at the end of the call; the authors' code
   updates at the start of the next call with the previous call's densities, which is the same
   pairing. So the memory state carries only the short-term memory and the coefficients.
-* **No padding positions.** The authors' code pads the fitting positions beyond $[0, 1]$ to
-  soften edge effects; we fit on $[0, 1]$ only and let the ridge term handle the edges.
+* **No padding positions.** The authors' code adds fitting positions beyond both ends of
+  $[0, 1]$ and fits *zeros* there, which pulls the signal towards zero just outside the
+  interval (it does not soften the edges: the fitted signal near $0$ and $1$ is pulled
+  down). We fit on $[0, 1]$ only and let the ridge term handle the edges.
+* **No convolutional mask on the memory vectors.** The authors' code can pass the vectors
+  that enter the long-term memory through a learned convolutional mask before the fit; we
+  fit them as they are.
+* **The long-term reader has its own query projection.** The authors reuse the short-term
+  attention's queries for the continuous attention; ours projects the same normalised
+  segment with a $W_Q$ of its own (`LongTermAttention.query`), so the two readers can ask
+  different questions at the cost of one more $d \times d$ matrix per layer.
 * **An empty memory is the zero signal.** At the start of a stream $B = 0$, which reads as
   zero (the value projection has no bias); the first update contracts that zero into $[0, \tau]$.
 * **Keys on the signal's scale, and biases on $\mu$ and $\sigma^2$.** Coefficient rows are
@@ -70,6 +79,11 @@ blocks, following the [protocol](../protocol.py).
   density starts as a near-uniform read of the whole signal and barely moves in 1,000 steps.
 * **KL prior centred on each density's own mean by default** (`mu_0=None`, as in the authors'
   sorting code), so only the width is regularised; a number for `mu_0` also pulls the mean.
+* **KL averaged over layers, weight $10^{-4}$.** The auxiliary loss is the mean of the
+  layers' KL terms (each itself a mean over queries and heads) times `kl_weight` $= 10^{-4}$;
+  the authors *sum* over layers with a weight of $10^{-6}$. With 4 layers each density is
+  pulled towards the prior 25 times harder than under the authors' setting
+  (`kl_weight=4e-6` with our averaging would match it).
 """
 
 import math

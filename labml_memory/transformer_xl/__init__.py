@@ -39,9 +39,23 @@ shared [attention](../attention.py), [feed-forward](../feed_forward.py),
   a long warm-up, and keep post-LN as `norm='post'`; the choice is discussed in
   [residual connections](../residual.py). Under pre-LN the memory still holds each layer's
   *input* (the un-normalised stream), and the layer normalises memory and segment together.
+* **A final layer norm under pre-LN.** The [output head](../embedding.py) normalises the
+  stream before the logits when `norm='pre'`; the authors' pre-LN variant has no such norm
+  and feeds the last layer's un-normalised sum to the softmax.
 * **GELU** in the feed-forward network by default; `activation='relu'` restores the paper's.
 * **$u$ and $v$ tied across layers** by default, as in the authors' PyTorch code
   (their TensorFlow code has an `untie_r` flag); `tie_uv=False` gives each layer its own.
+* **$u$ and $v$ start at zero**, so terms (c) and (d) begin switched off and are learned; the
+  authors draw them from $\mathcal{N}(0, 0.02^2)$ like their other weights.
+* **One dropout rate.** Attention weights are dropped at the model's `dropout`; the authors
+  have a separate rate for them (`dropatt`, often 0 or lower than the main rate).
+* **No `same_length` evaluation.** Every one of the authors' evaluation scripts sets
+  `same_length`, which lets each query see the same number of keys (the first tokens of a
+  segment lose nothing, the last ones see no further back than the first). Here a query
+  sees the whole memory plus the segment up to itself, so later positions of a segment see
+  further back; evaluation losses are therefore not the authors' protocol exactly.
+* **The output layer is not tied to the embedding**: the head has its own $d \times V$ matrix
+  and bias (the authors tie them, through their adaptive softmax).
 * **No adaptive softmax or adaptive embeddings**: with 65 characters there is nothing to adapt.
 * **Memory length per layer.** `mem_len` may be a list with one length per layer. The paper
   uses one length; the per-layer form is what the

@@ -111,3 +111,103 @@ def test_every_relative_position_stack_rejects_the_same_bad_shapes(module, name)
     # An odd width that the heads still divide: only the sinusoid table objects.
     with pytest.raises(ValueError, match=r"d_model must be even for the sinusoid table, got 15"):
         build(d_model=15, heads=3)
+
+
+# ## Closing the gaps mutation testing found (tools/mutation.py; tests/MUTATION.md)
+
+def test_positional_rejects_zero_width_and_non_vectors_and_computes_in_the_default_dtype():
+    with pytest.raises(ValueError, match=r"even, positive width; got d_model=0"):
+        sinusoid_table(torch.arange(3), 0)
+    with pytest.raises(ValueError, match=r"positions must be a 1-D tensor, got shape \(2, 3\)"):
+        sinusoid_table(torch.zeros(2, 3), 8)
+    # Positions of any dtype give a table in the default float dtype.
+    assert sinusoid_table(torch.arange(4, dtype=torch.float64), 8).dtype == torch.get_default_dtype()
+    torch.testing.assert_close(sinusoid_table(torch.arange(4, dtype=torch.float64), 8),
+                               sinusoid_table(torch.arange(4), 8))
+
+
+def test_residual_defaults_to_pre_ln():
+    assert Residual(8).pre and not Residual(8, 'post').pre
+
+
+def _slow_mha(mha, x, context, mask):
+    # Multi-head attention with biases, per batch row, head and query, from the formula.
+    heads, d_k = mha.query.heads, mha.query.d_k
+    out = torch.zeros_like(x)
+    for b in range(x.shape[0]):
+        q = x[b] @ mha.query.linear.weight.T + mha.query.linear.bias
+        k = context[b] @ mha.key.linear.weight.T + mha.key.linear.bias
+        v = context[b] @ mha.value.linear.weight.T + mha.value.linear.bias
+        joined = []
+        for h in range(heads):
+            cols = slice(h * d_k, (h + 1) * d_k)
+            rows = []
+            for i in range(x.shape[1]):
+                seen = [j for j in range(context.shape[1]) if mask is None or mask[i, j]]
+                w = torch.stack([q[i, cols] @ k[j, cols] / math.sqrt(d_k) for j in seen]).softmax(0)
+                rows.append(sum(w[n] * v[j, cols] for n, j in enumerate(seen)))
+            joined.append(torch.stack(rows))
+        out[b] = torch.cat(joined, -1) @ mha.output.weight.T + mha.output.bias
+    return out
+
+
+def test_multi_head_attention_against_a_slow_reference_with_biases_and_dropout():
+    mha = MultiHeadAttention(8, 2, dropout=0.5)
+    assert mha.query.linear.bias is not None and MultiHeadAttention(8, 2).dropout == 0.0
+    with torch.no_grad():
+        for p in mha.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+    x, context = torch.randn(2, 3, 8), torch.randn(2, 5, 8)
+    mha.eval()
+    torch.testing.assert_close(mha(x, context, causal_mask(3, 5)), _slow_mha(mha, x, context, causal_mask(3, 5)),
+                               atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(mha(x), _slow_mha(mha, x, x, None), atol=1e-5, rtol=1e-4)
+    # Dropout acts in training only.
+    torch.testing.assert_close(mha(x, context), mha(x, context))
+    mha.train()
+    assert not torch.allclose(mha(x, context), _slow_mha(mha, x, context, None), atol=1e-3)
+
+
+def test_head_projection_bias_detached_copies_and_unbatched_inputs():
+    projection = HeadProjection(8, 2, 4)
+    assert projection.linear.bias is not None
+    with torch.no_grad():
+        projection.linear.bias.add_(1.0)
+    x = torch.randn(3, 5, 8, requires_grad=True)
+    torch.testing.assert_close(projection(x, detached=True), projection(x))
+    projection(x, detached=True).sum().backward()
+    assert projection.linear.bias.grad is None and projection.linear.weight.grad is None
+    assert x.grad is not None
+    # Without a bias the detached path works too.
+    plain = HeadProjection(8, 2, 4, bias=False)
+    torch.testing.assert_close(plain(x, detached=True), plain(x))
+    x = x.detach()
+    # One sequence without a batch dimension: `[L, D]` -> `[H, L, d_k]`, and back.
+    from labml_memory.attention import merge_heads
+    single = projection(x[0])
+    assert single.shape == (2, 5, 4)
+    torch.testing.assert_close(single, projection(x)[0])
+    torch.testing.assert_close(merge_heads(single), merge_heads(projection(x))[0])
+    assert merge_heads(single).shape == (5, 8)
+
+
+def test_attention_paths_without_a_batch_with_a_bias_and_no_mask_and_with_dropout():
+    q, k, v = torch.randn(2, 3, 4), torch.randn(2, 6, 4), torch.randn(2, 6, 4)
+    bias = torch.randn(3, 6)
+    fused = attention(q, k, v, bias=bias)
+    explicit, _ = attention_with_weights(q, k, v, bias=bias)
+    torch.testing.assert_close(fused, explicit, atol=1e-5, rtol=1e-4)
+    expected = ((q @ k.transpose(-2, -1)) / 2.0 + bias).softmax(-1) @ v
+    torch.testing.assert_close(explicit, expected)
+    torch.manual_seed(1)
+    assert not torch.allclose(attention(q, k, v, bias=bias, dropout=0.5), fused)
+
+
+def test_mask_and_head_checks_name_the_bad_values():
+    with pytest.raises(ValueError, match=r"the context \(3\) must be at least as long as the segment \(5\)"):
+        causal_mask(5, 3)
+    with pytest.raises(ValueError, match=r"d_model must be positive, got 0"):
+        check_heads(0, 1)
+    with pytest.raises(ValueError, match=r"heads=0 does not divide d_model=12"):
+        check_heads(12, 0)
+    assert check_heads(1, 1) == 1

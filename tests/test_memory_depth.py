@@ -7,6 +7,27 @@ from labml_memory.memory_depth.experiment import PRESETS, Config, arrangements
 from labml_memory.training.config import build_config
 
 
+def test_placements_that_do_not_divide_evenly_and_edge_cases():
+    # ceil(k N / n) - 1 for k = 1 .. n, in integers: 6 layers and 4 long ones give 2, 3, 5, 6
+    # counting from 1; 4 and 3 give 2, 3, 4.
+    assert long_range_layers(6, 4, 'interleaved') == [1, 2, 4, 5]
+    assert long_range_layers(4, 3, 'interleaved') == [1, 2, 3]
+    assert all(isinstance(n, int) for n in long_range_layers(6, 4, 'interleaved'))
+    assert long_range_layers(1, 1, 'last') == [0]
+    with pytest.raises(ValueError, match=r"n_layers must be positive, got 0"):
+        long_range_layers(0, 0, 'first')
+    # Lengths: zero is a valid (memoryless) length, equal lengths are valid, negatives are not.
+    assert memory_lengths(2, 1, 'first', 0, 0) == [0, 0]
+    assert memory_lengths(2, 1, 'first', 5, 5) == [5, 5]
+    for long_len, short_len in ((-1, 0), (3, -1)):
+        with pytest.raises(ValueError, match=rf"memory lengths must be >= 0, got long_len={long_len}, "
+                                             rf"short_len={short_len}"):
+            memory_lengths(2, 1, 'first', long_len, short_len)
+    # The model's defaults: four layers, and the same lengths in evaluation.
+    model = depth_study_model(13, 1, 'last', 6, 2, d_model=16, heads=2, d_ff=32)
+    assert model.n_layers == 4 and model.mem_len == model.eval_mem_len == [2, 2, 2, 6]
+
+
 def test_placements():
     assert long_range_layers(6, 2, 'first') == [0, 1]
     assert long_range_layers(6, 2, 'last') == [4, 5]

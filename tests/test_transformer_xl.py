@@ -217,8 +217,9 @@ def _gelu(x):
     return 0.5 * x * (1 + torch.erf(x / math.sqrt(2)))
 
 
-def slow_xl(model, tokens, memories, clamp=None):
+def slow_xl(model, tokens, memories, clamp=None, activation='gelu', weights_out=None):
     # One batch row at a time; `memories[n]` is layer n's memory `[M_n, D]` for that row.
+    # With `weights_out` (a list), each layer's attention weights `[H, L, M_n + L]` go there.
     d, heads = model.d_model, model.layers[0].attention.heads
     d_k = d // heads
     pre = model.layers[0].attention_residual.pre
@@ -237,6 +238,7 @@ def slow_xl(model, tokens, memories, clamp=None):
         k = read @ attn.key.linear.weight.T
         val = read @ attn.value.linear.weight.T
         heads_out = []
+        layer_weights = torch.zeros(heads, L, M + L)
         for h in range(heads):
             cols = slice(h * d_k, (h + 1) * d_k)
             out = torch.zeros(L, d_k)
@@ -253,8 +255,11 @@ def slow_xl(model, tokens, memories, clamp=None):
                     e = v[h] @ r                                   # (d) global position bias
                     scores.append((a + b + c + e) / math.sqrt(d_k))
                 w = torch.stack(scores).softmax(0)
+                layer_weights[h, i, :M + i + 1] = w
                 out[i] = sum(w[j] * val[j, cols] for j in range(M + i + 1))
             heads_out.append(out)
+        if weights_out is not None:
+            weights_out.append(layer_weights)
         attended = torch.cat(heads_out, -1) @ attn.output.weight.T
         if pre:
             x = x + attended
@@ -263,7 +268,9 @@ def slow_xl(model, tokens, memories, clamp=None):
             x = _layer_norm(x + attended, layer.attention_residual.norm)
             y = x
         ff = layer.feed_forward
-        f = _gelu(y @ ff.expand.weight.T + ff.expand.bias) @ ff.contract.weight.T + ff.contract.bias
+        hidden = y @ ff.expand.weight.T + ff.expand.bias
+        hidden = _gelu(hidden) if activation == 'gelu' else hidden.clamp(min=0)
+        f = hidden @ ff.contract.weight.T + ff.contract.bias
         x = x + f if pre else _layer_norm(x + f, layer.feed_forward_residual.norm)
     if pre:
         x = _layer_norm(x, model.head.norm)
@@ -274,25 +281,33 @@ def slow_xl(model, tokens, memories, clamp=None):
     return logits, kept
 
 
-@pytest.mark.parametrize("norm,tie_uv,impl,mem_len,clamp", [
-    ('pre', True, 'sdpa', 3, None), ('post', False, 'explicit', [3, 1], None),
-    ('pre', False, 'sdpa', [1, 4], None), ('post', True, 'sdpa', 2, None),
-    ('pre', True, 'explicit', 4, 2),
+@pytest.mark.parametrize("norm,tie_uv,impl,mem_len,clamp,activation", [
+    ('pre', True, 'sdpa', 3, None, 'gelu'), ('post', False, 'explicit', [3, 1], None, 'relu'),
+    ('pre', False, 'sdpa', [1, 4], None, 'relu'), ('post', True, 'sdpa', 2, None, 'gelu'),
+    ('pre', True, 'explicit', 4, 2, 'gelu'),
 ])
-def test_model_equals_a_slow_reference_with_every_parameter_moved(norm, tie_uv, impl, mem_len, clamp):
+def test_model_equals_a_slow_reference_with_every_parameter_moved(norm, tie_uv, impl, mem_len, clamp,
+                                                                   activation):
     # Two segments, so the second one reads memories whose content the reference predicts;
     # with per-layer lengths the memory of each layer is checked against its own inputs.
+    # Dropout is set but the model is in evaluation mode: nothing may be dropped.
     model = _perturb(small_model(d_model=8, heads=2, norm=norm, tie_uv=tie_uv, attention_impl=impl,
-                                 mem_len=mem_len, clamp_len=clamp))
+                                 mem_len=mem_len, clamp_len=clamp, activation=activation, dropout=0.3))
     tokens = torch.randint(0, VOCAB, (2, 2, 4))
     memory = None
     slow_memories = [[torch.zeros(0, 8) for _ in model.layers] for _ in range(2)]
     with torch.no_grad():
         for segment in tokens:
-            logits, memory, _ = model(segment, memory)
+            weights = model.attention_weights(segment, memory)
+            logits, memory, losses = model(segment, memory)
+            assert losses == {}
             for b in range(2):
-                slow_logits, slow_memories[b] = slow_xl(model, segment[b], slow_memories[b], clamp)
+                slow_weights = []
+                slow_logits, slow_memories[b] = slow_xl(model, segment[b], slow_memories[b], clamp,
+                                                        activation, slow_weights)
                 torch.testing.assert_close(logits[b], slow_logits, atol=1e-4, rtol=1e-4)
+                for w, slow_w in zip(weights, slow_weights):
+                    torch.testing.assert_close(w[b], slow_w, atol=1e-5, rtol=1e-4)
                 for n, kept in enumerate(slow_memories[b]):
                     torch.testing.assert_close(memory.layers[n][b], kept, atol=1e-5, rtol=1e-5)
     expected = [mem_len] * 2 if isinstance(mem_len, int) else mem_len
@@ -348,3 +363,40 @@ def test_bad_tokens_fail_clearly():
     _, memory, _ = model(torch.zeros(2, 3, dtype=torch.long))
     with pytest.raises(ValueError, match="does not fit a batch of 1"):
         model(torch.zeros(1, 3, dtype=torch.long), memory)
+
+
+def test_the_documented_defaults_and_the_papers_bias_free_projections():
+    model = TransformerXL(VOCAB)
+    assert (model.d_model, model.n_layers, model.mem_len, model.eval_mem_len, model.clamp_len) == \
+        (128, 4, [64] * 4, [64] * 4, None)
+    layer = model.layers[0]
+    assert layer.attention.heads == 4 and layer.feed_forward.expand.out_features == 512
+    assert layer.attention_residual.pre and isinstance(layer.feed_forward.activation, torch.nn.GELU)
+    assert model.u.shape[0] == 1 and layer.attention.impl == 'sdpa'
+    # Every dropout in the model runs at the one rate given.
+    assert {m.p for m in model.modules() if isinstance(m, torch.nn.Dropout)} == {0.1}
+    assert {m.p for m in small_model(dropout=0.25).modules() if isinstance(m, torch.nn.Dropout)} == {0.25}
+    # The official code has no biases on W_q, W_k,E, W_v, W_k,R or W_o.
+    attn = layer.attention
+    assert all(p.linear.bias is None for p in (attn.query, attn.key, attn.value, attn.key_pos))
+    assert attn.output.bias is None
+
+
+@pytest.mark.parametrize("impl", ['sdpa', 'explicit'])
+def test_attention_dropout_acts_in_training_only(impl):
+    # Only the attention weights are dropped here (every other dropout is off), so a change
+    # between training and evaluation can only come from them.
+    model = _perturb(small_model(attention_impl=impl))
+    for layer in model.layers:
+        layer.attention.dropout.p = 0.5
+    tokens = torch.randint(0, VOCAB, (2, 6))
+    evaluated = model(tokens)[0]
+    torch.testing.assert_close(model(tokens)[0], evaluated)
+    model.train()
+    assert not torch.allclose(model(tokens)[0], evaluated, atol=1e-4)
+
+
+def test_a_memory_with_the_wrong_number_of_layers_is_refused_by_name():
+    model = small_model()
+    with pytest.raises(ValueError, match=r"expected an XLMemory with 2 layers"):
+        model(torch.zeros(1, 3, dtype=torch.long), XLMemory([torch.zeros(1, 2, 16)]))

@@ -43,7 +43,8 @@ ROOT = Path(__file__).resolve().parent.parent
 # with the tests written for it and those of its direct users, so one run stays short.
 MODULES = {
     'transformer_xl': (['labml_memory/transformer_xl/__init__.py'],
-                       ['tests/test_transformer_xl.py', 'tests/test_memory_depth.py']),
+                       ['tests/test_transformer_xl.py', 'tests/test_memory_depth.py',
+                        'tests/test_building_blocks.py']),
     'attention': (['labml_memory/attention.py'],
                   ['tests/test_building_blocks.py', 'tests/test_transformer_xl.py']),
     'positional': (['labml_memory/positional.py'],

@@ -63,10 +63,14 @@ MODULES = {
     'frequency_sort': (['labml_memory/tasks/frequency_sort.py'], ['tests/test_frequency_sort.py']),
 }
 
-# Tests that train through the whole command line: they reach every function, so mutmut
-# would run them for every mutant, and each takes seconds. The model-level tests cover the
-# same code directly; these are left to the ordinary suite.
-DESELECT = ['-k', 'not test_experiment_runs and not experiment_trains and not command_line']
+# Tests that train through the whole command line, train a model to a threshold, or loop
+# over thousands of segments: they reach every function, so mutmut would run them for every
+# surviving mutant, and each takes seconds to tens of seconds. The model-level tests cover
+# the same code directly; these are left to the ordinary suite (and the report lists them).
+SLOW_TESTS = ['test_experiment_runs', 'experiment_trains', 'command_line', 'ten_thousand',
+              '1000_updates', 'learns', 'tiny_run', 'trains_through', 'state_size_is_fixed',
+              'curriculum_trains']
+DESELECT = ['-k', ' and '.join(f'not {name}' for name in SLOW_TESTS)]
 
 
 def configuration(sources, tests, extra_args) -> str:

@@ -1,4 +1,5 @@
-"""Shared fixtures of the documentation-site tests (tests/test_site_*.py).
+"""Shared fixtures of the documentation-site tests (tests/test_site_*.py), registered for
+every test by `pytest_plugins` in conftest.py.
 
 The site is built once per test session, whichever test module asks first: `build_site` is
 cached at module level, so the fixture modules that import it share one build.

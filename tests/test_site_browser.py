@@ -10,8 +10,7 @@ from urllib.parse import urldefrag, urljoin, urlsplit
 
 import pytest
 
-from site_fixtures import (ARTIFACTS, browser, built_site, site_dir, site_pages,  # noqa: F401
-                           site_url)
+from site_fixtures import ARTIFACTS, site_pages
 
 XL_PAGE = "transformer_xl/"
 # LaTeX left in visible text: `$$`, or a `$...$` pair around something TeX-like.
@@ -209,3 +208,53 @@ def test_every_internal_link_resolves(site_dir, site_url):
             if anchor and anchor not in ids:
                 broken.append(f"/{path}: {link} (no #{anchor} there)")
     assert not broken, "\n".join(sorted(set(broken)))
+
+
+# ## The maths font
+#
+# MathML stretches an underbrace with the OpenType MATH table of the font it is set in. In
+# Chromium the `<mo>`'s own box keeps the width of the unstretched glyph, so the brace is
+# measured where a reader sees it: the ink under the base, in a screenshot of the `munder`.
+BRACE_BOXES_JS = """m => { const base = m.firstElementChild.getBoundingClientRect(),
+                           outer = m.getBoundingClientRect();
+                           return {base: base.width, below: base.bottom - outer.top,
+                                   width: outer.width}; }"""
+
+
+def _brace_ink(page) -> list[tuple[float, float]]:
+    """(width of the braced term, width of the ink of its brace) for every underbrace."""
+    import io
+
+    from PIL import Image
+    found = []
+    for under in page.locator(".md-content munder:has(> mo:text-is('\u23df'))").all():
+        box = under.evaluate(BRACE_BOXES_JS)
+        image = Image.open(io.BytesIO(under.screenshot())).convert("L")
+        scale = image.width / box["width"]
+        # Only the rows under the base: the brace and nothing of the term itself.
+        band = image.crop((0, int((box["below"] + 1) * scale), image.width, image.height))
+        inked = [x for x in range(band.width)
+                 if min(band.getpixel((x, y)) for y in range(band.height)) < 128]
+        found.append((box["base"], (inked[-1] - inked[0] + 1) / scale if inked else 0.0))
+    return found
+
+
+@pytest.mark.parametrize("width", [1440, 400])
+def test_underbraces_stretch_across_their_terms(browser, site_url, width):
+    """In Transformer-XL's $A_{i,j}$ each of the four braces spans its term (a), (b), (c), (d),
+    with the site's own maths font; without it the same braces are one glyph wide, which is
+    the failure this test exists to catch."""
+    page = browser.new_page(viewport={"width": width, "height": 900})
+    page.goto(site_url + XL_PAGE, wait_until="networkidle")
+    assert page.evaluate("async () => { await document.fonts.ready; return [...document.fonts]"
+                         ".filter(f => f.family.includes('Noto Sans Math') && f.status == 'loaded')"
+                         ".length }") == 1
+    braces = _brace_ink(page)
+    assert len(braces) >= 4, braces
+    for term, ink in braces:
+        assert ink >= 0.75 * term, f"a brace {ink:.0f} px wide under a term of {term:.0f} px"
+    # The control: the same page in a font without a MATH table.
+    page.add_style_tag(content=".md-typeset math { font-family: serif !important; }")
+    page.wait_for_timeout(100)
+    assert all(ink < 0.5 * term for term, ink in _brace_ink(page))
+    page.close()

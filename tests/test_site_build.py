@@ -3,7 +3,7 @@ and has a page for every module."""
 
 from pathlib import Path
 
-from site_fixtures import ROOT, built_site, site_dir, site_pages  # noqa: F401 (fixtures)
+from site_fixtures import ROOT, site_pages
 
 
 def test_strict_build_passes_without_warnings(built_site):

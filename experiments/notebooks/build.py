@@ -163,6 +163,26 @@ plt.show()
 print('memory state:', memory.nbytes(), 'bytes:', tuple(memory.tokens.shape), '[streams, n_mem, d_model]')
 """
 
+KNN_MEMORY = VALID_STREAMS + """\
+# The kNN memory fills one segment per call until it holds mem_size pairs per stream and
+# head, then stays at that size: old pairs are evicted, first in, first out. The gate of each
+# head of the kNN layer, sigmoid(b_g), is the share it reads from the retrieved pairs.
+sizes = []
+memory = None
+with torch.no_grad():
+    for i in range(4 if TINY else 24):
+        inputs, _, _ = streams.segment(i)
+        _, memory, _ = model(inputs, memory)
+        sizes.append(memory.nbytes() / 2 ** 20)
+fig, (ax, bx) = plt.subplots(1, 2, figsize=(9, 3))
+ax.plot(range(1, len(sizes) + 1), sizes, marker='o')
+ax.set_xlabel('segments read'); ax.set_ylabel('memory state (MiB)')
+bx.bar(range(len(model.gates())), model.gates())
+bx.set_xlabel('head of the kNN layer'); bx.set_ylabel('gate g'); bx.set_ylim(0, 1)
+plt.show()
+print('table:', tuple(memory.keys.shape), '[streams, heads, pairs, d_k]; gates:', model.gates())
+"""
+
 TINY_COMMON = "d_model=32, heads=2, n_layers=2, d_ff=64, seq_len=16, batch_size=4, eval_every=1000, final_eval_segments=2, sample_len=0, threads=1, steps=3"
 
 NOTEBOOKS = {
@@ -208,6 +228,13 @@ NOTEBOOKS = {
         short="dict(steps=200, eval_every=100)",
         tiny=f"dict({TINY_COMMON}, n_mem=4)",
         memory=RMT_MEMORY),
+    'memorizing_transformer': dict(
+        title='Memorizing Transformer',
+        blurb='A Transformer-XL whose kNN layer attends over the top-k of a large faiss-searched '
+              'memory of past keys and values ([paper](https://arxiv.org/abs/2203.08913)).',
+        short="dict(steps=200, eval_every=100)",
+        tiny=f"dict({TINY_COMMON}, mem_len=16, eval_mem_len=16, mem_size=32, top_k=8)",
+        memory=KNN_MEMORY),
 }
 
 

@@ -105,3 +105,15 @@ def test_bad_settings_name_the_value():
     with pytest.raises(ValueError, match='no load'):
         training_sampler([20])(1, 31, g)
     assert recall.N_KEYS == 26
+
+
+def test_training_gaps_are_log_uniform_from_zero_to_the_room():
+    # With load 1 in 97 characters the room is 97 - 11 = 86; P(gap = 0) = log 2 / log 87.
+    draw, generator, gaps = training_sampler([1]), torch.Generator().manual_seed(3), []
+    for _ in range(400):
+        text = full_text(draw(1, 96, generator), 0)
+        gaps.append(text.index('?') - (text.index(':') + 4))
+    assert abs(sum(g == 0 for g in gaps) / 400 - math.log(2) / math.log(87)) < 0.06
+    assert max(gaps) > 60 and min(gaps) == 0
+    # Each doubling about equally likely: as many gaps in [8, 16) as in [32, 64).
+    assert abs(sum(8 <= g < 16 for g in gaps) - sum(32 <= g < 64 for g in gaps)) < 40

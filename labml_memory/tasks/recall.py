@@ -148,11 +148,14 @@ def query_correct(predictions: torch.Tensor, batch: SyntheticBatch) -> torch.Ten
 # ## Training texts
 #
 # The shared loop asks for texts of a given length. A training text draws its load from
-# `loads` (those that fit) and its gap uniformly from zero to all the room the length leaves,
-# so training sees the pairs right before the queries (inside the attention window, where a
-# model first learns to look a key up) as often as far back. Putting the pairs always at the
-# start, an earlier version, left every gap longer than a segment, and a Transformer-XL trained
-# 600 steps on that never learned the lookup at all (answer loss stuck at $\ln 10$).
+# `loads` (those that fit) and its gap from zero to all the room $R$ the length leaves,
+# **log-uniformly**: $g = \lfloor (R + 1)^u \rfloor - 1$ with $u$ uniform in $[0, 1)$, so every
+# doubling of the gap is about equally likely, as on the evaluation grid, and the pairs sit
+# right before the queries (inside the attention window, where a model first learns to look a
+# key up) in about one text in six. Two earlier versions failed their control: pairs always at
+# the start left every gap longer than a segment, and a Transformer-XL trained 600 steps never
+# learned the lookup (answer loss stuck at $\ln 10$); gaps uniform in $[0, R]$ made a gap of
+# zero so rare that the same model scored 1.00 one segment away but 0.81 at gap zero.
 def training_sampler(loads: List[int]):
     def draw(batch_size: int, length: int, generator: torch.Generator) -> SyntheticBatch:
         fitting = [k for k in loads if needed_length(k, 0, min(k, 4)) <= length + 1]
@@ -160,6 +163,7 @@ def training_sampler(loads: List[int]):
             raise ValueError(f"no load in {loads} fits a training text of {length} characters")
         load = fitting[int(torch.randint(len(fitting), (), generator=generator))]
         room = length + 1 - needed_length(load, 0, min(load, 4))
-        gap = int(torch.randint(room + 1, (), generator=generator))
+        u = float(torch.rand((), generator=generator))
+        gap = min(room, int((room + 1) ** u) - 1)
         return sample(batch_size, length, generator, load, gap)
     return draw

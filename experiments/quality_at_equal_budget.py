@@ -107,64 +107,75 @@ def run_one(name: str, logs: str, **overrides):
             'total_seconds': time.time() - started}
 
 
-# The page and its figure: training curves at equal steps on the left (memory models solid,
-# the baseline and peers dashed), and the two validation losses of every model side by side
-# on the right, on an axis that starts near the best loss so the differences are visible.
-def write(rows, out: Path, args, command: str) -> None:
+# The page and its figure. The page stands alone: the question, the figure, the table with
+# its columns defined, the check against the peers, then how the numbers were made. Left
+# panel: training curves at equal steps, each entry its own colour and marker (ours solid,
+# the baseline and peers dashed). Right panel: both validation losses of every entry as dots
+# on one line per entry, not bars: a bar's length reads as its value, and bars cut at 2.0 would
+# make gaps of hundredths look two-fold. Everything is kept in `quality.json` beside the
+# page, so `--report` redraws both without training.
+def write(rows, out: Path, args, command: str, measured=None) -> None:
+    import json
+
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     out.mkdir(parents=True, exist_ok=True)
+    m = measured or machine()
+    (out / 'quality.json').write_text(json.dumps({'command': command, 'steps': args.steps,
+                                                  'machine': m, 'rows': rows}, indent=1))
     done = [r for r in rows if 'error' not in r]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 0.32 * len(done) + 3.4),
+                                      gridspec_kw={'width_ratios': [1.2, 1]})
+    colours = [f'C{i}' for i in range(10)] + ['black', '0.5', 'olive', 'navy']
+    markers = 'osD^vP*Xh<>p'
     for i, r in enumerate(done):
-        steps = sorted(r['steps_run']['curve'])
+        steps = sorted(r['steps_run']['curve'], key=int)
         losses = [r['steps_run']['curve'][s] for s in steps]
         k = 5  # a short moving average: single steps of 16 streams are noisy
         smooth = [sum(losses[max(0, j - k + 1):j + 1]) / len(losses[max(0, j - k + 1):j + 1]) for j in range(len(losses))]
-        left.plot(steps, smooth, color=f'C{i}', label=r['name'],
-                  linestyle='--' if r['name'] == BASELINE or r['name'] in PEERS else '-')
+        left.plot([int(s) for s in steps], smooth, color=colours[i % len(colours)],
+                  marker=markers[i % len(markers)], markevery=max(1, len(steps) // 5), markersize=4,
+                  label=r['name'], linestyle='--' if r['name'] == BASELINE or r['name'] in PEERS else '-')
+    # The first steps fall from 4.4 for every model alike; from step 20 on the curves part,
+    # so the axis starts there rather than at the common start.
+    later = [v for line in left.lines for x, v in zip(line.get_xdata(), line.get_ydata()) if x >= 20]
+    if later:
+        left.set_ylim(min(later) - 0.05, max(later) + 0.05)
+        left.set_xlim(left=15)
     left.set_xlabel('step')
     left.set_ylabel('training loss (nats/char, moving average of 5)')
     left.set_title(f'Equal steps ({args.steps})')
     left.grid(alpha=0.3)
-    left.legend(fontsize=8)
-    x = range(len(done))
-    right.bar([i - 0.2 for i in x], [r['steps_run']['valid_loss'] for r in done], 0.4, label='equal steps')
-    right.bar([i + 0.2 for i in x], [r['time_run']['valid_loss'] for r in done], 0.4, label='equal wall time')
-    lows = [min(r['steps_run']['valid_loss'], r['time_run']['valid_loss']) for r in done]
-    highs = [max(r['steps_run']['valid_loss'], r['time_run']['valid_loss']) for r in done]
-    right.set_ylim(min(lows) - 0.1, max(highs) + 0.05)
-    right.set_xticks(list(x), [r['name'] for r in done], rotation=25, ha='right', fontsize=8)
-    right.set_ylabel('validation loss (nats/char)')
-    right.set_title('Validation loss at equal budget (lower is better)')
-    right.grid(axis='y', alpha=0.3)
+    left.legend(fontsize=7, ncol=2)
+    y = list(range(len(done)))[::-1]
+    for yi, r in zip(y, done):
+        a, b = r['steps_run']['valid_loss'], r['time_run']['valid_loss']
+        right.plot([a, b], [yi, yi], color='0.7', linewidth=1, zorder=1)
+    right.scatter([r['steps_run']['valid_loss'] for r in done], y, marker='o', color='C0',
+                  label='equal steps', zorder=2)
+    right.scatter([r['time_run']['valid_loss'] for r in done], y, marker='D', color='C1',
+                  label='equal wall time', zorder=2)
+    right.set_yticks(y, [r['name'] for r in done], fontsize=8)
+    right.set_xlabel('validation loss (nats/char; the axis spans the data)')
+    right.set_title('Validation loss at equal budget (left is better)')
+    right.grid(axis='x', alpha=0.3)
     right.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(out / 'quality.png', dpi=110)
     plt.close(fig)
 
-    m = machine()
     budget = next((r['budget_seconds'] for r in rows if 'budget_seconds' in r), None)
     lines = ['# Quality at equal budget', '',
-             f'Generated by `{command}` on {m["date"]}. Validation loss (nats per character, on the '
-             f'first {COMMON["final_eval_segments"]} segments of the held-out text, fresh memory) of every '
-             'architecture and of a plain transformer with the same attention span, trained on Tiny '
-             'Shakespeare by the shared trainer with the same sizes, batch and schedule. Throughput, '
-             'memory and inference cost are on the [benchmark](benchmark.md) page.', '',
-             f'* Machine: {m["cpu"]}, {m["cores"]} cores, one PyTorch thread per run, PyTorch '
-             f'{m["torch"]}; shared with other jobs (load average {m["load"]} at the start), so wall '
-             'times are inflated and the equal-time column is noisier than the equal-step one.',
-             f'* Sizes: {SIZES.n_layers} layers, d = {SIZES.d_model}, {SIZES.heads} heads, feed-forward '
-             f'{SIZES.d_ff}, segments of {SIZES.seq_len} characters, memory {SIZES.mem_len}, '
-             f'{SIZES.batch_size} streams, peak learning rate {COMMON["lr"]}.',
-             f'* Equal steps: {args.steps} steps each. Equal wall time: {budget:.0f} s each (the median '
-             'wall time of the equal-step runs), each model\'s schedule sized from its own speed.'
-             if budget else '',
-             f'* The {BASELINE} is Transformer-XL without memory (`mem_len=0`) on segments of '
-             f'{2 * SIZES.seq_len} characters with {SIZES.batch_size // 2} streams: a query sees at most '
-             f'{2 * SIZES.seq_len} characters back, as the last query of a memory model\'s segment '
-             'does, and each step reads the same number of characters.', '',
+             'Given the same characters, or the same minutes, which architecture learns the most? '
+             'Every architecture, a plain transformer with the same attention span, and the public '
+             'implementations of the same papers are trained on Tiny Shakespeare by the shared '
+             'trainer with the same sizes, batch and schedule. Throughput, memory and inference '
+             'cost are on the [benchmark](benchmark.md) page.', '',
+             '![Training curves at equal steps, and validation loss at equal steps and equal time](quality.png)', '',
+             'At this budget (minutes on a shared CPU) every model is early in training, and each '
+             'point is one seed: differences of a few hundredths of a nat are within that noise.', '',
+             '## Every entry', '',
              '| model | validation loss, equal steps | wall time (s) | validation loss, equal time | '
              'steps in that time | state per stream (bytes) |', '|---|---:|---:|---:|---:|---:|']
     for r in rows:
@@ -174,6 +185,20 @@ def write(rows, out: Path, args, command: str) -> None:
         s, t = r['steps_run'], r['time_run']
         lines.append(f"| {r['name']} | {s['valid_loss']:.4f} | {s['wall_time']:.0f} | {t['valid_loss']:.4f} | "
                      f"{t['steps']} | {s['state_bytes']:,} |")
+    lines += ['', '* **model**: ours by architecture name; the peers by their adapter\'s name; the '
+              f'{BASELINE} is Transformer-XL without memory (`mem_len=0`) on segments of '
+              f'{2 * SIZES.seq_len} characters with {SIZES.batch_size // 2} streams, so a query sees at '
+              'most as far back as the last query of a memory model\'s segment and each step reads '
+              'the same characters.',
+              f'* **validation loss**: nats per character on the first {COMMON["final_eval_segments"]} '
+              'segments of the held-out text, from a fresh memory; **equal steps** after '
+              f'{args.steps} steps each, **equal time** after the same wall time each'
+              + (f' ({budget:.0f} s, the median of the equal-step runs; each model\'s schedule '
+                 'sized from its own speed)' if budget else '') + '.',
+              '* **wall time**: seconds of the equal-step run.',
+              '* **steps in that time**: steps the model managed within the equal wall time.',
+              '* **state per stream**: bytes the model carries from one segment to the next for one '
+              'stream.']
     # The ranking in words, from the numbers above, so the page never contradicts its table.
     if done:
         best_steps = min(done, key=lambda r: r['steps_run']['valid_loss'])
@@ -181,9 +206,9 @@ def write(rows, out: Path, args, command: str) -> None:
         lines += ['', f"Lowest validation loss at equal steps: **{best_steps['name']}** "
                       f"({best_steps['steps_run']['valid_loss']:.4f}); at equal wall time: "
                       f"**{best_time['name']}** ({best_time['time_run']['valid_loss']:.4f})."]
-    # With `--peers`: the issue's second goal, that no peer reaching our loss uses less memory.
-    # Each peer is set against our model of the same paper at equal steps: its loss and the
-    # state it carries per stream, and whether it is at least as good with less.
+    # With `--peers`: whether a peer reaching our loss uses less memory. Each peer is set
+    # against our model of the same paper at equal steps: its loss and the state it carries
+    # per stream, and whether it is at least as good with less.
     by_name = {r['name']: r for r in done}
     checks = []
     for r in done:
@@ -197,10 +222,19 @@ def write(rows, out: Path, args, command: str) -> None:
                              'no peer advantage in memory at this loss.'))
     if checks:
         lines += ['', '## Memory at equal loss (equal steps)', ''] + checks
-    lines += ['', '![Quality at equal budget](quality.png)', '',
-              'At this budget (minutes on a shared CPU) every model is early in training; differences '
-              'of a few hundredths of a nat are within the noise of one seed. Rerun with '
-              '`python experiments/quality_at_equal_budget.py --steps 1000` for a longer look.', '']
+    total = sum(r['steps_run']['wall_time'] + r.get('time_run', {}).get('wall_time', 0) for r in done)
+    lines += ['', '## How these numbers were made', '', '```', command, '```', '',
+              f'* **Machine:** {m["cpu"]}, {m["cores"]} cores, one PyTorch thread per run, PyTorch '
+              f'{m["torch"]}; shared with other jobs (load average {m["load"]} at the start), so wall '
+              'times are inflated and the equal-time column is noisier than the equal-step one.',
+              f'* **Date:** {m["date"]}',
+              f'* **Seeds:** {COMMON.get("seed", 0)} for every run (one seed each)',
+              f'* **Wall time:** {total:,.0f} s of training in all, both phases',
+              f'* **Sizes:** {SIZES.n_layers} layers, $d = {SIZES.d_model}$, {SIZES.heads} heads, '
+              f'feed-forward {SIZES.d_ff}, segments of $L = {SIZES.seq_len}$ characters, memory '
+              f'$M = {SIZES.mem_len}$, {SIZES.batch_size} streams, peak learning rate {COMMON["lr"]}.',
+              '* **Redraw this page:** `python experiments/quality_at_equal_budget.py --report` '
+              '(reads `quality.json`, trains nothing). For a longer look, rerun with `--steps 1000`.', '']
     (out / 'quality.md').write_text('\n'.join(lines))
 
 
@@ -210,7 +244,14 @@ def main(argv=None):
     parser.add_argument('--out', default='docs/results')
     parser.add_argument('--only', default='', help='comma-separated names (default: all of ours + baseline)')
     parser.add_argument('--peers', action='store_true', help='also train the installable peers')
+    parser.add_argument('--report', action='store_true', help='redraw the page from quality.json only')
     args = parser.parse_args(argv)
+    if args.report:
+        import json
+        saved = json.loads((Path(args.out) / 'quality.json').read_text())
+        args.steps = saved['steps']
+        write(saved['rows'], Path(args.out), args, saved['command'], measured=saved['machine'])
+        return
     command = ' '.join(['python experiments/quality_at_equal_budget.py'] + (argv if argv is not None else sys.argv[1:]))
     names = [n for n in args.only.split(',') if n] or (our_architectures() + [BASELINE] + (list(PEERS) if args.peers else []))
     logs = tempfile.mkdtemp(prefix='quality_logs_')

@@ -31,9 +31,14 @@ the same idea at the same size, not the same arithmetic. Results are written to
 
 ## Measured here
 
-One run of the default command, on a CPU machine of 2 cores **shared with two or three
-other engineers' jobs** (load average between 4 and 11 during the run), one thread per
-measurement, batch 4:
+The script now interleaves its measurements (see `run` below): every round reads each length
+with ours and the port back to back, alternating which goes first, and the page gives each
+figure as the median of the rounds with the lowest and highest beside it. The table below is
+from the earlier version, **one round, all of ours measured before all of the port's**, on a
+CPU machine of 2 cores shared with two or three other engineers' jobs (load average between 4
+and 11 during the run), one thread per measurement, batch 4. Its ratios carry the load's drift
+between the two halves of the run and have no spread; they wait to be replaced by an
+interleaved run on a quiet machine (`python -m labml_memory.infini_attention.benchmark`):
 
 | context (tokens) | ours tok/s | port tok/s | ours / port | ours peak MiB | port peak MiB |
 |---:|---:|---:|---:|---:|---:|
@@ -203,23 +208,53 @@ def peer_available() -> bool:
         return False
 
 
+# ## Many rounds, one figure
+#
+# The median of the rounds (robust to one round caught by a burst of load), with the lowest
+# and highest beside it. A round that failed is left out; if all failed, the error is kept.
+def summarise(rounds: List[Dict]) -> Dict:
+    ok = [r for r in rounds if r and 'error' not in r]
+    if not ok:
+        return rounds[0] or {'error': 'failed'}
+    summary = {'parameters': ok[0]['parameters'], 'rounds': len(ok)}
+    for key in ('tokens_per_second', 'peak_bytes'):
+        values = sorted(r[key] for r in ok)
+        summary.update({key: values[len(values) // 2], f'{key}_min': values[0], f'{key}_max': values[-1]})
+    return summary
+
+
 # ## The report
 #
 # One table per quantity with a column per implementation and our figure as a ratio of the
 # port's (above 1 means ours reads faster; below 1 means ours needs less memory).
-def run(lengths: List[int], batch: int, device: str, threads: int, out: Path) -> str:
-    # Every measurement first, then the table: the ratios come from one run of the script,
-    # under the same load for both implementations (on a shared machine, the load still
-    # varies over the minutes the run takes, which is why each row puts the two side by side).
-    # Ours always; the port when it imports.
+def run(lengths: List[int], batch: int, device: str, threads: int, out: Path, rounds: int = 3,
+        measurer=None) -> str:
+    # Measurements are **interleaved**: each round visits every length, and at each length
+    # reads with ours and the port one right after the other, in an order that alternates
+    # from round to round. On a shared machine the load drifts over the minutes a run takes;
+    # measuring all of ours before all of the port's (as an earlier version did) would put
+    # that drift into the ratio. Each round's ratio compares two reads taken seconds apart,
+    # and the spread over rounds is the noise floor printed beside every figure.
+    measurer = measurer or _in_subprocess
     names = ['ours'] + (['infini-transformer-pytorch'] if peer_available() else [])
-    results = {n: {L: _in_subprocess(n, L, batch, device, threads) for L in lengths} for n in names}
+    by_round = [{n: {} for n in names} for _ in range(rounds)]
+    for r in range(rounds):
+        for L in lengths:
+            for n in (names if r % 2 == 0 else names[::-1]):
+                by_round[r][n][L] = measurer(n, L, batch, device, threads)
+    results = {n: {L: summarise([by_round[r][n][L] for r in range(rounds)]) for L in lengths} for n in names}
+    ratios = {L: [by_round[r][names[0]][L]['tokens_per_second'] / by_round[r][names[1]][L]['tokens_per_second']
+                  for r in range(rounds)
+                  if all('tokens_per_second' in by_round[r][n][L] for n in names)] if len(names) == 2 else []
+              for L in lengths}
     # The header: the exact configuration and the command that reproduces the table.
     lines = [f"Reading random text segment by segment, no gradients; batch {batch}, segment "
              f"{CONFIG['seg_len']}, {CONFIG['n_layers']} layers, width {CONFIG['d_model']}, "
              f"{CONFIG['heads']} heads, feed-forward {CONFIG['d_ff']}; device {device}, "
              f"{threads} thread(s). Command: `python -m labml_memory.infini_attention.benchmark "
-             f"lengths={','.join(map(str, lengths))} batch={batch} device={device} threads={threads}`", '']
+             f"lengths={','.join(map(str, lengths))} batch={batch} device={device} threads={threads} "
+             f"rounds={rounds}`. Each figure is the median of {rounds} interleaved rounds, "
+             "with the lowest and highest round in brackets.", '']
     if len(names) == 1:
         lines += ['**infini-transformer-pytorch is not installed**: our model alone. '
                   'Install it with `pip install --no-deps infini-transformer-pytorch einops rotary-embedding-torch`.', '']
@@ -238,9 +273,14 @@ def run(lengths: List[int], batch: int, device: str, threads: int, out: Path) ->
             # Peak memory in MiB, throughput in tokens; a failed measurement shows its error.
             scale = 1024 ** 2 if key == 'peak_bytes' else 1
             values = [results[n][L][key] / scale if key in results[n][L] else None for n in names]
-            row += [f'{v:,.1f}' if v is not None else f"failed: {results[n][L].get('error')}"
-                    for n, v in zip(names, values)]
-            if both:
+            spans = [(results[n][L][f'{key}_min'] / scale, results[n][L][f'{key}_max'] / scale)
+                     if key in results[n][L] else None for n in names]
+            row += [f'{v:,.1f} [{lo:,.1f}, {hi:,.1f}]' if v is not None else f"failed: {results[n][L].get('error')}"
+                    for n, v, (lo, hi) in zip(names, values, [sp or (0, 0) for sp in spans])]
+            if both and key == 'tokens_per_second':
+                rs = sorted(ratios[L])
+                row.append(f'{rs[len(rs) // 2]:.2f} [{rs[0]:.2f}, {rs[-1]:.2f}]' if rs else '–')
+            elif both:
                 ok = None not in values and values[1] > 0
                 row.append(f'{values[0] / values[1]:.2f}' if ok else '–')
         lines.append('| ' + ' | '.join(row) + ' |')
@@ -248,8 +288,10 @@ def run(lengths: List[int], batch: int, device: str, threads: int, out: Path) ->
     text = '\n'.join(lines) + '\n'
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text('# Infini-attention against infini-transformer-pytorch\n\n' + text)
-    (out.with_suffix('.json')).write_text(json.dumps({n: {str(L): r for L, r in res.items()}
-                                                      for n, res in results.items()}, indent=1))
+    (out.with_suffix('.json')).write_text(json.dumps({
+        'rounds': [{n: {str(L): r for L, r in res.items()} for n, res in rnd.items()} for rnd in by_round],
+        'summary': {n: {str(L): r for L, r in res.items()} for n, res in results.items()},
+        'ratios': {str(L): v for L, v in ratios.items()}}, indent=1))
     _plot(results, lengths, out.with_suffix('.png'))
     return text
 
@@ -266,14 +308,19 @@ def _plot(results, lengths, path: Path) -> None:
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.4))
     for name, res in results.items():
         ok = [L for L in lengths if res[L] and 'error' not in res[L]]
-        left.plot(ok, [res[L]['tokens_per_second'] for L in ok], marker='o', label=name)
-        right.plot(ok, [res[L]['peak_bytes'] / 1024 ** 2 for L in ok], marker='o', label=name)
+        # The whiskers span the lowest and highest round: the spread the ratios are read against.
+        for ax, key, scale in ((left, 'tokens_per_second', 1), (right, 'peak_bytes', 1024 ** 2)):
+            mid = [res[L][key] / scale for L in ok]
+            low = [m - res[L].get(f'{key}_min', res[L][key]) / scale for m, L in zip(mid, ok)]
+            high = [res[L].get(f'{key}_max', res[L][key]) / scale - m for m, L in zip(mid, ok)]
+            ax.errorbar(ok, mid, yerr=[low, high], marker='o', capsize=3, label=name)
     for ax, title in ((left, 'tokens per second'), (right, 'peak memory during the read (MiB)')):
         ax.set_xscale('log', base=2)
         ax.set_xlabel('context length (tokens)')
         ax.set_title(title)
         ax.grid(alpha=0.3)
     right.set_ylim(bottom=0)
+    left.set_ylim(bottom=0)
     left.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -291,7 +338,7 @@ def main(argv: List[str]) -> None:
         print(json.dumps(measure(name, int(length), int(batch), device, int(threads))))
         return
     # Defaults: four lengths, each four times the last, from 8 to 512 segments.
-    settings = dict(lengths='512,2048,8192,32768', batch='4', device='cpu', threads='1',
+    settings = dict(lengths='512,2048,8192,32768', batch='4', device='cpu', threads='1', rounds='3',
                     out='docs/results/infini_attention/benchmark.md')
     for arg in argv:
         key, _, value = arg.partition('=')
@@ -305,8 +352,10 @@ def main(argv: List[str]) -> None:
     bad = [L for L in lengths if L <= 0 or L % seg]
     if bad:
         raise SystemExit(f"lengths must be positive multiples of the segment length {seg}; got {bad}")
+    if int(settings['rounds']) < 1:
+        raise SystemExit(f"rounds must be at least 1, got {settings['rounds']}")
     print(run(lengths, int(settings['batch']), settings['device'], int(settings['threads']),
-              Path(settings['out'])))
+              Path(settings['out']), rounds=int(settings['rounds'])))
 
 
 if __name__ == '__main__':

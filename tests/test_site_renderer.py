@@ -247,3 +247,78 @@ def test_fixture_site_navigation(fixture_site):
         assert label in labels, (label, labels)
     assert not (fixture_site / "data").exists()
     assert "A table of runs" in labels                    # results pages in sub-folders too
+
+
+# ## The figures at the top of the architecture pages (docs/renderer/figures.py)
+
+import figures  # noqa: E402
+import xml.etree.ElementTree as ET  # noqa: E402
+
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+@pytest.mark.parametrize("package", sorted(figures.FIGURES))
+def test_each_figure_is_well_formed_svg_that_names_no_colour(package):
+    svg, caption = figures.figure(package)
+    root = ET.fromstring(svg)            # well-formed XML, or this raises
+    assert root.tag == SVG + "svg" and root.get("viewBox").startswith("0 0 720 ")
+    # Colours come from the page (currentColor and the classes of literate.css), so the
+    # figure follows the light and dark schemes: no fixed colour in any attribute.
+    for element in root.iter():
+        for key in ("fill", "stroke", "color", "style"):
+            value = element.get(key, "")
+            assert not re.search(r"#[0-9a-f]{3,6}|rgb|black|white", value, re.I), (package, element.tag, key, value)
+    ids = [e.get("id") for e in root.iter() if e.get("id")]
+    assert ids and all(i.startswith(root.get("aria-labelledby").split("-title")[0]) for i in ids)
+    assert len(root.findall(f".//{SVG}text")) >= 5 and caption.strip()
+
+
+def test_subscripts_in_figure_labels():
+    assert figures._subscripts("M_{s−1}, z_s") == (
+        'M<tspan baseline-shift="sub" font-size="75%">s−1</tspan>, '
+        'z<tspan baseline-shift="sub" font-size="75%">s</tspan>')
+    assert figures._subscripts("a < b") == "a &lt; b"
+
+
+def test_the_inf_former_figure_refits_with_a_real_ridge_regression():
+    """The re-fitted curve drawn in the figure is the ridge solution: its gradient vanishes,
+    checked with the normal equations written out here, not with the figure's solver."""
+    centres = [(j + 0.5) / 12 for j in range(12)]
+    ts = [k / 15 for k in range(16)]
+    xs = [((-1) ** k) * 0.5 + 0.1 * k for k in range(16)]
+    b = figures._ridge(ts, xs, centres, 0.06, lam=0.05)
+    psi = lambda t: [figures._gauss(t, c, 0.06) for c in centres]  # noqa: E731
+    residual = [sum(bj * pj for bj, pj in zip(b, psi(t))) - x for t, x in zip(ts, xs)]
+    for j in range(12):
+        gradient = sum(r * psi(t)[j] for r, t in zip(residual, ts)) + 0.05 * b[j]
+        assert abs(gradient) < 1e-9
+
+
+def test_the_figure_goes_after_the_idea_and_before_the_deviations():
+    module = literate.parse(FIXTURE)
+    markdown_text, codes = literate.render(module, figure=("<svg>FIG</svg>", "A caption."))
+    intro = markdown_text.split('<div class="lit" markdown>')[0]
+    assert intro.index("It opens the page") < intro.index('<figure class="lit-figure"') \
+        < intro.index('!!! warning "Deviations from the paper"')
+    key = next(k for k, v in codes.items() if v == "<svg>FIG</svg>")
+    assert key in intro and "A caption." in intro
+    # Without deviations the figure closes the introduction.
+    plain = literate.parse('"""\n# T\n\nOnly an idea.\n"""\nx = 1\n')
+    text, _ = literate.render(plain, figure=("<svg/>", "Cap."))
+    assert text.index("Only an idea.") < text.index("lit-figure") < text.index('<div class="lit"')
+
+
+def test_module_metadata_is_not_a_row():
+    """The landing page's `__version__` has no note and no other code: it is no row. Metadata
+    inside a row of real code, or under a note, stays where it is."""
+    alone = literate.parse('"""\n# T\n\nProse.\n"""\n\n__version__ = "0.1.0"\n')
+    assert alone.sections == []
+    kept = literate.parse('"""\n# T\n"""\n\n# A note.\nx = 1\n__all__ = ["x"]\n')
+    assert [s.code for s in kept.sections] == [["x = 1", '__all__ = ["x"]']]
+
+
+def test_maths_in_the_table_of_contents_reads_as_text():
+    stash = MathStash()
+    heading = stash_maths(r"The gate $\beta$ and $M_{s-1}$", stash)
+    assert stash.text(heading) == "The gate β and Ms−1"
+    assert stash.plain(heading) == r"The gate \beta and M_{s-1}"    # ids keep the source

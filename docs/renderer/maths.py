@@ -5,7 +5,8 @@ every formula is converted by latex2mathml and replaced by a placeholder made of
 digits only, which Markdown leaves alone; after Markdown, the hook puts the MathML back. So
 underscores, asterisks and braces inside a formula never become emphasis, and the reader's
 browser renders the maths itself (Chromium, Firefox and Safari all render MathML natively):
-no script, no font download, no network.
+no script and no network: the maths font (Noto Sans Math, with the OpenType MATH table that
+stretches braces and radicals) is served by the site itself, see docs/assets/literate.css.
 
 Rules, close to pandoc's: an opening `$` must be followed by a non-space, a closing `$` must
 follow a non-space and must not be followed by a digit (so "$5 and $10" is not maths). `\\$`

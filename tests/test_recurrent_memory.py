@@ -378,3 +378,12 @@ def test_trains_through_the_shared_trainer(tmp_path):
     assert result.train_losses[30] < result.train_losses[1] - 0.5
     assert result.memory_bytes == 8 * 4 * 32 * 4
     assert len(result.sample) > 20
+
+
+def test_help_lists_the_model_keys(capsys):
+    from labml_memory.training import main
+    with pytest.raises(SystemExit) as info:
+        main(Config, PRESETS, build_model, 'recurrent_memory', ['--help'])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    assert 'n_mem' in out and 'mask' in out and "['cpu', 'gpu']" in out

@@ -52,7 +52,7 @@ WIDE_JS = """() => {
     if (box.scrollWidth <= box.clientWidth + 1) continue;
     const style = getComputedStyle(box);
     const scrolls = ['auto', 'scroll'].includes(style.overflowX);
-    const hinted = box.classList.contains('lit-figure') || style.backgroundImage.includes('gradient');
+    const hinted = style.backgroundImage.includes('gradient');
     if (!scrolls || !hinted) out.cut.push(box.tagName + '.' + box.className + ' ' +
                                           box.textContent.slice(0, 40));
   }

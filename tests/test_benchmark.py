@@ -142,7 +142,10 @@ def test_each_installed_peer_answers_our_protocol(name):
                 # per head: $d_k \times d_v$ for $M$ plus $d_k$ for $z$
                 'infini_attention': n * sizes.heads * (d // sizes.heads) * (d // sizes.heads + 1),
                 # one `d`-wide vector per memory token, however many layers
-                'recurrent_memory': sizes.n_mem * d}
+                'recurrent_memory': sizes.n_mem * d,
+                # one shared key/value head: XL caches of keys and values per layer, then the
+                # kNN table, which the port allocates at its full size from the start
+                'memorizing_transformer': (n * m + sizes.knn_size) * 2 * (d // sizes.heads)}
     assert memory.nbytes() == sizes.batch_size * 4 * expected[peer.implements]
 
 

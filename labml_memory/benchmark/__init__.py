@@ -112,7 +112,7 @@ class Plan:
 # feed-forward width at $4d$ so that every peer can express it.
 FULL = (Sizes(), Plan())
 TINY = (Sizes(d_model=32, heads=2, n_layers=1, d_ff=128, seq_len=16, mem_len=16, compressed_len=8,
-              compression_rate=2, batch_size=2),
+              compression_rate=2, batch_size=2, knn_size=64, top_k=8),
         Plan(timed_steps=2, warmup_steps=2, contexts=[16, 48], tokens_per_context=2, matmul_n=128,
              timeout=120.0, rounds=1))
 
@@ -207,7 +207,8 @@ def _overrides(config_cls, sizes: Sizes) -> Dict[str, Any]:
                   seq_len=sizes.seq_len, batch_size=sizes.batch_size, mem_len=sizes.mem_len,
                   eval_mem_len=sizes.mem_len, long_mem_len=sizes.mem_len,
                   compressed_len=sizes.compressed_len, compression_rate=sizes.compression_rate,
-                  n_mem=sizes.n_mem, dropout=0.0, device='cpu')
+                  n_mem=sizes.n_mem, mem_size=sizes.knn_size, top_k=sizes.top_k,
+                  dropout=0.0, device='cpu')
     # Dropout is off for everyone: the peers are built without it, and it would add random
     # masks to ours that a speed comparison should not pay for.
     known = {f.name for f in fields(config_cls)}

@@ -23,6 +23,7 @@ size. All the arithmetic is the peer's.
 | `lucidrains_compressive` | `compressive-transformer-pytorch` | Compressive Transformer |
 | `labml_nn_compressive` | `labml-nn` | Compressive Transformer |
 | `lucidrains_infini` | `infini-transformer-pytorch` | Infini-attention |
+| `lucidrains_memorizing` | `memorizing-transformers-pytorch` (installed `--no-deps`) | Memorizing Transformers |
 | `lucidrains_rmt` | `recurrent-memory-transformer-pytorch` | Recurrent Memory Transformer |
 
 A peer that is not installed, fails to import, or cannot express the shared configuration
@@ -70,6 +71,9 @@ class Sizes:
     compression_rate: int = 2
     # $m$, the Recurrent Memory Transformer's number of memory tokens.
     n_mem: int = 8
+    # The Memorizing Transformer's kNN table per stream ($C$ pairs) and its $k$.
+    knn_size: int = 1024
+    top_k: int = 32
     # Parallel streams per step, and Tiny Shakespeare's 65 characters.
     batch_size: int = 16
     vocab_size: int = 65
@@ -378,6 +382,58 @@ class LucidrainsRMT(Peer):
         return ModelOutput(logits, PeerMemory([written]), {})
 
 
+# ## lucidrains' Memorizing Transformers
+#
+# `memorizing-transformers-pytorch` requires `faiss-gpu` (which would install over our
+# `faiss-cpu`, with four CUDA libraries) and imports `einops_exts` without declaring it, so
+# it is not in the `bench` extra; install it with
+# `pip install --no-deps memorizing-transformers-pytorch einops-exts joblib cloudpickle`.
+# Its kNN memory is not a tensor but an object beside the model (faiss HNSW indexes and a
+# memory-mapped file on disk, one per stream), which `forward` mutates in place; the adapter
+# keeps it and empties it when a stream starts (`memory=None`). Its design differs from the
+# paper and from ours in ways that change the arithmetic, so read its row as "a port of the
+# paper", not "the same model": one key/value head shared by all query heads (multi-query),
+# cosine attention with a learned temperature in every layer, T5 relative position buckets,
+# one softmax over the retrieved and the local keys together instead of a gate, keys entering
+# the kNN memory only once they leave the XL cache, and, when the table is full, the whole
+# index cleared rather than the oldest entries evicted. The state reported is the XL caches
+# plus the table file at its full size, which the port allocates up front.
+class LucidrainsMemorizing(Peer):
+    implements = 'memorizing_transformer'
+    package = 'memorizing-transformers-pytorch'
+
+    def __init__(self, sizes: Sizes):
+        super().__init__(sizes)
+        mt = _import('memorizing_transformers_pytorch', self.package)
+        import tempfile
+        # Its feed-forward width is an integer multiple of $d$; any other width is refused.
+        if sizes.d_ff % sizes.d_model:
+            raise PeerUnavailable(f"{self.package} takes the feed-forward width as an integer "
+                                  f"multiple of d_model={sizes.d_model}; got d_ff={sizes.d_ff}")
+        # Its memories live in files; a folder of our own keeps runs from sharing them.
+        self.folder = tempfile.mkdtemp(prefix='memorizing_port_')
+        # Layers are numbered from 1 there: the second from the top, as our `knn_layer`.
+        self.net = mt.MemorizingTransformer(
+            num_tokens=sizes.vocab_size, dim=sizes.d_model, depth=sizes.n_layers,
+            dim_head=sizes.d_model // sizes.heads, heads=sizes.heads,
+            ff_mult=sizes.d_ff // sizes.d_model, memorizing_layers=(max(1, sizes.n_layers - 1),),
+            max_knn_memories=sizes.knn_size, num_retrieved_memories=sizes.top_k,
+            xl_max_memories=sizes.mem_len, knn_memories_directory=self.folder)
+        self.knn, self.batch = None, None
+
+    def forward(self, tokens, memory: Optional[PeerMemory] = None) -> ModelOutput:
+        batch = tokens.shape[0]
+        # A new stream (or a new batch size): fresh, empty kNN memories.
+        if memory is None or self.knn is None or self.batch != batch:
+            self.knn = self.net.create_knn_memories(batch_size=batch)
+            self.batch = batch
+        xl = memory.parts[:-1] if memory is not None else None
+        logits, xl = self.net(tokens, self.knn, xl_memories=xl or None)
+        # The port's table, `[B, C, 2, d_k]`, viewed as a tensor so its bytes are counted.
+        table = torch.from_numpy(self.knn[0].db)
+        return ModelOutput(logits, PeerMemory([*xl, table]), {})
+
+
 # ## The registry of peers
 #
 # Name to class; the benchmark iterates over it in this order.
@@ -390,6 +446,7 @@ PEERS: Dict[str, Callable[[Sizes], Peer]] = {
     'labml_nn_compressive': LabmlNNCompressive,
     'lucidrains_infini': LucidrainsInfini,
     'lucidrains_rmt': LucidrainsRMT,
+    'lucidrains_memorizing': LucidrainsMemorizing,
 }
 
 

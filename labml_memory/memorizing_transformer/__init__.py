@@ -95,8 +95,13 @@ from labml_memory.attention import attention, causal_mask, merge_heads
 from labml_memory.protocol import MemoryState, ModelOutput
 from labml_memory.transformer_xl import RelativeMultiHeadAttention, TransformerXL, XLLayer, relative_shift
 
+# ## The searches on offer
+#
 # The nearest-neighbour searches a configuration may name: exact in faiss, approximate in
-# faiss, and exact in PyTorch on the tensors' own device.
+# faiss, and exact in PyTorch on the tensors' own device. The paper ran approximate search
+# (it names ScaNN and faiss as suitable) because its tables held up to 262K pairs per head;
+# at a thousand pairs an exact search costs no more than the rest of the layer, so exact is
+# the default here and the approximate one is there to be measured against it.
 INDEX_TYPES = ('flat', 'hnsw', 'torch')
 FAISS_INDEX_CLASSES = {'flat': 'IndexFlatIP', 'hnsw': 'IndexHNSWFlat'}
 
@@ -133,15 +138,28 @@ def load_faiss(index: str):
 #   per call until it reaches $C$, so `nbytes()` grows with the text up to its bound;
 # * `seen`: `[B]`, how many tokens each stream has read since its last reset.
 #
+# Why per head: each head has its own $W_k$ and $W_q$, so the keys of different heads live
+# in different spaces and a query of head $h$ can only be compared with keys of head $h$.
+# Why per stream: the streams are different places in the text, and a stream may only
+# remember its own past (a query that found a neighbour in another stream would be reading
+# text that, for it, has not been written).
+#
 # Every table is right-aligned: a stream's valid entries are its last
 # $\min(\text{seen}_b, N)$ positions, and the same holds for each XL cache. Appending and
 # evicting are then one concatenation and one slice for all streams at once, and a stream
 # that was reset (`seen` = 0) simply has no valid entries yet, whatever the tensors hold.
+#
+# The size reported by `nbytes()` is the size of these tensors, which is what is carried from
+# one segment to the next. The faiss indexes are not in it: they are built from `keys` during
+# a call and dropped at its end (see the deviations), so between calls they take no space.
 @dataclass
 class KNNMemory(MemoryState):
+    # One `[B, M, D]` cache per layer
     xl: List[torch.Tensor]
+    # $\hat k$ and $v$, `[B, H, N, d_k]` each, float32
     keys: torch.Tensor
     values: torch.Tensor
+    # `[B]`, integer
     seen: torch.Tensor
 
     @property
@@ -218,20 +236,30 @@ def top_k(queries: torch.Tensor, keys: torch.Tensor, valid: torch.Tensor, k: int
 def _faiss_top_k(faiss, queries, keys, valid, k, index, hnsw_neighbors, hnsw_ef_search):
     batch, heads, q_len, d_k = queries.shape
     size = keys.shape[2]
+    # Every query starts as "not found" at position 0; the loop fills in what faiss returns.
     positions = torch.zeros(batch, heads, q_len, k, dtype=torch.long)
     found = torch.zeros(batch, heads, q_len, k, dtype=torch.bool)
     keys_np = keys.detach().float().cpu().contiguous().numpy()
     queries_np = queries.detach().float().cpu().contiguous().numpy()
     for b, n_valid in enumerate(valid.tolist()):
+        # A stream that has read nothing since its reset has nothing to search.
         if n_valid == 0:
             continue
+        # Its valid keys are the last `n_valid` rows of the table; faiss numbers the rows it
+        # is given from 0, so `start` turns its answers back into table positions.
         start, k_b = size - n_valid, min(k, n_valid)
         for h in range(heads):
+            # `IndexFlatIP` compares the query with every key: exact, $O(N d_k)$ per query.
+            # `IndexHNSWFlat` walks a graph of links between near keys and visits only part
+            # of them; `efSearch` is how many candidates the walk keeps, and it must be at
+            # least $k$ or the walk cannot return $k$ answers.
             if index == 'flat':
                 table = faiss.IndexFlatIP(d_k)
             else:
                 table = faiss.IndexHNSWFlat(d_k, hnsw_neighbors, faiss.METRIC_INNER_PRODUCT)
                 table.hnsw.efSearch = max(hnsw_ef_search, k_b)
+            # A slice along the second-to-last axis of a C-ordered array is contiguous, so
+            # faiss is handed the rows without a copy on our side.
             table.add(keys_np[b, h, start:])
             _, ids = table.search(queries_np[b, h], k_b)
             ids = torch.from_numpy(ids)
@@ -276,10 +304,13 @@ def read_memory(q_hat: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,
     rows = (positions + torch.arange(batch * heads, device=keys.device).view(batch, heads, 1, 1) * size).reshape(-1)
     k_sel = keys.reshape(-1, d_k).index_select(0, rows).view(batch, heads, q_len, k, d_k)   # [B, H, L, k, d_k]
     v_sel = values.reshape(-1, d_k).index_select(0, rows).view(batch, heads, q_len, k, d_k)
+    # $s\,\hat q_i^\top \hat k_j$ for each query and its own $k$ keys: a batched
+    # matrix-vector product, `[B, H, L, k]`, rather than the `[B, H, L, N]` of full attention.
     scores = torch.einsum('bhld,bhlkd->bhlk', q_hat.float(), k_sel) * scale[None, :, None, None]
     # A large finite number rather than $-\infty$: a row with nothing found stays defined
     # (uniform), and multiplying by `found` then zeroes it, gradient included.
     weights = scores.masked_fill(~found, -1e30).softmax(dim=-1) * found
+    # $\sum_j w_{ij} v_j$ over the query's own retrieved values.
     return torch.einsum('bhlk,bhlkd->bhld', weights, v_sel)                   # [B, H, L, d_k]
 
 
@@ -321,6 +352,8 @@ class KNNAttention(RelativeMultiHeadAttention):
         stream. Returns the output `[B, L, D]` and the segment's $(\hat k, v)$ to append.
         """
         seq_len = h.shape[1]
+        # $q = W_q h$ for the segment, $k = W_{k,E} \tilde h$ and $v = W_v \tilde h$ for the
+        # XL cache and the segment, as in every Transformer-XL layer.
         q = self.query(h)                      # [B, H, L, d_k]
         k = self.key(context)                  # [B, H, M + L, d_k]
         val = self.value(context)
@@ -336,11 +369,21 @@ class KNNAttention(RelativeMultiHeadAttention):
         #
         # Normalise, search, attend. The search is read-only and happens before this
         # segment is written: the segment itself is the local reading's business.
+        #
+        # The query is normalised *without* Transformer-XL's $u$: $u^\top k_j$ is a
+        # preference for some keys whatever the query, and the paper's search is by the query
+        # alone. Float32 because faiss reads float32, and because a cosine between
+        # half-precision unit vectors is coarse for ranking near neighbours.
         q_hat = F.normalize(q.float(), dim=-1)
         positions, found = top_k(q_hat, table_keys, valid, self.top_k, self.index,
                                  self.hnsw_neighbors, self.hnsw_ef_search)
         remote = read_memory(q_hat, table_keys, table_values, positions, found, self.log_scale.exp())
         # ### The gate, then the heads
+        #
+        # $v = g \odot v_m + (1 - g) \odot v_c$ per head, then the heads side by side and
+        # $W_o$, as in any multi-head attention. The gate is one scalar per head, not one
+        # per query: a head learns how much to trust the memory in general, and the softmax
+        # over its retrieved pairs decides, query by query, what to read from it.
         g = self.gate()
         mixed = g * remote.to(local.dtype) + (1.0 - g) * local       # [B, H, L, d_k]
         out = self.output(merge_heads(mixed))                        # [B, L, D]
@@ -367,6 +410,8 @@ class KNNLayer(XLLayer):
 
     def forward(self, x, memory, rel, u, v, mask, table_keys, table_values, valid):
         seq_len = x.shape[1]
+        # As in `XLLayer.forward`: cache and segment normalised together under pre-LN, the
+        # queries the last $L$ rows; the layer also hands back the pairs it will write.
         context = self.attention_residual.prepare(torch.cat([memory, x], dim=1))
         attended, written = self.attention(context[:, -seq_len:], context, rel, u, v, mask,
                                            table_keys, table_values, valid)
@@ -452,11 +497,14 @@ class MemorizingTransformer(TransformerXL):
         if seq_len > self.mem_size:
             raise ValueError(f"a segment of {seq_len} tokens does not fit a kNN memory of "
                              f"mem_size={self.mem_size}; use mem_size >= seq_len")
+        # `None` is the start of every stream: empty caches, an empty table.
         memory = self.empty_memory(batch, tokens.device) if memory is None else memory
         self._check_knn_memory(memory, batch)
         # A memory is never differentiable: whatever is handed in is treated as constants,
         # so no gradient can reach it even if the caller kept a graph.
         memory = memory.detach()
+        # $h^0$, the embedded segment, and one sinusoid table for the longest context, from
+        # which each layer takes the rows of the distances its own context spans.
         x = self.dropout(self.embed(tokens))
         longest = max(m.shape[1] for m in memory.xl) + seq_len
         rel_full = self.relative_table(longest, tokens.device)
@@ -468,6 +516,8 @@ class MemorizingTransformer(TransformerXL):
             k_len = cache.shape[1] + seq_len
             mask = self._mask(seq_len, cache.shape[1], memory.seen, partial)
             u, v = self.u[n % len(self.u)], self.v[n % len(self.v)]
+            # The kNN layer reads the table as it was before this segment; every other
+            # layer is a Transformer-XL layer and knows nothing of the table.
             if n == self.knn_layer:
                 x, written = layer(x, cache, rel_full[-k_len:], u, v, mask, memory.keys,
                                    memory.values, memory.valid(memory.size))
@@ -488,12 +538,20 @@ class MemorizingTransformer(TransformerXL):
         for cache, x, keep in zip(memory.xl, inputs, self.memory_lengths()):
             joined = torch.cat([cache, x.detach()], dim=1)
             caches.append(joined[:, max(0, joined.shape[1] - keep):])
+        # Eviction by slicing keeps the table one contiguous block of the most recent $N$
+        # positions. A ring buffer would avoid the copy, but the copy is $O(C)$ per segment
+        # beside the search's $O(L C)$, and keeping the order "oldest first" is what makes
+        # the reset and the masks one comparison each.
         keys = torch.cat([memory.keys, written[0]], dim=2)
         values = torch.cat([memory.values, written[1]], dim=2)
         start = max(0, keys.shape[2] - self.mem_size)
         return KNNMemory(caches, keys[:, :, start:], values[:, :, start:], memory.seen + seq_len)
 
     # ### Checking the memory handed in
+    #
+    # The same check as Transformer-XL's, extended to the table: a memory from another batch
+    # size, head count or a larger `mem_size` would otherwise fail deep inside the gather, or
+    # silently read the wrong streams.
     def _check_knn_memory(self, memory: KNNMemory, batch: int) -> None:
         if not isinstance(memory, KNNMemory) or len(memory.xl) != self.n_layers:
             raise ValueError(f"expected a KNNMemory with {self.n_layers} layers, got {memory!r:.80}")
@@ -509,6 +567,10 @@ class MemorizingTransformer(TransformerXL):
         r"""$g = \mathrm{sigmoid}(b_g)$ of every head of the kNN layer: how much each reads from memory."""
         return torch.sigmoid(self.layers[self.knn_layer].attention.gate_bias.detach())
 
+    # ### Attention weights
+    #
+    # Transformer-XL's `attention_weights` would describe only the local reading of the kNN
+    # layer; rather than return half an answer, it refuses.
     def attention_weights(self, tokens, memory=None):
         raise NotImplementedError("attention_weights is Transformer-XL's analysis; the kNN layer's "
                                   "weights are per query over its own retrieved set")

@@ -431,7 +431,7 @@ class MemorizingTransformer(TransformerXL):
       `IndexHNSWFlat`, with `hnsw_neighbors` links per node and search breadth
       `hnsw_ef_search`) or `'torch'` (exact, in PyTorch on the model's device).
     * `gate_init`: the starting $b_g$ of every head.
-    * Every other setting is [Transformer-XL's](../transformer_xl/__init__.py#TransformerXL):
+    * Every other setting is [Transformer-XL's](../transformer_xl/__init__.py#the-model):
       `mem_len` is the XL cache of every layer, the kNN layer's included.
     """
 

@@ -376,6 +376,10 @@ def test_the_documented_defaults_and_the_papers_bias_free_projections():
     # Every dropout in the model runs at the one rate given.
     assert {m.p for m in model.modules() if isinstance(m, torch.nn.Dropout)} == {0.1}
     assert {m.p for m in small_model(dropout=0.25).modules() if isinstance(m, torch.nn.Dropout)} == {0.25}
+    # The attention sub-layer alone defaults to no dropout and the fused path.
+    from labml_memory.transformer_xl import RelativeMultiHeadAttention
+    alone = RelativeMultiHeadAttention(16, 2)
+    assert alone.dropout.p == 0.0 and alone.impl == 'sdpa'
     # The official code has no biases on W_q, W_k,E, W_v, W_k,R or W_o.
     attn = layer.attention
     assert all(p.linear.bias is None for p in (attn.query, attn.key, attn.value, attn.key_pos))

@@ -196,8 +196,9 @@ def compressive() -> Svg:
     for x in mem[:n_s]:
         svg.line(x, top + CELL + 26, fc_x + (x - mem[1]) * 0.3, fc_y - 14, arrow=True)
     svg.line(fc_x, fc_y + 14, new_cm[-1], bottom - 2, arrow=True)
-    svg.text(fc_x - 34, fc_y - 3, f"c = {c}: the L oldest", anchor="end", size=SMALL)
-    svg.text(fc_x - 34, fc_y + 11, "memories → L/c slots", anchor="end", size=SMALL)
+    # Said under the compressed memory, where no arrow crosses it.
+    svg.text(x0, bottom + CELL + 18, f"newest slot: f_c of the L oldest memories (c = {c}: "
+             "L/c slots per segment)", anchor="start", size=SMALL)
     # The remaining memories move left by n_s; the segment joins at the newest end.
     for src, dst in zip(mem[n_s:], new_mem[:n_m - n_s]):
         svg.line(src, top + CELL + 26, dst, bottom - 2, arrow=True, cls="f-line f-muted")

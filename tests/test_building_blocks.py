@@ -154,6 +154,8 @@ def _slow_mha(mha, x, context, mask):
 def test_multi_head_attention_against_a_slow_reference_with_biases_and_dropout():
     mha = MultiHeadAttention(8, 2, dropout=0.5)
     assert mha.query.linear.bias is not None and MultiHeadAttention(8, 2).dropout == 0.0
+    plain = MultiHeadAttention(8, 2, bias=False)
+    assert all(p.linear.bias is None for p in (plain.query, plain.key, plain.value))
     with torch.no_grad():
         for p in mha.parameters():
             p.add_(0.3 * torch.randn_like(p))

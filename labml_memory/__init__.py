@@ -55,7 +55,7 @@ last column names the setting in the code.
 | symbol | meaning | the papers write | in the code |
 |---|---|---|---|
 | $L$ | segment length: tokens read per call | $n_s$ (Compressive), $N$ (Infini-attention) | `seq_len` |
-| $M$ | memory length per layer: past states kept | $n_m$ (Compressive), `mem_len` (XL) | `mem_len` |
+| $M$ | memory length per layer: past states kept | $n_m$ (Compressive) | `mem_len` |
 | $M_c$ | compressed-memory slots per layer | $n_{cm}$ (Compressive) | `compressed_len` |
 | $c$ | compression rate: states per compressed slot | $c$ | `compression_rate` |
 | $N$ | number of layers | $N$ (XL), $l$ (Compressive) | `n_layers` |

@@ -271,3 +271,21 @@ def test_presets_build():
     cpu = build_config(Config, PRESETS, {})
     model = build_model(cpu, 65)
     assert isinstance(model, MemorizingTransformer) and model.knn_layer == 2 and model.index == 'flat'
+
+
+def test_recall_script_reads_a_trained_checkpoint(tmp_path, capsys):
+    # Two steps of a tiny model through the real trainer, then the recall page's command on
+    # its checkpoint: the table it searches must be full, and exact search must score 1.
+    from labml_memory.memorizing_transformer import recall
+    from labml_memory.training import train
+    config = build_config(Config, PRESETS, dict(
+        steps=2, d_model=32, heads=2, n_layers=2, d_ff=64, seq_len=16, mem_len=16,
+        eval_mem_len=16, mem_size=64, top_k=8, batch_size=2, eval_every=1000,
+        final_eval_segments=1, sample_len=0, threads=1, logs_dir=str(tmp_path)))
+    result = train(config, build_model, 'memorizing_transformer')
+    path = checkpoint.checkpoints_of(result.run_path)[-1]
+    q_hat, keys, _ = recall.queries_and_table(path, streams_count=2)
+    assert keys.shape == (2, 2, 64, 16) and q_hat.shape == (2, 2, 16, 16)
+    assert measure_recall(q_hat, keys, 8, 'flat') == 1.0
+    recall.main([str(path)])
+    assert '| trained | 128 |' in capsys.readouterr().out

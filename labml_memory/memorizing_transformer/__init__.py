@@ -272,19 +272,25 @@ def _faiss_top_k(faiss, queries, keys, valid, k, index, hnsw_neighbors, hnsw_ef_
 
 # ### Recall of an approximate search
 #
-# The fraction of the exact top $k$ that another search also returns, averaged over every
+# The share of the exact top $k$ that another search also returns, averaged over every
 # query: 1 for an exact index, below 1 for HNSW by an amount that depends on the graph's
-# links, the search breadth and how clustered the keys are. The experiment page reports it
-# on the keys of a trained model as well as on random ones.
+# links, the search breadth and how clustered the keys are. "Returns" is judged by score,
+# not by position: a returned key counts if its similarity reaches the $k$-th best within
+# `tolerance`. A trained model stores many nearly equal keys (the same character in similar
+# contexts), and two exact searches that add up a dot product in different orders break
+# such near-ties differently; by position, faiss's exact index scored 0.94 against
+# PyTorch's on a barely trained model, by score it scores 1. The experiment page reports
+# recall on a trained model's keys as well as on random ones.
 @torch.no_grad()
-def measure_recall(queries: torch.Tensor, keys: torch.Tensor, k: int, index: str, **options) -> float:
+def measure_recall(queries: torch.Tensor, keys: torch.Tensor, k: int, index: str,
+                   tolerance: float = 1e-5, **options) -> float:
     """Recall@k of search `index` against exact search, on `[B, H, L, d]` queries and `[B, H, N, d]` keys."""
     valid = torch.full((keys.shape[0],), keys.shape[2], dtype=torch.long, device=keys.device)
-    exact, _ = top_k(queries, keys, valid, k, 'torch')
+    sims = queries.float() @ keys.float().transpose(-2, -1)                      # [B, H, L, N]
+    kth = sims.topk(k, dim=-1).values[..., -1:]                                  # the k-th best
     approx, found = top_k(queries, keys, valid, k, index, **options)
-    # For each query: how many of its exact positions appear among the found approximate ones.
-    hits = (exact[..., :, None] == torch.where(found, approx, -1)[..., None, :]).any(-1)
-    return hits.float().mean().item()
+    hits = found & (sims.gather(-1, approx) >= kth - tolerance)
+    return hits.float().sum(-1).div(k).mean().item()
 
 
 # ## Attention over the retrieved pairs

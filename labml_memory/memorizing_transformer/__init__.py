@@ -47,12 +47,14 @@ keys and values and a per-stream counter, all plain tensors.
 
 ## Deviations from the paper
 
-* **Staleness.** The paper reports that stale keys hurt when the memory is large and the
-  model changes quickly, and answers with normalised keys and queries, not by recomputing
-  old keys. We do the same, and bound staleness further by the memory's size: with the CPU
-  preset's $C = 1{,}024$ and 64-character segments the oldest key was written 16 steps ago,
-  and the trainer clears the memory at every epoch boundary (`memory=None`). Nothing
-  re-encodes old keys.
+* **Staleness.** The paper discusses it: the keys in the table were computed by older
+  weights than the queries that search them, and the two drift apart while the model
+  trains. Its answer is to normalise keys and queries, which keeps old and new keys at the
+  same magnitude; it does not recompute old keys. We do the same and re-encode nothing.
+  What bounds staleness here is the table's size: with the CPU preset's $C = 1{,}024$ and
+  64-character segments the oldest key was written 16 optimiser steps ago, and the trainer
+  clears every memory at an epoch boundary (`memory=None`). At evaluation the weights are
+  fixed and nothing is stale.
 * **Normalisation on the memory reading only, with a learned scale.** The local reading is
   Transformer-XL's attention, unchanged from the other layers. The memory reading scores
   $s\,\hat q^\top \hat k$ with a learned per-head scale $s$ (started at $\sqrt{d_k}$, so a

@@ -55,7 +55,7 @@ def test_report_is_written_from_the_records_alone(quick_records, tmp_path):
     text = page.read_text()
     assert text.startswith('# Memory reach and capacity') and 'A reading kept across reports.' in text
     assert 'old generated part' not in text
-    assert f'floor is {recall.FLOOR:.2f}' in text and 'control' in text
+    assert f'forgot the pairs, is {recall.FLOOR:.2f}' in text and 'control' in text and '## How these numbers were made' in text
     for r in results:
         assert f"| {r['name']}" in text
     assert (out / 'accuracy_by_gap.png').stat().st_size > 10_000 and (out / 'heatmap.png').exists()

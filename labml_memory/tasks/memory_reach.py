@@ -54,6 +54,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import torch
 
 from labml_memory.tasks import recall
+from labml_memory.training import provenance
 from labml_memory.tasks.reach import measured_reach, window_reach
 from labml_memory.tasks.synthetic import (SyntheticTrainConfig, architectures, load_results, save_result,
                                           split_task_overrides, start_run, train)
@@ -396,12 +397,17 @@ def report(results_dir: str = RESULTS, page: Optional[str] = None) -> Tuple[Path
     fig.savefig(heat_png, dpi=120)
     plt.close(fig)
 
-    # The table: one row per (contestant, budget).
+    # Three tables, each narrow enough to read at once: what each run is, then exact match by
+    # gap at the lightest load (reach), then by load at gap 0 (capacity inside the window).
     def span(values):
         return f"{sum(values) / len(values):.2f} [{min(values):.2f}, {max(values):.2f}]"
-    header = ('| contestant | budget | state (bytes / stream) | parameters | seeds | control | reach at 50% (segments) '
-              '| measured reach / rule (characters) | ' + ' | '.join(f'gap {g}' for g in gaps) + ' |')
-    lines = [header, '|---|---|---:|---:|---:|---:|---:|---:|' + '---:|' * len(gaps)]
+    summary = ['| contestant | budget | state (bytes / stream) | parameters | seeds | control '
+               '| reach at 50% (segments) | measured reach / rule (characters) |',
+               '|---|---|---:|---:|---:|---:|---:|---:|']
+    by_gap = ['| contestant | budget | ' + ' | '.join(f'gap {g}' for g in gaps) + ' |',
+              '|---|---|' + '---:|' * len(gaps)]
+    by_load = ['| contestant | budget | ' + ' | '.join(f'load {k}' for k in loads) + ' |',
+               '|---|---|' + '---:|' * len(loads)]
     for key in keys:
         records = groups[key]
         control = span([r['control'] for r in records]) if records[0]['control'] is not None else 'n/a'
@@ -411,26 +417,36 @@ def report(results_dir: str = RESULTS, page: Optional[str] = None) -> Tuple[Path
         probe = (f"{records[0]['reach_measured']} / {records[0]['reach_rule']}" if 'reach_rule' in records[0]
                  else 'no hard limit')
         state = f"{records[0]['state_bytes']:,}" + ('' if records[0]['state_matched'] else ' (not matched)')
-        cells = ' | '.join(span([r['accuracy'][g][loads[0]] for r in records]) for g in gaps)
-        lines.append(f"| {key[0]}{' ⚠' if failed else ''} | {key[1]} | {state} | {records[0]['parameters']:,} | "
-                     f"{len(records)} | {control} | {reach_text} | {probe} | {cells} |")
-    seconds = sum(r['train_seconds'] for r in runs)
+        label = f"{key[0]}{' ⚠' if failed else ''} | {key[1]}"
+        summary.append(f"| {label} | {state} | {records[0]['parameters']:,} | {len(records)} | {control} "
+                       f"| {reach_text} | {probe} |")
+        by_gap.append(f"| {label} | " + ' | '.join(span([r['accuracy'][g][loads[0]] for r in records]) for g in gaps) + ' |')
+        by_load.append(f"| {label} | " + ' | '.join(span([r['accuracy'][gaps[0]][k] for r in records]) for k in loads) + ' |')
     text = [
         '# Memory reach and capacity', '',
         f'![Exact match against the gap, load {loads[0]}](memory_reach/accuracy_by_gap.png)', '',
         '![Exact match over gap and load](memory_reach/heatmap.png)', '',
-        *lines, '',
-        '**Columns.** *state*: numbers each model hands from one segment to the next for one stream, '
-        'measured after the longest evaluation text, times 4 bytes. *control*: exact match at gap 0 '
-        f'with load {loads[0]} (the answer inside the attention window), mean [min, max] over seeds; '
-        'a ⚠ marks a contestant with a seed under 0.95, whose other numbers do not count. *reach at 50%*: '
-        f'the gap at which the mean exact match at load {loads[0]} falls under one half. *measured reach / rule*: '
-        'for window-shaped memories, the farthest distance at which changing one token moves the last output '
-        'of the trained model, beside the count from the layer-by-layer rule. *gap g*: exact match per query '
-        f'at load {loads[0]} with the queries g segments after the pairs. The floor is {recall.FLOOR:.2f}.', '',
-        f"**Runs.** {len(runs)} runs, seeds {sorted({r['seed'] for r in runs})}, "
-        f"{seconds / 60:.0f} minutes of training in all. Commands:", '',
-        *[f"    {r['command']}" for r in runs], '',
+        '## The runs', '', *summary, '',
+        '* **state**: numbers each model hands from one segment to the next for one stream, measured '
+        'after the longest evaluation text, times 4 bytes; *not matched* marks an architecture with no '
+        'sizing rule yet, run at its defaults.',
+        f'* **control**: exact match per query at gap 0 with load {loads[0]} (the answer inside the '
+        'attention window), mean [min, max] over seeds; ⚠ marks a contestant with a seed under 0.95, '
+        'whose other numbers do not count.',
+        f'* **reach at 50%**: the gap, in segments of {seg_len} characters, at which the mean exact '
+        f'match at load {loads[0]} first falls under one half (interpolated between grid gaps).',
+        '* **measured reach / rule**: for window-shaped memories, the farthest distance at which '
+        'changing one token moves the last output of the trained model (seed of the first record), '
+        'beside the count from the layer-by-layer rule of [reach](../tasks/reach.md).', '',
+        f'## Exact match by gap (load {loads[0]})', '', *by_gap, '',
+        f'Per query, mean [min, max] over seeds, with the queries *gap* segments of {seg_len} characters '
+        f'after the pairs. The floor, a guesser that forgot the pairs, is {recall.FLOOR:.2f}.', '',
+        f'## Exact match by load (gap {gaps[0]})', '', *by_load, '',
+        f'Per query, mean [min, max] over seeds, with *load* pairs written right before the queries: '
+        'how many pairs a model can look up when every one is inside its window.', '',
+        *provenance.section([(r, out / f"{r['name']}_{r['budget']}_seed{r['seed']}.json") for r in runs],
+                            label=lambda r: f"{r['name']}/{r['budget']}/{r['seed']}",
+                            seeds=[r['seed'] for r in runs]),
     ]
     page_path = Path(page) if page else out.parent / 'memory_reach.md'
     existing = page_path.read_text() if page_path.exists() else ''

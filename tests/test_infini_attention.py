@@ -384,3 +384,65 @@ def test_the_gate_starts_at_an_even_mix_unless_told_otherwise():
     assert torch.equal(small_model(n_layers=3).gates(), torch.full((3, 2), 0.5))
     gates = small_model(gate_init=2.0).gates()
     torch.testing.assert_close(gates, torch.full((2, 2), 1 / (1 + math.exp(-2.0))))
+
+
+# ## Closing the gaps mutation testing found (tools/mutation.py; tests/MUTATION.md)
+
+def test_documented_defaults():
+    model = InfiniTransformer(VOCAB)
+    assert (model.d_model, model.heads, model.n_layers, model.memory_grad) == (128, 4, 4, False)
+    layer = model.layers[0]
+    assert layer.feed_forward.expand.out_features == 512
+    assert {m.p for m in model.modules() if isinstance(m, torch.nn.Dropout)} == {0.1}
+    attn = layer.attention
+    assert attn.update_rule == 'linear' and attn.eps == 1e-6 and torch.equal(attn.beta, torch.zeros(4))
+    alone = InfiniAttention(16, 2)
+    assert (alone.dropout, alone.update_rule, alone.eps) == (0.0, 'linear', 1e-6)
+    assert torch.equal(alone.beta, torch.zeros(2))
+    # Settings reach every layer: eps, the activation and one dropout rate everywhere.
+    custom = small_model(eps=1e-3, activation='relu', dropout=0.2)
+    assert all(layer.attention.eps == 1e-3 for layer in custom.layers)
+    assert all(isinstance(layer.feed_forward.activation, torch.nn.ReLU) for layer in custom.layers)
+    assert {m.p for m in custom.modules() if isinstance(m, torch.nn.Dropout)} == {0.2}
+    assert all(layer.attention.dropout == 0.2 for layer in custom.layers)
+
+
+def test_the_state_reports_its_size_per_head():
+    _, memory, _ = small_model(d_model=24, heads=2)(torch.randint(0, VOCAB, (1, 3)))
+    assert memory.numbers_per_head_per_layer() == 12 * (12 + 1)
+
+
+def test_local_attention_dropout_acts_in_training_only():
+    layer = InfiniAttention(16, 2, dropout=0.5)
+    with torch.no_grad():
+        layer.beta.fill_(-1e4)       # local attention only, so only its dropout can act
+    x = torch.randn(2, 6, 16)
+    zeros = (torch.zeros(2, 2, 8, 8), torch.zeros(2, 2, 8))
+    layer.eval()
+    evaluated = layer(x, *zeros)[0]
+    torch.testing.assert_close(layer(x, *zeros)[0], evaluated)
+    layer.train()
+    assert not torch.allclose(layer(x, *zeros)[0], evaluated, atol=1e-4)
+
+
+def test_half_precision_computes_in_its_dtype_and_keeps_the_memory_in_float32():
+    # The page's claim: the memory is float32 whatever the model computes in.
+    from labml_memory.infini_attention import rotate
+    layer = InfiniAttention(16, 2).to(torch.bfloat16).eval()
+    x = torch.randn(1, 5, 16, dtype=torch.bfloat16)
+    out, (m, z) = layer(x, torch.zeros(1, 2, 8, 8), torch.zeros(1, 2, 8))
+    assert out.dtype == torch.bfloat16 and m.dtype == z.dtype == torch.float32
+    assert rotate(torch.randn(1, 2, 5, 8, dtype=torch.float16)).dtype == torch.float16
+    # Rotation on one sequence without batch and head dimensions.
+    y = torch.randn(5, 8)
+    torch.testing.assert_close(rotate(y), rotate(y[None, None])[0, 0])
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    (dict(d_ff=0), r"d_ff must be positive, got 0"),
+    (dict(activation='swish'), r"unknown activation 'swish'; valid: \['gelu', 'relu'\]"),
+])
+def test_more_bad_settings_name_the_value(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        small_model(**kwargs)
+    assert small_model(d_ff=1).layers[0].feed_forward.expand.out_features == 1

@@ -26,7 +26,55 @@ would copy the whole table to the host at every call.
 
 ## Measured
 
-See the end of this page for the figures and the commands that produced them.
+**The CPU preset**, `OMP_NUM_THREADS=1 python -m labml_memory.memorizing_transformer.experiment threads=1`
+(torch 2.13.0, faiss-cpu 1.15.1, seed 0): final validation loss **1.6403 nats/char**
+(2.3665 bits/char, accuracy 0.512) on the whole held-out text, after 800 steps. The target
+is 1.80.
+
+*Timing, under load.* The machine is a two-core Xeon that was shared with four other
+engineers' jobs (load average 10 to 12 during the run), and the run took **1,616.5 s** of
+wall time while getting 30% of one core: 496 s of user CPU time. It was run on one thread
+because at that load two threads were slower still: two attempts with
+`OMP_NUM_THREADS=2` ran at 6 and 14 s per step and were stopped. These are not idle-machine
+timings, and none was possible here. For scale, the same per-step comparison on the same
+busy machine, one thread each, put a step of this model at 1.3 times a step of
+Transformer-XL without dropout (0.56 s against 0.43 s, forward and backward, batch 32);
+Transformer-XL's preset with `steps=800 dropout=0.0` takes 114.6 s on the idle machine,
+so this preset should need roughly 150 s there, well inside five minutes, but that is an
+estimate to be checked, not a measurement.
+
+*Against Transformer-XL.* `python -m labml_memory.transformer_xl.experiment steps=800 dropout=0.0`
+reaches 1.6411, so the kNN memory makes no difference worth the name at this size: 0.0008
+nats, one seed each, well inside what a second seed would move. That is the expected
+result. With a 64-position XL cache per layer and four layers, Transformer-XL already
+sees a few hundred characters back, and most of what predicts the next character of
+Shakespeare is in the last few words. The table reaches 1,024 characters back, but the
+paper's gains come from long documents that *repeat* rare things (names, definitions,
+lemmas) far apart, at 12 layers and memories of up to 262K tokens.
+
+*What the model learned to do with its memory.* The gates of the four heads moved from
+$g = 0.5$ to 0.46, 0.39, 0.42 and 0.39: every head still takes about 40% of its output
+from the retrieved pairs, so the memory is read, not switched off. The learned scales $s$
+ended at 5.4, 5.0, 5.9 and 5.2, near their start at $\sqrt{32} \approx 5.66$.
+
+**Recall of the approximate search.** `python -m labml_memory.memorizing_transformer.recall <the run's step_00000800.pt>`:
+the trained model reads the start of the held-out text into a full table (4 streams,
+4 heads, 1,024 pairs of 32 dimensions), then the next segment's queries search it with
+HNSW (16 links per node) and exactly, $k = 32$:
+
+| keys | efSearch | recall@32 |
+|---|---:|---:|
+| trained | 32 | 0.9617 |
+| trained | 64 | 0.9940 |
+| trained | 128 | 0.9990 |
+| random unit vectors | 32 | 0.9494 |
+| random unit vectors | 64 | 0.9941 |
+| random unit vectors | 128 | 0.9997 |
+
+So the trained keys are no harder to search than random ones, and the default breadth of
+64 misses about 0.6% of the true top 32. At a thousand pairs HNSW is not faster than the
+exact index, since it builds a graph at every call (see the
+[deviations](__init__.py)); it is here to be measured, and the exact index stays the default.
 """
 
 from dataclasses import dataclass

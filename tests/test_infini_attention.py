@@ -408,8 +408,20 @@ def test_documented_defaults():
 
 
 def test_the_state_reports_its_size_per_head():
-    _, memory, _ = small_model(d_model=24, heads=2)(torch.randint(0, VOCAB, (1, 3)))
-    assert memory.numbers_per_head_per_layer() == 12 * (12 + 1)
+    _, memory, losses = small_model(d_model=24, heads=2, n_layers=1)(torch.randint(0, VOCAB, (1, 3)))
+    assert memory.numbers_per_head_per_layer() == 12 * (12 + 1) and losses == {}
+    # Post-LN normalises the stream after every block, so its head adds no final norm.
+    assert isinstance(small_model(norm='post').head.norm, torch.nn.Identity)
+    assert isinstance(small_model().head.norm, torch.nn.LayerNorm)
+
+
+def test_a_memory_wrong_in_m_alone_or_z_alone_is_refused_with_both_shapes():
+    model = small_model()
+    _, memory, _ = model(torch.randint(0, VOCAB, (2, 4)))
+    for bad in (InfiniMemory([m[..., :4] for m in memory.m], memory.z),
+                InfiniMemory(memory.m, [z[..., :4] for z in memory.z])):
+        with pytest.raises(ValueError, match=r"does not fit \(2, 2, 8, 8\) / \(2, 2, 8\); pass the memory"):
+            model(torch.randint(0, VOCAB, (2, 4)), bad)
 
 
 def test_local_attention_dropout_acts_in_training_only():

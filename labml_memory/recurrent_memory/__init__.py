@@ -80,8 +80,23 @@ blocks, and it follows the [protocol](../protocol.py): the memory is a `MemoryTo
   saw in training. Our `generate` keeps the memory of the last *full* segment and re-reads the
   partial one with each new character, so the memory advances once per `segment_len`
   characters, exactly as in training; a character costs one pass over at most $2m + N$ positions.
-* The paper's models are larger (on WikiText-103, a 16-layer Transformer-XL with 5 to 50 memory
-  tokens and 150-token segments); our presets are sized for a CPU.
+* The paper's models are larger; our presets are sized for a CPU.
+
+## Results
+
+**Tiny Shakespeare**, the [experiment](experiment.py)'s CPU preset (4 layers, width 128,
+segments of 64, 8 memory tokens, `unroll=2`, 600 steps, no dropout): final validation loss
+**1.7036 nats per character** (2.458 bits, accuracy 0.496) on the whole held-out text, under
+the 1.80 target, carrying $8 \times 128 = 1{,}024$ numbers per stream from segment to segment.
+One seed. The run shared two cores with other engineers' jobs, so its time says nothing about
+the preset's speed (see the [experiment](experiment.py) page for what was measured).
+
+What the memory buys, read from the same checkpoint over the same text: with every segment
+started from the initial memory $H^{mem}_0$ instead of the carried one, the loss is 1.7398,
+0.036 nats worse. Almost all of the gap is at the start of a segment: over its first 8
+characters the carried memory gives 1.857 against 2.059, over its last 8 characters 1.684
+against 1.689, where the segment itself already holds 56 characters of context. The
+notebook (*Open in Colab*, above) draws this curve for any trained model.
 """
 
 from dataclasses import dataclass

@@ -222,8 +222,11 @@ def test_recall_of_the_approximate_index():
     torch.manual_seed(4)
     q, keys = unit(1, 2, 64, 32), unit(1, 2, 1024, 32)
     assert measure_recall(q, keys, 32, 'flat') == 1.0
-    recall = measure_recall(q, keys, 32, 'hnsw', hnsw_ef_search=128)
-    assert 0.95 <= recall <= 1.0
+    # A broad search finds nearly everything; the narrowest one (efSearch = k) visibly misses
+    # some, so the measure is not a constant and tells the two breadths apart.
+    broad = measure_recall(q, keys, 32, 'hnsw', hnsw_ef_search=128)
+    narrow = measure_recall(q, keys, 32, 'hnsw', hnsw_ef_search=32)
+    assert 0.99 <= broad <= 1.0 and 0.85 <= narrow <= 0.99
 
 
 def test_memory_survives_a_checkpoint_and_selects_streams():

@@ -17,8 +17,9 @@ v_{m,i} = \sum_{j \in \mathcal{K}_i} \mathrm{softmax}_j\big(s\, \hat q_i^\top \h
 
 with $\hat q = q / \lVert q \rVert$ and $\hat k = k / \lVert k \rVert$. Every query gets a
 retrieved set of its own, so this is not one attention over a shared context: it is $k$ keys
-per query, found in a table of $C$, at a cost of a search rather than of $C$ dot products
-through the network. The layer also runs the ordinary Transformer-XL attention over its
+per query, found in a table of $C$. The attention and its backward pass cost $k$ dot
+products per query however large $C$ is; finding the $k$ is the index's job, outside the
+network and its gradients. The layer also runs the ordinary Transformer-XL attention over its
 cache and the current segment, $v_c$, and a learned scalar gate per head mixes the two
 readings:
 

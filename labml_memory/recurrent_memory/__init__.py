@@ -102,8 +102,10 @@ notebook (*Open in Colab*, above) draws this curve for any trained model.
 in the [benchmark's peers](../benchmark/peers.py)), at the CPU preset's sizes with one
 thread, best of three rounds: ours trains 3,221 characters per second, 1.17 times the port's
 2,748, but the rounds overlap (2,463 to 3,221 against 2,354 to 2,748), so on this shared
-machine the two are not told apart. Both carry 4.0 KiB per stream, and both take a flat
-10 to 13 ms per generated character whether 64 or 4,096 characters came before. One run,
+machine the two are not told apart. Both carry 4.0 KiB per stream, and a one-character call
+with the memory takes both a flat 10 to 13 ms whether 64 or 4,096 characters came before (the
+benchmark's calls write a new memory at every character; our `generate` instead re-reads the
+unfinished segment, up to $2m + N$ positions a character, see the deviations). One run,
 on two cores shared with other jobs:
 `python -m labml_memory.benchmark --only recurrent_memory,lucidrains_rmt`.
 """

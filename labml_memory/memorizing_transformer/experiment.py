@@ -34,8 +34,9 @@ is 1.80.
 *Timing, under load.* The machine is a two-core Xeon that was shared with four other
 engineers' jobs (load average 10 to 12 during the run), and the run took **1,616.5 s** of
 wall time while getting 30% of one core: 496 s of user CPU time. It was run on one thread
-because at that load two threads were slower still: two attempts with
-`OMP_NUM_THREADS=2` ran at 6 and 14 s per step and were stopped. These are not idle-machine
+because at that load two threads were slower still: three attempts with
+`OMP_NUM_THREADS=2` ran at 5 to 14 s per step (the last, 59 steps in 290 s) and were
+stopped, against 2.0 s per step over the whole one-thread run. These are not idle-machine
 timings, and none was possible here. For scale, the same per-step comparison on the same
 busy machine, one thread each, put a step of this model at 1.3 times a step of
 Transformer-XL without dropout (0.56 s against 0.43 s, forward and backward, batch 32);

@@ -27,8 +27,13 @@ def test_quick_runs_every_registered_architecture(quick_records):
 
 def test_matched_states_are_within_ten_percent(quick_records):
     _, results = quick_records
+    # The kNN table must hold a segment of pairs, more than the small budget: that run is skipped.
+    assert [r['budget'] for r in results if 'skipped' in r] == ['small']
     for r in results:
-        if r['name'] in memory_reach.CONTESTANTS and r['name'] != 'plain':
+        if 'skipped' in r:
+            continue
+        hooked = r['name'] in ('memorizing_transformer', 'recurrent_memory')
+        if (r['name'] in memory_reach.CONTESTANTS or hooked) and r['name'] != 'plain':
             assert abs(r['state_numbers'] - r['budget_numbers']) <= 0.1 * r['budget_numbers'], r['name']
             assert r['state_matched']
     # The budgets are Infini-attention's own states, with H heads and with one.
@@ -41,7 +46,7 @@ def test_matched_states_are_within_ten_percent(quick_records):
 def test_window_models_report_measured_reach_equal_to_the_rule(quick_records):
     _, results = quick_records
     for r in results:
-        if r['model'] in ('transformer_xl', 'compressive'):
+        if r.get('model') in ('transformer_xl', 'compressive') and 'skipped' not in r:
             assert r['reach_measured'] == r['reach_rule'], r['name']
     plain = next(r for r in results if r['name'] == 'plain')
     assert plain['reach_rule'] == plain['seg_len'] - 1  # the plain transformer sees its segment only
@@ -57,7 +62,7 @@ def test_report_is_written_from_the_records_alone(quick_records, tmp_path):
     assert 'old generated part' not in text
     assert f'forgot the pairs, is {recall.FLOOR:.2f}' in text and 'control' in text and '## How these numbers were made' in text
     for r in results:
-        assert f"| {r['name']}" in text
+        assert (f"{r['name']} at budget {r['budget']}" if 'skipped' in r else f"| {r['name']}") in text
     assert (out / 'accuracy_by_gap.png').stat().st_size > 10_000 and (out / 'heatmap.png').exists()
 
 

@@ -140,5 +140,21 @@ def build_model(config: Config, vocab_size: int) -> MemorizingTransformer:
         activation=config.activation, attention_impl=config.attention_impl)
 
 
+
+# ## Sizing for the memory-reach suite
+#
+# The state is the XL cache of every layer, $N M d$ numbers, plus the kNN table, whose keys and
+# values take $2 C d$ (all heads together). The table must hold at least one segment of pairs
+# ($C \ge L$, and $k \le C$), so a budget under $2 L d$ cannot be met at all: `None` tells
+# [memory reach](../tasks/memory_reach.py) to skip it and say so. Otherwise $C = L$ and the rest
+# of the budget goes to the XL cache.
+def reach_overrides(numbers: int, d_model: int, n_layers: int, heads: int, seg_len: int):
+    table = 2 * seg_len * d_model
+    if numbers < table:
+        return None
+    mem = round((numbers - table) / (n_layers * d_model))
+    return dict(mem_size=seg_len, top_k=min(32, seg_len), mem_len=mem, eval_mem_len=mem)
+
+
 if __name__ == '__main__':
     main(Config, PRESETS, build_model, 'memorizing_transformer')

@@ -41,7 +41,8 @@ Each contestant is an architecture of the project (by its package name, exactly 
 tasks take `model=`) with the overrides that set its state at each budget. Architectures
 added later take part automatically: one not listed here is run at its own defaults for the
 stack's shape, and if its experiment module defines `reach_overrides(numbers, d_model,
-n_layers, heads)` that function sets its state to the budget.
+n_layers, heads, seg_len)` that function sets its state to the budget (or returns `None` when
+the budget is below the architecture's smallest state).
 """
 
 import json
@@ -97,9 +98,11 @@ def _split(numbers: int, n_layers: int, d_model: int, multiple: int = 1, least: 
     return first, total - first
 
 
-# A contestant: the architecture and a function from (budget in numbers, width, layers, heads)
-# to its overrides. The compressive run uses convolution with the attention-reconstruction loss,
-# the combination the [compression study](../results/compressive/study.md) ranks first.
+# A contestant: the architecture and a function from (budget in numbers, width, layers, heads,
+# segment length) to its overrides, or to `None` when the architecture cannot hold that budget
+# at all (its smallest working state is larger); such a run is skipped and the page says why.
+# The compressive run uses convolution with the attention-reconstruction loss, the combination
+# the [compression study](../results/compressive/study.md) ranks first.
 @dataclass
 class Contestant:
     model: str
@@ -108,20 +111,20 @@ class Contestant:
 
 
 CONTESTANTS: Dict[str, Contestant] = {
-    'plain': Contestant('transformer_xl', lambda s, d, n, h: dict(mem_len=0, eval_mem_len=0)),
-    'transformer_xl': Contestant('transformer_xl', lambda s, d, n, h: dict(
+    'plain': Contestant('transformer_xl', lambda s, d, n, h, L: dict(mem_len=0, eval_mem_len=0)),
+    'transformer_xl': Contestant('transformer_xl', lambda s, d, n, h, L: dict(
         mem_len=_positions(s, n, d), eval_mem_len=_positions(s, n, d))),
-    'compressive': Contestant('compressive', lambda s, d, n, h: dict(
+    'compressive': Contestant('compressive', lambda s, d, n, h, L: dict(
         zip(('mem_len', 'compressed_len'), _split(s, n, d, multiple=4))),
         dict(compression='conv', compression_loss='attention', compression_rate=4)),
     # The ∞-former's basis needs an even count, at least four (two widths, as its experiment uses).
-    'infinity_former': Contestant('infinity_former', lambda s, d, n, h: dict(
+    'infinity_former': Contestant('infinity_former', lambda s, d, n, h, L: dict(
         zip(('n_basis', 'mem_len'), _split(s, n, d, multiple=2, least=4)))),
-    'infinity_former_sticky': Contestant('infinity_former', lambda s, d, n, h: dict(
+    'infinity_former_sticky': Contestant('infinity_former', lambda s, d, n, h, L: dict(
         zip(('n_basis', 'mem_len'), _split(s, n, d, multiple=2, least=4))), dict(sticky=True)),
-    'infini_linear': Contestant('infini_attention', lambda s, d, n, h: dict(
+    'infini_linear': Contestant('infini_attention', lambda s, d, n, h, L: dict(
         heads=h if s == infini_numbers(d, n, h) else 1), dict(update_rule='linear', memory_grad=True)),
-    'infini_delta': Contestant('infini_attention', lambda s, d, n, h: dict(
+    'infini_delta': Contestant('infini_attention', lambda s, d, n, h, L: dict(
         heads=h if s == infini_numbers(d, n, h) else 1), dict(update_rule='delta', memory_grad=True)),
 }
 
@@ -137,7 +140,7 @@ def contestants() -> Dict[str, Contestant]:
         import importlib
         module = importlib.import_module(f'labml_memory.{package}.experiment')
         hook = getattr(module, 'reach_overrides', None)
-        found[package] = Contestant(package, hook if hook else (lambda s, d, n, h: {}))
+        found[package] = Contestant(package, hook if hook else (lambda s, d, n, h, L: {}))
     return found
 
 
@@ -176,7 +179,7 @@ class ReachConfig(SyntheticTrainConfig):
     def apply_quick(self) -> None:
         if self.quick:
             self.d_model, self.heads, self.n_layers, self.d_ff = 16, 2, 1, 32
-            self.steps, self.eval_every, self.seg_len, self.warmup = 4, 2, 16, 1
+            self.steps, self.eval_every, self.seg_len, self.warmup = 4, 2, 8, 1
             self.train_segments, self.train_loads = [2], [1, 2]
             self.eval_gaps, self.eval_loads, self.eval_samples = [0, 2], [1, 2], 4
             self.batch_size, self.seeds = 4, [0]
@@ -248,7 +251,12 @@ def run_one(config: ReachConfig, name: str, budget: str, seed: int) -> Dict[str,
     overrides = dict(d_model=config.d_model, heads=config.heads, n_layers=config.n_layers, d_ff=config.d_ff,
                      dropout=0.0, seq_len=config.seg_len, unroll=max(config.train_segments))
     overrides.update(contestant.extra)
-    overrides.update(contestant.size(numbers, config.d_model, config.n_layers, config.heads))
+    sized = contestant.size(numbers, config.d_model, config.n_layers, config.heads, config.seg_len)
+    if sized is None:
+        return {'name': name, 'model': contestant.model, 'budget': budget, 'seed': seed,
+                'budget_numbers': numbers, 'skipped': f"{name} cannot keep a state as small as "
+                f"{numbers:,} numbers per stream at this width (its smallest working state is larger)"}
+    overrides.update(sized)
     module = __import__(f'labml_memory.{contestant.model}.experiment', fromlist=['Config'])
     model_config = build_config(module.Config, module.PRESETS, {k: str(v) for k, v in overrides.items()})
     run_config = ReachConfig(**{**asdict(config), 'seed': seed, 'model': contestant.model, 'name': name})
@@ -297,6 +305,11 @@ def run(overrides: Dict[str, str]) -> List[Dict[str, Any]]:
                 # Each run writes its record as soon as it ends, so an interrupted suite loses
                 # only the run in progress, and `report` can be run at any time.
                 result = run_one(config, name, budget, seed)
+                if 'skipped' in result:
+                    print(result['skipped'])
+                    save_result(config.results_dir, f'{name}_{budget}_seed{seed}.json', result)
+                    results.append(result)
+                    continue
                 result['command'] = ('python -m labml_memory.tasks.memory_reach run '
                                      + ' '.join(f'{k}={v}' for k, v in overrides.items()
                                                 if k not in ('contestants', 'budgets', 'seeds'))
@@ -340,6 +353,8 @@ def report(results_dir: str = RESULTS, page: Optional[str] = None) -> Tuple[Path
     import matplotlib.pyplot as plt
     out = Path(results_dir)
     runs = load_results(results_dir, 'memory reach')
+    skipped = [r for r in runs if 'skipped' in r]
+    runs = [r for r in runs if 'skipped' not in r]
     groups = group(runs)
     gaps = list(runs[0]['accuracy'])
     loads = list(runs[0]['accuracy'][gaps[0]])
@@ -438,6 +453,8 @@ def report(results_dir: str = RESULTS, page: Optional[str] = None) -> Tuple[Path
         '* **measured reach / rule**: for window-shaped memories, the farthest distance at which '
         'changing one token moves the last output of the trained model (seed of the first record), '
         'beside the count from the layer-by-layer rule of [reach](../tasks/reach.md).', '',
+        *([f"Not run: " + '; '.join(sorted({f"{r['name']} at budget {r['budget']} ({r['skipped']})" for r in skipped})) + '.', '']
+          if skipped else []),
         f'## Exact match by gap (load {loads[0]})', '', *by_gap, '',
         f'Per query, mean [min, max] over seeds, with the queries *gap* segments of {seg_len} characters '
         f'after the pairs. The floor, a guesser that forgot the pairs, is {recall.FLOOR:.2f}.', '',
@@ -470,6 +487,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         if argv and argv[0] == 'run':
             argv = argv[1:]
         for r in run(parse_overrides(argv)):
+            if 'skipped' in r:
+                continue
             print(f"{r['name']:24s} {r['budget']:6s} seed {r['seed']}: state {r['state_bytes']:,} B, "
                   f"control {r['control']}, accuracy by gap {[round(v[list(v)[0]], 2) for v in r['accuracy'].values()]}")
     except ValueError as e:

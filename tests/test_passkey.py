@@ -244,3 +244,38 @@ def test_the_loop_learns_an_answer_that_needs_the_memory():
         assert evaluate(WithoutMemory(model), held_out, 32)['accuracy'] <= 0.1
     finally:
         torch.set_num_threads(before)
+
+
+# ## Closing the gaps mutation testing found (tools/mutation.py; tests/MUTATION.md)
+
+def test_sample_draws_only_from_its_generator_and_varies_the_filler():
+    a = sample(8, 96, torch.Generator().manual_seed(4))
+    torch.manual_seed(123)                      # the global generator must not matter
+    b = sample(8, 96, torch.Generator().manual_seed(4))
+    for x, y in zip(a, b):
+        assert torch.equal(x, y)
+    # Default: four digits, so four needle targets are left out of the loss in every row.
+    assert ((~a.loss_mask).sum(1) == 4).all() and (a.score_mask.sum(1) == 4).all()
+    # Filler offsets are drawn per row: at depth 1 the texts start at different points of the cycle.
+    starts = {decode(row[:12]) for row in sample(8, 96, torch.Generator().manual_seed(4), depth=1.0).inputs}
+    assert len(starts) > 1
+
+
+def test_text_edges_and_messages():
+    needle, question = NEEDLE.format(key='1234'), QUESTION.format(key='1234')
+    text, _ = passkey_text(len(needle) + len(question), 0.5, '1234')
+    assert text == needle + question                           # no room left for filler: valid
+    with pytest.raises(ValueError, match=rf"\({len(needle) + len(question)} characters with a 4-digit key\)"):
+        passkey_text(len(needle) + len(question) - 1, 0.5, '1234')
+    assert passkey_text(120, 1.0, '123')[0].startswith(FILLER[:20])   # filler offset 0 by default
+
+
+def test_config_accepts_exactly_the_shortest_text_and_names_bad_counts():
+    shortest = len(NEEDLE.format(key='0000')) + len(QUESTION.format(key='0000'))
+    # A text of n * seg_len inputs holds n * seg_len + 1 characters.
+    PasskeyConfig(seg_len=shortest - 1, train_segments=[1], eval_lengths=[1]).validate()
+    with pytest.raises(ValueError, match="train_segments holds 1"):
+        PasskeyConfig(seg_len=shortest - 2, train_segments=[1], eval_lengths=[1]).validate()
+    PasskeyConfig(steps=1, batch_size=1).validate()
+    with pytest.raises(ValueError, match=r"steps must be positive, got 0"):
+        PasskeyConfig(steps=0).validate()

@@ -31,17 +31,16 @@ the write block, which has already seen their future.
 Which position may attend to which, for $m = 2$ and a segment of 4 (`■` allowed, `·` masked;
 rows are queries, columns keys; `r` read, `s` segment, `w` write), with the default `mask='memory'`:
 
-```
-          r r s s s s w w
-    r  →  ■ ■ · · · · · ·      read tokens see each other
-    r  →  ■ ■ · · · · · ·
-    s  →  ■ ■ ■ · · · · ·      characters: every read token, causal among themselves
-    s  →  ■ ■ ■ ■ · · · ·
-    s  →  ■ ■ ■ ■ ■ · · ·
-    s  →  ■ ■ ■ ■ ■ ■ · ·
-    w  →  ■ ■ ■ ■ ■ ■ ■ ■      write tokens see everything
-    w  →  ■ ■ ■ ■ ■ ■ ■ ■
-```
+| query ╲ key | `r` | `r` | `s` | `s` | `s` | `s` | `w` | `w` | |
+|---|---|---|---|---|---|---|---|---|---|
+| `r` | ■ | ■ | · | · | · | · | · | · | read tokens see each other, nothing else |
+| `r` | ■ | ■ | · | · | · | · | · | · |  |
+| `s` | ■ | ■ | ■ | · | · | · | · | · | characters: all read tokens, causal among themselves |
+| `s` | ■ | ■ | ■ | ■ | · | · | · | · |  |
+| `s` | ■ | ■ | ■ | ■ | ■ | · | · | · |  |
+| `s` | ■ | ■ | ■ | ■ | ■ | ■ | · | · |  |
+| `w` | ■ | ■ | ■ | ■ | ■ | ■ | ■ | ■ | write tokens see everything |
+| `w` | ■ | ■ | ■ | ■ | ■ | ■ | ■ | ■ |  |
 
 `mask='causal'` is the plain lower triangle over the whole row of $2m + N$ positions, as a
 decoder that knows nothing of memory would use; it differs only inside the two memory blocks.

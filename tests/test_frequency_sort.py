@@ -152,3 +152,46 @@ def test_the_window_oracle_is_perfect_on_the_whole_sequence_and_counts_only_its_
     assert fs.sort_by_frequency(row)[0, :3].tolist() == [0, 1, 2]
     assert fs.window_oracle(row, 3).item() == pytest.approx(18 / 20)
     assert fs.window_oracle(row, 4).item() == pytest.approx(19 / 20)
+
+
+# ## Closing the gaps mutation testing found (tools/mutation.py; tests/MUTATION.md)
+
+def test_generator_is_the_only_source_of_randomness_and_rows_draw_independently():
+    a = fs.sample(3, 64, torch.Generator().manual_seed(9))
+    torch.manual_seed(77)
+    b = fs.sample(3, 64, torch.Generator().manual_seed(9))
+    for x, y in zip(a, b):
+        assert torch.equal(x, y)
+    # Each row's symbols come from uniforms of its own: the quantile a symbol sits at under its
+    # row's distribution is uncorrelated between rows (shared uniforms would correlate it near 1).
+    n = 4000
+    sequences = fs.drifting_sequences(2, n, torch.Generator().manual_seed(3))
+    weights = torch.randint(1, 10, (2, 2, fs.SYMBOLS), generator=torch.Generator().manual_seed(3)).float()
+    p_init, p_final = weights / weights.sum(-1, keepdim=True)
+    r = (torch.arange(n) + 1.0) / n
+    p = (1 - r)[None, :, None] * p_init[:, None] + r[None, :, None] * p_final[:, None]
+    cdf = p.cumsum(-1)
+    quantile = torch.gather(cdf - p / 2, 2, sequences[..., None])[..., 0]     # [2, n]
+    assert torch.corrcoef(quantile).abs()[0, 1] < 0.1
+
+
+def test_configure_applies_its_preset_and_names_a_bad_one():
+    config, model_config, _ = fs.configure({'preset': 'gpu', 'model': 'transformer_xl', 'device': 'cpu'})
+    assert (config.length, config.seg_len, config.steps) == (8192, 512, 20_000)
+    assert config.train_segments == [16] and isinstance(config.train_segments[0], int)
+    assert model_config.d_model == 300
+    default, _, _ = fs.configure({})
+    assert default.train_segments == [default.length // default.seg_len]
+    with pytest.raises(ValueError, match=r"unknown preset 'tiny'; valid: \['cpu', 'gpu'\]"):
+        fs.configure({'preset': 'tiny'})
+
+
+def test_sort_config_bounds_and_messages():
+    fs.SortConfig(length=21, seg_len=21, steps=1, curriculum_steps=0).validate()   # one symbol, then the answer
+    assert fs.sample(1, 21, torch.Generator()).inputs.shape == (1, 21)
+    with pytest.raises(ValueError, match=r"length=20 must be a multiple of seg_len=20 and longer"):
+        fs.SortConfig(length=20, seg_len=20).validate()
+    with pytest.raises(ValueError, match=r"curriculum_length=20 must be a multiple of seg_len=20"):
+        fs.SortConfig(length=40, seg_len=20, curriculum_length=20, curriculum_steps=1).validate()
+    with pytest.raises(ValueError, match=r"steps must be positive, got 0"):
+        fs.SortConfig(steps=0).validate()

@@ -14,8 +14,11 @@ every architecture page lists where the code departs from its paper.
 **[Transformer-XL](transformer_xl/__init__.py)** ([Dai et al., 2019](https://arxiv.org/abs/1901.02860))
 is where the line starts. Each layer keeps the hidden states it read in the previous segment
 and lets the current segment attend to them as well, with no gradient flowing back into
-them. Because layer $n$ reads what layer $n-1$ remembered, information climbs one memory
-length per layer: $N$ layers with memory $M$ reach about $N M$ tokens back. Absolute
+them. Because layer $n$ reads what layer $n-1$ remembered, information climbs back further
+with every layer: each layer below the top steps back its memory rounded up to whole
+segments, so $N$ layers with a memory $0 < M \le L$ reach $(L - 1) + M + (N - 1) L$ tokens
+back from the end of a segment, about $N L$ (the paper's $O(N \times L)$; the rule and its
+measurement are in [reach](tasks/reach.py)). Absolute
 positions stop making sense once segments are glued together, so positions enter attention
 as distances $i - j$ instead.
 
@@ -74,8 +77,8 @@ Sizes and costs are per layer, in the notation above.
 
 | Model | What the memory holds | As the context grows | Attention cost per segment |
 |---|---|---|---|
-| Transformer-XL | the last $M$ hidden states the layer read | fixed at $M$ vectors; the oldest fall off, so it reaches about $N M$ tokens | $O(L (M + L) d)$ |
-| Compressive | $M$ recent states and $M_c$ compressed slots, each standing for $c$ older states | fixed at $M + M_c$ vectors; reaches about $N (M + c M_c)$ tokens | $O(L (M + M_c + L) d)$, plus compressing $L$ states |
+| Transformer-XL | the last $M$ hidden states the layer read | fixed at $M$ vectors; the oldest fall off, so it reaches about $N \lceil M / L \rceil L$ tokens | $O(L (M + L) d)$ |
+| Compressive | $M$ recent states and $M_c$ compressed slots, each standing for $c$ older states | fixed at $M + M_c$ vectors; reaches about $N \lceil (M + c M_c) / L \rceil L$ tokens | $O(L (M + M_c + L) d)$, plus compressing $L$ states |
 | ∞-former | the coefficients of $J$ basis functions describing the whole past as a signal (beside an XL-style short memory) | fixed at $J$ vectors; the past never falls off but is seen ever more coarsely | $O(L (J + M + L) d)$, plus refitting the signal |
 | Infini-attention | per head a $d_k \times d_v$ matrix and a $d_k$ vector, sums over every past key and value | fixed at $d_k (d_v + 1)$ numbers per head; everything is kept, superimposed | $O(L^2 d + L d\, d_k)$ |
 | Memory-depth study | Transformer-XL's memory, long in a few layers and short in the others | as Transformer-XL, layer by layer | as Transformer-XL, less in the short layers |

@@ -95,3 +95,14 @@ def test_bad_arguments():
         window_reach(3, 2, [1, 1], [1])
     with pytest.raises(ValueError, match='n_segments'):
         moved_positions(xl(1, 1), VOCAB, 4, 0)
+
+
+def test_closed_form_for_any_memory_length():
+    # r + M + (N - 1) ceil(M / L) L from offset r: each lower layer steps back whole segments.
+    for seg_len in (4, 8):
+        for mem in range(0, 3 * seg_len + 1):
+            for n in (1, 2, 3):
+                for r in (0, seg_len - 1):
+                    p = 50 * seg_len + r
+                    steps = -(-mem // seg_len) * seg_len
+                    assert window_reach(p, seg_len, [mem] * n) == r + mem + (n - 1) * steps

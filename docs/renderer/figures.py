@@ -411,7 +411,7 @@ FIGURES = {
                        "Segment-level recurrence. Each layer $n$ attends over the cached states "
                        "$h^{n-1}$ of the previous segment (the memory, no gradient) and the "
                        "current segment up to the query. Because layer $n$ reads what layer "
-                       "$n-1$ remembered, reach grows by one memory length per layer."),
+                       "$n-1$ remembered, each layer below the top adds a segment to the reach."),
     "compressive": (compressive,
                     "Per layer, two FIFO memories. The segment attends over compressed memory, "
                     "memory and itself; then it joins the memory $M$, the $L$ oldest memories "

@@ -35,8 +35,11 @@ and equal memories $0 < M \le L$, this is $(L - 1) + M + (N - 1) L$: each layer 
 adds a whole segment, not one memory length, because the oldest position a layer reads sits
 at the *end* of an earlier segment and sees that segment whole. The simpler bound
 $L + N M$ is right only for $M = L$ (and with no memory at all, $M = 0$, the reach is the
-segment, $L - 1$, however many layers there are); for $L = 32$, $M = 16$, $N = 2$ it says 64 where the
-rule (and the measurement) give 79.
+segment, $L - 1$, however many layers there are). For any $M$, each layer below the top steps
+back its memory rounded up to whole segments, so from offset $r = p - s(p)$ the reach is
+$r + M + (N - 1) \lceil M / L \rceil L$, and the paper's "$O(N \times L)$" is this with $M \le L$.
+For $L = 32$, $M = 16$, $N = 2$ the simple bound says 64 where the rule (and the measurement)
+give 79.
 """
 
 from typing import List, Optional, Sequence

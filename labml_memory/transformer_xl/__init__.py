@@ -13,8 +13,11 @@ segment(s), kept in a memory $m^{n-1}_\tau$ that no gradient flows into:
 $$\tilde h^{n-1}_\tau = \big[\mathrm{SG}(m^{n-1}_\tau) \circ h^{n-1}_\tau\big], \qquad
 q = h^{n-1}_\tau W_q, \quad k = \tilde h^{n-1}_\tau W_{k,E}, \quad v = \tilde h^{n-1}_\tau W_v$$
 
-Information can travel one memory length per layer, so an $N$-layer model with memory $M$ can
-use context roughly $N \times M$ tokens back while paying for attention over only $M + L$ keys.
+Information climbs back one segment per layer below the top (a memory $M \le L$ ends where an
+earlier segment ended, and that segment saw itself whole), so an $N$-layer model reaches
+$(L - 1) + M + (N - 1) L$ tokens back from the end of a segment, the paper's $O(N \times L)$,
+while paying for attention over only $M + L$ keys ([reach](../tasks/reach.py) counts and
+measures it).
 
 Recurrence breaks absolute positions (position 5 of this segment and position 5 of the last
 one would look alike), so the paper moves position into attention as **relative** terms.

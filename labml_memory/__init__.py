@@ -44,6 +44,19 @@ segment is added in, $M_s = M_{s-1} + \sigma(K)^\top V$. A query reads it as
 $\sigma(Q) M_{s-1} / (\sigma(Q) z_{s-1})$, and a learned gate per head mixes that with ordinary
 attention inside the segment. The memory never grows; old and new are superimposed in it.
 
+**[Memorizing Transformer](memorizing_transformer/__init__.py)** ([Wu et al., 2022](https://arxiv.org/abs/2203.08913))
+keeps the past exactly but outside the network. One layer near the top writes every key and
+value it computes into a table that no gradient reaches, and each query fetches its top $k$
+matches by a nearest-neighbour search (here a faiss index) and attends over them; a learned
+gate per head mixes that read with the layer's ordinary attention. The table grows with the
+text up to its bound $C$, so the state is large but the reach is as long as the table.
+
+**[Recurrent Memory Transformer](recurrent_memory/__init__.py)** ([Bulatov et al., 2022](https://arxiv.org/abs/2207.06881))
+changes no layer at all. A few memory tokens are placed before each segment (read) and after
+it (write); the write tokens' outputs become the next segment's read tokens, so the whole
+state is $m$ vectors, and the model learns what to put there only through back-propagation
+across segments.
+
 **[How deep must memory be?](memory_depth/__init__.py)** ([Rae & Razavi, 2020](https://arxiv.org/abs/2007.03356)) is not a
 new architecture but a study of Transformer-XL: give long memories to only some layers and
 short ones to the rest. A handful of long-range layers does nearly as well as all of them,
@@ -81,6 +94,8 @@ Sizes and costs are per layer, in the notation above.
 | Compressive | $M$ recent states and $M_c$ compressed slots, each standing for $c$ older states | fixed at $M + M_c$ vectors; reaches about $N \lceil (M + c M_c) / L \rceil L$ tokens | $O(L (M + M_c + L) d)$, plus compressing $L$ states |
 | ∞-former | the coefficients of $J$ basis functions describing the whole past as a signal (beside an XL-style short memory) | fixed at $J$ vectors; the past never falls off but is seen ever more coarsely | $O(L (J + M + L) d)$, plus refitting the signal |
 | Infini-attention | per head a $d_k \times d_v$ matrix and a $d_k$ vector, sums over every past key and value | fixed at $d_k (d_v + 1)$ numbers per head; everything is kept, superimposed | $O(L^2 d + L d\, d_k)$ |
+| Memorizing Transformer | one layer's past keys and values in a kNN table (beside Transformer-XL's memory) | grows with the text up to $C$ pairs; reaches as far back as the table | $O(L (M + L + k) d)$, plus a top-$k$ search over $C$ keys |
+| Recurrent Memory Transformer | $m$ memory tokens, the outputs of the last segment's write tokens | fixed at $m$ vectors for the whole model | $O((L + 2m)^2 d)$ |
 | Memory-depth study | Transformer-XL's memory, long in a few layers and short in the others | as Transformer-XL, layer by layer | as Transformer-XL, less in the short layers |
 
 ## How the site is organised

@@ -43,7 +43,7 @@ PACKAGE = "labml_memory"
 # The order a reader meets the architectures in, the landing page's: each builds on the one
 # before, and the memory-depth study of Transformer-XL comes after the architectures.
 ARCHITECTURE_ORDER = ["transformer_xl", "compressive", "infinity_former", "infini_attention",
-                      "memory_depth"]
+                      "memorizing_transformer", "recurrent_memory", "memory_depth"]
 # Building blocks in reading order: tokens in, positions, attention, the rest of a layer.
 BLOCK_ORDER = ["embedding", "positional", "attention", "feed_forward", "residual"]
 TRAINING = {"training", "trainer", "train"}

@@ -528,3 +528,71 @@ def test_model_equals_a_slow_reference_over_compressed_memory_memory_and_segment
                     torch.testing.assert_close(logits[b], expected, atol=1e-4, rtol=1e-4)
             memory = new_memory
     assert memory.lengths == [(4, 3), (4, 3)]
+
+
+# ## Closing the gaps mutation testing found (tools/mutation.py; tests/MUTATION.md)
+
+def test_documented_defaults_and_settings_reaching_transformer_xl():
+    model = CompressiveTransformer(VOCAB)
+    assert (model.d_model, model.n_layers, model.layers[0].attention.heads) == (128, 4, 4)
+    assert (model.segment_len, model.n_m, model.n_cm, model.rate, model.compression_name,
+            model.requested_loss, model.compression_loss) == (64, 64, 32, 2, 'conv', 'attention', 'attention')
+    assert model.layers[0].feed_forward.expand.out_features == 512 and model.decoders is None
+    assert model.mem_len == [64] * 4
+    custom = small_model(clamp_len=3, tie_uv=False, activation='relu', norm='post', attention_impl='explicit')
+    assert custom.clamp_len == 3 and custom.u.shape[0] == 2 and custom.mem_len == [8, 8]
+    assert isinstance(custom.layers[0].feed_forward.activation, torch.nn.ReLU)
+    assert isinstance(custom.head.norm, torch.nn.Identity) and custom.layers[0].attention.impl == 'explicit'
+    pooled = small_model(compression='max_pool', compression_loss='attention')
+    assert pooled.requested_loss == 'attention' and pooled.compression_loss == 'none'
+    assert Conv(4, 2).d_model == 4 and DilatedConv(4, 2).d_model == 4
+
+
+def test_rate_one_and_tiny_memories_compress_exactly_what_overflows():
+    # c = 1: every activation leaving the memory becomes one slot, and nothing leaves early.
+    model = small_model(compression='mean_pool', compression_rate=1, mem_len=3, compressed_len=5)
+    stream = torch.randint(0, VOCAB, (1, 12))
+    embedded = model.embed(stream)
+    memory = None
+    for t in range(12):
+        _, memory, _ = model(stream[:, t:t + 1], memory)
+        seen = t + 1
+        evicted = max(0, seen - 3)
+        torch.testing.assert_close(memory.memory[0], embedded[:, evicted:seen])
+        torch.testing.assert_close(memory.compressed[0], embedded[:, max(0, evicted - 5):evicted])
+    # A compressed memory of one slot keeps the newest one.
+    model = small_model(compression='mean_pool', compressed_len=1)
+    memory = None
+    for _ in range(4):
+        _, memory, _ = model(torch.randint(0, VOCAB, (1, 4)), memory)
+    assert memory.lengths[0] == (8, 1)
+    # Without a compressed memory nothing is compressed, and no loss is computed.
+    model = small_model(compression='conv', compressed_len=0, mem_len=4).train()
+    _, _, losses = _two_segments(model)
+    assert losses == {}
+
+
+@pytest.mark.parametrize("kw,message", [
+    (dict(mem_len=-1), r"mem_len must be a non-negative integer, got -1"),
+    (dict(mem_len=0, compressed_len=1),
+     r"^compressed_len > 0 needs mem_len > 0: the compressed memory is filled from activations leaving the memory$"),
+])
+def test_more_bad_configurations_fail_clearly(kw, message):
+    with pytest.raises(ValueError, match=message):
+        small_model(**kw)
+    small_model(compression_rate=1)
+    small_model(mem_len=0, compressed_len=0)
+
+
+def test_compression_functions_name_bad_input():
+    from labml_memory.compressive.compression import make_compression
+    with pytest.raises(ValueError, match=r"unknown compression 'avg'; valid: \['max_pool', 'mean_pool'"):
+        make_compression('avg', 4, 2)
+    with pytest.raises(ValueError, match=r"cannot compress 3 activations at rate 2"):
+        MeanPool(4, 2)(torch.randn(1, 3, 4))
+    with pytest.raises(ValueError, match=r"\(2, 6\), got \(2, 5\)"):
+        MostUsed(4, 2)(torch.randn(2, 6, 4), torch.rand(2, 5))
+    model = small_model(compression='most_used')
+    _, memory, _ = model(torch.randint(0, VOCAB, (2, 4)))
+    with pytest.raises(ValueError, match=r"^most_used compression needs the usage scores this model returned$"):
+        model(torch.randint(0, VOCAB, (2, 4)), CompressiveMemory(memory.memory, memory.compressed, []))

@@ -14,6 +14,7 @@ import pytest
 from site_fixtures import ARTIFACTS, site_pages
 
 ARCHITECTURES = ["transformer_xl/", "compressive/", "infinity_former/", "infini_attention/",
+                 "memorizing_transformer/", "recurrent_memory/",
                  "memory_depth/"]
 # The results pages whose generators write the standing-alone layout (plot, table with its
 # columns defined, then how the numbers were made).

@@ -367,6 +367,81 @@ def infini_attention() -> Svg:
     return svg
 
 
+# ## Memorizing Transformer
+#
+# The kNN-augmented layer only (every other layer is Transformer-XL's): the segment's queries
+# attend locally as in Transformer-XL and, through a top-$k$ search, over the external table;
+# a gate per head mixes the two reads; the segment's keys and values are written into the
+# table afterwards, with no gradient, evicting the oldest pairs.
+
+
+def memorizing_transformer() -> Svg:
+    svg = Svg(height=300, name="fig-knn",
+              title="Memorizing Transformer: one layer reads its local context and the top k "
+                    "pairs of an external key-value table, gates the two, then writes the "
+                    "segment's keys and values into the table")
+    _box(svg, 20, 120, 110, 50, ["segment τ", "q̂, k̂, v"], cls="f-box f-seg")
+    _box(svg, 20, 225, 110, 50, ["kNN table", "C pairs, no gradient"], cls="f-box f-mem")
+    _box(svg, 190, 40, 190, 50, ["local attention", "XL memory + segment → v_c"])
+    _box(svg, 190, 150, 190, 50, ["top-k search (faiss)", "attend over k pairs → v_m"])
+    _box(svg, 440, 95, 130, 60, ["gate g per head", "g v_m + (1−g) v_c"])
+    _box(svg, 190, 235, 190, 50, ["write k̂, v", "evict the oldest (FIFO)"])
+    _box(svg, 600, 225, 110, 50, ["kNN table", "for segment τ+1"], cls="f-box f-mem")
+    _box(svg, 600, 100, 110, 50, ["output", "to the next layer"], cls="f-box")
+    svg.line(130, 138, 190, 70, arrow=True)
+    svg.line(130, 150, 190, 172, arrow=True)
+    svg.line(130, 162, 190, 250, arrow=True)
+    svg.line(130, 245, 190, 186, arrow=True)
+    svg.line(380, 65, 440, 115, arrow=True)
+    svg.line(380, 175, 440, 138, arrow=True)
+    svg.line(570, 125, 600, 125, arrow=True)
+    svg.line(380, 260, 600, 250, arrow=True, dashed=True)
+    svg.text(20, 24, "one layer near the top; the others are Transformer-XL layers; "
+             "the table grows with the text up to C", anchor="start", size=SMALL,
+             cls="f-text f-muted")
+    return svg
+
+
+# ## Recurrent Memory Transformer
+#
+# Two consecutive segments. Each row is what the unchanged transformer reads: $m$ read tokens
+# (the memory), the segment, $m$ write tokens. The outputs at the write positions become the
+# next segment's read tokens; gradients flow back along that arrow within an unroll.
+
+
+def recurrent_memory() -> Svg:
+    svg = Svg(height=250, name="fig-rmt",
+              title="Recurrent Memory Transformer: read tokens before each segment, write "
+                    "tokens after it; the write tokens' outputs are the next segment's memory")
+    m, seg, gap = 2, 5, 36
+    width = (2 * m + seg) * PITCH
+    x0 = 20
+    for k, label in enumerate(("segment s", "segment s+1")):
+        x = x0 + k * (width + gap)
+        read = _slots(svg, x, 120, m, "f-mem")
+        body = _slots(svg, x + m * PITCH, 120, seg, "f-seg")
+        write = _slots(svg, x + (m + seg) * PITCH, 120, m, "f-mem", dashed=True)
+        svg.rect(x - 4, 70, width, 30, "f-box")
+        svg.text(x + width / 2, 90, "the same transformer, all layers", size=SMALL)
+        _bracket(svg, read[0] - CELL / 2, read[-1] + CELL / 2, 162, "read", below=True)
+        _bracket(svg, body[0] - CELL / 2, body[-1] + CELL / 2, 162, label, below=True)
+        _bracket(svg, write[0] - CELL / 2, write[-1] + CELL / 2, 162, "write", below=True)
+        for c in read + body + write:
+            svg.line(c, 120, c, 100, cls="f-thin")
+        if k == 0:
+            out = write
+        else:
+            into = read
+    # The write outputs of segment s feed the read tokens of segment s+1.
+    svg.path(f"M{out[0]:.1f},70 C{out[0]:.1f},30 {into[0]:.1f},30 {into[0]:.1f},70", arrow=True)
+    svg.text((out[0] + into[0]) / 2, 30, "memory: m vectors", size=SMALL)
+    svg.text(WIDTH / 2, 212, "read tokens are seen by every position; write tokens see everything",
+             size=SMALL, cls="f-text f-muted")
+    svg.text(WIDTH / 2, 230, "gradients follow the memory back across the segments of an unroll",
+             size=SMALL, cls="f-text f-muted")
+    return svg
+
+
 # ## The memory-depth study
 #
 # A Transformer-XL whose memory length is set per layer: long in a few layers, short in the
@@ -428,6 +503,17 @@ FIGURES = {
                          "$\\sigma(Q)$, ordinary causal attention runs inside the segment, the "
                          "gate $\\beta$ mixes the two, and the segment's keys and values are "
                          "then added into $(M_s, z_s)$ for the next segment."),
+    "memorizing_transformer": (memorizing_transformer,
+                               "The kNN-augmented layer. Its queries attend locally (Transformer-XL's "
+                               "memory and the segment) and over the top $k$ of $C$ stored pairs found "
+                               "by a nearest-neighbour search; a gate $g$ per head mixes the two. The "
+                               "segment's normalised keys and values are then written into the table, "
+                               "with no gradient, and the oldest pairs leave."),
+    "recurrent_memory": (recurrent_memory,
+                         "Memory tokens around each segment: $m$ read tokens before it hold the "
+                         "memory, $m$ write tokens after it produce the next one. The transformer "
+                         "itself is unchanged; within an unroll the gradient follows the memory "
+                         "back from segment to segment."),
     "memory_depth": (memory_depth,
                      "The same Transformer-XL with memory lengths per layer, drawn to scale: "
                      "two long-range layers out of four, placed first, interleaved or last."),

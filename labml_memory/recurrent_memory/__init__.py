@@ -81,32 +81,6 @@ blocks, and it follows the [protocol](../protocol.py): the memory is a `MemoryTo
   characters, exactly as in training; a character costs one pass over at most $2m + N$ positions.
 * The paper's models are larger; our presets are sized for a CPU.
 
-## Results
-
-**Tiny Shakespeare**, the [experiment](experiment.py)'s CPU preset (4 layers, width 128,
-segments of 64, 8 memory tokens, `unroll=2`, 600 steps, no dropout): final validation loss
-**1.7036 nats per character** (2.458 bits, accuracy 0.496) on the whole held-out text, under
-the 1.80 target, carrying $8 \times 128 = 1{,}024$ numbers per stream from segment to segment.
-One seed. The run shared two cores with other engineers' jobs, so its time says nothing about
-the preset's speed (see the [experiment](experiment.py) page for what was measured).
-
-What the memory buys, read from the same checkpoint over the same text: with every segment
-started from the initial memory $H^{mem}_0$ instead of the carried one, the loss is 1.7398,
-0.036 nats worse. Almost all of the gap is at the start of a segment: over its first 8
-characters the carried memory gives 1.857 against 2.059, over its last 8 characters 1.684
-against 1.689, where the segment itself already holds 56 characters of context. The
-notebook (*Open in Colab*, above) draws this curve for any trained model.
-
-**Against the public port** (`recurrent-memory-transformer-pytorch` 0.7.0, set up as described
-in the [benchmark's peers](../benchmark/peers.py)), at the CPU preset's sizes with one
-thread, best of three rounds: ours trains 3,221 characters per second, 1.17 times the port's
-2,748, but the rounds overlap (2,463 to 3,221 against 2,354 to 2,748), so on this shared
-machine the two are not told apart. Both carry 4.0 KiB per stream, and a one-character call
-with the memory takes both a flat 10 to 13 ms whether 64 or 4,096 characters came before (the
-benchmark's calls write a new memory at every character; our `generate` instead re-reads the
-unfinished segment, up to $2m + N$ positions a character, see the deviations). One run,
-on two cores shared with other jobs:
-`python -m labml_memory.benchmark --only recurrent_memory,lucidrains_rmt`.
 """
 
 from dataclasses import dataclass
@@ -380,3 +354,35 @@ class RecurrentMemoryTransformer(MemoryLanguageModel):
             if pending.shape[1] == segment_len:
                 committed, pending = written, pending[:, :0]
         return torch.cat(out, dim=1) if out else prompt.new_zeros(prompt.shape[0], 0)
+
+
+# ## What it measured
+#
+# **Tiny Shakespeare**, the [experiment](experiment.py)'s CPU preset (4 layers, width 128,
+# segments of 64, 8 memory tokens, `unroll=2`, 600 steps, no dropout): final validation loss
+# **1.7036 nats per character** (2.458 bits, accuracy 0.496) on the whole held-out text, under
+# the 1.80 target, carrying $8 \times 128 = 1{,}024$ numbers per stream from segment to segment.
+# One seed. The run shared two cores with other engineers' jobs, so its time says nothing about
+# the preset's speed (see the [experiment](experiment.py) page for what was measured).
+#
+# What the memory buys, read from the same checkpoint over the same text: with every segment
+# started from the initial memory $H^{mem}_0$ instead of the carried one, the loss is 1.7398,
+# 0.036 nats worse. Almost all of the gap is at the start of a segment: over its first 8
+# characters the carried memory gives 1.857 against 2.059, over its last 8 characters 1.684
+# against 1.689, where the segment itself already holds 56 characters of context. The
+# notebook (*Open in Colab*, above) draws this curve for any trained model.
+#
+# **Against the public port** (`recurrent-memory-transformer-pytorch` 0.7.0, set up as described
+# in the [benchmark's peers](../benchmark/peers.py)), at the CPU preset's sizes with one
+# thread, best of three rounds: ours trains 3,221 characters per second, 1.17 times the port's
+# 2,748, but the rounds overlap (2,463 to 3,221 against 2,354 to 2,748), so on this shared
+# machine the two are not told apart. Both carry 4.0 KiB per stream, and a one-character call
+# with the memory takes both a flat 10 to 13 ms whether 64 or 4,096 characters came before (the
+# benchmark's calls write a new memory at every character; our `generate` instead re-reads the
+# unfinished segment, up to $2m + N$ positions a character, see the deviations). One run,
+# on two cores shared with other jobs:
+# `python -m labml_memory.benchmark --only recurrent_memory,lucidrains_rmt`.
+#
+# **Memory reach** ([results](../results/memory_reach.md)): the suite sizes it to the budgets
+# with $m = S / d$ memory tokens (34 at the small budget), but its runs are still to be made,
+# so the page has no row for it yet.

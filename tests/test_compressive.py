@@ -582,6 +582,9 @@ def test_more_bad_configurations_fail_clearly(kw, message):
         small_model(**kw)
     small_model(compression_rate=1)
     small_model(mem_len=0, compressed_len=0)
+    small_model(segment_len=1, compression_rate=1)
+    with pytest.raises(ValueError, match=r"segment_len \(n_s\) must be a positive integer, got 0"):
+        small_model(segment_len=0)
 
 
 def test_compression_functions_name_bad_input():

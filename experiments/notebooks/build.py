@@ -22,7 +22,7 @@ INSTALL = """\
 # On Colab, install the package from its repository; locally it is already installed.
 import sys
 if 'google.colab' in sys.modules:
-    !pip install -q git+{repo}
+    !pip install -q "labml-memory{extras} @ git+{repo}"
 """
 
 SETTINGS = """\
@@ -234,7 +234,9 @@ NOTEBOOKS = {
               'memory of past keys and values ([paper](https://arxiv.org/abs/2203.08913)).',
         short="dict(steps=200, eval_every=100)",
         tiny=f"dict({TINY_COMMON}, mem_len=16, eval_mem_len=16, mem_size=32, top_k=8)",
-        memory=KNN_MEMORY),
+        memory=KNN_MEMORY,
+        # faiss comes with the `knn` extra: a bare install cannot build this model.
+        extras='[knn]'),
 }
 
 
@@ -245,7 +247,7 @@ def notebook(package: str, spec: dict) -> nbformat.NotebookNode:
             f"[{SITE}/{package}/]({SITE}/{package}/).\n\n"
             "Train a small model on Tiny Shakespeare with labml tracking, plot its loss, generate "
             "text with memory, and look at the memory at work."),
-        nbformat.v4.new_code_cell(INSTALL.format(repo=REPO)),
+        nbformat.v4.new_code_cell(INSTALL.format(repo=REPO, extras=spec.get('extras', ''))),
         nbformat.v4.new_code_cell(SETTINGS.format(short=spec['short'], tiny=spec['tiny'])),
         nbformat.v4.new_markdown_cell("## Train"),
         nbformat.v4.new_code_cell(TRAIN.format(package=package)),

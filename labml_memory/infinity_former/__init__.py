@@ -443,3 +443,12 @@ class InfinityFormer(MemoryLanguageModel):
 # memory. Sticky memories change nothing measurable, and no model yet counts the window
 # Transformer-XL sees as well as exact counting does, so the paper's crossover with length
 # is not tested at this size.
+#
+# Read against the right floor (a guesser that never read the sequence scores 0.18 to 0.20
+# under teacher forcing, not 0.05), Transformer-XL and the Compressive Transformer are at or
+# under it from 1,024 symbols on, and the ∞-former about 0.02 above it.
+#
+# **Memory reach** ([results](../results/memory_reach.md), at the same state as
+# Transformer-XL, 3 seeds): no hard limit, but eight basis functions keep no exact item:
+# recall beyond the short-term memory is 0.06 [0.03, 0.08] at two segments' gap, with or
+# without sticky memories.

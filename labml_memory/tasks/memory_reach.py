@@ -367,7 +367,7 @@ def report(results_dir: str = RESULTS, page: Optional[str] = None) -> Tuple[Path
     # Plot 1: accuracy against the gap at the lightest load, one panel per budget, one line per
     # contestant with its min–max band over seeds; the gap axis is in segments, evenly spaced
     # by grid index (the gaps roughly double), labelled with their values.
-    fig, axes = plt.subplots(1, len(budgets), figsize=(6.2 * len(budgets), 4), sharey=True, squeeze=False)
+    fig, axes = plt.subplots(1, len(budgets), figsize=(6.2 * len(budgets) + 2.6, 4), sharey=True, squeeze=False)
     for ax, budget in zip(axes[0], budgets):
         for i, name in enumerate(names):
             records = groups.get((name, budget))
@@ -385,7 +385,8 @@ def report(results_dir: str = RESULTS, page: Optional[str] = None) -> Tuple[Path
         ax.set_ylim(0, 1.02)
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel(f'exact match per query (load {loads[0]})')
-    axes[0][-1].legend(fontsize=7, loc='upper right')
+    # Outside the panel: inside it would sit on the curves that stay high.
+    axes[0][-1].legend(fontsize=8, loc='upper left', bbox_to_anchor=(1.02, 1.0))
     fig.tight_layout()
     lines_png = out / 'accuracy_by_gap.png'
     fig.savefig(lines_png, dpi=120)

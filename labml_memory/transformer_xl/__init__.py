@@ -411,3 +411,7 @@ class TransformerXL(MemoryLanguageModel):
 # other on a CPU ([timings](../results/transformer_xl/attention_impl.md)), and against public
 # implementations ours trains 1.49× as fast as x-transformers' at the same configuration
 # ([benchmark](../results/benchmark.md)).
+#
+# **Memory reach** ([results](../results/memory_reach.md), associative recall at 8,704 bytes
+# of state per stream, 3 seeds): 80 characters by the rule and by the probe on the trained
+# model, but recall only within one hop, 1.00 at one segment's gap and 0.00 from two on.

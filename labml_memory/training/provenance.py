@@ -84,13 +84,22 @@ def section(runs: Sequence[tuple], label: Callable[[Dict[str, Any]], str] = lamb
     lines += ['Every run, as it was launched (each writes its own record; the report only '
               'reads the records, so the page is rebuilt without retraining):', '', '```']
     lines += [record['command'] for record, _ in runs] + ['```', '']
-    machines = sorted({describe(record.get('machine')) for record, _ in runs})
+    # The machine without its load, once per distinct machine; the loads, which differ from run
+    # to run, as one range; more than three dates as the first and the last.
+    machines = sorted({describe({k: v for k, v in record['machine'].items() if k != 'load'})
+                       if record.get('machine') else describe(None) for record, _ in runs})
+    loads = [float(record['machine']['load'].split(',')[0]) for record, _ in runs
+             if (record.get('machine') or {}).get('load')]
     dates = sorted({date_of(record, path) for record, path in runs})
     lines.append(f"* **Machine:** {machines[0] if len(machines) == 1 else '; '.join(machines)}"
                  + ('' if any(record.get('machine') for record, _ in runs) else
                     ' in these records (they predate the field); the project measured on a '
-                    'shared two-core x86_64 CPU machine then'))
-    lines.append(f"* **Date:** {dates[0] if len(dates) == 1 else '; '.join(dates)}")
+                    'shared two-core x86_64 CPU machine then')
+                 + (f"; one-minute load average {min(loads):.1f} to {max(loads):.1f} as the runs ended"
+                    if len(loads) > 1 else (f"; load average {loads[0]:.1f}" if loads else '')))
+    date_text = dates[0] if len(dates) == 1 else (
+        '; '.join(dates) if len(dates) <= 3 else f"{dates[0]} to {dates[-1]} ({len(runs)} runs)")
+    lines.append(f"* **Date:** {date_text}")
     seed_list = sorted({str(s) for s in seeds})
     if seed_list:
         lines.append(f"* **Seeds:** {', '.join(seed_list)} (one training seed per run)")

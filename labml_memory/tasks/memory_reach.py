@@ -415,15 +415,17 @@ def report(results_dir: str = RESULTS, page: Optional[str] = None) -> Tuple[Path
 
     # Three tables, each narrow enough to read at once: what each run is, then exact match by
     # gap at the lightest load (reach), then by load at gap 0 (capacity inside the window).
+    # The mean, with the seeds' range on a second, smaller line, so a table of seven gaps fits.
     def span(values):
-        return f"{sum(values) / len(values):.2f} [{min(values):.2f}, {max(values):.2f}]"
+        return f"{sum(values) / len(values):.2f}<br><small>{min(values):.2f}–{max(values):.2f}</small>"
     summary = ['| contestant | budget | state (bytes / stream) | parameters | seeds | control '
                '| reach at 50% (segments) | measured reach / rule (characters) |',
                '|---|---|---:|---:|---:|---:|---:|---:|']
-    by_gap = ['| contestant | budget | ' + ' | '.join(f'gap {g}' for g in gaps) + ' |',
-              '|---|---|' + '---:|' * len(gaps)]
-    by_load = ['| contestant | budget | ' + ' | '.join(f'load {k}' for k in loads) + ' |',
-               '|---|---|' + '---:|' * len(loads)]
+    # The two grids name the budget with the contestant, one column fewer.
+    by_gap = ['| contestant (budget) | ' + ' | '.join(f'gap {g}' for g in gaps) + ' |',
+              '|---|' + '---:|' * len(gaps)]
+    by_load = ['| contestant (budget) | ' + ' | '.join(f'load {k}' for k in loads) + ' |',
+               '|---|' + '---:|' * len(loads)]
     for key in keys:
         records = groups[key]
         control = span([r['control'] for r in records]) if records[0]['control'] is not None else 'n/a'
@@ -436,8 +438,9 @@ def report(results_dir: str = RESULTS, page: Optional[str] = None) -> Tuple[Path
         label = f"{key[0]}{' ⚠' if failed else ''} | {key[1]}"
         summary.append(f"| {label} | {state} | {records[0]['parameters']:,} | {len(records)} | {control} "
                        f"| {reach_text} | {probe} |")
-        by_gap.append(f"| {label} | " + ' | '.join(span([r['accuracy'][g][loads[0]] for r in records]) for g in gaps) + ' |')
-        by_load.append(f"| {label} | " + ' | '.join(span([r['accuracy'][gaps[0]][k] for r in records]) for k in loads) + ' |')
+        short = f"{key[0]}{' ⚠' if failed else ''} ({key[1]})"
+        by_gap.append(f"| {short} | " + ' | '.join(span([r['accuracy'][g][loads[0]] for r in records]) for g in gaps) + ' |')
+        by_load.append(f"| {short} | " + ' | '.join(span([r['accuracy'][gaps[0]][k] for r in records]) for k in loads) + ' |')
     text = [
         '# Memory reach and capacity', '',
         f'![Exact match against the gap, load {loads[0]}](memory_reach/accuracy_by_gap.png)', '',
@@ -447,7 +450,7 @@ def report(results_dir: str = RESULTS, page: Optional[str] = None) -> Tuple[Path
         'after the longest evaluation text, times 4 bytes; *not matched* marks an architecture with no '
         'sizing rule yet, run at its defaults.',
         f'* **control**: exact match per query at gap 0 with load {loads[0]} (the answer inside the '
-        'attention window), mean [min, max] over seeds; ⚠ marks a contestant with a seed under 0.95, '
+        'attention window), the mean over seeds with their lowest and highest under it; ⚠ marks a contestant with a seed under 0.95, '
         'whose other numbers do not count.',
         f'* **reach at 50%**: the gap, in segments of {seg_len} characters, at which the mean exact '
         f'match at load {loads[0]} first falls under one half (interpolated between grid gaps).',
@@ -457,10 +460,10 @@ def report(results_dir: str = RESULTS, page: Optional[str] = None) -> Tuple[Path
         *([f"Not run: " + '; '.join(sorted({f"{r['name']} at budget {r['budget']} ({r['skipped']})" for r in skipped})) + '.', '']
           if skipped else []),
         f'## Exact match by gap (load {loads[0]})', '', *by_gap, '',
-        f'Per query, mean [min, max] over seeds, with the queries *gap* segments of {seg_len} characters '
+        f'Per query, the mean over seeds with their lowest and highest under it, with the queries *gap* segments of {seg_len} characters '
         f'after the pairs. The floor, a guesser that forgot the pairs, is {recall.FLOOR:.2f}.', '',
         f'## Exact match by load (gap {gaps[0]})', '', *by_load, '',
-        f'Per query, mean [min, max] over seeds, with *load* pairs written right before the queries: '
+        f'Per query, the mean over seeds with their lowest and highest under it, with *load* pairs written right before the queries: '
         'how many pairs a model can look up when every one is inside its window.', '',
         *provenance.section([(r, out / f"{r['name']}_{r['budget']}_seed{r['seed']}.json") for r in runs],
                             label=lambda r: f"{r['name']}/{r['budget']}/{r['seed']}",

@@ -558,22 +558,14 @@ def add_ratios(rows: List[Dict[str, Any]]) -> None:
 
 # ## The machine
 #
-# The page names the machine its numbers come from: the CPU model as `/proc/cpuinfo` gives
-# it (Python's `platform` often says only `x86_64`), the cores, the versions, and the load
-# average when the run started, which tells a reader how busy the machine was.
+# The page names the machine its numbers come from: the same record every run keeps (the CPU
+# model as `/proc/cpuinfo` gives it, the cores, torch, the date and the load average, which
+# tells a reader how busy the machine was; see [provenance](../training/provenance.py)), plus
+# the Python and platform versions a speed comparison also depends on.
 def machine() -> Dict[str, Any]:
-    """The machine the numbers come from: CPU model, cores, threads, torch version."""
-    # What Python knows, in case `/proc/cpuinfo` is missing (not Linux) or says nothing.
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open('/proc/cpuinfo') as f:
-            cpu = next(line.split(':', 1)[1].strip() for line in f if line.startswith('model name'))
-    except (OSError, StopIteration):
-        pass
-    return {'cpu': cpu, 'cores': os.cpu_count(),
-            'torch': torch.__version__, 'python': platform.python_version(),
-            'platform': platform.platform(), 'date': time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime()),
-            'load': ', '.join(f'{x:.1f}' for x in os.getloadavg())}
+    """The machine the numbers come from: CPU model, cores, torch and Python versions, load."""
+    from labml_memory.training import provenance
+    return {**provenance.machine(), 'python': platform.python_version(), 'platform': platform.platform()}
 
 
 # ## The run

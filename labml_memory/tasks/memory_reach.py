@@ -243,6 +243,12 @@ def evaluate_grid(model, config: ReachConfig, device) -> Dict[str, Dict[str, flo
 
 
 # ## One run: a contestant, a budget, a seed
+#
+# The model's configuration is built in three layers: the stack's shape every contestant
+# shares (no dropout: fresh texts every step leave nothing to overfit; `unroll` over the
+# longest training text, so a model that learns through its memory, such as Infini-attention
+# with `memory_grad` or the RMT, gets gradients across every segment of it), then the
+# contestant's fixed settings, then its sizing to the budget $S$.
 def run_one(config: ReachConfig, name: str, budget: str, seed: int) -> Dict[str, Any]:
     from labml import experiment
     from labml_memory.training.config import build_config
@@ -257,20 +263,28 @@ def run_one(config: ReachConfig, name: str, budget: str, seed: int) -> Dict[str,
                 'budget_numbers': numbers, 'skipped': f"{name} cannot keep a state as small as "
                 f"{numbers:,} numbers per stream at this width (its smallest working state is larger)"}
     overrides.update(sized)
+    # The architecture's own configuration checks every key, so a sizing rule that produced an
+    # invalid memory fails here with that model's message, before anything is trained.
     module = __import__(f'labml_memory.{contestant.model}.experiment', fromlist=['Config'])
     model_config = build_config(module.Config, module.PRESETS, {k: str(v) for k, v in overrides.items()})
     run_config = ReachConfig(**{**asdict(config), 'seed': seed, 'model': contestant.model, 'name': name})
     model, device = start_run(f'memory_reach_{name}_{budget}', run_config, model_config, module, len(recall.CHARS))
+    # Equal state is checked, not assumed: the number the model really hands over must lie
+    # within 10% of the budget. The plain transformer carries nothing by definition; an
+    # architecture with no sizing rule runs anyway and is marked as not matched on the page.
     state = state_numbers(model, config, device)
     matched = name == 'plain' or abs(state - numbers) <= 0.1 * numbers
     if not matched and (name in CONTESTANTS or hasattr(module, 'reach_overrides')):
         raise ValueError(f"{name} at budget {budget} keeps {state} numbers per stream, more than 10% from "
                          f"{numbers}; adjust its sizing")
+    # Training time only (the grid's evaluation is not part of it), for the page's wall time.
     started = time.time()
     with experiment.start():
         history = train(model, recall.training_sampler(config.train_loads), run_config, device)
     train_seconds = time.time() - started
     grid = evaluate_grid(model, config, device)
+    # The record holds everything the page prints, so `report` never needs the model: the
+    # control is the first grid cell (gap 0, the lightest load) when the grid starts at gap 0.
     result = {
         'name': name, 'model': contestant.model, 'budget': budget, 'seed': seed,
         'budget_numbers': numbers, 'state_numbers': state, 'state_bytes': state * 4, 'state_matched': matched,
@@ -280,7 +294,10 @@ def run_one(config: ReachConfig, name: str, budget: str, seed: int) -> Dict[str,
         'accuracy': grid, 'final_train_loss': history[-1]['loss.train'],
         'settings': {k: v for k, v in asdict(config).items() if k not in ('contestants', 'budgets', 'seeds')},
     }
-    # Window-shaped memories: the reach by the rule and measured on the trained model.
+    # Window-shaped memories: the reach by the rule and measured on the trained model. The probe
+    # reads enough segments for the rule's reach to fit with room to spare (the memory of every
+    # layer, compressed slots counted at $c$ positions each, plus three segments), so a probe
+    # that found movement at the very start of its text would show the rule too small.
     if contestant.model in ('transformer_xl', 'compressive'):
         mem = [model_config.eval_mem_len if isinstance(getattr(model_config, 'eval_mem_len', None), int)
                else model_config.mem_len] * config.n_layers
@@ -292,28 +309,33 @@ def run_one(config: ReachConfig, name: str, budget: str, seed: int) -> Dict[str,
     return result
 
 
+# ## The suite
+#
+# Every key the suite does not know is an error: the model's shape is the suite's own setting,
+# shared by all contestants, so a model key on this command line would silently make the
+# comparison unequal. Runs go budget by budget, contestant by contestant, seed by seed, and each
+# record names the one-run command that reproduces it.
 def run(overrides: Dict[str, str]) -> List[Dict[str, Any]]:
     config, _, rest = split_task_overrides(ReachConfig, overrides)
     if rest:
         raise ValueError(f"unknown keys {sorted(rest)}; the suite's keys are {sorted(asdict(config))}")
     config.apply_quick()
     names = config.contestants or sorted(contestants())
+    shared = ' '.join(f'{k}={v}' for k, v in overrides.items() if k not in ('contestants', 'budgets', 'seeds'))
     results = []
     for budget in config.budgets:
         for name in names:
             for seed in config.seeds:
                 # Each run writes its record as soon as it ends, so an interrupted suite loses
-                # only the run in progress, and `report` can be run at any time.
+                # only the run in progress, and `report` can be run at any time. A budget the
+                # architecture cannot hold leaves a record too, so the page can say why.
                 result = run_one(config, name, budget, seed)
                 if 'skipped' in result:
                     print(result['skipped'])
-                    save_result(config.results_dir, f'{name}_{budget}_seed{seed}.json', result)
-                    results.append(result)
-                    continue
-                result['command'] = ('python -m labml_memory.tasks.memory_reach run '
-                                     + ' '.join(f'{k}={v}' for k, v in overrides.items()
-                                                if k not in ('contestants', 'budgets', 'seeds'))
-                                     + f' contestants={name} budgets={budget} seeds={seed}').replace('  ', ' ')
+                else:
+                    result['command'] = ' '.join(filter(None, (
+                        'python -m labml_memory.tasks.memory_reach run', shared,
+                        f'contestants={name} budgets={budget} seeds={seed}')))
                 save_result(config.results_dir, f'{name}_{budget}_seed{seed}.json', result)
                 results.append(result)
     return results
@@ -352,6 +374,7 @@ def report(results_dir: str = RESULTS, page: Optional[str] = None) -> Tuple[Path
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     out = Path(results_dir)
+    # Skipped cells are records too (listed under the table); the rest are grouped by cell.
     runs = load_results(results_dir, 'memory reach')
     skipped = [r for r in runs if 'skipped' in r]
     runs = [r for r in runs if 'skipped' not in r]
@@ -361,6 +384,8 @@ def report(results_dir: str = RESULTS, page: Optional[str] = None) -> Tuple[Path
     seg_len = runs[0]['seg_len']
     budgets = [b for b in ('small', 'large') if any(k[1] == b for k in groups)]
     names = sorted({k[0] for k in groups})
+    # Colour and marker both change from line to line, so no two series look alike even in
+    # grey or to a reader who cannot tell the colours apart.
     markers = 'osD^v<>pP*Xh'
     colours = plt.get_cmap('tab10').colors
 
@@ -392,7 +417,8 @@ def report(results_dir: str = RESULTS, page: Optional[str] = None) -> Tuple[Path
     fig.savefig(lines_png, dpi=120)
     plt.close(fig)
 
-    # Plot 2: the distance x load heat map of every contestant at every budget (mean over seeds).
+    # Plot 2: the distance x load heat map of every contestant at every budget (mean over seeds),
+    # all on one colour scale from 0 to 1, so panels compare at a glance.
     keys = [(n, b) for b in budgets for n in names if (n, b) in groups]
     cols = min(4, len(keys))
     rows = math.ceil(len(keys) / cols)
@@ -469,6 +495,8 @@ def report(results_dir: str = RESULTS, page: Optional[str] = None) -> Tuple[Path
                             label=lambda r: f"{r['name']}/{r['budget']}/{r['seed']}",
                             seeds=[r['seed'] for r in runs]),
     ]
+    # The page sits beside the records' folder (`docs/results/memory_reach.md`), which is why
+    # its images are linked as `memory_reach/...`.
     page_path = Path(page) if page else out.parent / 'memory_reach.md'
     existing = page_path.read_text() if page_path.exists() else ''
     # A hand-written reading (machine, date, what the numbers say) may follow the generated part;
@@ -479,6 +507,10 @@ def report(results_dir: str = RESULTS, page: Optional[str] = None) -> Tuple[Path
     return page_path, lines_png
 
 
+# ## The command line
+#
+# `run` (or no verb) trains, `report` rebuilds the page; a bad setting prints one line naming
+# it and exits with status 2, as every command of the project does.
 def main(argv: Optional[Sequence[str]] = None) -> None:
     import sys
     argv = sys.argv[1:] if argv is None else list(argv)

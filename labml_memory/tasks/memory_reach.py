@@ -325,6 +325,10 @@ def run(overrides: Dict[str, str]) -> List[Dict[str, Any]]:
     results = []
     for budget in config.budgets:
         for name in names:
+            # The plain transformer keeps no state, so its model is the same at every budget: one
+            # run, at the first budget asked for, serves them all (the page draws it in every panel).
+            if name == 'plain' and budget != config.budgets[0]:
+                continue
             for seed in config.seeds:
                 # Each run writes its record as soon as it ends, so an interrupted suite loses
                 # only the run in progress, and `report` can be run at any time. A budget the
@@ -352,6 +356,14 @@ def group(runs: List[Dict[str, Any]]) -> Dict[Tuple[str, str], List[Dict[str, An
     for r in runs:
         groups.setdefault((r['name'], r['budget']), []).append(r)
     return groups
+
+
+# The records a panel of one budget draws for a contestant: its own, or for the plain
+# transformer, which keeps nothing, its run at whichever budget it was made.
+def records_at(groups, name: str, budget: str) -> Optional[List[Dict[str, Any]]]:
+    if (name, budget) in groups or name != 'plain':
+        return groups.get((name, budget))
+    return next((v for k, v in groups.items() if k[0] == 'plain'), None)
 
 
 def cell(records: List[Dict[str, Any]], gap: str, load: str) -> Tuple[float, float, float]:
@@ -395,7 +407,7 @@ def report(results_dir: str = RESULTS, page: Optional[str] = None) -> Tuple[Path
     fig, axes = plt.subplots(1, len(budgets), figsize=(6.2 * len(budgets) + 2.6, 4), sharey=True, squeeze=False)
     for ax, budget in zip(axes[0], budgets):
         for i, name in enumerate(names):
-            records = groups.get((name, budget))
+            records = records_at(groups, name, budget)
             if not records:
                 continue
             stats = [cell(records, g, loads[0]) for g in gaps]
@@ -406,7 +418,8 @@ def report(results_dir: str = RESULTS, page: Optional[str] = None) -> Tuple[Path
         ax.axhline(recall.FLOOR, color='0.4', linestyle=':', linewidth=1, label='floor (memoryless guess)')
         ax.set_xticks(range(len(gaps)), gaps)
         ax.set_xlabel(f'gap between pairs and queries (segments of {seg_len} characters)')
-        ax.set_title(f"budget {budget}: {groups[next(k for k in groups if k[1] == budget)][0]['budget_numbers']:,} numbers per stream")
+        sized = [k for k in groups if k[1] == budget and k[0] != 'plain'] or [k for k in groups if k[1] == budget]
+        ax.set_title(f"budget {budget}: {groups[sized[0]][0]['budget_numbers']:,} numbers per stream")
         ax.set_ylim(0, 1.02)
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel(f'exact match per query (load {loads[0]})')
@@ -461,10 +474,11 @@ def report(results_dir: str = RESULTS, page: Optional[str] = None) -> Tuple[Path
         probe = (f"{records[0]['reach_measured']} / {records[0]['reach_rule']}" if 'reach_rule' in records[0]
                  else 'no hard limit')
         state = f"{records[0]['state_bytes']:,}" + ('' if records[0]['state_matched'] else ' (not matched)')
-        label = f"{key[0]}{' ⚠' if failed else ''} | {key[1]}"
+        budget_text = 'any (keeps none)' if key[0] == 'plain' else key[1]
+        label = f"{key[0]}{' ⚠' if failed else ''} | {budget_text}"
         summary.append(f"| {label} | {state} | {records[0]['parameters']:,} | {len(records)} | {control} "
                        f"| {reach_text} | {probe} |")
-        short = f"{key[0]}{' ⚠' if failed else ''} ({key[1]})"
+        short = f"{key[0]}{' ⚠' if failed else ''} ({'any' if key[0] == 'plain' else key[1]})"
         by_gap.append(f"| {short} | " + ' | '.join(span([r['accuracy'][g][loads[0]] for r in records]) for g in gaps) + ' |')
         by_load.append(f"| {short} | " + ' | '.join(span([r['accuracy'][gaps[0]][k] for r in records]) for k in loads) + ' |')
     text = [

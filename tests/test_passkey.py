@@ -135,15 +135,39 @@ def test_a_tiny_run_end_to_end_and_its_report(tmp_path):
                      'eval_lengths': '2,4', 'eval_depths': '0,1', 'eval_samples': '2', 'eval_every': '3',
                      'results_dir': str(tmp_path), 'logs_dir': str(tmp_path / 'logs'),
                      'd_model': '16', 'heads': '2', 'n_layers': '1', 'd_ff': '32', **extra})
-    result = json.loads((tmp_path / 'transformer_xl.json').read_text())
+    # A second seed of one model: the report gathers the two into one row.
+    passkey.run({'model': 'transformer_xl', 'seed': '1', 'steps': '3', 'batch_size': '4', 'seg_len': '32',
+                 'eval_lengths': '2,4', 'eval_depths': '0,1', 'eval_samples': '2', 'eval_every': '3',
+                 'results_dir': str(tmp_path), 'logs_dir': str(tmp_path / 'logs'),
+                 'd_model': '16', 'heads': '2', 'n_layers': '1', 'd_ff': '32', 'mem_len': '8', 'eval_mem_len': '8'})
+    result = json.loads((tmp_path / 'transformer_xl_seed0.json').read_text())
     # XL keeps mem_len x d_model numbers per layer; Infini keeps heads x d_k (d_k + 1).
-    assert result['state_numbers'] == 8 * 16
-    assert json.loads((tmp_path / 'infini_attention.json').read_text())['state_numbers'] == 2 * 8 * 9
+    assert result['state_numbers'] == 8 * 16 and result['seed'] == 0
+    assert json.loads((tmp_path / 'infini_attention_seed0.json').read_text())['state_numbers'] == 2 * 8 * 9
+    assert json.loads((tmp_path / 'transformer_xl_seed1.json').read_text())['seed'] == 1
     assert set(result['accuracy']) == {'2', '4'} and set(result['accuracy']['4']) == {'0', '1'}
     table, plot = passkey.report(str(tmp_path))
     text = table.read_text()
-    assert '| transformer_xl | 128 |' in text and '| infini_attention | 144 |' in text
+    # Three steps learn nothing: both rows fail their control and are marked.
+    assert '| transformer_xl ⚠ | 2 | 128 |' in text and '| infini_attention ⚠ | 1 | 144 |' in text
+    assert '2× (64 chars) control' in text and 'is 0.0001 per text' in text
     assert plot.stat().st_size > 1000
+
+
+def test_the_report_gives_each_name_its_seeds_mean_and_range(tmp_path):
+    # Hand-made records: the mean over depths per seed, then the mean and range over seeds.
+    def record(name, seed, control, far):
+        return {'name': name, 'model': 'transformer_xl', 'seed': seed, 'overrides': {}, 'parameters': 10,
+                'state_numbers': 4, 'train_seconds': 1.0 + seed, 'seg_len': 32,
+                'accuracy': {'2': {'0': control, '1': control}, '16': {'0': far, '1': 0.0}}, 'command': 'x'}
+    for seed, (control, far) in enumerate([(1.0, 0.5), (0.96, 0.25), (1.0, 0.75)]):
+        (tmp_path / f'good_seed{seed}.json').write_text(json.dumps(record('good', seed, control, far)))
+    (tmp_path / 'weak_seed0.json').write_text(json.dumps(record('weak', 0, 0.9, 0.0)))
+    text = passkey.report(str(tmp_path))[0].read_text()
+    # good: control means 1.0, 0.96, 1.0 -> 0.99 [0.96, 1.00]; at 16x 0.25, 0.125, 0.375 -> 0.25.
+    assert '| good | 3 | 4 | 10 | 1–3 | 0.99<br><small>0.96–1.00</small> | 0.25<br><small>0.12–0.38</small> |' in text
+    assert '| weak ⚠ | 1 |' in text and '| good ⚠' not in text
+    assert '| good | 16× | 0.50<br><small>0.25–0.75</small> | 0.00<br><small>0.00–0.00</small> |' in text
 
 
 def test_the_loop_learns_a_task_within_one_segment():

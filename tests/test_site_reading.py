@@ -48,7 +48,8 @@ WIDE_JS = """() => {
   const out = {pageWidth: document.documentElement.scrollWidth, viewport: window.innerWidth,
                cut: []};
   const boxes = document.querySelectorAll(
-      '.md-content .md-typeset__scrollwrap, .md-content math[display="block"], .md-content .lit-figure');
+      '.md-content .md-typeset__scrollwrap, .md-content math[display="block"], .md-content .lit-figure, ' +
+      '.md-content p:has(> a.glightbox > img)');
   for (const box of boxes) {
     if (box.scrollWidth <= box.clientWidth + 1) continue;
     const style = getComputedStyle(box);
@@ -252,6 +253,24 @@ def test_plots_open_full_size_on_click(browser, site_url):
                            " return i && i.getBoundingClientRect().width >= w; }",
                            arg=[target], timeout=10000)
     page.keyboard.press("Escape")
+    page.close()
+
+
+# At 400 px a plot is not squeezed to the screen, where a three-panel figure's lettering
+# would be a few pixels high: it keeps its own width (up to 1,100 px) and scrolls sideways, its
+# paragraph hinted as every other box that scrolls (checked above).
+def test_plots_keep_a_readable_size_at_400_px(browser, site_dir, site_url):
+    page = browser.new_page(viewport={"width": 400, "height": 900})
+    seen = 0
+    for path in _results_pages(site_dir) + ["infinity_former/"]:
+        page.goto(site_url + path, wait_until="load")
+        sizes = page.evaluate("""() => [...document.querySelectorAll('.md-content a.glightbox > img')]
+            .filter(i => i.complete && i.naturalWidth > 0)
+            .map(i => [i.currentSrc, i.naturalWidth, i.getBoundingClientRect().width])""")
+        for src, natural, shown in sizes:
+            assert shown >= min(natural, 1100) - 1, f"/{path}: {src} shown {shown:.0f} px of its {natural}"
+            seen += 1
+    assert seen >= 5
     page.close()
 
 

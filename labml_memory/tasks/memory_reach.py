@@ -57,8 +57,8 @@ import torch
 from labml_memory.tasks import recall
 from labml_memory.training import provenance
 from labml_memory.tasks.reach import measured_reach, window_reach
-from labml_memory.tasks.synthetic import (SyntheticTrainConfig, architectures, load_results, save_result,
-                                          split_task_overrides, start_run, train)
+from labml_memory.tasks.synthetic import (SyntheticTrainConfig, architectures, load_results, mean_and_range,
+                                          save_result, split_task_overrides, start_run, train)
 
 RESULTS = 'docs/results/memory_reach'
 
@@ -454,9 +454,8 @@ def report(results_dir: str = RESULTS, page: Optional[str] = None) -> Tuple[Path
 
     # Three tables, each narrow enough to read at once: what each run is, then exact match by
     # gap at the lightest load (reach), then by load at gap 0 (capacity inside the window).
-    # The mean, with the seeds' range on a second, smaller line, so a table of seven gaps fits.
-    def span(values):
-        return f"{sum(values) / len(values):.2f}<br><small>{min(values):.2f}–{max(values):.2f}</small>"
+    # Each cell is the mean with the seeds' range under it, so a table of seven gaps fits.
+    span = mean_and_range
     summary = ['| contestant | budget | state (bytes / stream) | parameters | seeds | control '
                '| reach at 50% (segments) | measured reach / rule (characters) |',
                '|---|---|---:|---:|---:|---:|---:|---:|']

@@ -75,8 +75,8 @@ import torch
 
 # `architectures` is imported for readers of this module: the names `model=` accepts.
 from labml_memory.tasks.synthetic import (SyntheticBatch, SyntheticTrainConfig, architectures,  # noqa: F401
-                                          evaluate, load_results, save_result, split_task_overrides,
-                                          start_run, task_main, train)
+                                          evaluate, load_results, mean_and_range, save_result,
+                                          split_task_overrides, start_run, task_main, train)
 
 # ## The text
 #
@@ -189,12 +189,18 @@ class PasskeyConfig(SyntheticTrainConfig):
     # Digits in the key: chance level is $10^{-n}$, so four digits make a lucky guess
     # negligible while keeping the answer short next to the segment.
     n_digits: int = 4
-    # Training texts of three or four segments: the needle is usually one or more segment
-    # boundaries away from the question, so the answer must cross the memory; yet the texts
-    # are short enough to back-propagate through whole.
-    train_segments: List[int] = field(default_factory=lambda: [3, 4])
-    # Evaluation lengths as multiples of `seg_len`, and needle depths.
-    eval_lengths: List[int] = field(default_factory=lambda: [4, 16, 64])
+    # Training texts of two to four segments, one length per step. In texts of three or four
+    # the needle is usually one or more segment boundaries away from the question, so the
+    # answer must cross the memory; texts of two are the shortest that hold needle and question,
+    # and they put the key within reach of every model, which is how a window-shaped memory
+    # learns the lookup at all. Trained on three and four alone, Transformer-XL with a 79-character
+    # reach met the key inside it too rarely and ended at 0.00 on every text, the shortest
+    # included: a model that had not learned the task, not a measure of its memory.
+    train_segments: List[int] = field(default_factory=lambda: [2, 3, 4])
+    # Evaluation lengths as multiples of `seg_len`, and needle depths. The first length is the
+    # positive control: at two segments every model has the key one boundary back at most, and
+    # a run whose control stays under 0.95 has not learned the task (the page marks it).
+    eval_lengths: List[int] = field(default_factory=lambda: [2, 4, 16, 64])
     eval_depths: List[float] = field(default_factory=lambda: [0.0, 0.25, 0.5, 0.75, 1.0])
     # Texts per (length, depth) cell: one cell's accuracy moves in steps of 1/64.
     eval_samples: int = 64
@@ -298,7 +304,7 @@ def run(overrides: Dict[str, str]) -> Dict[str, Any]:
     # The json keeps the command line that produced it, so the report can print it next to
     # the numbers and anyone can rerun the row.
     result = {
-        'name': name, 'model': config.model, 'overrides': overrides,
+        'name': name, 'model': config.model, 'seed': config.seed, 'overrides': overrides,
         'parameters': sum(p.numel() for p in model.parameters()),
         'state_numbers': state_numbers(model, config, device),
         'train_seconds': round(train_time, 1), 'seg_len': config.seg_len,
@@ -306,88 +312,114 @@ def run(overrides: Dict[str, str]) -> Dict[str, Any]:
         'accuracy': evaluate_grid(model, config, device),
         'command': 'python -m labml_memory.tasks.passkey ' + ' '.join(f'{k}={v}' for k, v in overrides.items()),
     }
-    save_result(config.results_dir, f'{name}.json', result)
+    # One file per (name, seed): the report gathers a name's seeds into a mean and a range.
+    save_result(config.results_dir, f'{name}_seed{config.seed}.json', result)
     return result
 
 
 # ## The report
 #
 # The page answers one question, plot first: how often each model reads the key back, by
-# text length and needle depth. Then the mean over depths per length with every column
-# defined, the full grid, and how the numbers were made. It reads only the json files.
+# text length and needle depth, as the mean over seeds with their lowest and highest. Then
+# the mean over depths per length, with the control and every column defined, the full grid,
+# and how the numbers were made. It reads only the json files; runs of one `name` are that
+# model's seeds.
 def report(results_dir: str = 'docs/results/passkey') -> Tuple[Path, Path]:
     from labml_memory.training import provenance
     out = Path(results_dir)
     runs = load_results(results_dir, 'passkey')
     paths = sorted(out.glob('*.json'))
-    # Every run must share the grid of the first; runs are listed in file-name order.
+    # Every run must share the grid of the first; names are listed in order.
     lengths = list(runs[0]['accuracy'])
     depths = list(runs[0]['accuracy'][lengths[0]])
     seg_len = runs[0]['seg_len']
     defaults = PasskeyConfig()
-    train_lengths = ' or '.join(str(n) for n in defaults.train_segments)
+    groups: Dict[str, List[Dict[str, Any]]] = {}
+    for r in runs:
+        groups.setdefault(r['name'], []).append(r)
+
+    def mean_over_depths(r, m):
+        return sum(r['accuracy'][m].values()) / len(r['accuracy'][m])
+
+    control = lengths[0]
+    train_lengths = ', '.join(str(n) for n in defaults.train_segments)
+    floor = 10.0 ** -defaults.n_digits
     lines = [f'Can a model read back a {defaults.n_digits}-digit key hidden in filler text, and '
              'how far behind the question can the key be? Each model is trained on texts of '
              f'{train_lengths} segments of {seg_len} characters, then scored on '
              f'{defaults.eval_samples} fresh texts per cell at {", ".join(f"{m}×" for m in lengths)} '
-             'the segment length, with the key at five depths. Chance is '
-             f'{10.0 ** -defaults.n_digits:g} per text.', '',
+             f'the segment length, with the key at {len(depths)} depths. The floor, a guesser that '
+             f'never saw the key, is {floor:g} per text: the {defaults.n_digits} digits are drawn '
+             'uniformly and independently, so no guess does better.', '',
              '![Exact match against needle depth, one panel per text length](accuracy.png)', '',
              '## Mean exact match over depths', '']
-    lines += ['| run | state (numbers) | parameters | train time (s) | '
-              + ' | '.join(f'{m}× ({int(m) * seg_len:,} chars)' for m in lengths) + ' |',
-              '|---|---:|---:|---:|' + '---:|' * len(lengths)]
+    lines += ['| run | seeds | state (numbers) | parameters | train time (s) | '
+              + ' | '.join(f'{m}× ({int(m) * seg_len:,} chars){" control" if m == control else ""}'
+                           for m in lengths) + ' |',
+              '|---|---:|---:|---:|---:|' + '---:|' * len(lengths)]
     # A mean over depths hides where a model fails; the full grid below shows it.
-    for r in runs:
-        means = [sum(r['accuracy'][m].values()) / len(r['accuracy'][m]) for m in lengths]
-        lines.append(f"| {r['name']} | {r['state_numbers']:,} | {r['parameters']:,} | {r['train_seconds']:.0f} | "
-                     + ' | '.join(f'{a:.2f}' for a in means) + ' |')
+    for name, rs in groups.items():
+        failed = any(mean_over_depths(r, control) < 0.95 for r in rs)
+        seconds = [r['train_seconds'] for r in rs]
+        lines.append(f"| {name}{' ⚠' if failed else ''} | {len(rs)} | {rs[0]['state_numbers']:,} | "
+                     f"{rs[0]['parameters']:,} | {min(seconds):.0f}–{max(seconds):.0f} | "
+                     + ' | '.join(mean_and_range([mean_over_depths(r, m) for r in rs]) for m in lengths) + ' |')
     lines += ['', '* **run**: the `name=` of the run\'s command (below); *infini* runs are '
-              'Infini-attention with the linear or the delta update rule.',
+              'Infini-attention with the linear or the delta update rule. ⚠ marks a run with a seed '
+              'whose control is under 0.95: its other numbers do not count.',
+              '* **seeds**: training seeds of the run; each cell is their mean, with the lowest and '
+              'highest seed under it.',
               '* **state**: numbers one sequence carries across a segment boundary, all layers '
               'together, after the longest text (the sizes were matched on purpose).',
               '* **parameters**: trainable parameters of the model.',
-              '* **train time**: seconds of training, without the evaluation.',
+              '* **train time**: seconds of training, without the evaluation, fastest and slowest seed.',
               f'* **k× (n chars)**: the share of texts of k segments (n characters) whose '
-              f'{defaults.n_digits} digits all came back right, averaged over the five depths. '
+              f'{defaults.n_digits} digits all came back right, averaged over the depths. '
               f'{train_lengths} segments were seen in training; longer texts test how far the '
-              'memory carries.', '',
+              f'memory carries. **{control}× is the control**: the shortest text that holds the needle '
+              'and the question, so the key is at most one segment boundary back, within every '
+              "model's reach; a model that fails it has not learned the task.", '',
               '## By needle depth', '',
               '| run | length | ' + ' | '.join(f'depth {d}' for d in depths) + ' |',
               '|---|---:|' + '---:|' * len(depths)]
-    for r in runs:
+    for name, rs in groups.items():
         for m in lengths:
-            lines.append(f"| {r['name']} | {m}× | " + ' | '.join(f"{r['accuracy'][m][d]:.2f}" for d in depths) + ' |')
+            lines.append(f"| {name} | {m}× | " + ' | '.join(mean_and_range([r['accuracy'][m][d] for r in rs])
+                                                          for d in depths) + ' |')
     lines += ['', '**depth**: where the key sits, from 0 (the start of the text) to 1 (just '
-              f'before the question); each cell is the exact match over {defaults.eval_samples} texts, '
-              f'so it moves in steps of 1/{defaults.eval_samples}.', '']
-    seeds = [r['overrides'].get('seed', defaults.seed) for r in runs]
+              f'before the question); each seed\'s cell is the exact match over {defaults.eval_samples} '
+              f'texts, so it moves in steps of 1/{defaults.eval_samples}.', '']
+    seeds = [r.get('seed', r['overrides'].get('seed', defaults.seed)) for r in runs]
     lines += provenance.section(list(zip(runs, paths)), seeds=seeds, extra=[
-        f'* **Evaluation:** the same texts for every model (a fixed seed per cell, never a '
+        f'* **Evaluation:** the same texts for every model and seed (a fixed seed per cell, never a '
         'training text).'])
     table = out / 'table.md'
     table.write_text('# Passkey retrieval\n\n' + '\n'.join(lines))
 
     # The plot: one panel per evaluation length, exact match against needle depth, one line
-    # per run, each with its own colour and marker. A model that only sees a recent window
-    # shows up as a line that is zero except at depth 1.
+    # per run (the mean over its seeds) with the seeds' range as a band, each with its own
+    # colour and marker. A model that only sees a recent window shows up as a line that is
+    # zero except near depth 1.
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     # Shared y-axis from 0 to 1, so panels can be compared at a glance.
-    fig, axes = plt.subplots(1, len(lengths), figsize=(4 * len(lengths), 3.4), sharey=True)
-    for ax, m in zip(axes, lengths):
-        for k, r in enumerate(runs):
-            xs = [float(d) for d in r['accuracy'][m]]
-            ax.plot(xs, list(r['accuracy'][m].values()), marker='osD^v'[k % 5],
-                    color=f'C{k}', label=r['name'])
-        ax.set_title(f"{m}× segment ({int(m) * seg_len:,} chars)")
+    fig, axes = plt.subplots(1, len(lengths), figsize=(3.6 * len(lengths), 3.4), sharey=True, squeeze=False)
+    for ax, m in zip(axes[0], lengths):
+        for k, (name, rs) in enumerate(groups.items()):
+            xs = [float(d) for d in depths]
+            values = [[r['accuracy'][m][d] for r in rs] for d in depths]
+            ax.plot(xs, [sum(v) / len(v) for v in values], marker='osD^v'[k % 5], color=f'C{k}',
+                    label=f'{name} ({len(rs)} seeds)')
+            ax.fill_between(xs, [min(v) for v in values], [max(v) for v in values], color=f'C{k}', alpha=0.15)
+        ax.axhline(floor, color='0.4', linestyle=':', linewidth=1)
+        ax.set_title(f"{m}× segment ({int(m) * seg_len:,} chars){', control' if m == control else ''}")
         ax.set_xlabel('needle depth (0 = start of text)')
         ax.set_ylim(-0.05, 1.05)
         ax.grid(alpha=0.3)
     # Labels once: the y-axis is shared, the legend names the runs as the table does.
-    axes[0].set_ylabel('exact match')
-    axes[-1].legend(fontsize=8)
+    axes[0][0].set_ylabel('exact match')
+    axes[0][-1].legend(fontsize=8)
     fig.tight_layout()
     plot = out / 'accuracy.png'
     fig.savefig(plot, dpi=110)

@@ -282,6 +282,12 @@ def save_result(results_dir: str, filename: str, result: Dict[str, Any]) -> Path
     return path
 
 
+# A table cell over seeds: the mean, and the lowest and highest seed on a second, smaller
+# line, so a grid of several columns stays narrow.
+def mean_and_range(values: Sequence[float]) -> str:
+    return f"{sum(values) / len(values):.2f}<br><small>{min(values):.2f}–{max(values):.2f}</small>"
+
+
 def load_results(results_dir: str, task: str) -> List[Dict[str, Any]]:
     out = Path(results_dir)
     runs = [json.loads(p.read_text()) for p in sorted(out.glob('*.json'))]

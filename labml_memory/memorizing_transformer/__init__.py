@@ -589,7 +589,7 @@ class MemorizingTransformer(TransformerXL):
 # ## What it measured
 #
 # On Tiny Shakespeare the [experiment](experiment.py)'s CPU preset reaches **1.7357
-# nats/char** in 500 steps and 264 s on an idle two-core machine; at 800 steps it reaches
+# nats/char** in 500 steps and 264 s on an idle two-core AMD EPYC machine; at 800 steps it reaches
 # 1.6429 against Transformer-XL's 1.6411 at the same steps without dropout, so no gain at
 # this size (the page says why), with every head of the kNN layer still taking about 40% of
 # its output from the memory. HNSW finds 99.4% of the exact top 32 at its default search

@@ -19,17 +19,16 @@ a CPU the random masks are the most expensive part of a step), and a kNN memory 
 third layer: $C = 1{,}024$ (key, value) pairs per stream and head, $k = 32$ retrieved per
 query, searched exactly by faiss. At the end of training the table holds, per stream,
 $4 \text{ heads} \times 1{,}024 \times 2 \times 32$ float32 numbers, 1 MiB, beside the XL
-caches' 128 KiB, and it grew to that over the first 16 segments. A step costs about three
-times a Transformer-XL step without dropout here (800 steps: 417 s against 115 s; the search
-runs on the CPU for every stream and head), so the preset takes 500 steps, to stay within
-five minutes.
+caches' 128 KiB, and it grew to that over the first 16 segments. The search runs on
+the CPU for every stream and head at every step, so a step costs several Transformer-XL
+steps, and the preset takes 500 steps to stay within five minutes.
 
 The GPU preset searches with `index='torch'` (exact, on the GPU) instead of faiss-cpu, which
 would copy the whole table to the host at every call.
 
 ## Measured
 
-All on the project's two-core Xeon, idle (load average under 2 at the start), torch 2.13.0,
+All on a two-core AMD EPYC machine, idle (load average under 2 at the start), torch 2.13.0,
 faiss-cpu 1.15.1, seed 0, the default two threads, 2026-12-01; wall time is the whole
 command, start-up and final evaluation included (`/usr/bin/time`):
 
@@ -39,9 +38,9 @@ command, start-up and final evaluation included (`/usr/bin/time`):
 | `python -m labml_memory.memorizing_transformer.experiment steps=800` | 800 | 1.6429 (2.370 bits, accuracy 0.512) | 417.2 s |
 
 The loss is over the whole held-out text; the target is 1.80. An earlier 800-step run on one
-thread, on the same machine while it was shared with four other jobs, reached 1.6403 and took
-1,616.5 s: the loss differs in the third decimal because one and two threads sum in different
-orders, and the time is what a fifth of a core gives. The preset used to be those 800 steps;
+thread, on a two-core Xeon shared with four other jobs, reached 1.6403 and took 1,616.5 s: the
+loss differs in the third decimal because one and two threads on two CPUs sum in different orders, and
+the time is what a fifth of a core gives. The preset used to be those 800 steps;
 that took seven minutes idle, so it is now 500. (A ten-second toy run of another command
 overlapped the 500-step timing; it can have added a few seconds at most.)
 

@@ -362,7 +362,7 @@ class RecurrentMemoryTransformer(MemoryLanguageModel):
 # segments of 64, 8 memory tokens, `unroll=2`, 600 steps, no dropout): final validation loss
 # **1.7036 nats per character** (2.458 bits, accuracy 0.496) on the whole held-out text, under
 # the 1.80 target, carrying $8 \times 128 = 1{,}024$ numbers per stream from segment to segment.
-# One seed. On the idle two-core machine the whole command takes **263 s** (start-up and final
+# One seed. On an idle two-core AMD EPYC machine the whole command takes **263 s** (start-up and final
 # evaluation included), within the five minutes a CPU preset is allowed.
 #
 # What the memory buys, read from the same checkpoint over the same text: with every segment

@@ -26,14 +26,15 @@ and at about two passes over the text it does not pay for itself.
 1.7036 nats per character** (2.458 bits, accuracy 0.496) on the whole held-out text at step
 600, under the 1.80 target. The memory state is 131,072 bytes for the 32 streams, 4 KiB each.
 
-*Timing, idle.* The same command on the project's two-core Xeon, idle (load average 1.8 at the
+*Timing, idle.* The same command on a two-core AMD EPYC machine, idle (load average 1.8 at the
 start), torch 2.13.0, the default two threads, 2026-12-01, took **263.0 s** of wall time in all
 (`/usr/bin/time`; start-up and the final evaluation over the whole held-out text included) and
 reached the same 1.7036, so the preset trains within five minutes. The loss was first measured
-in a run on the same machine while it was shared with several other training jobs (a load
+in a run on a two-core Xeon while it was shared with several other training jobs (a load
 average of about 12): 47 min for the first 281 steps on two threads, then, after Ctrl-C (which
-saves a checkpoint), `resume=latest threads=1` for the other 319 in 540 s. That it lands on the
-same loss to four decimals is the resume working as it should.
+saves a checkpoint), `resume=latest threads=1` for the other 319 in 540 s. That the interrupted run, on
+another CPU and thread count, lands on the same loss to four decimals is also a check that
+the resume loses nothing.
 
 **The mask rule.** `python -m labml_memory.recurrent_memory.experiment mask=causal threads=1
 sample_len=0` (one lower triangle over the whole row) reached **1.7097** against the default's

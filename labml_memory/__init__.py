@@ -109,6 +109,8 @@ read, and *Results* compares them on the same text, the same budget and the same
 
 ## Where to look first
 
+* [Memory reach](results/memory_reach.md): how far back, and how much, each memory really
+  carries, at equal state, with 3 seeds, positive controls and the floor of a guesser.
 * The [benchmark](results/benchmark.md): training speed, memory and inference cost of every
   architecture against the public implementations of the same ones, measured in one run.
 * [Quality at equal budget](results/quality.md): validation loss at equal steps and equal time.

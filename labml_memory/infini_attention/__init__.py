@@ -375,7 +375,7 @@ class InfiniTransformer(MemoryLanguageModel):
 # up to 32,768 tokens for both, and ours reads 1.08× to 1.81× as many tokens per second as the
 # port, on a shared 2-core CPU.
 #
-# **Memory reach** ([results](../results/memory_reach.md), at 8,704 bytes of state per stream,
-# 3 seeds): the only memory that carries an exact item past its window at that size; with the
-# linear rule half the queries are answered up to about 33 segments (1,060 characters), with
-# the delta rule up to about 17.
+# **Memory reach** ([results](../results/memory_reach.md), 3 seeds): the only memory that
+# carries an exact item past its window at equal state; half the queries are answered up to
+# about 33 segments (1,060 characters) with the linear rule and 17 with the delta rule at
+# 8,704 bytes per stream, and about 46 and 27 with one head at 33,280 bytes.

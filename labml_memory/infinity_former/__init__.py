@@ -449,6 +449,6 @@ class InfinityFormer(MemoryLanguageModel):
 # under it from 1,024 symbols on, and the ∞-former about 0.02 above it.
 #
 # **Memory reach** ([results](../results/memory_reach.md), at the same state as
-# Transformer-XL, 3 seeds): no hard limit, but eight basis functions keep no exact item:
-# recall beyond the short-term memory is 0.06 [0.03, 0.08] at two segments' gap, with or
-# without sticky memories.
+# Transformer-XL, 3 seeds): no hard limit, but its basis functions keep no exact item: recall
+# beyond the short-term memory is at the floor from two segments' gap on (0.06 [0.03, 0.08] at
+# the small budget), with or without sticky memories, at both budgets.

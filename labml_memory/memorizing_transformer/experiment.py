@@ -38,8 +38,9 @@ command, start-up and final evaluation included (`/usr/bin/time`):
 | `python -m labml_memory.memorizing_transformer.experiment steps=800` | 800 | 1.6429 (2.370 bits, accuracy 0.512) | 417.2 s |
 
 The loss is over the whole held-out text; the target is 1.80. An earlier 800-step run on one
-thread, on a two-core Xeon shared with four other jobs, reached 1.6403 and took 1,616.5 s: the
-loss differs in the third decimal because one and two threads on two CPUs sum in different orders, and
+thread, on the same machine while it was shared with four other jobs, reached 1.6403 and took
+1,616.5 s: the loss differs in the third decimal because one and two threads sum in different
+orders, and
 the time is what a fifth of a core gives. The preset used to be those 800 steps;
 that took seven minutes idle, so it is now 500. (A ten-second toy run of another command
 overlapped the 500-step timing; it can have added a few seconds at most.)

@@ -30,10 +30,10 @@ and at about two passes over the text it does not pay for itself.
 start), torch 2.13.0, the default two threads, 2026-12-01, took **263.0 s** of wall time in all
 (`/usr/bin/time`; start-up and the final evaluation over the whole held-out text included) and
 reached the same 1.7036, so the preset trains within five minutes. The loss was first measured
-in a run on a two-core Xeon while it was shared with several other training jobs (a load
+in a run on the same machine while it was shared with several other training jobs (a load
 average of about 12): 47 min for the first 281 steps on two threads, then, after Ctrl-C (which
-saves a checkpoint), `resume=latest threads=1` for the other 319 in 540 s. That the interrupted run, on
-another CPU and thread count, lands on the same loss to four decimals is also a check that
+saves a checkpoint), `resume=latest threads=1` for the other 319 in 540 s. That the interrupted run, with
+its change of thread count, lands on the same loss to four decimals is also a check that
 the resume loses nothing.
 
 **The mask rule.** `python -m labml_memory.recurrent_memory.experiment mask=causal threads=1

@@ -61,6 +61,8 @@ from labml_memory.tasks.synthetic import (SyntheticTrainConfig, architectures, l
                                           save_result, split_task_overrides, start_run, train)
 
 RESULTS = 'docs/results/memory_reach'
+# Architectures whose memory has no window, so no reach in characters to measure.
+UNBOUNDED = ('infini_attention', 'infinity_former', 'recurrent_memory')
 
 
 # ## Sizing each contestant
@@ -366,6 +368,11 @@ def records_at(groups, name: str, budget: str) -> Optional[List[Dict[str, Any]]]
     return next((v for k, v in groups.items() if k[0] == 'plain'), None)
 
 
+# A contestant whose positive control fell under 0.95 in any seed: its numbers do not count.
+def control_failed(records: List[Dict[str, Any]]) -> bool:
+    return any(r['control'] is not None and r['control'] < 0.95 for r in records)
+
+
 def cell(records: List[Dict[str, Any]], gap: str, load: str) -> Tuple[float, float, float]:
     values = [r['accuracy'][gap][load] for r in records]
     return sum(values) / len(values), min(values), max(values)
@@ -413,7 +420,7 @@ def report(results_dir: str = RESULTS, page: Optional[str] = None) -> Tuple[Path
             stats = [cell(records, g, loads[0]) for g in gaps]
             xs = range(len(gaps))
             ax.plot(xs, [s[0] for s in stats], marker=markers[i % len(markers)], color=colours[i % 10],
-                    label=f"{name} ({len(records)} seeds)")
+                    label=f"{name} ({len(records)} seeds{', control failed' if control_failed(records) else ''})")
             ax.fill_between(xs, [s[1] for s in stats], [s[2] for s in stats], color=colours[i % 10], alpha=0.15)
         ax.axhline(recall.FLOOR, color='0.4', linestyle=':', linewidth=1, label='floor (memoryless guess)')
         ax.set_xticks(range(len(gaps)), gaps)
@@ -424,7 +431,12 @@ def report(results_dir: str = RESULTS, page: Optional[str] = None) -> Tuple[Path
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel(f'exact match per query (load {loads[0]})')
     # Outside the panel: inside it would sit on the curves that stay high.
-    axes[0][-1].legend(fontsize=8, loc='upper left', bbox_to_anchor=(1.02, 1.0))
+    # One legend for all panels: a contestant run at one budget only is still named.
+    handles = {}
+    for ax in axes[0]:
+        for handle, text in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(text, handle)
+    axes[0][-1].legend(list(handles.values()), list(handles), fontsize=8, loc='upper left', bbox_to_anchor=(1.02, 1.0))
     fig.tight_layout()
     lines_png = out / 'accuracy_by_gap.png'
     fig.savefig(lines_png, dpi=120)
@@ -444,7 +456,7 @@ def report(results_dir: str = RESULTS, page: Optional[str] = None) -> Tuple[Path
         image = ax.imshow(grid, vmin=0, vmax=1, cmap='viridis', origin='lower', aspect='auto')
         ax.set_xticks(range(len(gaps)), gaps, fontsize=7)
         ax.set_yticks(range(len(loads)), loads, fontsize=7)
-        ax.set_title(f'{key[0]}, {key[1]}', fontsize=9)
+        ax.set_title(f"{key[0]}, {'any budget' if key[0] == 'plain' else key[1]}", fontsize=9)
         ax.set_xlabel('gap (segments)', fontsize=8)
         ax.set_ylabel('load (pairs)', fontsize=8)
     fig.colorbar(image, ax=axes, shrink=0.8, label='exact match per query')
@@ -456,9 +468,9 @@ def report(results_dir: str = RESULTS, page: Optional[str] = None) -> Tuple[Path
     # gap at the lightest load (reach), then by load at gap 0 (capacity inside the window).
     # Each cell is the mean with the seeds' range under it, so a table of seven gaps fits.
     span = mean_and_range
-    summary = ['| contestant | budget | state (bytes / stream) | parameters | seeds | control '
+    summary = ['| contestant | budget | state (bytes / stream) | parameters | seeds | steps | control '
                '| reach at 50% (segments) | measured reach / rule (characters) |',
-               '|---|---|---:|---:|---:|---:|---:|---:|']
+               '|---|---|---:|---:|---:|---:|---:|---:|---:|']
     # The two grids name the budget with the contestant, one column fewer.
     by_gap = ['| contestant (budget) | ' + ' | '.join(f'gap {g}' for g in gaps) + ' |',
               '|---|' + '---:|' * len(gaps)]
@@ -467,15 +479,18 @@ def report(results_dir: str = RESULTS, page: Optional[str] = None) -> Tuple[Path
     for key in keys:
         records = groups[key]
         control = span([r['control'] for r in records]) if records[0]['control'] is not None else 'n/a'
-        failed = any(r['control'] is not None and r['control'] < 0.95 for r in records)
+        failed = control_failed(records)
         reach = reach_at_half(records)
         reach_text = 'under 50% at gap 0' if reach is None else ('beyond the grid' if reach == math.inf else f'{reach:.1f}')
+        # Memories with no window (a sum, a signal, tokens) have no reach to count; the kNN
+        # table's reach is its length, which the probe does not measure.
         probe = (f"{records[0]['reach_measured']} / {records[0]['reach_rule']}" if 'reach_rule' in records[0]
-                 else 'no hard limit')
+                 else 'no hard limit' if records[0]['model'] in UNBOUNDED else 'not probed')
+        steps = '/'.join(sorted({str(r['settings']['steps']) for r in records}))
         state = f"{records[0]['state_bytes']:,}" + ('' if records[0]['state_matched'] else ' (not matched)')
         budget_text = 'any (keeps none)' if key[0] == 'plain' else key[1]
         label = f"{key[0]}{' ⚠' if failed else ''} | {budget_text}"
-        summary.append(f"| {label} | {state} | {records[0]['parameters']:,} | {len(records)} | {control} "
+        summary.append(f"| {label} | {state} | {records[0]['parameters']:,} | {len(records)} | {steps} | {control} "
                        f"| {reach_text} | {probe} |")
         short = f"{key[0]}{' ⚠' if failed else ''} ({'any' if key[0] == 'plain' else key[1]})"
         by_gap.append(f"| {short} | " + ' | '.join(span([r['accuracy'][g][loads[0]] for r in records]) for g in gaps) + ' |')
@@ -488,6 +503,8 @@ def report(results_dir: str = RESULTS, page: Optional[str] = None) -> Tuple[Path
         '* **state**: numbers each model hands from one segment to the next for one stream, measured '
         'after the longest evaluation text, times 4 bytes; *not matched* marks an architecture with no '
         'sizing rule yet, run at its defaults.',
+        '* **steps**: optimiser steps of the runs (a contestant that failed its control at the '
+        'default was rerun, every seed, with more).',
         f'* **control**: exact match per query at gap 0 with load {loads[0]} (the answer inside the '
         'attention window), the mean over seeds with their lowest and highest under it; ⚠ marks a contestant with a seed under 0.95, '
         'whose other numbers do not count.',

@@ -412,6 +412,7 @@ class TransformerXL(MemoryLanguageModel):
 # implementations ours trains 1.49× as fast as x-transformers' at the same configuration
 # ([benchmark](../results/benchmark.md)).
 #
-# **Memory reach** ([results](../results/memory_reach.md), associative recall at 8,704 bytes
-# of state per stream, 3 seeds): 80 characters by the rule and by the probe on the trained
-# model, but recall only within one hop, 1.00 at one segment's gap and 0.00 from two on.
+# **Memory reach** ([results](../results/memory_reach.md), associative recall, 3 seeds): at
+# 8,704 bytes of state per stream, 80 characters by the rule and by the probe on the trained
+# model, but recall only within one hop, 1.00 at one segment's gap and 0.01 at two; at 33,280
+# bytes ($M = 65$), 192 characters, 1.00 at two segments and 0.01 at four.

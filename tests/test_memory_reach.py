@@ -66,6 +66,10 @@ def test_report_is_written_from_the_records_alone(quick_records, tmp_path):
     for r in results:
         assert (f"{r['name']} at budget {r['budget']}" if 'skipped' in r else f"| {r['name']}") in text
     assert (out / 'accuracy_by_gap.png').stat().st_size > 10_000 and (out / 'heatmap.png').exists()
+    # The plain transformer's one run stands for every budget; the steps column is filled.
+    # (Four toy steps learn nothing, so every row is marked as failing its control.)
+    assert text.count('| plain ⚠ | any (keeps none) |') == 1 and '| plain ⚠ | small |' not in text
+    assert '| steps |' in text and '| 4 |' in text
 
 
 def test_reach_at_half_interpolates_between_gaps():

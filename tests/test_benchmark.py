@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from labml_memory.benchmark import (TINY, _overrides, add_ratios, best_of, count_step_flops, main,
+from labml_memory.benchmark import (TINY, _overrides, add_ratios, best_of, build_ours, count_step_flops, main,
                                     our_architectures)
 from labml_memory.benchmark.peers import PEERS, PeerUnavailable, Sizes, build_peer
 from labml_memory.protocol import ModelOutput
@@ -73,6 +73,17 @@ def test_shared_sizes_go_only_to_fields_a_config_has():
     values = _overrides(Config, sizes)
     assert values['d_model'] == 48 and values['mem_len'] == 24 and values['eval_mem_len'] == 24
     assert 'compressed_len' not in values and 'long_mem_len' not in values
+
+
+def test_every_architecture_builds_at_the_shared_sizes():
+    # What the benchmark and the quality study build: a setting one model refuses (the
+    # memory-depth study refuses `mem_len`) would drop its row from both pages.
+    sizes = Sizes(d_model=32, heads=2, n_layers=2, d_ff=64, seq_len=16, mem_len=16, batch_size=2)
+    for name in our_architectures():
+        model = build_ours(name, sizes)
+        assert sum(p.numel() for p in model.parameters()) > 0, name
+    from labml_memory.memory_depth.experiment import Config
+    assert _overrides(Config, sizes)['long_mem_len'] == 16 and 'mem_len' not in _overrides(Config, sizes)
 
 
 def _row(name, kind, implements, tps):

@@ -212,6 +212,11 @@ def _overrides(config_cls, sizes: Sizes) -> Dict[str, Any]:
     # Dropout is off for everyone: the peers are built without it, and it would add random
     # masks to ours that a speed comparison should not pay for.
     known = {f.name for f in fields(config_cls)}
+    # The memory-depth study sets every layer's memory from its own lengths and refuses a
+    # `mem_len`, so it gets the shared length as its `long_mem_len` alone.
+    if 'long_mem_len' in known:
+        wanted.pop('mem_len')
+        wanted.pop('eval_mem_len')
     return {k: v for k, v in wanted.items() if k in known}
 
 

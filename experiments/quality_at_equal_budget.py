@@ -23,8 +23,9 @@ hundred steps do not overfit, and the peers have none.
 `--peers` adds the installable peers, trained through their adapters (they follow the same
 protocol), so the memory they use can be compared at equal loss.
 
-It writes `quality.md` and `quality.png` under `--out`; the machine is shared, so wall times
-are inflated and the equal-time comparison is noisier than the equal-step one.
+It writes `quality.md` and `quality.png` under `--out`. The equal-time comparison depends on
+the machine staying as busy as it was during the equal-step runs, so it is noisier than the
+equal-step one; run it on an otherwise idle machine, and never beside another timed job.
 """
 import argparse
 import os
@@ -127,7 +128,8 @@ def write(rows, out: Path, args, command: str, measured=None) -> None:
     done = [r for r in rows if 'error' not in r]
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 0.32 * len(done) + 3.4),
                                       gridspec_kw={'width_ratios': [1.2, 1]})
-    colours = [f'C{i}' for i in range(10)] + ['black', '0.5', 'olive', 'navy']
+    # Ten tab10 colours (C7 is the grey), then four that are none of them.
+    colours = [f'C{i}' for i in range(10)] + ['black', 'navy', 'olive', 'maroon']
     markers = 'osD^vP*Xh<>p'
     for i, r in enumerate(done):
         steps = sorted(r['steps_run']['curve'], key=int)
@@ -173,7 +175,7 @@ def write(rows, out: Path, args, command: str, measured=None) -> None:
              'trainer with the same sizes, batch and schedule. Throughput, memory and inference '
              'cost are on the [benchmark](benchmark.md) page.', '',
              '![Training curves at equal steps, and validation loss at equal steps and equal time](quality.png)', '',
-             'At this budget (minutes on a shared CPU) every model is early in training, and each '
+             'At this budget (minutes on a CPU) every model is early in training, and each '
              'point is one seed: differences of a few hundredths of a nat are within that noise.', '',
              '## Every entry', '',
              '| model | validation loss, equal steps | wall time (s) | validation loss, equal time | '
@@ -225,8 +227,10 @@ def write(rows, out: Path, args, command: str, measured=None) -> None:
     total = sum(r['steps_run']['wall_time'] + r.get('time_run', {}).get('wall_time', 0) for r in done)
     lines += ['', '## How these numbers were made', '', '```', command, '```', '',
               f'* **Machine:** {m["cpu"]}, {m["cores"]} cores, one PyTorch thread per run, PyTorch '
-              f'{m["torch"]}; shared with other jobs (load average {m["load"]} at the start), so wall '
-              'times are inflated and the equal-time column is noisier than the equal-step one.',
+              f'{m["torch"]}; load average {m["load"]} as the runs ended ('
+              + ('one run at a time and nothing else' if float(m["load"].split(",")[0]) < 1.5 else
+                 'shared with other jobs, so wall times are inflated')
+              + '); the equal-time column is noisier than the equal-step one.',
               f'* **Date:** {m["date"]}',
               f'* **Seeds:** {COMMON.get("seed", 0)} for every run (one seed each)',
               f'* **Wall time:** {total:,.0f} s of training in all, both phases',

@@ -26,6 +26,10 @@ def test_rounds_interleave_ours_and_the_port_and_ratios_pair_reads_of_one_round(
     assert ratios[1] < 2 < ratios[0]  # the port went first in round 2, so the drift flips sign
     assert 'median of 3 interleaved rounds' in text and '[' in text.splitlines()[-1]
     assert (tmp_path / 'b.png').exists()
+    # The page stands alone: figure first, the table, its columns, then machine, date and time.
+    page = (tmp_path / 'b.md').read_text()
+    assert page.index('![') < page.index('| context') < page.index('**ours / port**') < page.index('**Machine:**')
+    assert '**Date:**' in page and '**Wall time:**' in page and '**Rounds:** 3' in page
 
 
 def test_summary_is_the_median_with_its_range_and_skips_failed_rounds():

@@ -372,8 +372,9 @@ class InfiniTransformer(MemoryLanguageModel):
 #
 # **Speed** ([against infini-transformer-pytorch](../results/infini_attention/benchmark.md),
 # and on the [benchmark page](../results/benchmark.md)): peak memory stays flat at a few MiB
-# up to 32,768 tokens for both, and ours reads 1.08× to 1.81× as many tokens per second as the
-# port, on a shared 2-core CPU.
+# up to 32,768 tokens for both, and ours reads 1.11× to 1.34× as many tokens per second as the
+# port (medians of three interleaved rounds on an idle 2-core CPU; at 512 tokens the slowest
+# round is a tie).
 #
 # **Memory reach** ([results](../results/memory_reach.md), 3 seeds): the only memory that
 # carries an exact item past its window at equal state; half the queries are answered up to

@@ -31,21 +31,17 @@ the same idea at the same size, not the same arithmetic. Results are written to
 
 ## Measured here
 
-The script now interleaves its measurements (see `run` below): every round reads each length
-with ours and the port back to back, alternating which goes first, and the page gives each
-figure as the median of the rounds with the lowest and highest beside it. The table below is
-from the earlier version, **one round, all of ours measured before all of the port's**, on a
-CPU machine of 2 cores shared with two or three other engineers' jobs (load average between 4
-and 11 during the run), one thread per measurement, batch 4. Its ratios carry the load's drift
-between the two halves of the run and have no spread; they wait to be replaced by an
-interleaved run on a quiet machine (`python -m labml_memory.infini_attention.benchmark`):
+`python -m labml_memory.infini_attention.benchmark` on a two-core AMD EPYC machine with nothing
+else running (load average 1.0 during the run, which is the benchmark's own thread), torch
+2.13.0, one thread per measurement, batch 4, 2026-12-01: three interleaved rounds, 185 s in
+all. Each figure is the median round, with the lowest and highest in brackets:
 
 | context (tokens) | ours tok/s | port tok/s | ours / port | ours peak MiB | port peak MiB |
 |---:|---:|---:|---:|---:|---:|
-| 512 | 15,903 | 14,745 | 1.08 | 1.6 | 3.9 |
-| 2,048 | 15,758 | 11,888 | 1.33 | 3.7 | 3.8 |
-| 8,192 | 18,764 | 13,474 | 1.39 | 4.0 | 3.8 |
-| 32,768 | 15,922 | 8,814 | 1.81 | 1.4 | 3.8 |
+| 512 | 11,534 [8,773, 15,268] | 9,097 [8,771, 10,381] | 1.11 [1.00, 1.68] | 1.7 | 4.0 |
+| 2,048 | 10,034 [9,907, 14,012] | 8,530 [8,361, 9,033] | 1.18 [1.10, 1.68] | 1.2 | 3.7 |
+| 8,192 | 10,856 [9,694, 13,654] | 8,169 [7,346, 9,220] | 1.19 [1.18, 1.86] | 1.8 | 3.8 |
+| 32,768 | 11,433 [11,204, 12,041] | 8,477 [8,351, 10,012] | 1.34 [1.20, 1.35] | 2.8 | 3.8 |
 
 ![Tokens per second and peak memory against context length](../results/infini_attention/benchmark.png)
 
@@ -56,13 +52,19 @@ How to read it:
   allocator's granularity, not the models: the state itself is
   $4 \times 4 \times 32 \times 33$ float32 numbers, 66 KiB per sequence.
   The ratio column for memory is therefore noise around one and should not be quoted.
-* **Throughput** should be flat too, and ours roughly is; the port's falls with length in
-  this run. The load on the machine changed while the script ran, so only the side-by-side
-  ratio in each row is meaningful, and even that within perhaps ±20%. Ours reads faster at
-  every length measured (1.08× to 1.81×); the fused attention kernel and the absence of
-  `einops` rearrangements are the likely reasons, not anything about the method.
+* **Throughput is flat** too, for both: a segment costs the same whether it is the first or
+  the five-hundredth. Ours reads faster at every length, by a median of 1.11 to 1.34 times,
+  and in every round at 2,048 tokens and beyond (the lowest round's ratio is 1.10 or more
+  there); at 512 the lowest round is a tie. The rounds of one implementation spread by up to
+  three quarters even on a quiet machine, which is why each ratio pairs two reads taken seconds apart.
+  The fused attention kernel and the absence of `einops` rearrangements are the likely
+  reasons for the gap, not anything about the method.
 * The parameter counts differ by 0.1% (808,017 against 807,097): the same size, with
   different norms and feed-forward details.
+
+An earlier version of this script measured all of ours before all of the port's, in one
+round, on a machine shared with other jobs; its ratios (1.08 to 1.81) carried the load's
+drift between the two halves and are superseded by the table above.
 """
 
 import json
@@ -236,6 +238,7 @@ def run(lengths: List[int], batch: int, device: str, threads: int, out: Path, ro
     # that drift into the ratio. Each round's ratio compares two reads taken seconds apart,
     # and the spread over rounds is the noise floor printed beside every figure.
     measurer = measurer or _in_subprocess
+    started = time.time()
     names = ['ours'] + (['infini-transformer-pytorch'] if peer_available() else [])
     by_round = [{n: {} for n in names} for _ in range(rounds)]
     for r in range(rounds):
@@ -285,9 +288,32 @@ def run(lengths: List[int], batch: int, device: str, threads: int, out: Path, ro
                 row.append(f'{values[0] / values[1]:.2f}' if ok else '–')
         lines.append('| ' + ' | '.join(row) + ' |')
     # The markdown, the raw figures as json (for later plots) and the figure, side by side.
+    # The page stands alone: the question, the figure, the table with its columns defined,
+    # then how the numbers were made (machine, date, rounds, wall time).
+    from labml_memory.training import provenance
     text = '\n'.join(lines) + '\n'
+    m = provenance.machine()
+    page = ['# Infini-attention against infini-transformer-pytorch', '',
+            'Does reading a longer text cost more memory? Infini-attention says no: its state is '
+            'fixed whatever the length. Both implementations read texts of growing length here, '
+            'and the figure gives tokens per second and peak memory against the length.', '',
+            f'![Tokens per second and peak memory against context length]({out.with_suffix(".png").name})', '',
+            text,
+            '* **tok/s**: characters read per second over the whole text, segment by segment, '
+            'without gradients.',
+            '* **peak MiB**: how far the process\'s peak resident memory rose during the read (on a '
+            'GPU, PyTorch\'s peak allocation), each measurement in a fresh process.',
+            '* **ours / port**: our figure over the port\'s, per round and then the median with the '
+            'lowest and highest round; above 1 ours reads faster, below 1 ours needs less memory '
+            '(the memory ratio is of the medians: differences of a MiB or two are the allocator\'s '
+            'granularity).', '',
+            '## How these numbers were made', '',
+            f'* **Machine:** {provenance.describe(m)} as the run ended',
+            f'* **Date:** {m["date"]}',
+            f'* **Rounds:** {rounds}, interleaved (no seeds: the texts are random, the models untrained)',
+            f'* **Wall time:** {time.time() - started:,.0f} s for the whole run', '']
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text('# Infini-attention against infini-transformer-pytorch\n\n' + text)
+    out.write_text('\n'.join(page))
     (out.with_suffix('.json')).write_text(json.dumps({
         'rounds': [{n: {str(L): r for L, r in res.items()} for n, res in rnd.items()} for rnd in by_round],
         'summary': {n: {str(L): r for L, r in res.items()} for n, res in results.items()},

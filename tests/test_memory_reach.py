@@ -68,8 +68,8 @@ def test_report_is_written_from_the_records_alone(quick_records, tmp_path):
     assert (out / 'accuracy_by_gap.png').stat().st_size > 10_000 and (out / 'heatmap.png').exists()
     # The plain transformer's one run stands for every budget; the steps column is filled.
     # (Four toy steps learn nothing, so every row is marked as failing its control.)
-    assert text.count('| plain ⚠ | any (keeps none) |') == 1 and '| plain ⚠ | small |' not in text
-    assert '| steps |' in text and '| 4 |' in text
+    assert text.count('| plain ⚠ | any |') == 1 and '| plain ⚠ | small |' not in text
+    assert '| seeds × steps |' in text and '| 1 × 4 |' in text
 
 
 def test_reach_at_half_interpolates_between_gaps():

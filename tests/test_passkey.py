@@ -149,7 +149,7 @@ def test_a_tiny_run_end_to_end_and_its_report(tmp_path):
     table, plot = passkey.report(str(tmp_path))
     text = table.read_text()
     # Three steps learn nothing: both rows fail their control and are marked.
-    assert '| transformer_xl ⚠ | 2 | 3 | 128 |' in text and '| infini_attention ⚠ | 1 | 3 | 144 |' in text
+    assert '| transformer_xl ⚠ | 2 × 3 | 128 |' in text and '| infini_attention ⚠ | 1 × 3 | 144 |' in text
     assert '2× (64 chars) control' in text and 'is 0.0001 per text' in text
     assert plot.stat().st_size > 1000
 
@@ -165,8 +165,8 @@ def test_the_report_gives_each_name_its_seeds_mean_and_range(tmp_path):
     (tmp_path / 'weak_seed0.json').write_text(json.dumps(record('weak', 0, 0.9, 0.0)))
     text = passkey.report(str(tmp_path))[0].read_text()
     # good: control means 1.0, 0.96, 1.0 -> 0.99 [0.96, 1.00]; at 16x 0.25, 0.125, 0.375 -> 0.25.
-    assert '| good | 3 | 300 | 4 | 10 | 1–3 | 0.99<br><small>0.96–1.00</small> | 0.25<br><small>0.12–0.38</small> |' in text
-    assert '| weak ⚠ | 1 |' in text and '| good ⚠' not in text
+    assert '| good | 3 × 300 | 4 | 10 | 1–3 | 0.99<br><small>0.96–1.00</small> | 0.25<br><small>0.12–0.38</small> |' in text
+    assert '| weak ⚠ | 1 × 300 |' in text and '| good ⚠' not in text
     assert '| good | 16× | 0.50<br><small>0.25–0.75</small> | 0.00<br><small>0.00–0.00</small> |' in text
 
 

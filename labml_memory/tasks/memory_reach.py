@@ -468,9 +468,9 @@ def report(results_dir: str = RESULTS, page: Optional[str] = None) -> Tuple[Path
     # gap at the lightest load (reach), then by load at gap 0 (capacity inside the window).
     # Each cell is the mean with the seeds' range under it, so a table of seven gaps fits.
     span = mean_and_range
-    summary = ['| contestant | budget | state (bytes / stream) | parameters | seeds | steps | control '
-               '| reach at 50% (segments) | measured reach / rule (characters) |',
-               '|---|---|---:|---:|---:|---:|---:|---:|---:|']
+    summary = ['| contestant | budget | state (B) | parameters | seeds × steps | control '
+               '| reach at 50% | probe / rule |',
+               '|---|---|---:|---:|---:|---:|---:|---:|']
     # The two grids name the budget with the contestant, one column fewer.
     by_gap = ['| contestant (budget) | ' + ' | '.join(f'gap {g}' for g in gaps) + ' |',
               '|---|' + '---:|' * len(gaps)]
@@ -488,9 +488,9 @@ def report(results_dir: str = RESULTS, page: Optional[str] = None) -> Tuple[Path
                  else 'no hard limit' if records[0]['model'] in UNBOUNDED else 'not probed')
         steps = '/'.join(sorted({str(r['settings']['steps']) for r in records}))
         state = f"{records[0]['state_bytes']:,}" + ('' if records[0]['state_matched'] else ' (not matched)')
-        budget_text = 'any (keeps none)' if key[0] == 'plain' else key[1]
+        budget_text = 'any' if key[0] == 'plain' else key[1]
         label = f"{key[0]}{' ⚠' if failed else ''} | {budget_text}"
-        summary.append(f"| {label} | {state} | {records[0]['parameters']:,} | {len(records)} | {steps} | {control} "
+        summary.append(f"| {label} | {state} | {records[0]['parameters']:,} | {len(records)} × {steps} | {control} "
                        f"| {reach_text} | {probe} |")
         short = f"{key[0]}{' ⚠' if failed else ''} ({'any' if key[0] == 'plain' else key[1]})"
         by_gap.append(f"| {short} | " + ' | '.join(span([r['accuracy'][g][loads[0]] for r in records]) for g in gaps) + ' |')
@@ -500,17 +500,19 @@ def report(results_dir: str = RESULTS, page: Optional[str] = None) -> Tuple[Path
         f'![Exact match against the gap, load {loads[0]}](memory_reach/accuracy_by_gap.png)', '',
         '![Exact match over gap and load](memory_reach/heatmap.png)', '',
         '## The runs', '', *summary, '',
-        '* **state**: numbers each model hands from one segment to the next for one stream, measured '
+        '* **budget**: the state every contestant was sized to (the panels\' titles); *any* for the plain '
+        'transformer, which keeps nothing and so is one model at every budget.',
+        '* **state (B)**: bytes; the numbers each model hands from one segment to the next for one stream, measured '
         'after the longest evaluation text, times 4 bytes; *not matched* marks an architecture with no '
         'sizing rule yet, run at its defaults.',
-        '* **steps**: optimiser steps of the runs (a contestant that failed its control at the '
-        'default was rerun, every seed, with more).',
+        '* **seeds × steps**: training seeds, and optimiser steps of each run (a contestant that '
+        'failed its control at the default was rerun, every seed, with more).',
         f'* **control**: exact match per query at gap 0 with load {loads[0]} (the answer inside the '
         'attention window), the mean over seeds with their lowest and highest under it; ⚠ marks a contestant with a seed under 0.95, '
         'whose other numbers do not count.',
         f'* **reach at 50%**: the gap, in segments of {seg_len} characters, at which the mean exact '
         f'match at load {loads[0]} first falls under one half (interpolated between grid gaps).',
-        '* **measured reach / rule**: for window-shaped memories, the farthest distance at which '
+        '* **probe / rule**: for window-shaped memories, the farthest distance in characters at which '
         'changing one token moves the last output of the trained model (seed of the first record), '
         'beside the count from the layer-by-layer rule of [reach](../tasks/reach.md).', '',
         *([f"Not run: " + '; '.join(sorted({f"{r['name']} at budget {r['budget']} ({r['skipped']})" for r in skipped})) + '.', '']

@@ -363,26 +363,26 @@ def report(results_dir: str = 'docs/results/passkey') -> Tuple[Path, Path]:
              'uniformly and independently, so no guess does better.', '',
              '![Exact match against needle depth, one panel per text length](accuracy.png)', '',
              '## Mean exact match over depths', '']
-    lines += ['| run | seeds | steps | state (numbers) | parameters | train time (s) | '
+    lines += ['| run | seeds × steps | state | parameters | train time (s) | '
               + ' | '.join(f'{m}× ({int(m) * seg_len:,} chars){" control" if m == control else ""}'
                            for m in lengths) + ' |',
-              '|---|---:|---:|---:|---:|---:|' + '---:|' * len(lengths)]
+              '|---|---:|---:|---:|---:|' + '---:|' * len(lengths)]
     # A mean over depths hides where a model fails; the full grid below shows it.
     for name, rs in groups.items():
         failed = any(mean_over_depths(r, control) < 0.95 for r in rs)
         seconds = [r['train_seconds'] for r in rs]
         steps = '/'.join(sorted({str(r['overrides'].get('steps', defaults.steps)) for r in rs}))
-        lines.append(f"| {name}{' ⚠' if failed else ''} | {len(rs)} | {steps} | {rs[0]['state_numbers']:,} | "
+        lines.append(f"| {name}{' ⚠' if failed else ''} | {len(rs)} × {steps} | {rs[0]['state_numbers']:,} | "
                      f"{rs[0]['parameters']:,} | {min(seconds):.0f}–{max(seconds):.0f} | "
                      + ' | '.join(mean_and_range([mean_over_depths(r, m) for r in rs]) for m in lengths) + ' |')
     lines += ['', '* **run**: the `name=` of the run\'s command (below); *infini* runs are '
               'Infini-attention with the linear or the delta update rule. ⚠ marks a run with a seed '
               'whose control is under 0.95: its other numbers do not count.',
-              '* **seeds**: training seeds of the run; each cell is their mean, with the lowest and '
-              'highest seed under it.',
-              '* **state**: numbers one sequence carries across a segment boundary, all layers '
+              '* **seeds × steps**: training seeds of the run, and optimiser steps of '
+              f'{defaults.batch_size} texts each (the command\'s `steps=`); each cell is the mean over '
+              'seeds, with the lowest and highest seed under it.',
+              '* **state**: the numbers one sequence carries across a segment boundary, all layers '
               'together, after the longest text (the sizes were matched on purpose).',
-              f'* **steps**: optimiser steps of {defaults.batch_size} texts each (the command\'s `steps=`).',
               '* **parameters**: trainable parameters of the model.',
               '* **train time**: seconds of training, without the evaluation, fastest and slowest seed.',
               f'* **k× (n chars)**: the share of texts of k segments (n characters) whose '

@@ -368,6 +368,11 @@ def records_at(groups, name: str, budget: str) -> Optional[List[Dict[str, Any]]]
     return next((v for k, v in groups.items() if k[0] == 'plain'), None)
 
 
+# The budget a row names: the plain transformer's one run serves them all.
+def shown_budget(name: str, budget: str) -> str:
+    return 'any' if name == 'plain' else budget
+
+
 # A contestant whose positive control fell under 0.95 in any seed: its numbers do not count.
 def control_failed(records: List[Dict[str, Any]]) -> bool:
     return any(r['control'] is not None and r['control'] < 0.95 for r in records)
@@ -456,7 +461,7 @@ def report(results_dir: str = RESULTS, page: Optional[str] = None) -> Tuple[Path
         image = ax.imshow(grid, vmin=0, vmax=1, cmap='viridis', origin='lower', aspect='auto')
         ax.set_xticks(range(len(gaps)), gaps, fontsize=7)
         ax.set_yticks(range(len(loads)), loads, fontsize=7)
-        ax.set_title(f"{key[0]}, {'any budget' if key[0] == 'plain' else key[1]}", fontsize=9)
+        ax.set_title(f'{key[0]}, {shown_budget(*key)}', fontsize=9)
         ax.set_xlabel('gap (segments)', fontsize=8)
         ax.set_ylabel('load (pairs)', fontsize=8)
     fig.colorbar(image, ax=axes, shrink=0.8, label='exact match per query')
@@ -466,8 +471,6 @@ def report(results_dir: str = RESULTS, page: Optional[str] = None) -> Tuple[Path
 
     # Three tables, each narrow enough to read at once: what each run is, then exact match by
     # gap at the lightest load (reach), then by load at gap 0 (capacity inside the window).
-    # Each cell is the mean with the seeds' range under it, so a table of seven gaps fits.
-    span = mean_and_range
     summary = ['| contestant | budget | state (B) | parameters | seeds × steps | control '
                '| reach at 50% | probe / rule |',
                '|---|---|---:|---:|---:|---:|---:|---:|']
@@ -478,7 +481,7 @@ def report(results_dir: str = RESULTS, page: Optional[str] = None) -> Tuple[Path
                '|---|' + '---:|' * len(loads)]
     for key in keys:
         records = groups[key]
-        control = span([r['control'] for r in records]) if records[0]['control'] is not None else 'n/a'
+        control = mean_and_range([r['control'] for r in records]) if records[0]['control'] is not None else 'n/a'
         failed = control_failed(records)
         reach = reach_at_half(records)
         reach_text = 'under 50% at gap 0' if reach is None else ('beyond the grid' if reach == math.inf else f'{reach:.1f}')
@@ -488,13 +491,12 @@ def report(results_dir: str = RESULTS, page: Optional[str] = None) -> Tuple[Path
                  else 'no hard limit' if records[0]['model'] in UNBOUNDED else 'not probed')
         steps = '/'.join(sorted({str(r['settings']['steps']) for r in records}))
         state = f"{records[0]['state_bytes']:,}" + ('' if records[0]['state_matched'] else ' (not matched)')
-        budget_text = 'any' if key[0] == 'plain' else key[1]
-        label = f"{key[0]}{' ⚠' if failed else ''} | {budget_text}"
+        label = f"{key[0]}{' ⚠' if failed else ''} | {shown_budget(*key)}"
         summary.append(f"| {label} | {state} | {records[0]['parameters']:,} | {len(records)} × {steps} | {control} "
                        f"| {reach_text} | {probe} |")
-        short = f"{key[0]}{' ⚠' if failed else ''} ({'any' if key[0] == 'plain' else key[1]})"
-        by_gap.append(f"| {short} | " + ' | '.join(span([r['accuracy'][g][loads[0]] for r in records]) for g in gaps) + ' |')
-        by_load.append(f"| {short} | " + ' | '.join(span([r['accuracy'][gaps[0]][k] for r in records]) for k in loads) + ' |')
+        short = f"{key[0]}{' ⚠' if failed else ''} ({shown_budget(*key)})"
+        by_gap.append(f"| {short} | " + ' | '.join(mean_and_range([r['accuracy'][g][loads[0]] for r in records]) for g in gaps) + ' |')
+        by_load.append(f"| {short} | " + ' | '.join(mean_and_range([r['accuracy'][gaps[0]][k] for r in records]) for k in loads) + ' |')
     text = [
         '# Memory reach and capacity', '',
         f'![Exact match against the gap, load {loads[0]}](memory_reach/accuracy_by_gap.png)', '',

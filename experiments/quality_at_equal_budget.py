@@ -23,7 +23,7 @@ hundred steps do not overfit, and the peers have none.
 `--peers` adds the installable peers, trained through their adapters (they follow the same
 protocol), so the memory they use can be compared at equal loss.
 
-It writes `quality.md` and `quality.png` under `--out`. The equal-time comparison depends on
+It writes `quality_peers.md` and `quality_peers.png` under `--out`. The equal-time comparison depends on
 the machine staying as busy as it was during the equal-step runs, so it is noisier than the
 equal-step one; run it on an otherwise idle machine, and never beside another timed job.
 """
@@ -113,7 +113,7 @@ def run_one(name: str, logs: str, **overrides):
 # panel: training curves at equal steps, each entry its own colour and marker (ours solid,
 # the baseline and peers dashed). Right panel: both validation losses of every entry as dots
 # on one line per entry, not bars: a bar's length reads as its value, and bars cut at 2.0 would
-# make gaps of hundredths look two-fold. Everything is kept in `quality.json` beside the
+# make gaps of hundredths look two-fold. Everything is kept in `quality_peers.json` beside the
 # page, so `--report` redraws both without training.
 def write(rows, out: Path, args, command: str, measured=None) -> None:
     import json
@@ -123,7 +123,7 @@ def write(rows, out: Path, args, command: str, measured=None) -> None:
     import matplotlib.pyplot as plt
     out.mkdir(parents=True, exist_ok=True)
     m = measured or machine()
-    (out / 'quality.json').write_text(json.dumps({'command': command, 'steps': args.steps,
+    (out / 'quality_peers.json').write_text(json.dumps({'command': command, 'steps': args.steps,
                                                   'machine': m, 'rows': rows}, indent=1))
     done = [r for r in rows if 'error' not in r]
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 0.32 * len(done) + 3.4),
@@ -164,17 +164,19 @@ def write(rows, out: Path, args, command: str, measured=None) -> None:
     right.grid(axis='x', alpha=0.3)
     right.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(out / 'quality.png', dpi=110)
+    fig.savefig(out / 'quality_peers.png', dpi=110)
     plt.close(fig)
 
     budget = next((r['budget_seconds'] for r in rows if 'budget_seconds' in r), None)
-    lines = ['# Quality at equal budget', '',
+    lines = ['# Quality at equal budget: ours beside the public implementations', '',
              'Given the same characters, or the same minutes, which architecture learns the most? '
              'Every architecture, a plain transformer with the same attention span, and the public '
              'implementations of the same papers are trained on Tiny Shakespeare by the shared '
              'trainer with the same sizes, batch and schedule. Throughput, memory and inference '
-             'cost are on the [benchmark](benchmark.md) page.', '',
-             '![Training curves at equal steps, and validation loss at equal steps and equal time](quality.png)', '',
+             'cost are on the [benchmark](benchmark.md) page. This is a short look at one seed, '
+             'to set ours beside the peers; the three-seed comparison past the early phase, at '
+             'equal counted compute, is the [quality](quality.md) page.', '',
+             '![Training curves at equal steps, and validation loss at equal steps and equal time](quality_peers.png)', '',
              'At this budget (minutes on a CPU) every model is early in training, and each '
              'point is one seed: differences of a few hundredths of a nat are within that noise.', '',
              '## Every entry', '',
@@ -238,8 +240,8 @@ def write(rows, out: Path, args, command: str, measured=None) -> None:
               f'feed-forward {SIZES.d_ff}, segments of $L = {SIZES.seq_len}$ characters, memory '
               f'$M = {SIZES.mem_len}$, {SIZES.batch_size} streams, peak learning rate {COMMON["lr"]}.',
               '* **Redraw this page:** `python experiments/quality_at_equal_budget.py --report` '
-              '(reads `quality.json`, trains nothing). For a longer look, rerun with `--steps 1000`.', '']
-    (out / 'quality.md').write_text('\n'.join(lines))
+              '(reads `quality_peers.json`, trains nothing). For a longer look, rerun with `--steps 1000`.', '']
+    (out / 'quality_peers.md').write_text('\n'.join(lines))
 
 
 def main(argv=None):
@@ -252,7 +254,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.report:
         import json
-        saved = json.loads((Path(args.out) / 'quality.json').read_text())
+        saved = json.loads((Path(args.out) / 'quality_peers.json').read_text())
         args.steps = saved['steps']
         write(saved['rows'], Path(args.out), args, saved['command'], measured=saved['machine'])
         return

@@ -113,7 +113,10 @@ read, and *Results* compares them on the same text, the same budget and the same
   carries, at equal state, with 3 seeds, positive controls and the floor of a guesser.
 * The [benchmark](results/benchmark.md): training speed, memory and inference cost of every
   architecture against the public implementations of the same ones, measured in one run.
-* [Quality at equal budget](results/quality.md): validation loss at equal steps and equal time.
+* [Quality at equal compute](results/quality.md): validation loss of every architecture at equal
+  counted operations, 3 seeds, below 1.75 nats per character; and [whether each model uses its
+  memory](results/context.md): the loss by history and by position, effective context lengths.
+  The one-seed look beside the public implementations is [quality against the peers](results/quality_peers.md).
 * The experiments' own figures: the Compressive Transformer's
   [attention over its memories](results/compressive/attention_buckets.md), the
   [passkey grid](results/passkey/table.md), the [memory-depth sweep](results/memory_depth/sweep.md),

@@ -19,8 +19,9 @@ python experiments/quality_at_equal_compute.py report              # redraw both
 ```
 
 Each run is one record, `docs/results/quality/<name>_seed<s>.json`, written as soon as the run
-and its evaluations finish; a run already recorded is skipped, so the study can be stopped
-and restarted, or run by two workers at once on different names. `report` writes
+and its evaluations finish ([one record per run](../labml_memory/studies/records.py)): a run
+already recorded is skipped, so the study can be stopped and restarted, and two workers
+started at once share the list. `report` writes
 `docs/results/quality.md` (question 1) and `docs/results/context.md` (question 2) from the
 records alone.
 
@@ -61,6 +62,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import quality_at_equal_budget as quick  # noqa: E402  (the shared sizes and builders)
 
 from labml_memory.benchmark import machine, our_architectures  # noqa: E402
+from labml_memory.studies.records import run_missing  # noqa: E402
 from labml_memory.training import make_optimizer, train, train_step  # noqa: E402
 from labml_memory.tasks.shakespeare import SequentialStreams, Vocabulary, load_text, split  # noqa: E402
 
@@ -256,26 +258,20 @@ def main(argv: Optional[List[str]] = None) -> None:
         return
     budget = flops[BASELINE] * settings['steps']
     command = 'python experiments/quality_at_equal_compute.py run ' + ' '.join(argv)
-    for seed in settings['seeds']:
-        for name in settings['names']:
-            path = records / f'{file_name(name)}_seed{seed}.json'
-            lock = records / 'locks' / f'{file_name(name)}_seed{seed}'
-            if path.exists():
-                continue
-            try:
-                lock.mkdir(parents=True)
-            except FileExistsError:
-                continue  # another worker has it
+
+    # Seeds outside, models inside: two workers finish seed 0 of every model before seed 1.
+    def job(name: str, seed: int):
+        def go():
             steps = max(1, round(budget / flops[name]))
             print(f'== {name}, seed {seed}: {steps} steps', flush=True)
             record = run_one(name, seed, steps, settings)
             record.update(flops_per_step=flops[name], budget_flops=budget, command=command,
                           reference_steps=settings['steps'])
-            path.write_text(json.dumps(record, indent=1))
-            lock.rmdir()
-            print(f"   {name} seed {seed}: valid {record['valid_loss']:.4f} in {record['train_seconds']:.0f} s",
-                  flush=True)
-
+            print(f"   {name} seed {seed}: valid {record['valid_loss']:.4f} in "
+                  f"{record['train_seconds']:.0f} s", flush=True)
+            return record
+        return f'{file_name(name)}_seed{seed}', go
+    run_missing((job(name, seed) for seed in settings['seeds'] for name in settings['names']), records)
 
 if __name__ == '__main__':
     main()

@@ -1,5 +1,6 @@
 """Frequency sort: the generator drifts as specified, the answer is the true frequency order."""
 import json
+from pathlib import Path
 from collections import Counter
 
 import pytest
@@ -93,8 +94,10 @@ def test_configuration_checks_and_routes_keys_to_the_model():
 
 
 def test_a_tiny_run_writes_a_result_and_the_report_reads_it(tmp_path):
+    # No curriculum: its default is 600 steps at 256 symbols, which made this "tiny" run the
+    # slowest test of the suite (the curriculum has its own test below).
     common = {'length': '64', 'seg_len': '32', 'steps': '2', 'batch_size': '2', 'eval_samples': '4',
-              'eval_every': '1', 'd_model': '16', 'd_ff': '16', 'n_layers': '1',
+              'eval_every': '1', 'd_model': '16', 'd_ff': '16', 'n_layers': '1', 'curriculum_steps': '0',
               'results_dir': str(tmp_path), 'logs_dir': str(tmp_path / 'logs')}
     result = fs.run({'model': 'infinity_former', 'n_basis': '8', 'n_samples': '8', 'sticky': 'true',
                      'name': 'inf_sticky', **common})
@@ -195,3 +198,15 @@ def test_sort_config_bounds_and_messages():
         fs.SortConfig(length=40, seg_len=20, curriculum_length=20, curriculum_steps=1).validate()
     with pytest.raises(ValueError, match=r"steps must be positive, got 0"):
         fs.SortConfig(steps=0).validate()
+
+
+# The committed page is the report of the committed records (see the same test for passkey).
+def test_the_report_of_the_committed_records_is_the_committed_page(tmp_path):
+    import shutil
+    committed = Path(__file__).resolve().parents[1] / 'docs' / 'results' / 'frequency_sort'
+    shutil.copytree(committed, tmp_path / 'frequency_sort')
+    fs.report(str(tmp_path / 'frequency_sort'))
+
+    def lines(path):
+        return [line for line in path.read_text().splitlines() if not line.startswith('* **Date:**')]
+    assert lines(tmp_path / 'frequency_sort' / 'table.md') == lines(committed / 'table.md')

@@ -51,7 +51,7 @@ TASKS = {"tasks", "task", "datasets"}
 # Packages that measure the others: their pages get a section of their own after Results
 # ("How it is measured"), so that Results holds only results and the building blocks only
 # what a model is built from.
-MEASUREMENT = {"benchmark"}
+MEASUREMENT = {"benchmark", "studies"}
 MEASUREMENT_TITLE = "How it is measured"
 
 

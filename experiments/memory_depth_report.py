@@ -1,0 +1,170 @@
+r"""
+# The page of the memory-depth study, from its records
+
+`python experiments/memory_depth_study.py report` calls `write`, which reads every record and
+writes `study.md` and `study.png` beside the records folder. The reading is worked out from
+the numbers: which arrangements are within the seeds' spread of the all-long model, whether
+placing the long layers first is worse beyond that spread, and which short range is best.
+"""
+import statistics
+from pathlib import Path
+from typing import Dict, List
+
+from labml_memory.studies.records import load
+
+
+def group(records: Path) -> Dict[str, List[Dict]]:
+    runs: Dict[str, List[Dict]] = {}
+    for r in load(records, '*_seed*.json'):
+        runs.setdefault(r['name'], []).append(r)
+    return {k: sorted(v, key=lambda r: r['seed']) for k, v in runs.items()}
+
+
+def cell(values: List[float], digits: int = 4) -> str:
+    return (f"{statistics.mean(values):.{digits}f}<br><small>{min(values):.{digits}f}–"
+            f"{max(values):.{digits}f}</small>")
+
+
+def separated(a: List[float], b: List[float]) -> bool:
+    if len(a) < 2 or len(b) < 2:
+        return False
+    return max(a) < min(b) or max(b) < min(a)
+
+
+def losses(rs: List[Dict]) -> List[float]:
+    return [r['valid_loss'] for r in rs]
+
+
+def label(r: Dict, n_layers: int) -> str:
+    if r['n_long'] == 0:
+        return 'all short'
+    if r['n_long'] == n_layers:
+        return 'all long'
+    text = f"{r['n_long']} long, {r['placement']}"
+    return text + (f", short {r['short_mem_len']}" if r['name'].startswith('long1_last_short') else '')
+
+
+def write(records: Path, out: Path) -> None:
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    runs = group(records)
+    first = next(iter(runs.values()))[0]
+    n_layers = len(first['lengths'])
+    all_long = next((rs for rs in runs.values() if rs[0]['n_long'] == n_layers), [])
+    all_short = next((rs for rs in runs.values() if rs[0]['n_long'] == 0), [])
+    placement = {k: v for k, v in runs.items() if not k.startswith('long1_last_short')}
+    shorts = sorted([rs for k, rs in runs.items() if k.startswith('long1_last_short')]
+                    + [rs for k, rs in runs.items() if k == 'long1_last'],
+                    key=lambda rs: rs[0]['short_mem_len'])
+
+    fig, (a, b, c) = plt.subplots(1, 3, figsize=(13, 4.4))
+    markers = {'first': 'v', 'interleaved': 'D', 'last': '^'}
+    for name, rs in placement.items():
+        x = rs[0]['state_bytes_per_stream'] / 1e3
+        v = losses(rs)
+        baseline = rs[0]['n_long'] in (0, n_layers)
+        colour = 'black' if baseline else f"C{list(markers).index(rs[0]['placement'])}"
+        a.errorbar([x], [statistics.mean(v)], yerr=[[statistics.mean(v) - min(v)], [max(v) - statistics.mean(v)]],
+                   fmt='o' if baseline else markers[rs[0]['placement']], color=colour, capsize=3)
+        a.annotate(label(rs[0], n_layers), (x, statistics.mean(v)), textcoords='offset points',
+                   xytext=(5, 3), fontsize=7)
+    a.set_xlabel('memory state per stream (kB)')
+    a.set_ylabel('validation loss (nats/char)')
+    a.set_title('How many long layers, and where\n(mean, min–max over seeds)')
+    a.margins(x=0.2)
+    a.grid(alpha=0.3)
+    if shorts:
+        xs = [rs[0]['short_mem_len'] for rs in shorts]
+        means = [statistics.mean(losses(rs)) for rs in shorts]
+        b.plot(xs, means, '-o', color='C3', label='1 long layer on top')
+        b.fill_between(xs, [min(losses(rs)) for rs in shorts], [max(losses(rs)) for rs in shorts],
+                       color='C3', alpha=0.2, linewidth=0)
+        if all_long:
+            v = losses(all_long)
+            b.axhspan(min(v), max(v), color='0.5', alpha=0.25, label='all long (range)')
+        b.set_xscale('log', base=2)
+        b.set_xticks(xs, [str(x) for x in xs])
+        b.legend(fontsize=8)
+    b.set_xlabel('short range of the five lower layers (characters)')
+    b.set_ylabel('validation loss (nats/char)')
+    b.set_title('A shorter range below')
+    b.grid(alpha=0.3)
+    if all_long and all_short:
+        steps = sorted(set.intersection(*[set(r['valid_curve']) for r in all_long + all_short]), key=int)
+        gaps = [[l['valid_curve'][s] - s_['valid_curve'][s] for s in steps] for l, s_ in zip(all_long, all_short)]
+        x = [int(s) for s in steps]
+        c.plot(x, [statistics.mean(g) for g in zip(*gaps)], '-o', color='C0', markersize=3)
+        c.fill_between(x, [min(g) for g in zip(*gaps)], [max(g) for g in zip(*gaps)], color='C0', alpha=0.2)
+        c.axhline(0, color='0.4', linewidth=0.8)
+    c.set_xlabel('step')
+    c.set_ylabel('all long − all short (nats/char)')
+    c.set_title('Has the long memory paid for itself?\n(below zero: yes; seed pairs by seed)')
+    c.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out / 'study.png', dpi=110)
+    plt.close(fig)
+
+    seeds = sorted({r['seed'] for rs in runs.values() for r in rs})
+    lines = ['# Memory-depth study', '',
+             f'Does a {n_layers}-layer Transformer-XL need a long memory in every layer? If only in some, '
+             'which, and does a shorter range in the others help? Tiny Shakespeare, '
+             f'{len(seeds)} seeds per configuration.', '',
+             '![Loss against state; loss against the short range; all long minus all short over training](study.png)', '',
+             '| configuration | memory per layer | state per stream (bytes) | validation loss | against all long |',
+             '|---|---|---:|---:|---|']
+    reference = losses(all_long)
+    for name, rs in sorted(runs.items(), key=lambda kv: (kv[1][0]['n_long'], kv[1][0]['placement'], kv[1][0]['short_mem_len'])):
+        v = losses(rs)
+        if rs is all_long or not reference:
+            verdict = '(the reference)' if rs is all_long else ''
+        else:
+            gap = statistics.mean(v) - statistics.mean(reference)
+            verdict = f"{gap:+.4f}, " + ('beyond the seeds\' spread' if separated(v, reference) else 'within the spread')
+        lines.append(f"| {label(rs[0], n_layers)} | {rs[0]['lengths']} | {rs[0]['state_bytes_per_stream']:,} | "
+                     f"{cell(v)} | {verdict} |")
+    lines += ['', '* **memory per layer**: positions each layer keeps, bottom layer first.',
+              '* **state per stream**: bytes of memory carried between segments for one stream, float32.',
+              '* **validation loss**: nats per character on the whole held-out text at the last step; mean, '
+              'and the range over seeds below it.',
+              '* **against all long**: the difference of the means; *beyond the seeds\' spread* when the '
+              'ranges do not overlap.', '']
+    lines += ['## Reading', '']
+    if reference:
+        matches = [label(rs[0], n_layers) for rs in placement.values()
+                   if 0 < rs[0]['n_long'] < n_layers and (statistics.mean(losses(rs)) <= statistics.mean(reference)
+                                                           or not separated(losses(rs), reference))]
+        lines.append('* **Fewer long layers** within the spread of all long, or better: '
+                     + (', '.join(matches) if matches else 'none') + '.')
+        for n in range(1, n_layers):
+            by = {rs[0]['placement']: rs for rs in placement.values() if rs[0]['n_long'] == n}
+            if 'first' in by and len(by) > 1:
+                other = min((p for p in by if p != 'first'), key=lambda p: statistics.mean(losses(by[p])))
+                gap = statistics.mean(losses(by['first'])) - statistics.mean(losses(by[other]))
+                lines.append(f"* **{n} long, first against {other}**: {gap:+.4f} nats, "
+                             + ('beyond the seeds\' spread.' if separated(losses(by['first']), losses(by[other]))
+                                else 'within the spread.'))
+    if shorts:
+        best = min(shorts, key=lambda rs: statistics.mean(losses(rs)))
+        lines.append(f"* **Short range**: the lowest mean is at {best[0]['short_mem_len']} characters "
+                     f"({statistics.mean(losses(best)):.4f})" + (
+                         f"; against all long {statistics.mean(losses(best)) - statistics.mean(reference):+.4f}, "
+                         + ('beyond the seeds\' spread.' if separated(losses(best), reference) else 'within the spread.')
+                         if reference else '.'))
+    if all_long and all_short:
+        gap = statistics.mean(losses(all_long)) - statistics.mean(losses(all_short))
+        lines.append(f"* **All long against all short** at the last step: {gap:+.4f} nats, "
+                     + ('beyond the seeds\' spread' if separated(losses(all_long), losses(all_short)) else 'within the spread')
+                     + '; the right panel shows the gap over training.')
+    every = [r for rs in runs.values() for r in rs]
+    dates = sorted(r['machine']['date'] for r in every)
+    m = every[0]['machine']
+    lines += ['', '## How these numbers were made', '', '```', every[0]['command'].strip(),
+              'python experiments/memory_depth_study.py report', '```', '',
+              f"* **Machine:** {m['cpu']}, {m['cores']} cores, one PyTorch thread per run, PyTorch {m['torch']}.",
+              f"* **Date:** {dates[0]} to {dates[-1]}",
+              f"* **Seeds:** {', '.join(map(str, seeds))} ({len(every)} runs)",
+              f"* **Wall time:** {sum(r['seconds'] for r in every):,.0f} s of training in all.",
+              f"* **Steps:** {first['steps']:,} per run; run ids in each record "
+              '(`docs/results/memory_depth/records/`).', '']
+    (out / 'study.md').write_text('\n'.join(lines))

@@ -40,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from labml_memory.memory_depth import memory_lengths, state_numbers  # noqa: E402
 from labml_memory.memory_depth.experiment import PRESETS, Config, arrangements, build_model  # noqa: E402
-from labml_memory.studies.records import run_missing  # noqa: E402
+from labml_memory.studies.records import run_missing, settings as read_settings  # noqa: E402
 from labml_memory.training import provenance, train  # noqa: E402
 from labml_memory.training.config import build_config  # noqa: E402
 
@@ -90,14 +90,8 @@ def run_one(name: str, changes: Dict, seed: int, steps: int, command: str, logs:
 
 
 def parse(argv: List[str]) -> Dict:
-    settings = dict(DEFAULTS)
-    for arg in argv:
-        key, eq, value = arg.partition('=')
-        if key not in settings or not eq:
-            raise SystemExit(f"unknown setting {arg!r}; valid: {', '.join(f'{k}=' for k in DEFAULTS)}")
-        settings[key] = value
+    settings = read_settings(argv, DEFAULTS)
     settings['steps'] = int(settings['steps'])
-    settings['seeds'] = [int(s) for s in settings['seeds'].split(',') if s]
     plan(settings['part'])  # fails on an unknown part before anything trains
     return settings
 

@@ -62,7 +62,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import quality_at_equal_budget as quick  # noqa: E402  (the shared sizes and builders)
 
 from labml_memory.benchmark import machine, our_architectures  # noqa: E402
-from labml_memory.studies.records import run_missing  # noqa: E402
+from labml_memory.studies.records import run_missing, settings as read_settings  # noqa: E402
 from labml_memory.training import make_optimizer, train, train_step  # noqa: E402
 from labml_memory.tasks.shakespeare import SequentialStreams, Vocabulary, load_text, split  # noqa: E402
 
@@ -207,16 +207,10 @@ def run_one(name: str, seed: int, steps: int, settings: Dict) -> Dict:
 
 
 def parse(argv: List[str]) -> Dict:
-    settings = dict(DEFAULTS)
-    for arg in argv:
-        key, _, value = arg.partition('=')
-        if key not in settings or not _:
-            raise SystemExit(f"unknown setting {arg!r}; valid: {', '.join(f'{k}=' for k in DEFAULTS)}")
-        settings[key] = value
+    settings = read_settings(argv, DEFAULTS)
     settings['steps'] = int(settings['steps'])
     settings['warmup'] = int(settings['warmup'])
     settings['eval_segments'] = int(settings['eval_segments'])
-    settings['seeds'] = [int(s) for s in str(settings['seeds']).split(',') if s != '']
     settings['histories'] = [int(h) for h in str(settings['histories']).split(',')]
     if max(settings['histories']) > FIRST:
         raise SystemExit(f"histories go up to {FIRST} segments (the first scored segment); got {settings['histories']}")

@@ -599,3 +599,83 @@ def test_compression_functions_name_bad_input():
     _, memory, _ = model(torch.randint(0, VOCAB, (2, 4)))
     with pytest.raises(ValueError, match=r"^most_used compression needs the usage scores this model returned$"):
         model(torch.randint(0, VOCAB, (2, 4)), CompressiveMemory(memory.memory, memory.compressed, []))
+
+
+# ## The analysis page: table, figure and command line
+
+def _profile():
+    # A made-up result with every value distinct, so a swapped slice or row shows.
+    values = [0.001 * (k + 1) for k in range(18)]
+    return {'all layers': values, 'layer 0': [v / 2 for v in values], 'layer 1': [v * 1.5 for v in values]}
+
+
+def test_analysis_table_gives_every_bucket_times_a_thousand():
+    from labml_memory.compressive.analysis import table
+    lines = table(_profile()).split('\n')
+    assert lines[0] == '| | ' + ' | '.join([f'cmem {b}' for b in range(1, 7)] + [f'mem {b}' for b in range(1, 7)]
+                                           + [f'seq {b}' for b in range(1, 7)]) + ' |'
+    assert lines[1] == '|---' * 19 + '|'
+    assert lines[2] == '| all layers | ' + ' | '.join(f'{k + 1:.2f}' for k in range(18)) + ' |'
+    assert lines[3].startswith('| layer 0 | 0.50 | 1.00 | 1.50 |')
+    assert lines[4].endswith('| 27.00 |') and len(lines) == 5
+
+
+def test_analysis_figure_draws_each_part_each_layer_and_the_uniform_line(tmp_path, monkeypatch):
+    import matplotlib
+    matplotlib.use('Agg')
+    from matplotlib.figure import Figure
+
+    from labml_memory.compressive.analysis import draw
+    captured = []
+    real_savefig = Figure.savefig
+    monkeypatch.setattr(Figure, 'savefig', lambda self, path, **kw: (captured.append(self), real_savefig(self, path, **kw)))
+    result = _profile()
+    draw(result, tmp_path / 'buckets.png', 'the title', uniform=0.004)
+    assert (tmp_path / 'buckets.png').stat().st_size > 0
+    ax = captured[0].axes[0]
+    # Three bar groups of six, coloured by part, heights the average over layers.
+    assert [len(c) for c in ax.containers] == [6, 6, 6]
+    heights = [bar.get_height() for c in ax.containers for bar in c]
+    assert heights == pytest.approx(result['all layers'])
+    assert [bar.get_x() + bar.get_width() / 2 for c in ax.containers for bar in c] == pytest.approx(range(18))
+    assert len({c.patches[0].get_facecolor() for c in ax.containers}) == 3
+    # One line per layer over the bars, lighter for the lower layer, and the uniform level.
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    assert list(lines['layer 1'].get_ydata()) == pytest.approx(result['layer 1'])
+    assert list(lines['layer 0'].get_xdata()) == list(range(18))
+    assert float(lines['layer 0'].get_color()) > float(lines['layer 1'].get_color())
+    assert list(lines['uniform, 1/K'].get_ydata()) == [0.004, 0.004]
+    labels = [t.get_text() for t in ax.get_xticklabels()]
+    assert labels == [f'{p}{b}' for p in 'cms' for b in range(1, 7)]
+    assert ax.get_yscale() == 'log' and ax.get_title() == 'the title'
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == \
+        ['layer 0', 'layer 1', 'uniform, 1/K', 'compressed memory', 'memory', 'sequence']
+
+
+def test_analysis_command_line_measures_the_newest_run(tmp_path, monkeypatch):
+    from labml_memory.compressive import analysis
+    from labml_memory.tasks.shakespeare import SequentialStreams, Vocabulary, load_text, split
+    from labml_memory.training import checkpoint, train
+    monkeypatch.chdir(tmp_path)
+    config = build_config(Config, PRESETS, dict(
+        d_model=16, heads=2, n_layers=1, d_ff=16, seq_len=8, mem_len=8, compressed_len=6,
+        compression_rate=2, batch_size=2, steps=2, eval_every=100, checkpoint_every=100,
+        sample_len=0, final_eval_segments=1, dropout=0.0, logs_dir=str(tmp_path / 'logs')))
+    result = train(config, build_model, 'compressive')
+    analysis.main(['segments=3', f'out={tmp_path / "out"}'])
+    page = (tmp_path / 'out' / 'attention_buckets.md').read_text()
+    # The same numbers measured here from the same checkpoint.
+    run_path = checkpoint.find_run(tmp_path / 'logs', 'compressive', 'latest')
+    assert run_path.name == result.run_uuid
+    state = checkpoint.load(checkpoint.checkpoints_of(run_path)[-1])
+    model = build_model(config, len(state['vocabulary']))
+    model.load_state_dict(state['model'])
+    text = load_text(None)
+    streams = SequentialStreams(split(Vocabulary.from_text(text).encode(text))[1], 2, 8)
+    expected, measured = analysis.measure(model, streams, 3, torch.device('cpu'))
+    assert measured == 3
+    assert page == ("# Compressive Transformer: where attention goes\n\n"
+                    "Mean attention weight per key (×1000), conv + attention loss, step 2: n_cm=6, "
+                    f"n_m=8, L=8, c=2; run `{result.run_uuid}`, 3 validation segments with full "
+                    "memories.\n\n" + analysis.table(expected) + '\n')
+    assert (tmp_path / 'out' / 'attention_buckets.png').stat().st_size > 0

@@ -657,12 +657,22 @@ def test_analysis_command_line_measures_the_newest_run(tmp_path, monkeypatch):
     from labml_memory.tasks.shakespeare import SequentialStreams, Vocabulary, load_text, split
     from labml_memory.training import checkpoint, train
     monkeypatch.chdir(tmp_path)
+    # A short text, so that the held-out tenth (2 streams of 110 characters, 13 segments of 8)
+    # runs out before the 50 segments asked for: the page must give the number measured.
+    text = load_text(None)[:2200]
+    (tmp_path / 'short.txt').write_text(text)
     config = build_config(Config, PRESETS, dict(
         d_model=16, heads=2, n_layers=1, d_ff=16, seq_len=8, mem_len=8, compressed_len=6,
         compression_rate=2, batch_size=2, steps=2, eval_every=100, checkpoint_every=100,
-        sample_len=0, final_eval_segments=1, dropout=0.0, logs_dir=str(tmp_path / 'logs')))
+        sample_len=0, final_eval_segments=1, dropout=0.0, logs_dir=str(tmp_path / 'logs'),
+        data_file=str(tmp_path / 'short.txt')))
     result = train(config, build_model, 'compressive')
-    analysis.main(['segments=3', f'out={tmp_path / "out"}'])
+    drawn = []
+    real_draw = analysis.draw
+    monkeypatch.setattr(analysis, 'draw', lambda *a, **kw: (drawn.append(kw), real_draw(*a, **kw)))
+    analysis.main(['segments=50', f'out={tmp_path / "out"}'])
+    # A query that looked everywhere equally gives each of the n_cm + n_m + L keys 1/22.
+    assert drawn[0]['uniform'] == pytest.approx(1 / 22)
     page = (tmp_path / 'out' / 'attention_buckets.md').read_text()
     # The same numbers measured here from the same checkpoint.
     run_path = checkpoint.find_run(tmp_path / 'logs', 'compressive', 'latest')
@@ -670,12 +680,12 @@ def test_analysis_command_line_measures_the_newest_run(tmp_path, monkeypatch):
     state = checkpoint.load(checkpoint.checkpoints_of(run_path)[-1])
     model = build_model(config, len(state['vocabulary']))
     model.load_state_dict(state['model'])
-    text = load_text(None)
     streams = SequentialStreams(split(Vocabulary.from_text(text).encode(text))[1], 2, 8)
-    expected, measured = analysis.measure(model, streams, 3, torch.device('cpu'))
-    assert measured == 3
+    expected, measured = analysis.measure(model, streams, 50, torch.device('cpu'))
+    # 13 segments, the first 3 filling the memories (1 for M = 8, 2 for c * n_cm = 12).
+    assert measured == 10
     assert page == ("# Compressive Transformer: where attention goes\n\n"
                     "Mean attention weight per key (×1000), conv + attention loss, step 2: n_cm=6, "
-                    f"n_m=8, L=8, c=2; run `{result.run_uuid}`, 3 validation segments with full "
+                    f"n_m=8, L=8, c=2; run `{result.run_uuid}`, 10 validation segments with full "
                     "memories.\n\n" + analysis.table(expected) + '\n')
     assert (tmp_path / 'out' / 'attention_buckets.png').stat().st_size > 0

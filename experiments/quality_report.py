@@ -44,8 +44,10 @@ def span(values: List[float], digits: int = 4) -> str:
 # A table cell: the mean over seeds, and their range in small type below it, which keeps wide
 # tables inside the page's column.
 def cell(values: List[float], digits: int = 3) -> str:
-    return (f"{statistics.mean(values):.{digits}f}<br><small>{min(values):.{digits}f}–"
-            f"{max(values):.{digits}f}</small>")
+    low, high = f"{min(values):.{digits}f}", f"{max(values):.{digits}f}"
+    # A dash between two negative numbers reads as a minus sign; "to" does not.
+    joint = ' to ' if low.startswith('-') or high.startswith('-') else '–'
+    return f"{statistics.mean(values):.{digits}f}<br><small>{low}{joint}{high}</small>"
 
 
 # The headline loss: every model scored on the same characters (segments 8 to 31 of the 16
@@ -228,6 +230,20 @@ def quality_page(runs: Dict[str, List[Dict]], out: Path) -> None:
         lines.append(f"* Worse than the plain transformer beyond the seeds' spread: {', '.join(worse)}.")
     if tied:
         lines.append(f"* Within the seeds' spread of the plain transformer: {', '.join(tied)}.")
+    # Against Transformer-XL as well: the memory every other architecture here builds on.
+    if 'transformer_xl' in runs:
+        xl = [headline(r) for r in runs['transformer_xl']]
+        groups = {'better': [], 'worse': [], 'within': []}
+        for name, rs in runs.items():
+            if name in ('transformer_xl', BASELINE):
+                continue
+            values = [headline(r) for r in rs]
+            gap = statistics.mean(values) - statistics.mean(xl)
+            key = 'within' if not separated(values, xl) else ('better' if gap < 0 else 'worse')
+            groups[key].append(f"{name} ({gap:+.3f})")
+        lines.append("* Against Transformer-XL, the memory the others build on: better beyond the seeds' "
+                     f"spread: {', '.join(groups['better']) or 'none'}; worse: {', '.join(groups['worse']) or 'none'}; "
+                     f"within the spread: {', '.join(groups['within']) or 'none'}.")
     if BASELINE in runs:
         ref = runs[BASELINE][0]['steps']
         fewer = [f"{n} {rs[0]['steps'] / ref:.2f}×" for n, rs in runs.items() if n != BASELINE]
@@ -325,7 +341,8 @@ def context_page(runs: Dict[str, List[Dict]], out: Path) -> None:
               'characters), as in ordinary validation.',
               f'* **ECL** (effective context length, after Khandelwal et al., 2018): in characters, the '
               f'shortest history $h$ beyond which no longer history lowers the loss by {R:.0%} of its value, '
-              'range over seeds.',
+              'range over seeds; on the grid of histories measured (0, 64, 128, 256 and 512 characters), so '
+              '64 means "more than none, and no more than one segment".',
               f'* **RECL** (the Transformer-XL paper\'s *relative* effective context length): the same, '
               'but the gain from $h$ to the next history is measured against the lowest loss any model '
               f'of this group reaches with $h$, so that a model weak at short context does not earn a '
@@ -368,8 +385,14 @@ def context_page(runs: Dict[str, List[Dict]], out: Path) -> None:
                   '| evaluation memory | ' + ' | '.join(mems) + ' |', '|---|' + '---:|' * len(mems),
                   '| loss | ' + ' | '.join(cell([r['context']['eval_mem_len'][m] for r in xl]) for m in mems) + ' |',
                   '']
-        best = min(mems, key=lambda m: statistics.mean(r['context']['eval_mem_len'][m] for r in xl))
-        lines.append(f"The lowest mean is at an evaluation memory of {best} characters.")
+        at = {m: [r['context']['eval_mem_len'][m] for r in xl] for m in mems}
+        best = min(mems, key=lambda m: statistics.mean(at[m]))
+        trained = str(xl[0]['context'].get('trained_mem_len', 64))
+        lines.append(f"The lowest mean is at an evaluation memory of {best} characters"
+                     + ('' if best == trained or trained not in at else
+                        f", {statistics.mean(at[best]) - statistics.mean(at[trained]):+.4f} against the "
+                        f"trained {trained}, " + ("beyond the seeds' spread" if separated(at[best], at[trained])
+                                                   else "within the seeds' spread")) + '.')
     lines += ['', '## How these numbers were made', '',
               'The same runs as the [quality page](quality.md); each record holds these curves beside its '
               'learning curve.', ''] + provenance(runs) + ['']

@@ -83,6 +83,8 @@ def configuration(sources, tests, extra_args) -> str:
         'source_paths = ["labml_memory"]',
         f'only_mutate = {json.dumps(sources)}',
         f'tests_dir = {json.dumps(tests)}',
+        # The tasks' report tests redraw the committed pages from the committed records.
+        'also_copy = ["docs/results"]',
         f'pytest_add_cli_args = {json.dumps(args)}',
         '',
         '[tool.pytest.ini_options]',
@@ -98,13 +100,14 @@ def prepare(workdir: Path, sources, tests, extra_args, at: str = '') -> None:
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True)
     if at:
-        archive = subprocess.run(['git', 'archive', at, 'labml_memory', 'tests'], cwd=ROOT,
+        archive = subprocess.run(['git', 'archive', at, 'labml_memory', 'tests', 'docs/results'], cwd=ROOT,
                                  capture_output=True, check=True).stdout
         subprocess.run(['tar', '-x', '-C', str(workdir)], input=archive, check=True)
     else:
         shutil.copytree(ROOT / 'labml_memory', workdir / 'labml_memory',
                         ignore=shutil.ignore_patterns('__pycache__'))
         shutil.copytree(ROOT / 'tests', workdir / 'tests', ignore=shutil.ignore_patterns('__pycache__'))
+        shutil.copytree(ROOT / 'docs' / 'results', workdir / 'docs' / 'results')
     (workdir / 'pyproject.toml').write_text(configuration(sources, tests, extra_args))
 
 

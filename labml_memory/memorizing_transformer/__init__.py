@@ -611,3 +611,9 @@ class MemorizingTransformer(TransformerXL):
 # $C = L = 32$ pairs and an XL cache of 33) it answers one segment back (1.00) and is at the
 # floor from two on: its table then covers the same segment as its cache, so the kNN memory
 # adds nothing that a state this small can show.
+#
+# **Quality at equal compute** ([results](../results/quality.md), 3 seeds): 1.658 [1.649, 1.669]
+# nats/char in 1,319 steps, within the seeds' spread of Transformer-XL and of the plain
+# transformer. **Use of memory** ([context](../results/context.md)): 0.134 nats against no
+# memory, and 0.005 [0.003, 0.006] from further back than one segment, which is what the
+# kNN table adds over the XL cache.

@@ -312,8 +312,13 @@ def context_page(runs: Dict[str, List[Dict]], out: Path) -> None:
              'at all, *all* is the whole stream as in ordinary evaluation. The gain $L(0) - L(h)$ says what '
              'the memory is worth, and where in the segment it helps.', '',
              '![Gain over no memory by history, and by position inside the segment](context.png)', '',
-             '| model | ' + ' | '.join(f'h = {h}' for h in hs) + ' | all | gain over h = 0 | gain beyond one segment | ECL | RECL |',
-             '|---|' + '---:|' * (len(hs) + 5)]
+             '### Loss by history', '',
+             '| model | ' + ' | '.join(f'h = {h}' for h in hs) + ' | all |',
+             '|---|' + '---:|' * (len(hs) + 1)]
+    # The second table: what the memory is worth, and how far back it is used.
+    worth = ['', '### What the memory is worth, and how far back', '',
+             '| model | gain over h = 0 | gain beyond one segment | ECL (characters) | RECL (characters) |',
+             '|---|---:|---:|---:|---:|']
     summary, beyond = [], []
     for name, rs in runs.items():
         cells = [cell([r['context']['histories'][k] for r in rs]) for k in keys]
@@ -322,14 +327,15 @@ def context_page(runs: Dict[str, List[Dict]], out: Path) -> None:
         recls = [recl(r, group_best) * 64 for r in rs]
         # What the state carries from further back than the segment just before: $L(1) - L(all)$.
         far = [r['context']['histories']['1'] - r['context']['histories']['all'] for r in rs]
-        lines.append(f"| {name} | " + ' | '.join(cells) + f" | {cell(gains)} | {cell(far)} | "
-                     f"{extent(ecls)} | {extent(recls)} |")
+        lines.append(f"| {name} | " + ' | '.join(cells) + ' |')
+        worth.append(f"| {name} | {cell(gains)} | {cell(far)} | {extent(ecls)} | {extent(recls)} |")
         beyond.append((name, statistics.mean(far), min(far)))
         # Where the gain falls: its mean over the first eight positions against the last eight.
         by_pos = [statistics.mean(p0 - pa for p0, pa in zip(r['context']['positions']['0'][s], r['context']['positions']['all'][s]))
                   for s in (slice(0, 8), slice(-8, None)) for r in rs]
         summary.append((name, statistics.mean(gains), min(gains), ecls, recls,
                         statistics.mean(by_pos[:len(rs)]), statistics.mean(by_pos[len(rs):])))
+    lines += worth
     lines += ['',
               '* **h = k**: loss (nats/char, mean [min, max] over seeds) with the state built from the $k$ '
               'segments (64 characters each) before the scored one, starting from an empty state. The plain '

@@ -319,3 +319,72 @@ def test_the_report_of_the_committed_records_is_the_committed_page(tmp_path):
     def lines(path):
         return [line for line in path.read_text().splitlines() if not line.startswith('* **Date:**')]
     assert lines(tmp_path / 'passkey' / 'table.md') == lines(committed / 'table.md')
+
+
+# The figure of the committed page, read back artist by artist against the records: one panel
+# per length, one line per run at the mean over its seeds with a band from the lowest to the
+# highest seed, the guesser's floor, and the labels a reader needs.
+def test_the_report_figure_draws_every_run_from_its_records(tmp_path, monkeypatch):
+    import shutil
+    import matplotlib
+    matplotlib.use('Agg')
+    from matplotlib.figure import Figure
+    committed = Path(__file__).resolve().parents[1] / 'docs' / 'results' / 'passkey'
+    shutil.copytree(committed, tmp_path / 'passkey')
+    saved = []
+    real_savefig = Figure.savefig
+    monkeypatch.setattr(Figure, 'savefig', lambda self, path, **kw: (saved.append((self, path, kw)),
+                                                                     real_savefig(self, path, **kw)))
+    table, plot = passkey.report(str(tmp_path / 'passkey'))
+    fig, path, kw = saved[0]
+    assert Path(path) == plot == tmp_path / 'passkey' / 'accuracy.png' and kw['dpi'] == 110
+    records = [json.loads(p.read_text()) for p in sorted((tmp_path / 'passkey').glob('*.json'))]
+    names = list(dict.fromkeys(r['name'] for r in records))
+    lengths = list(records[0]['accuracy'])
+    depths = list(records[0]['accuracy'][lengths[0]])
+    assert len(fig.axes) == len(lengths)
+    assert tuple(fig.get_size_inches()) == pytest.approx((3.6 * len(lengths), 3.4))
+    for i, (ax, m) in enumerate(zip(fig.axes, lengths)):
+        chars = int(m) * records[0]['seg_len']
+        assert ax.get_title() == f"{m}× segment ({chars:,} chars)" + (', control' if i == 0 else '')
+        assert ax.get_xlabel() == 'needle depth (0 = start of text)'
+        assert ax.get_ylabel() == ('exact match' if i == 0 else '')
+        assert ax.get_ylim() == pytest.approx((-0.05, 1.05))
+        lines = ax.get_lines()
+        for k, name in enumerate(names):
+            rs = [r for r in records if r['name'] == name]
+            line = lines[k]
+            assert line.get_label() == f'{name} ({len(rs)} seeds)'
+            assert list(line.get_xdata()) == [float(d) for d in depths]
+            assert list(line.get_ydata()) == pytest.approx(
+                [sum(r['accuracy'][m][d] for r in rs) / len(rs) for d in depths])
+            assert line.get_marker() == 'osD^v'[k % 5] and line.get_color() == f'C{k}'
+            # The band: its outline holds every seed's lowest and highest value.
+            band = ax.collections[k].get_paths()[0].vertices[:, 1]
+            for d in depths:
+                values = [r['accuracy'][m][d] for r in rs]
+                assert any(abs(band - max(values)) < 1e-9) and any(abs(band - min(values)) < 1e-9)
+            assert ax.collections[k].get_alpha() == 0.15
+        floor = lines[len(names)]
+        assert list(floor.get_ydata()) == [1e-4, 1e-4] and floor.get_linestyle() == ':'
+        assert ax.get_legend() is None if i < len(lengths) - 1 else \
+            [t.get_text() for t in ax.get_legend().get_texts()] == [l.get_label() for l in lines[:len(names)]]
+
+
+# Older records kept their seed only in the command's overrides, and the oldest in neither
+# (the default seed): the page's seeds come from wherever the record has them.
+def test_the_report_reads_a_seed_from_the_record_its_overrides_or_the_default(tmp_path):
+    import shutil
+    committed = Path(__file__).resolve().parents[1] / 'docs' / 'results' / 'passkey'
+    folder = tmp_path / 'passkey'
+    folder.mkdir()
+    for seed in (1, 2):
+        shutil.copy(committed / f'transformer_xl_seed{seed}.json', folder)
+    first = json.loads((folder / 'transformer_xl_seed1.json').read_text())
+    del first['seed']                      # seed 1, in the overrides only
+    (folder / 'transformer_xl_seed1.json').write_text(json.dumps(first))
+    second = json.loads((folder / 'transformer_xl_seed2.json').read_text())
+    del second['seed'], second['overrides']['seed']   # no seed anywhere: the default, 0
+    (folder / 'transformer_xl_seed2.json').write_text(json.dumps(second))
+    table, _ = passkey.report(str(folder))
+    assert '* **Seeds:** 0, 1 (one training seed per run)' in table.read_text()

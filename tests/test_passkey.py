@@ -314,7 +314,11 @@ def test_the_report_of_the_committed_records_is_the_committed_page(tmp_path):
     import shutil
     committed = Path(__file__).resolve().parents[1] / 'docs' / 'results' / 'passkey'
     shutil.copytree(committed, tmp_path / 'passkey')
-    passkey.report(str(tmp_path / 'passkey'))
+    # The copied page and plot go first, so only what the report writes can match.
+    (tmp_path / 'passkey' / 'table.md').unlink()
+    (tmp_path / 'passkey' / 'accuracy.png').unlink()
+    table, plot = passkey.report(str(tmp_path / 'passkey'))
+    assert (table, plot) == (tmp_path / 'passkey' / 'table.md', tmp_path / 'passkey' / 'accuracy.png')
 
     def lines(path):
         return [line for line in path.read_text().splitlines() if not line.startswith('* **Date:**')]
@@ -343,6 +347,8 @@ def test_the_report_figure_draws_every_run_from_its_records(tmp_path, monkeypatc
     lengths = list(records[0]['accuracy'])
     depths = list(records[0]['accuracy'][lengths[0]])
     assert len(fig.axes) == len(lengths)
+    # One y-axis for every panel, so their heights compare at a glance.
+    assert all(fig.axes[0].get_shared_y_axes().joined(fig.axes[0], ax) for ax in fig.axes[1:])
     assert tuple(fig.get_size_inches()) == pytest.approx((3.6 * len(lengths), 3.4))
     for i, (ax, m) in enumerate(zip(fig.axes, lengths)):
         chars = int(m) * records[0]['seg_len']
@@ -385,6 +391,34 @@ def test_the_report_reads_a_seed_from_the_record_its_overrides_or_the_default(tm
     (folder / 'transformer_xl_seed1.json').write_text(json.dumps(first))
     second = json.loads((folder / 'transformer_xl_seed2.json').read_text())
     del second['seed'], second['overrides']['seed']   # no seed anywhere: the default, 0
+    second['overrides']['steps'] = '1000'               # and another number of steps
     (folder / 'transformer_xl_seed2.json').write_text(json.dumps(second))
+    third = json.loads((committed / 'transformer_xl_seed0.json').read_text())
+    third['seed'] = 5                                   # the record's own seed comes first
+    del third['overrides']['seed']
+    (folder / 'transformer_xl_seed5.json').write_text(json.dumps(third))
     table, _ = passkey.report(str(folder))
-    assert '* **Seeds:** 0, 1 (one training seed per run)' in table.read_text()
+    text = table.read_text()
+    assert '* **Seeds:** 0, 1, 5 (one training seed per run)' in text
+    # Seeds trained for different numbers of steps list both.
+    assert '| transformer_xl | 3 × 1000/2000 |' in text
+
+
+# One record is a whole report (a single run, a single seed); no record is an error that says
+# which task's results are missing and where.
+def test_the_report_of_one_record_and_of_none(tmp_path):
+    import shutil
+    committed = Path(__file__).resolve().parents[1] / 'docs' / 'results' / 'passkey'
+    (tmp_path / 'one').mkdir()
+    shutil.copy(committed / 'infini_delta_seed0.json', tmp_path / 'one')
+    record = json.loads((committed / 'infini_delta_seed0.json').read_text())
+    # A control of exactly 0.95 passes: the mark is for a control *under* 0.95.
+    control = list(record['accuracy'])[0]
+    record['accuracy'][control] = {d: 0.95 for d in record['accuracy'][control]}
+    (tmp_path / 'one' / 'infini_delta_seed0.json').write_text(json.dumps(record))
+    table, _ = passkey.report(str(tmp_path / 'one'))
+    text = table.read_text()
+    assert '| infini_delta | 1 × 1000 |' in text and '| infini_delta | 64× |' in text
+    (tmp_path / 'none').mkdir()
+    with pytest.raises(ValueError, match=r"no passkey results \(\*\.json\) under .*none; run the task first"):
+        passkey.report(str(tmp_path / 'none'))

@@ -10,6 +10,7 @@ import statistics
 from pathlib import Path
 from typing import Dict, List
 
+from labml_memory.studies.reading import cell, separated
 from labml_memory.studies.records import load
 
 
@@ -18,17 +19,6 @@ def group(records: Path) -> Dict[str, List[Dict]]:
     for r in load(records, '*_seed*.json'):
         runs.setdefault(r['name'], []).append(r)
     return {k: sorted(v, key=lambda r: r['seed']) for k, v in runs.items()}
-
-
-def cell(values: List[float], digits: int = 4) -> str:
-    return (f"{statistics.mean(values):.{digits}f}<br><small>{min(values):.{digits}f}–"
-            f"{max(values):.{digits}f}</small>")
-
-
-def separated(a: List[float], b: List[float]) -> bool:
-    if len(a) < 2 or len(b) < 2:
-        return False
-    return max(a) < min(b) or max(b) < min(a)
 
 
 def losses(rs: List[Dict]) -> List[float]:
@@ -122,7 +112,7 @@ def write(records: Path, out: Path) -> None:
             gap = statistics.mean(v) - statistics.mean(reference)
             verdict = f"{gap:+.4f}, " + ('beyond the seeds\' spread' if separated(v, reference) else 'within the spread')
         lines.append(f"| {label(rs[0], n_layers)} | {rs[0]['lengths']} | {rs[0]['state_bytes_per_stream']:,} | "
-                     f"{cell(v)} | {verdict} |")
+                     f"{cell(v, 4)} | {verdict} |")
     lines += ['', '* **memory per layer**: positions each layer keeps, bottom layer first.',
               '* **state per stream**: bytes of memory carried between segments for one stream, float32.',
               '* **validation loss**: nats per character on the whole held-out text at the last step; mean, '

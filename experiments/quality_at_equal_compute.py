@@ -47,7 +47,6 @@ segments of 128 characters with 8 streams: each query sees up to 128 characters 
 last query of a memory model's segment does.
 """
 import json
-import math
 import os
 import sys
 import tempfile

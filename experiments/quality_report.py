@@ -18,6 +18,8 @@ import statistics
 from pathlib import Path
 from typing import Dict, List
 
+from labml_memory.studies.reading import cell, separated
+
 BASELINE = 'plain transformer'
 # The relative gain below which more context "no longer helps" (Khandelwal et al. and the
 # Transformer-XL paper's threshold $r$; see the context page).
@@ -37,31 +39,10 @@ def load(records: Path) -> Dict[str, List[Dict]]:
     return dict(sorted(runs.items(), key=lambda kv: (kv[0] == BASELINE, kv[0])))
 
 
-def span(values: List[float], digits: int = 4) -> str:
-    return f"{statistics.mean(values):.{digits}f} [{min(values):.{digits}f}, {max(values):.{digits}f}]"
-
-
-# A table cell: the mean over seeds, and their range in small type below it, which keeps wide
-# tables inside the page's column.
-def cell(values: List[float], digits: int = 3) -> str:
-    low, high = f"{min(values):.{digits}f}", f"{max(values):.{digits}f}"
-    # A dash between two negative numbers reads as a minus sign; "to" does not.
-    joint = ' to ' if low.startswith('-') or high.startswith('-') else '–'
-    return f"{statistics.mean(values):.{digits}f}<br><small>{low}{joint}{high}</small>"
-
-
 # The headline loss: every model scored on the same characters (segments 8 to 31 of the 16
 # evaluation streams) with its whole history, see the study's module.
 def headline(record: Dict) -> float:
     return record['context']['histories']['all']
-
-
-# Two sets of seeds differ beyond their spread when their ranges do not overlap.
-# With one seed there is no spread to judge by, and nothing counts as separated.
-def separated(a: List[float], b: List[float]) -> bool:
-    if len(a) < 2 or len(b) < 2:
-        return False
-    return max(a) < min(b) or max(b) < min(a)
 
 
 # ## Effective context

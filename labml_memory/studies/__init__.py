@@ -27,6 +27,14 @@ from pathlib import Path
 from typing import List, Optional
 
 
+# ## One study
+#
+# `pages` are paths under `docs/results/`; the tests hold the list to every page there, so a
+# new page cannot appear without saying which study writes it. `run` and `report` are the
+# commands exactly as a reader types them from the repository root: the index prints them and
+# `redraw` runs them, so what the page promises is what is tested. `seeds` is what stands
+# behind each number (a count, or `rounds` and `repeats` for the timings, which repeat a
+# measurement rather than retrain).
 @dataclass(frozen=True)
 class Study:
     name: str
@@ -88,7 +96,12 @@ def by_name(name: str) -> Study:
     raise SystemExit(f"unknown study {name!r}; valid: {', '.join(s.name for s in STUDIES)} or all")
 
 
-# The redraw, run as its own process from the repository root, exactly as a reader would.
+# ## Redrawing a page
+#
+# As its own process from the repository root, exactly as a reader would, rather than by
+# importing the report function: the command on the page is then the thing under test, and a
+# script under `experiments/` (not a package) needs no import path of its own. `cwd` lets the
+# tests run it in a copy of the results, so a redraw never rewrites the committed pages.
 def redraw(study: Study, cwd: Path = Path('.'), python: str = sys.executable, env=None) -> None:
     if not study.report:
         raise SystemExit(f"{study.name} cannot be redrawn: {study.no_report}")
@@ -100,6 +113,10 @@ def redraw(study: Study, cwd: Path = Path('.'), python: str = sys.executable, en
 
 
 # ## The index page of Results
+#
+# Written from the list, never by hand, so the page and the registry cannot disagree (a test
+# compares them). A study's question is the page's first line of reading: a student chooses a
+# page by the question it answers.
 def index() -> str:
     lines = ['# Results', '',
              'Every page here is written by one study from its saved records. Each answers one '
@@ -115,6 +132,10 @@ def index() -> str:
     return '\n'.join(lines)
 
 
+# ## The command line
+#
+# No word lists the studies; `index` rewrites the Results index; `report <name>` or
+# `report all` redraws pages, stopping at the first redraw that fails, with its output.
 def main(argv: List[str]) -> None:
     if not argv:
         for s in STUDIES:

@@ -29,6 +29,8 @@ def run_missing(jobs: Iterable[Tuple[str, Callable[[], Dict[str, Any]]]], record
         path = records / f'{key}.json'
         if path.exists():
             continue
+        # `mkdir` is the claim: it either creates the folder or fails because another worker
+        # did, in one step, so two workers never both decide a run is theirs.
         lock = records / 'locks' / key
         try:
             lock.mkdir(parents=True)
@@ -37,11 +39,15 @@ def run_missing(jobs: Iterable[Tuple[str, Callable[[], Dict[str, Any]]]], record
             continue
         try:
             record = job()
+            # Written beside its final name, then renamed: a rename within one folder is
+            # atomic, so a worker or a report reading the folder sees a whole record or none.
             partial = path.with_suffix('.json.partial')
             partial.write_text(json.dumps(record, indent=1))
             os.replace(partial, path)
             done.append(key)
         finally:
+            # Released whether the run finished or failed: a failed run has no record, so the
+            # next worker, or a rerun, takes it again.
             lock.rmdir()
     return done
 

@@ -1,278 +1,200 @@
 r"""
-# Compressive Transformer study: equal attention cost, and the compression × loss grid
+# The Compressive Transformer study, with three seeds
 
-Two questions, on Tiny Shakespeare, with the CPU preset's model (4 layers, 128 wide, segments of
-64 characters, 32 streams) trained for the same short budget each:
+Three questions, asked on Tiny Shakespeare of the quality study's model (4 layers, $d = 128$,
+4 heads, segments of $L = 64$ characters, 16 streams, dropout off), three seeds per cell:
 
 1. **At equal attention cost, does compressing beat remembering?** Transformer-XL with a memory
    of 96 attends over 160 keys and reaches 96 characters back. The Compressive Transformer with
-   $M = 64$, $M_c = 32$ attends over the same 160 keys but reaches $64 + 32c$ back:
-   128 at $c = 2$, 192 at $c = 4$.
-2. **A small Table 5.** Every compression function, and every loss for the learnable ones
-   (BPTT with `unroll=2` and half the batch, as in the paper), at $c = 2$.
+   $M = 64$, $M_c = 32$ attends over the same 160 keys but reaches $M + c\,M_c$ back: 128
+   characters at $c = 2$, 192 at $c = 4$.
+2. **Which compression function and loss?** The seven cells of the paper's Table 5 at $c = 2$:
+   max and mean pooling, most-used, convolution with each of the three losses (BPTT,
+   auto-encoding, attention reconstruction), and the dilated convolution with the attention
+   loss.
+3. **Does attention rise into the compressed memory, beyond what distance alone gives?** The
+   paper's 18-bucket profile of `conv_attention`, against a Transformer-XL whose memory covers
+   the same 128 characters (`xl_mem128`), bucketed over the same character spans
+   ([the analysis](../labml_memory/compressive/analysis.py)).
 
 ```
-python experiments/compressive_study.py                         # everything not yet measured
-python experiments/compressive_study.py steps=300 only=xl_mem96,conv_attention
-python experiments/compressive_study.py report                  # redraw the table and plot only
+python experiments/compressive_study.py run                     # every run not yet recorded
+python experiments/compressive_study.py run only=xl_mem96,conv_attention seeds=0
+python experiments/compressive_study.py report                  # redraw both pages only
 ```
 
-Each run's result is kept in `docs/results/compressive/study.json` as soon as it finishes, so
-the study can be run in parts (a run already there is skipped unless `force=true`); the table
-`study.md` and the figure `study.png` are redrawn from that file every time.
-These are short runs, far from convergence: differences of a few hundredths of a nat are
-within the spread that a different seed gives.
+Each run writes `docs/results/compressive/records/<run>_seed<s>.json` when it finishes: the
+full-precision validation curve and final loss, parameters, state bytes, the run id, the
+command, the machine and the wall time, and for the two profiled runs the attention buckets
+over the whole held-out text ([one record per run](../labml_memory/studies/records.py)); two
+workers started at once share the list. `report` writes `study.md` and
+`attention_buckets.md` beside the records from them alone.
 
 ## How the comparison is kept fair
 
-* **Same budget.** Every run takes the same number of optimiser steps over the same number
-  of characters per step: BPTT reads two segments of 16 streams per step instead of one of 32.
-* **Same data order and initial state.** One seed for all; the streams are a pure function of
-  the step, so every run sees the same characters in the same order.
-* **Same measure.** The final validation reads the whole held-out tenth of the text from an
-  empty memory, segment by segment, as every experiment here does; the compression loss is
-  never part of the reported loss.
-* **Attention cost counted in keys per query.** That is what decides the cost of attention
-  (the $O(L(M + M_c))$ term); the compression function's own cost is small beside it.
-  Wall times are reported too, but they come from a shared two-core machine and say little.
-
-## The table's columns
-
-* **keys per query**: $M_c + M + L$ (or $M + L$ for XL), the attention cost;
-* **reach**: how many characters behind the segment the oldest key stands for;
-* **valid loss**: nats per character on the whole validation text, and the same in bits (bpc);
-* **train loss, last 50 steps**: the language-model loss only, a less noisy view of how far
-  each run got than the final step alone;
-* **wall time**: seconds for the run including validation, on a shared two-core machine.
-
-The figure's left panel shows the smoothed training curves of the equal-cost runs, the right
-one every run's final validation loss. See [the model](../labml_memory/compressive/__init__.py)
-for what the names mean and [compression](../labml_memory/compressive/compression.py) for the
-functions and losses.
+* **The same characters, in the same order, for every cell.** Every run reads the same 16
+  streams cut from the training text, segment after segment. The BPTT cells unroll two
+  segments per step, and so take half the steps: they read exactly the characters the others
+  read, two segments per update. (The paper halved the batch instead, which cuts the text
+  into other streams and changes the validation streams too.)
+* **The same validation.** The final validation reads the whole held-out text in the same 16
+  streams from an empty memory; the compression loss is never part of the reported loss.
+* **Attention cost counted in keys per query,** $M_c + M + L$: what sets the cost of attention.
+  Parameters and state bytes per stream are given beside it.
+* **Seeds.** The same three seeds in every cell: a seed sets the initial weights; the data
+  order is a function of the step only.
 
 ## Deviations from the paper
 
-* Tiny Shakespeare instead of enwik8, a 4-layer model instead of 24 layers, a few hundred
-  steps instead of hundreds of thousands, and one compression rate ($c = 2$) for the grid
-  where Table 5 reports the best of $c \in \{2, 3, 4\}$.
+* Tiny Shakespeare instead of enwik8, 4 layers instead of 24, a thousand steps instead of
+  hundreds of thousands, one rate ($c = 2$) for the grid where Table 5 gives the best of
+  $c \in \{2, 3, 4\}$; BPTT at the same batch and half the steps, as said above.
+* The bucket profile is measured on every segment of the held-out text that has full
+  memories (about 1,700 sequences of 64 characters per seed), not 20,000 sequences.
 """
-
-import json
-import math
+import os
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Dict, List
 
-# The script runs from a checkout without installing the package: the repository root goes on
-# the import path, and the results land under its `docs/`.
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from labml_memory.compressive import experiment as compressive  # noqa: E402
+from labml_memory.studies.records import run_missing, settings as read_settings  # noqa: E402
 from labml_memory.training import provenance, train  # noqa: E402
-from labml_memory.training.config import build_config, parse_overrides  # noqa: E402
+from labml_memory.training.config import build_config  # noqa: E402
 from labml_memory.transformer_xl import experiment as xl  # noqa: E402
 
-OUT = ROOT / 'docs' / 'results' / 'compressive'
+RECORDS = Path('docs/results/compressive/records')
+# The quality study's sizes, so the cells here and its Transformer-XL row are the same model.
+SIZES = dict(n_layers=4, d_model=128, heads=4, d_ff=512, seq_len=64, batch_size=16, dropout=0.0,
+             lr=2e-3, warmup=60, eval_every=100, eval_segments=16, checkpoint_every=100_000,
+             sample_len=0, threads=1, device='cpu')
+DEFAULTS = dict(steps='1000', seeds='0,1,2', only='')
+# The runs whose attention is profiled over the held-out text, and how many of Transformer-XL's
+# memories stand where the compressed slots stand: $c\,M_c = 64$.
+PROFILED = {'conv_attention': None, 'xl_mem128': 64}
 
-# ## The runs
+# ## The cells
 #
-# Name → (experiment module, overrides). Every run shares `COMMON`.
-# Three hundred steps with a 30-step warm-up and a single validation at the end; one thread
-# per run and one run at a time, which is what a shared two-core machine can take.
-COMMON = dict(steps=300, warmup=30, eval_every=10_000, eval_segments=8, checkpoint_every=10_000,
-              sample_len=0, log_every=50, threads=1, seed=0)
-# BPTT as the paper ran it: twice the unroll, half the batch, the same characters per step.
-BPTT = dict(compression_loss='bptt', unroll=2, batch_size=16)
+# Name → (experiment module, settings). BPTT unrolls two segments per step (see above).
+BPTT = dict(compression_loss='bptt', unroll=2)
 RUNS = {
     # Question 1: equal attention cost (160 keys per query).
     'xl_mem96': (xl, dict(mem_len=96, eval_mem_len=96)),
     'conv_attention': (compressive, dict(compression='conv', compression_loss='attention')),
     'conv_attention_c4': (compressive, dict(compression='conv', compression_loss='attention',
                                             compression_rate=4)),
-    # Question 2: the grid at c = 2 (conv_attention above is one of its cells).
+    # Question 3's control: equal span (128 characters back, 192 keys per query).
+    'xl_mem128': (xl, dict(mem_len=128, eval_mem_len=128)),
+    # Question 2: the rest of Table 5 at c = 2 (conv_attention above is one of its cells).
     'conv_autoencoding': (compressive, dict(compression='conv', compression_loss='autoencoding')),
     'conv_bptt': (compressive, dict(compression='conv', **BPTT)),
     'dilated_conv_attention': (compressive, dict(compression='dilated_conv', compression_loss='attention')),
-    'dilated_conv_autoencoding': (compressive, dict(compression='dilated_conv',
-                                                    compression_loss='autoencoding')),
-    'dilated_conv_bptt': (compressive, dict(compression='dilated_conv', **BPTT)),
     'max_pool': (compressive, dict(compression='max_pool', compression_loss='none')),
     'mean_pool': (compressive, dict(compression='mean_pool', compression_loss='none')),
     'most_used': (compressive, dict(compression='most_used', compression_loss='none')),
 }
 
 
-# ## One run
+# Optimiser steps for a cell: the same characters for every cell, so an unrolled cell takes
+# `steps / unroll` steps of `unroll` segments each.
+def steps_of(name: str, steps: int) -> int:
+    unroll = RUNS[name][1].get('unroll', 1)
+    if steps % unroll:
+        raise SystemExit(f"steps={steps} must divide by the unroll of {unroll} so that {name} reads "
+                         f"the same characters as the other cells; try steps={steps - steps % unroll}")
+    return steps // unroll
+
+
+def config_of(name: str, seed: int, steps: int, logs: str):
+    module, changes = RUNS[name]
+    return build_config(module.Config, module.PRESETS,
+                        {**SIZES, **changes, 'steps': steps_of(name, steps), 'seed': seed, 'logs_dir': logs})
+
+
+# Keys per query and reach: $M + L$ and $M$ for XL; $M_c + M + L$ and $M + c\,M_c$ with compression.
+def cost(name: str, config) -> Dict[str, int]:
+    if RUNS[name][0] is xl:
+        return {'keys': config.mem_len + config.seq_len, 'reach': config.mem_len}
+    return {'keys': config.mem_len + config.compressed_len + config.seq_len,
+            'reach': config.mem_len + config.compression_rate * config.compressed_len}
+
+
+# ## The attention profile of a trained model
 #
-# Builds the configuration exactly as the command line would (defaults, the `cpu` preset,
-# `COMMON`, the run's overrides), trains in a temporary log folder (the study keeps only the
-# numbers), and records the final validation loss, the mean training loss of the last 50
-# steps, the whole training curve, the attention cost and the reach.
-def run_one(name: str, steps: int) -> Dict:
-    module, overrides = RUNS[name]
-    # The labml logs of study runs are thrown away: the numbers kept are the ones below.
-    with tempfile.TemporaryDirectory() as logs:
-        config = build_config(module.Config, module.PRESETS,
-                              {**COMMON, **overrides, 'steps': steps, 'logs_dir': logs})
-        started = time.time()
-        result = train(config, module.build_model, f'study_{name}')
-    # Keys per query (memory parts plus the segment) and how many characters behind the segment
-    # the oldest key reaches: $M$ for XL, $M + c\,M_c$ with compression.
-    if module is xl:
-        keys, reach = config.mem_len + config.seq_len, config.mem_len
+# Over every segment of the held-out text with full memories, read in the trainer's own
+# validation streams.
+def profile(name: str, model, config, vocabulary) -> Dict:
+    import torch
+
+    from labml_memory.compressive import analysis
+    from labml_memory.tasks.shakespeare import SequentialStreams, load_text, split
+    text = load_text(Path(config.data_file) if config.data_file else None)
+    streams = SequentialStreams(split(vocabulary.encode(text))[1], config.batch_size, config.seq_len)
+    model = model.to('cpu')
+    if PROFILED[name] is None:
+        buckets, measured = analysis.measure(model, streams, len(streams), torch.device('cpu'))
     else:
-        keys = config.mem_len + config.compressed_len + config.seq_len
-        reach = config.mem_len + config.compression_rate * config.compressed_len
-    return {'name': name, 'steps': steps, 'valid_loss': result.final_valid_loss,
-            'train_loss_last50': sum(list(result.train_losses.values())[-50:]) / 50,
-            'train_curve': result.train_losses, 'keys': keys, 'reach': reach,
-            'memory_bytes': result.memory_bytes, 'wall_s': time.time() - started,
-            'tokens_per_second': result.tokens_per_second, 'machine': provenance.machine()}
+        buckets, measured = analysis.measure_equal_span(model, streams, len(streams), torch.device('cpu'),
+                                                        older=PROFILED[name])
+    return {'buckets': buckets, 'segments_measured': measured, 'streams': config.batch_size}
 
 
-# ## The page, the table and the figure
-#
-# `study.md` reads on its own: the figure first, then a row for every run in `RUNS` with
-# every column defined, then how the numbers were made. `study.png` has two panels.
-def report(results: Dict[str, Dict]) -> None:
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-    lines = ['Two questions, each answered by a 300-step run of the CPU preset\'s model (4 '
-             'layers, 128 wide, segments of 64 characters) on Tiny Shakespeare: at equal '
-             'attention cost, does compressing old memories beat keeping more of them? And '
-             'which compression function and loss (a small version of the paper\'s Table 5) '
-             'trains best? The runs are short, far from convergence, and one seed each.', '',
-             '![Left: training loss at equal attention cost, minus Transformer-XL\'s. Right: each run\'s validation loss '
-             'minus Transformer-XL\'s](study.png)', '',
-             'Right panel: each run\'s final validation loss minus that of `xl_mem96`, '
-             'Transformer-XL at the same attention cost; left of zero is better. The spread '
-             'across seeds was not measured: read gaps of a few hundredths as a direction, '
-             'not a result.', '',
-             '## Every run', '',
-             '| run | keys per query | reach (chars) | steps | valid loss (nats/char) | bpc | '
-             'train loss, last 50 steps | wall time (s) |', '|---|---:|---:|---:|---:|---:|---:|---:|']
-    # One row per run in the order of `RUNS`; runs not measured yet keep their row, so the
-    # table shows what is missing.
-    for name in RUNS:
-        if name in results:
-            r = results[name]
-            lines.append(f"| `{name}` | {r['keys']} | {r['reach']} | {r['steps']} | "
-                         f"{r['valid_loss']:.4f} | {r['valid_loss'] / math.log(2):.4f} | "
-                         f"{r['train_loss_last50']:.4f} | {r['wall_s']:.0f} |")
-        else:
-            lines.append(f"| `{name}` | | | not run yet | | | | |")
-    lines += ['', '* **run**: `xl_mem96` is Transformer-XL with a memory of 96; the others are '
-              'the Compressive Transformer with the compression function and loss in the name '
-              '(`c4`: compression rate 4, otherwise 2; pooling and `most_used` have no loss).',
-              '* **keys per query**: compressed memory + memory + segment (memory + segment for '
-              'XL), what sets the attention cost.',
-              '* **reach**: how many characters behind the segment the oldest key stands for, '
-              '$M + c M_c$ ($M$ for XL).',
-              '* **valid loss**: nats per character on the whole validation text read from an '
-              'empty memory; **bpc** the same in bits. The compression loss is never part of it.',
-              '* **train loss, last 50 steps**: the language-model loss averaged over the last '
-              '50 steps, a less noisy view of how far a run got.',
-              '* **wall time**: seconds for the run including validation.', '']
-    done = [n for n in RUNS if n in results]
-    paths = OUT / 'study.json'
-    records = [({**results[n], 'command': f"python experiments/compressive_study.py only={n} "
-                 f"steps={results[n]['steps']} force=true", 'seconds': results[n]['wall_s']}, paths)
-               for n in done]
-    lines += provenance.section(records, seconds='seconds', seeds=[COMMON['seed']], extra=[
-        '* **Threads:** one per run, one run at a time.',
-        '* **Redraw this page:** `python experiments/compressive_study.py report` (reads '
-        '`study.json`, trains nothing).'])
-    (OUT / 'study.md').write_text('# Compressive Transformer study\n\n' + '\n'.join(lines))
-    if not done:
-        return
-    # Left: the smoothed training curves of the equal-cost runs, drawn as differences from
-    # XL's: the curves themselves lie on top of each other at any scale that shows all of
-    # them. Each has its own colour, line style and marker.
-    fig, (curves, bars) = plt.subplots(1, 2, figsize=(11, 4.4), gridspec_kw={'width_ratios': [1, 1.1]})
-
-    def smoothed(name: str) -> Dict[int, float]:
-        # A 25-step running mean: single steps on 32 streams are noisy.
-        curve = {int(k): v for k, v in results[name]['train_curve'].items()}
-        steps, window = sorted(curve), 25
-        return {s: sum(curve[t] for t in steps[max(0, i - window + 1):i + 1]) /
-                len(steps[max(0, i - window + 1):i + 1]) for i, s in enumerate(steps)}
-
-    if 'xl_mem96' in results:
-        base = smoothed('xl_mem96')
-        curves.axhline(0, color='0.35', linewidth=1, label='xl_mem96 (zero line)')
-        for name, color, style, marker in (('conv_attention', 'C0', '--', 's'),
-                                           ('conv_attention_c4', 'C1', ':', 'D')):
-            if name in results:
-                mine = smoothed(name)
-                steps = [s for s in sorted(mine) if s in base and s >= 25]
-                curves.plot(steps, [mine[s] - base[s] for s in steps], color=color,
-                            linestyle=style, marker=marker, markevery=max(1, len(steps) // 6),
-                            label=name)
-    curves.set_xlabel('step')
-    curves.set_ylabel('training loss − xl_mem96\'s (nats/char)')
-    curves.set_title('Equal attention cost (160 keys per query), 25-step means', fontsize=10)
-    curves.grid(alpha=0.3)
-    curves.legend(fontsize=8)
-    # Right: differences from XL, so the axis has a true zero and no bar is cut: a bar's
-    # length is the whole difference. XL itself is the zero line.
-    reference = results['xl_mem96']['valid_loss'] if 'xl_mem96' in results else None
-    others = [n for n in done if n != 'xl_mem96']
-    if reference is not None and others:
-        deltas = [results[n]['valid_loss'] - reference for n in others]
-        bars.barh(range(len(others)), deltas,
-                  color=['C0' if d < 0 else 'C1' for d in deltas])
-        bars.axvline(0, color='0.3', linewidth=1)
-        bars.set_yticks(range(len(others)), others, fontsize=8)
-        bars.invert_yaxis()
-        for k, d in enumerate(deltas):
-            bars.text(d + (0.001 if d >= 0 else -0.001), k, f'{d:+.3f}', va='center',
-                      ha='left' if d >= 0 else 'right', fontsize=7)
-        span = max(abs(d) for d in deltas) * 1.35
-        bars.set_xlim(-span, span)
-        bars.set_xlabel(f'validation loss − xl_mem96\'s {reference:.4f} (nats/char)')
-        bars.set_title('Every run against Transformer-XL (left is better)', fontsize=10)
-        bars.grid(axis='x', alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(OUT / 'study.png', dpi=110)
-    plt.close(fig)
+# ## One run
+def run_one(name: str, seed: int, steps: int, command: str, logs: str) -> Dict:
+    config = config_of(name, seed, steps, logs)
+    started = time.time()
+    result = train(config, RUNS[name][0].build_model, f'compressive_study_{name}')
+    seconds = time.time() - started
+    record = {'name': name, 'seed': seed, 'steps': result.final_step, 'unroll': config.unroll,
+              'characters': result.final_step * config.unroll * config.batch_size * config.seq_len,
+              **cost(name, config),
+              'memory': {'seq_len': config.seq_len, 'mem_len': config.mem_len,
+                         'compressed_len': getattr(config, 'compressed_len', 0),
+                         'compression_rate': getattr(config, 'compression_rate', 1)},
+              'parameters': sum(p.numel() for p in result.model.parameters()),
+              'state_bytes_per_stream': result.memory_bytes // config.batch_size,
+              'valid_loss': result.final_valid_loss, 'valid_curve': result.valid_losses,
+              'train_curve': result.train_losses, 'run_uuid': result.run_uuid, 'seconds': seconds,
+              'command': command, 'machine': provenance.machine()}
+    if name in PROFILED:
+        record['profile'] = profile(name, result.model, config, result.vocabulary)
+    return record
 
 
-# ## Command line
-#
-# `steps` (300 by default), `only` (a comma-separated subset of the runs), `force=true` to rerun
-# what is stored, `report` to redraw without training. Results are saved after every run, so
-# an interrupted study loses at most the run in progress.
-def main(argv: List[str]) -> None:
-    # `report` is a bare word; everything else is `key=value`, parsed like an experiment's.
-    report_only = 'report' in argv
-    args = {'steps': str(COMMON['steps']), 'only': '', 'force': 'false'}
-    args.update(parse_overrides([a for a in argv if a != 'report']))
-    # Unknown run names fail before anything trains, naming the valid ones.
-    names = [n for n in args['only'].split(',') if n] or list(RUNS)
+def parse(argv: List[str]) -> Dict:
+    settings = read_settings(argv, DEFAULTS)
+    settings['steps'] = int(settings['steps'])
+    names = [n for n in settings['only'].split(',') if n] or list(RUNS)
     unknown = [n for n in names if n not in RUNS]
     if unknown:
-        raise SystemExit(f"unknown run(s) {unknown}; valid: {list(RUNS)}")
-    # Results go beside the other result pages; the site lists `study.md` under Results.
-    OUT.mkdir(parents=True, exist_ok=True)
-    # Earlier results are read back, so parts of the study run on different days add up.
-    store = OUT / 'study.json'
-    results = json.loads(store.read_text()) if store.is_file() else {}
-    if not report_only:
-        for name in names:
-            if name in results and args['force'] != 'true':
-                continue
-            # Trained, then saved at once: the file always holds every finished run.
-            results[name] = run_one(name, int(args['steps']))
-            store.write_text(json.dumps(results, indent=1))
-            print(f"{name}: valid loss {results[name]['valid_loss']:.4f}", flush=True)
-    # The table and figure are redrawn from everything stored, measured now or before.
-    report(results)
-    print((OUT / 'study.md').read_text())
+        raise SystemExit(f"unknown run(s) {unknown}; valid: {', '.join(RUNS)}")
+    for name in names:
+        steps_of(name, settings['steps'])
+    settings['names'] = names
+    return settings
+
+
+def main(argv=None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    action = argv.pop(0) if argv and argv[0] in ('run', 'report') else 'run'
+    settings = parse(argv)
+    records = Path(os.environ.get('COMPRESSIVE_RECORDS', RECORDS))
+    if action == 'report':
+        import compressive_report
+        compressive_report.write(records, records.parent)
+        return
+    command = 'python experiments/compressive_study.py run ' + ' '.join(argv)
+    logs = tempfile.mkdtemp(prefix='compressive_study_')
+    # Seed by seed, so that a stopped study leaves whole seeds behind.
+    jobs = [(f'{name}_seed{seed}', (lambda n=name, s=seed: run_one(n, s, settings['steps'], command, logs)))
+            for seed in settings['seeds'] for name in settings['names']]
+    for key in run_missing(jobs, records):
+        print('recorded', key, flush=True)
 
 
 if __name__ == '__main__':
-    main(sys.argv[1:])
+    main()

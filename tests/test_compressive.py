@@ -452,6 +452,44 @@ def test_measure_against_a_per_key_average_and_counts_segments(requested):
         measure(model, _Streams(tokens, 6), 0, torch.device('cpu'))
 
 
+def test_equal_span_profile_of_a_transformer_xl_against_a_per_key_average():
+    # The control of the attention analysis: a Transformer-XL of memory 14 read in segments of
+    # 6, its memories split as 8 older (where compressed slots would stand) and 6 newer. It is
+    # measured only once its memory is full: after three segments (6, 12, then 14 keys).
+    from labml_memory.compressive.analysis import measure_equal_span
+    from labml_memory.transformer_xl import TransformerXL
+    model = TransformerXL(VOCAB, d_model=16, heads=2, n_layers=2, d_ff=32, mem_len=14, dropout=0.0).eval()
+    with torch.no_grad():
+        for p in model.parameters():   # u, v, norms and projections all off their initial values
+            p.add_(0.3 * torch.randn_like(p))
+    tokens = torch.randint(0, VOCAB, (2, 7 * 6))
+    result, measured = measure_equal_span(model, _Streams(tokens, 6), 50, torch.device('cpu'), older=8)
+    # Keys: 8 older memories, 6 newer, 6 of the segment, six buckets in each part, as evenly
+    # as whole keys allow (the older part 2, 2, 1, 1, 1, 1).
+    edges = [[0, 1], [2, 3], [4], [5], [6], [7]] + [[k] for k in range(8, 20)]
+    total, allowed, count, memory = torch.zeros(2, 18), torch.zeros(2, 18), 0, None
+    for s in range(7):
+        chunk = tokens[:, s * 6:(s + 1) * 6]
+        weights = model.attention_weights(chunk, memory)
+        if memory is not None and all(length == 14 for length in memory.lengths):
+            count += 1
+            for n, w in enumerate(weights):
+                for bucket, keys in enumerate(edges):
+                    for key in keys:
+                        for i in range(6):
+                            if key < 14 or key - 14 <= i:
+                                total[n, bucket] += w[:, :, i, key].sum()
+                                allowed[n, bucket] += w.shape[0] * w.shape[1]
+        memory = model(chunk, memory).memory
+    assert measured == count == 4
+    for n in range(2):
+        torch.testing.assert_close(torch.tensor(result[f'layer {n}']), total[n] / allowed[n])
+    torch.testing.assert_close(torch.tensor(result['all layers']), total.sum(0) / allowed.sum(0))
+    for bad in (0, 14, 20):
+        with pytest.raises(ValueError, match=f"0 < older < M_XL; got older={bad} with memory lengths \\[14, 14\\]"):
+            measure_equal_span(model, _Streams(tokens, 6), 5, torch.device('cpu'), older=bad)
+
+
 # ## Against slow references written from the paper
 
 def _perturbed(model, scale=0.3, seed=11):

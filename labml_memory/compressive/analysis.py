@@ -99,36 +99,31 @@ def bucket_sums(weights: torch.Tensor, n_cm: int, n_m: int):
 # ## Reading held-out text
 #
 # The model reads the validation streams from an empty memory, as validation does. The first
-# segments, while the memories are still filling, are skipped: only segments whose memory and
-# compressed memory are full are measured, so every bucket means the same thing each time.
+# segments, while the memories are still filling, are skipped: only segments whose memories
+# are full are measured, so every bucket means the same thing each time.
 #
-# Returns the buckets and how many segments were measured, which is fewer than asked for when
-# the held-out text runs out first: the page reports the number that was measured.
-@torch.no_grad()
-def measure(model, streams, segments: int, device) -> Tuple[Dict[str, List[float]], int]:
+# One loop serves two models. `step(inputs, memory)` returns a segment's attention weights,
+# layer by layer, and the memory after it; `parts(memory)` returns, per layer, where the keys
+# split into the three parts (the sizes of the oldest two), or `None` while the memory is not
+# yet full. Returns the buckets and how many segments were measured, which is fewer than asked
+# for when the held-out text runs out first: the page reports the number that was measured.
+def _read(step, parts, n_layers: int, fill: int, streams, segments: int, device):
     if segments < 1:
         raise ValueError(f"segments must be a positive number of segments to measure, got {segments}")
-    model.eval()
-    # Segments needed before both memories are full: $M / L$ to fill the memory, then
-    # $c\,M_c / L$ more whose evictions fill the compressed memory.
-    fill = math.ceil(model.n_m / model.segment_len) + \
-        math.ceil(model.n_cm * model.rate / model.segment_len)
     total_sums, total_counts = 0.0, 0.0
-    per_layer = [[0.0, 0.0] for _ in model.layers]
+    per_layer = [[0.0, 0.0] for _ in range(n_layers)]
     memory, measured = None, 0
     for index in range(min(len(streams), fill + segments)):
         inputs = streams.segment(index)[0].to(device)
         # Measured only when every layer's memories are full (checked on the state itself,
         # not predicted), so the buckets cover the same keys in every measured segment.
-        full = memory is not None and all(m >= model.n_m and cm == model.n_cm
-                                          for m, cm in memory.lengths)
-        weights, new_memory = model.attention_weights(inputs, memory)
-        if full:
+        sizes = None if memory is None else parts(memory)
+        weights, new_memory = step(inputs, memory)
+        if sizes is not None:
             # Sums and counts accumulate; the division happens once, at the end, so a
             # bucket's mean weighs every (query, key) pair equally across segments and layers.
-            for n, w in enumerate(weights):
-                n_cm, n_m = memory.compressed[n].shape[1], memory.memory[n].shape[1]
-                sums, counts = bucket_sums(w, n_cm, n_m)
+            for n, (w, (older, newer)) in enumerate(zip(weights, sizes)):
+                sums, counts = bucket_sums(w, older, newer)
                 total_sums, total_counts = total_sums + sums, total_counts + counts
                 per_layer[n][0] = per_layer[n][0] + sums
                 per_layer[n][1] = per_layer[n][1] + counts
@@ -143,6 +138,52 @@ def measure(model, streams, segments: int, device) -> Tuple[Dict[str, List[float
     for n, (s, c) in enumerate(per_layer):
         result[f'layer {n}'] = (s / c).tolist()
     return result, measured
+
+
+# The Compressive Transformer: compressed memory, memory, segment. Segments needed before both
+# memories are full: $M / L$ to fill the memory, then $c\,M_c / L$ more whose evictions fill
+# the compressed memory.
+@torch.no_grad()
+def measure(model, streams, segments: int, device) -> Tuple[Dict[str, List[float]], int]:
+    model.eval()
+    fill = math.ceil(model.n_m / model.segment_len) + \
+        math.ceil(model.n_cm * model.rate / model.segment_len)
+
+    def parts(memory):
+        if not all(m >= model.n_m and cm == model.n_cm for m, cm in memory.lengths):
+            return None
+        return [(c.shape[1], m.shape[1]) for c, m in zip(memory.compressed, memory.memory)]
+
+    return _read(model.attention_weights, parts, len(model.layers), fill, streams, segments, device)
+
+
+# ## The same buckets for a Transformer-XL of equal span
+#
+# Is attention that rises into the compressed memory a sign that the model reads its summary,
+# or would any model put that much weight on keys that far back? The control is a
+# Transformer-XL whose memory covers the same characters: $M_{XL} = M + c\,M_c$. Its oldest
+# `older` $= c\,M_c$ memories stand where the compressed slots stand, one key per character
+# instead of one per $c$; the next $M$ are the memory, then the segment. The buckets are the
+# same 18, cut from the same character spans.
+@torch.no_grad()
+def measure_equal_span(model, streams, segments: int, device, older: int) -> Tuple[Dict[str, List[float]], int]:
+    model.eval()
+    span = model.memory_lengths()
+    if len(set(span)) != 1 or not 0 < older < span[0]:
+        raise ValueError(f"older must split one memory length shared by every layer, 0 < older < "
+                         f"M_XL; got older={older} with memory lengths {span}")
+    span = span[0]
+    seq_len = streams.seq_len
+
+    def step(inputs, memory):
+        return model.attention_weights(inputs, memory), model(inputs, memory).memory
+
+    def parts(memory):
+        if not all(length == span for length in memory.lengths):
+            return None
+        return [(older, span - older)] * len(memory.lengths)
+
+    return _read(step, parts, len(model.layers), math.ceil(span / seq_len), streams, segments, device)
 
 
 # ## The figure and the table

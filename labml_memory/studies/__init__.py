@@ -64,8 +64,8 @@ STUDIES: List[Study] = [
           ['quality_peers.md'], 'python experiments/quality_at_equal_budget.py --peers',
           'python experiments/quality_at_equal_budget.py --report', seeds='1'),
     Study('compressive', 'Does compressing beat remembering at equal attention cost; which compression '
-          'function and loss?', ['compressive/study.md'], 'python experiments/compressive_study.py',
-          'python experiments/compressive_study.py report', seeds='1'),
+          'function and loss?', ['compressive/study.md'], 'python experiments/compressive_study_one_seed.py',
+          'python experiments/compressive_study_one_seed.py report', seeds='1'),
     Study('attention_buckets', 'Where does the Compressive Transformer\'s attention go, by age of key?',
           ['compressive/attention_buckets.md'], 'python -m labml_memory.compressive.analysis',
           no_report='measured from a trained checkpoint, which the repository does not keep', seeds='1'),

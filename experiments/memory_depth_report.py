@@ -34,7 +34,7 @@ def label(r: Dict, n_layers: int) -> str:
     return text + (f", short {r['short_mem_len']}" if r['name'].startswith('long1_last_short') else '')
 
 
-def write(records: Path, out: Path) -> None:
+def write(records: Path, out: Path, planned: List[str] = ()) -> None:
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
@@ -146,6 +146,14 @@ def write(records: Path, out: Path) -> None:
         lines.append(f"* **All long against all short** at the last step: {gap:+.4f} nats, "
                      + ('beyond the seeds\' spread' if separated(losses(all_long), losses(all_short)) else 'within the spread')
                      + '; the right panel shows the gap over training.')
+    # What the plan holds that the records do not: said on the page, with the command that
+    # runs exactly what is missing.
+    missing = [name for name in planned if name not in runs or len(runs[name]) < len(seeds)]
+    if missing:
+        lines.append(f"* **Not run:** {', '.join(f'`{n}`' for n in missing)}: in the study's plan, "
+                     "not in these records (left out for compute, or missing a seed); "
+                     "`python experiments/memory_depth_study.py run` runs only what is missing, and "
+                     "`report` then adds it to this page.")
     every = [r for rs in runs.values() for r in rs]
     dates = sorted(r['machine']['date'] for r in every)
     m = every[0]['machine']

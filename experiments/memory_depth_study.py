@@ -105,7 +105,7 @@ def main(argv=None) -> None:
     records = Path(os.environ.get('MEMORY_DEPTH_RECORDS', RECORDS))
     if action == 'report':
         import memory_depth_report
-        memory_depth_report.write(records, records.parent)
+        memory_depth_report.write(records, records.parent, [name for name, _ in plan('all')])
         return
     command = 'python experiments/memory_depth_study.py run ' + ' '.join(argv)
     logs = tempfile.mkdtemp(prefix='memory_depth_study_')

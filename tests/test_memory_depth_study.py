@@ -53,7 +53,11 @@ def test_the_reading_follows_the_numbers(tmp_path):
     _write(records, 'long1_first', 1, 'first', 16, [1.70, 1.71, 1.72])     # worse, beyond the spread
     _write(records, 'long1_last', 1, 'last', 16, [1.505, 1.515, 1.525])    # within the spread of all long
     _write(records, 'long1_last_short4', 1, 'last', 4, [1.45, 1.46, 1.47])  # best, beyond the spread
+    report.write(records, tmp_path, ['long6_last', 'long3_first', 'long1_last'])
+    page = (tmp_path / 'study.md').read_text()
+    assert "* **Not run:** `long3_first`: in the study's plan, not in these records" in page
     report.write(records, tmp_path)
+    assert 'Not run' not in (tmp_path / 'study.md').read_text()
     page = (tmp_path / 'study.md').read_text()
     assert '* **Fewer long layers** within the spread of all long, or better: 1 long, last.' in page
     assert '* **1 long, first against last**: +0.1950 nats, beyond the seeds\' spread.' in page

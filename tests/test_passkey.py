@@ -155,6 +155,65 @@ def test_a_tiny_run_end_to_end_and_its_report(tmp_path):
     assert plot.stat().st_size > 1000
 
 
+def test_the_grid_reads_the_same_texts_at_every_cell_for_every_model(monkeypatch):
+    # Each cell's texts come from a seed of its own, 10,000 + 100 i + j for length i and depth
+    # j, at that cell's length and depth: every model and every run is scored on the same texts.
+    seen = []
+    monkeypatch.setattr(passkey, 'evaluate', lambda model, batch, seg_len: (
+        seen.append((batch, seg_len)), {'accuracy': len(seen) / 10})[1])
+    config = PasskeyConfig(eval_lengths=(2, 3), eval_depths=(0.0, 0.5, 1.0), eval_samples=3,
+                           n_digits=3, seg_len=32)
+    grid = passkey.evaluate_grid(None, config, torch.device('cpu'))
+    assert grid == {'2': {'0': 0.1, '0.5': 0.2, '1': 0.3}, '3': {'0': 0.4, '0.5': 0.5, '1': 0.6}}
+    for k, (batch, seg_len) in enumerate(seen):
+        i, j = divmod(k, 3)
+        expected = sample(3, (2, 3)[i] * 32, torch.Generator().manual_seed(10_000 + 100 * i + j), 3,
+                          (0.0, 0.5, 1.0)[j])
+        assert seg_len == 32
+        assert torch.equal(batch.inputs, expected.inputs) and torch.equal(batch.targets, expected.targets)
+
+
+def test_a_run_records_what_it_trained_and_evaluated(tmp_path, monkeypatch):
+    # The record's fields against what the run did: the labml name, the training sampler
+    # (seeded, with the configured digits), the training time, the last validation accuracy
+    # and the command that reruns it.
+    import time
+    calls = {}
+    real_start, real_train = passkey.start_run, passkey.train
+
+    def start_run(name, *args):
+        calls['name'] = name
+        return real_start(name, *args)
+
+    def train(model, sampler, config, device):
+        calls['sampler'] = sampler
+        calls['history'] = real_train(model, sampler, config, device)
+        return calls['history']
+    monkeypatch.setattr(passkey, 'start_run', start_run)
+    monkeypatch.setattr(passkey, 'train', train)
+    overrides = {'model': 'transformer_xl', 'steps': '4', 'batch_size': '2', 'seg_len': '32', 'n_digits': '3',
+                 'eval_lengths': '2', 'eval_depths': '0', 'eval_samples': '2', 'eval_every': '3',
+                 'results_dir': str(tmp_path), 'logs_dir': str(tmp_path / 'logs'), 'd_model': '16',
+                 'heads': '2', 'n_layers': '1', 'd_ff': '32', 'mem_len': '8', 'eval_mem_len': '8'}
+    started = time.time()
+    result = passkey.run(overrides)
+    wall = time.time() - started
+    assert calls['name'] == 'passkey_transformer_xl' and result['model'] == 'transformer_xl'
+    # The sampler is seeded by the generator it is given, and writes 3-digit keys.
+    one = calls['sampler'](2, 64, torch.Generator().manual_seed(5))
+    two = calls['sampler'](2, 64, torch.Generator().manual_seed(5))
+    assert torch.equal(one.inputs, two.inputs)
+    key = decode(one.targets[0][one.score_mask[0]])
+    assert len(key) == 3 and key.isdigit()
+    assert isinstance(result['train_seconds'], float) and 0 < result['train_seconds'] <= wall
+    assert result['train_seconds'] == round(result['train_seconds'], 1)
+    assert len(calls['history']) == 4 and result['final_train_accuracy'] == calls['history'][-1]['accuracy.valid']
+    # Validated at step 3 and at the last, not at step 2: the value is the last step's.
+    assert calls['history'][-1]['accuracy.valid'] is not None and 'accuracy.valid' not in calls['history'][1]
+    assert result['command'] == 'python -m labml_memory.tasks.passkey ' + ' '.join(
+        f'{k}={v}' for k, v in overrides.items())
+
+
 def test_the_report_gives_each_name_its_seeds_mean_and_range(tmp_path):
     # Hand-made records: the mean over depths per seed, then the mean and range over seeds.
     def record(name, seed, control, far):

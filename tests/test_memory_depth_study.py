@@ -62,6 +62,9 @@ def test_the_reading_follows_the_numbers(tmp_path):
     assert '* **Fewer long layers** within the spread of all long, or better: 1 long, last.' in page
     assert '* **1 long, first against last**: +0.1950 nats, beyond the seeds\' spread.' in page
     assert '* **Short range**: the lowest mean is at 4 characters (1.4600); against all long -0.0500, beyond' in page
+    assert ("* **The sweep**, one long layer on top: short 4 → 1.4600, short 16 → 1.5150; the shortest against "
+            "the longest, -0.0550 nats, beyond the seeds' spread.") in page
+    assert '3 seeds per configuration' in page
     assert '* **All long against all short** at the last step: -0.1000 nats, beyond the seeds\' spread' in page
     assert '| all long | [128, 128, 128, 128, 128, 128] | 393,216 |' in page
     assert (tmp_path / 'study.png').stat().st_size > 0

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Dict, List
 
 from labml_memory.compressive.analysis import BUCKETS_PER_PART
-from labml_memory.studies.reading import cell, separated
-from labml_memory.studies.records import load
+from labml_memory.studies.reading import cell, separated, versus
+from labml_memory.studies.records import by_name
 
 REFERENCE = 'xl_mem96'
 EQUAL_SPAN = 'xl_mem128'
@@ -23,20 +23,8 @@ TABLE5 = {'conv_bptt': 0.996, 'max_pool': 0.986, 'conv_autoencoding': 0.984, 'me
           'most_used': 0.980, 'dilated_conv_attention': 0.977, 'conv_attention': 0.973}
 
 
-def group(records: Path) -> Dict[str, List[Dict]]:
-    runs: Dict[str, List[Dict]] = {}
-    for r in load(records, '*_seed*.json'):
-        runs.setdefault(r['name'], []).append(r)
-    return {k: sorted(v, key=lambda r: r['seed']) for k, v in runs.items()}
-
-
 def losses(rs: List[Dict]) -> List[float]:
     return [r['valid_loss'] for r in rs]
-
-
-def verdict(a: List[float], b: List[float]) -> str:
-    gap = statistics.mean(a) - statistics.mean(b)
-    return f"{gap:+.4f}, " + ("beyond the seeds' spread" if separated(a, b) else 'within the spread')
 
 
 # ## Page 1: loss by cell
@@ -95,7 +83,7 @@ def write_study(runs: Dict[str, List[Dict]], out: Path) -> None:
              f'| validation loss | against {REFERENCE} |', '|---|---:|---:|---:|---:|---|---:|---|']
     for name in names:
         rs, first = runs[name], runs[name][0]
-        against = '(the reference)' if name == REFERENCE else (verdict(losses(rs), reference) if reference else '')
+        against = '(the reference)' if name == REFERENCE else (versus(losses(rs), reference) if reference else '')
         lines.append(f"| `{name}` | {first['keys']} | {first['reach']} | {first['parameters']:,} | "
                      f"{first['state_bytes_per_stream']:,} | {first['steps']:,} × {first['unroll']} | "
                      f"{cell(losses(rs), 4)} | {against} |")
@@ -119,10 +107,10 @@ def write_study(runs: Dict[str, List[Dict]], out: Path) -> None:
         for name in ('conv_attention', 'conv_attention_c4', EQUAL_SPAN):
             if name in runs:
                 lines.append(f"* **`{name}` against `{REFERENCE}`** (equal attention cost"
-                             + (', 32 more keys' if name == EQUAL_SPAN else '') + f"): {verdict(losses(runs[name]), reference)}.")
+                             + (', 32 more keys' if name == EQUAL_SPAN else '') + f"): {versus(losses(runs[name]), reference)}.")
     if 'conv_attention' in runs and EQUAL_SPAN in runs:
         lines.append(f"* **`conv_attention` against `{EQUAL_SPAN}`** (the same 128 characters of reach, 32 "
-                     f"fewer keys): {verdict(losses(runs['conv_attention']), losses(runs[EQUAL_SPAN]))}.")
+                     f"fewer keys): {versus(losses(runs['conv_attention']), losses(runs[EQUAL_SPAN]))}.")
     grid = [n for n in TABLE5 if n in runs]
     if grid:
         best = min(grid, key=lambda n: statistics.mean(losses(runs[n])))
@@ -273,6 +261,6 @@ def write_buckets(runs: Dict[str, List[Dict]], out: Path) -> None:
 
 
 def write(records: Path, out: Path) -> None:
-    runs = group(records)
+    runs = by_name(records)
     write_study(runs, out)
     write_buckets(runs, out)

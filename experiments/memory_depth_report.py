@@ -10,24 +10,12 @@ import statistics
 from pathlib import Path
 from typing import Dict, List
 
-from labml_memory.studies.reading import cell, separated
-from labml_memory.studies.records import load
-
-
-def group(records: Path) -> Dict[str, List[Dict]]:
-    runs: Dict[str, List[Dict]] = {}
-    for r in load(records, '*_seed*.json'):
-        runs.setdefault(r['name'], []).append(r)
-    return {k: sorted(v, key=lambda r: r['seed']) for k, v in runs.items()}
+from labml_memory.studies.reading import cell, separated, versus
+from labml_memory.studies.records import by_name
 
 
 def losses(rs: List[Dict]) -> List[float]:
     return [r['valid_loss'] for r in rs]
-
-
-def versus(a: List[float], b: List[float]) -> str:
-    gap = statistics.mean(a) - statistics.mean(b)
-    return f"{gap:+.4f} nats, " + ('beyond the seeds\' spread' if separated(a, b) else 'within the spread')
 
 
 def label(r: Dict, n_layers: int) -> str:
@@ -43,7 +31,7 @@ def write(records: Path, out: Path, planned: List[str] = ()) -> None:
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    runs = group(records)
+    runs = by_name(records)
     first = next(iter(runs.values()))[0]
     n_layers = len(first['lengths'])
     all_long = next((rs for rs in runs.values() if rs[0]['n_long'] == n_layers), [])
@@ -114,8 +102,7 @@ def write(records: Path, out: Path, planned: List[str] = ()) -> None:
         if rs is all_long or not reference:
             verdict = '(the reference)' if rs is all_long else ''
         else:
-            gap = statistics.mean(v) - statistics.mean(reference)
-            verdict = f"{gap:+.4f}, " + ('beyond the seeds\' spread' if separated(v, reference) else 'within the spread')
+            verdict = versus(v, reference)
         lines.append(f"| {label(rs[0], n_layers)} | {rs[0]['lengths']} | {rs[0]['state_bytes_per_stream']:,} | "
                      f"{cell(v, 4)} | {verdict} |")
     lines += ['', '* **memory per layer**: positions each layer keeps, bottom layer first.',
@@ -140,26 +127,21 @@ def write(records: Path, out: Path, planned: List[str] = ()) -> None:
             by = {rs[0]['placement']: rs for rs in placement.values() if rs[0]['n_long'] == n}
             if 'first' in by and len(by) > 1:
                 other = min((p for p in by if p != 'first'), key=lambda p: statistics.mean(losses(by[p])))
-                gap = statistics.mean(losses(by['first'])) - statistics.mean(losses(by[other]))
-                lines.append(f"* **{n} long, first against {other}**: {gap:+.4f} nats, "
-                             + ('beyond the seeds\' spread.' if separated(losses(by['first']), losses(by[other]))
-                                else 'within the spread.'))
+                lines.append(f"* **{n} long, first against {other}**: "
+                             f"{versus(losses(by['first']), losses(by[other]), unit=' nats')}.")
     if shorts:
         best = min(shorts, key=lambda rs: statistics.mean(losses(rs)))
         lines.append(f"* **Short range**: the lowest mean is at {best[0]['short_mem_len']} characters "
                      f"({statistics.mean(losses(best)):.4f})" + (
-                         f"; against all long {statistics.mean(losses(best)) - statistics.mean(reference):+.4f}, "
-                         + ('beyond the seeds\' spread.' if separated(losses(best), reference) else 'within the spread.')
-                         if reference else '.'))
+                         f"; against all long {versus(losses(best), reference)}." if reference else '.'))
         lines.append('* **The sweep**, one long layer on top: ' + ', '.join(
             f"short {rs[0]['short_mem_len']} → {statistics.mean(losses(rs)):.4f}" for rs in shorts)
-            + (f"; the shortest against the longest, {versus(losses(shorts[0]), losses(shorts[-1]))}."
+            + (f"; the shortest against the longest, {versus(losses(shorts[0]), losses(shorts[-1]), unit=' nats')}."
                if len(shorts) > 1 else '.'))
     if all_long and all_short:
-        gap = statistics.mean(losses(all_long)) - statistics.mean(losses(all_short))
-        lines.append(f"* **All long against all short** at the last step: {gap:+.4f} nats, "
-                     + ('beyond the seeds\' spread' if separated(losses(all_long), losses(all_short)) else 'within the spread')
-                     + '; the right panel shows the gap over training.')
+        lines.append(f"* **All long against all short** at the last step: "
+                     f"{versus(losses(all_long), losses(all_short), unit=' nats')}; the right panel shows the "
+                     "gap over training.")
     # What the plan holds that the records do not: said on the page, with the command that
     # runs exactly what is missing.
     missing = [name for name in planned if name not in runs or len(runs[name]) < len(seeds)]

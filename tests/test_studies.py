@@ -70,3 +70,19 @@ def test_run_missing_skips_recorded_and_claimed_runs_and_survives_a_failure(tmp_
     assert not list(tmp_path.glob('*.partial'))
     assert clear_stale_locks(tmp_path) == ['b']
     assert [r['key'] for r in load(tmp_path)] == ['a', 'c']
+
+
+def test_the_shared_verdict_and_the_records_by_name(tmp_path):
+    import json
+
+    from labml_memory.studies.reading import versus
+    from labml_memory.studies.records import by_name as records_by_name
+    assert versus([1.0, 2.0, 3.0], [4.0, 5.0, 6.0]) == "-3.0000, beyond the seeds' spread"
+    assert versus([1.0, 2.0, 3.0], [2.0, 3.0, 4.0], digits=2, unit=' nats') == '-1.00 nats, within the spread'
+    # One seed has no spread: never "beyond".
+    assert versus([1.0], [9.0]) == '-8.0000, within the spread'
+    for name, seed in (('b', 2), ('a', 0), ('b', 0), ('b', 1)):
+        (tmp_path / f'{name}_seed{seed}.json').write_text(json.dumps({'name': name, 'seed': seed}))
+    (tmp_path / 'other.json').write_text('{}')
+    runs = records_by_name(tmp_path)
+    assert sorted(runs) == ['a', 'b'] and [r['seed'] for r in runs['b']] == [0, 1, 2]

@@ -6,6 +6,7 @@ Two small pieces every seeded study page uses, so the pages say the same thing t
 * `cell`: a table cell for a quantity measured over seeds, its mean and, in small type below,
   the lowest and highest seed. A range is what three seeds honestly give; a standard error from
   three values would claim more than they hold.
+* `versus`: the difference of two sets' means, with that verdict, in the words every page uses.
 * `separated`: whether two sets of seeds differ beyond their spread, read as "their ranges do
   not overlap". It is deliberately strict: with three seeds each, non-overlapping ranges happen
   by chance for two equal models with probability $2 / \binom{6}{3} = 0.1$, so a page calls a
@@ -27,3 +28,8 @@ def separated(a: List[float], b: List[float]) -> bool:
     if len(a) < 2 or len(b) < 2:
         return False
     return max(a) < min(b) or max(b) < min(a)
+
+
+def versus(a: List[float], b: List[float], digits: int = 4, unit: str = '') -> str:
+    gap = statistics.mean(a) - statistics.mean(b)
+    return f"{gap:+.{digits}f}{unit}, " + ("beyond the seeds' spread" if separated(a, b) else 'within the spread')

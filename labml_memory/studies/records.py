@@ -84,3 +84,11 @@ def load(records: Path, pattern: str = '*.json') -> List[Dict[str, Any]]:
     if not found:
         raise SystemExit(f"no records ({pattern}) under {records}; run the study first")
     return found
+
+
+# The records of a seeded study, by run name, each name's seeds in order.
+def by_name(records: Path, pattern: str = '*_seed*.json') -> Dict[str, List[Dict[str, Any]]]:
+    runs: Dict[str, List[Dict[str, Any]]] = {}
+    for record in load(records, pattern):
+        runs.setdefault(record['name'], []).append(record)
+    return {name: sorted(rs, key=lambda r: r['seed']) for name, rs in runs.items()}

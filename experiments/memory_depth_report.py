@@ -31,11 +31,16 @@ def write(records: Path, out: Path, planned: List[str] = ()) -> None:
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    runs = by_name(records)
+    every_run = by_name(records)
+    # The baselines trained for the longer budget (`part=longer`) are read apart from the rest.
+    longer = {k: v for k, v in every_run.items() if k.endswith('steps')}
+    runs = {k: v for k, v in every_run.items() if k not in longer}
     first = next(iter(runs.values()))[0]
     n_layers = len(first['lengths'])
     all_long = next((rs for rs in runs.values() if rs[0]['n_long'] == n_layers), [])
     all_short = next((rs for rs in runs.values() if rs[0]['n_long'] == 0), [])
+    long_longer = next((rs for rs in longer.values() if rs[0]['n_long'] == n_layers), [])
+    short_longer = next((rs for rs in longer.values() if rs[0]['n_long'] == 0), [])
     placement = {k: v for k, v in runs.items() if not k.startswith('long1_last_short')}
     shorts = sorted([rs for k, rs in runs.items() if k.startswith('long1_last_short')]
                     + [rs for k, rs in runs.items() if k == 'long1_last'],
@@ -73,13 +78,18 @@ def write(records: Path, out: Path, planned: List[str] = ()) -> None:
     b.set_ylabel('validation loss (nats/char)')
     b.set_title('A shorter range below')
     b.grid(alpha=0.3)
-    if all_long and all_short:
-        steps = sorted(set.intersection(*[set(r['valid_curve']) for r in all_long + all_short]), key=int)
-        gaps = [[l['valid_curve'][s] - s_['valid_curve'][s] for s in steps] for l, s_ in zip(all_long, all_short)]
+    # The gap over training, seed paired with seed, for each budget that has both baselines.
+    for longs, shorts_, colour in ((all_long, all_short, 'C0'), (long_longer, short_longer, 'C3')):
+        if not (longs and shorts_):
+            continue
+        steps = sorted(set.intersection(*[set(r['valid_curve']) for r in longs + shorts_]), key=int)
+        gaps = [[l['valid_curve'][s] - s_['valid_curve'][s] for s in steps] for l, s_ in zip(longs, shorts_)]
         x = [int(s) for s in steps]
-        c.plot(x, [statistics.mean(g) for g in zip(*gaps)], '-o', color='C0', markersize=3)
-        c.fill_between(x, [min(g) for g in zip(*gaps)], [max(g) for g in zip(*gaps)], color='C0', alpha=0.2)
+        c.plot(x, [statistics.mean(g) for g in zip(*gaps)], '-o', color=colour, markersize=3,
+               label=f"{longs[0]['steps']:,} steps")
+        c.fill_between(x, [min(g) for g in zip(*gaps)], [max(g) for g in zip(*gaps)], color=colour, alpha=0.2)
         c.axhline(0, color='0.4', linewidth=0.8)
+        c.legend(fontsize=8)
     c.set_xlabel('step')
     c.set_ylabel('all long − all short (nats/char)')
     c.set_title('Has the long memory paid for itself?\n(below zero: yes; seed pairs by seed)')
@@ -142,15 +152,20 @@ def write(records: Path, out: Path, planned: List[str] = ()) -> None:
         lines.append(f"* **All long against all short** at the last step: "
                      f"{versus(losses(all_long), losses(all_short), unit=' nats')}; the right panel shows the "
                      "gap over training.")
+    if long_longer and short_longer:
+        lines.append(f"* **With {long_longer[0]['steps']:,} steps**, all long against all short: "
+                     f"{versus(losses(long_longer), losses(short_longer), unit=' nats')} (all long "
+                     f"{cell(losses(long_longer), 4).split('<br>')[0]}, all short "
+                     f"{cell(losses(short_longer), 4).split('<br>')[0]}).")
     # What the plan holds that the records do not: said on the page, with the command that
     # runs exactly what is missing.
-    missing = [name for name in planned if name not in runs or len(runs[name]) < len(seeds)]
+    missing = [name for name in planned if name not in every_run or len(every_run[name]) < len(seeds)]
     if missing:
         lines.append(f"* **Not run:** {', '.join(f'`{n}`' for n in missing)}: in the study's plan, "
                      "not in these records (left out for compute, or missing a seed); "
                      "`python experiments/memory_depth_study.py run` runs only what is missing, and "
                      "`report` then adds it to this page.")
-    every = [r for rs in runs.values() for r in rs]
+    every = [r for rs in every_run.values() for r in rs]
     dates = sorted(r['machine']['date'] for r in every)
     m = every[0]['machine']
     lines += ['', '## How these numbers were made', '', '```', every[0]['command'].strip(),
@@ -161,6 +176,8 @@ def write(records: Path, out: Path, planned: List[str] = ()) -> None:
               f"* **Wall time:** {sum(r['seconds'] for r in every):,.0f} s of training in all, two runs at "
               "a time on the two cores; the machine was shared with other work at times, so these are "
               "upper bounds.",
-              f"* **Steps:** {first['steps']:,} per run; run ids in each record "
+              f"* **Steps:** {first['steps']:,} per run"
+              + (f" ({long_longer[0]['steps']:,} for the longer budget's baselines)" if long_longer else '')
+              + "; run ids in each record "
               '(`docs/results/memory_depth/records/`).', '']
     (out / 'study.md').write_text('\n'.join(lines))

@@ -10,10 +10,13 @@ can be expressed:
 2. **Does a shorter range in the lower layers help?** The paper's third finding, as its own
    sweep: one long layer at the top, and the short range of the five below it set to 4, 8,
    16, 32 or 64 characters.
+3. **Does the all-long model catch up with a longer budget?** The two baselines, all long and
+   all short, trained `LONGER_STEPS` steps (`part=longer`), three times the study's budget.
 
 ```
 python experiments/memory_depth_study.py run                    # every run not yet recorded
 python experiments/memory_depth_study.py run part=short seeds=0
+python experiments/memory_depth_study.py run part=longer        # the two baselines, 3,000 steps
 python experiments/memory_depth_study.py report                 # redraw the page only
 ```
 
@@ -51,6 +54,8 @@ SIZES = dict(n_layers=6, d_model=128, heads=4, d_ff=512, seq_len=32, batch_size=
              device='cpu')
 SHORT_RANGES = [4, 8, 16, 32, 64]
 DEFAULTS = dict(steps='1000', seeds='0,1,2', part='all')
+# The longer budget of question 3; its runs are named `<baseline>_<steps>steps`.
+LONGER_STEPS = 3000
 
 
 # The runs of a part, each a name and the settings it changes.
@@ -67,13 +72,18 @@ def plan(part: str) -> List[tuple]:
         for short in SHORT_RANGES:
             if short != SIZES['short_mem_len'] or part == 'short':
                 runs.append((f'long1_last_short{short}', dict(n_long=1, placement='last', short_mem_len=short)))
+    if part == 'longer':
+        for n_long in (0, SIZES['n_layers']):
+            runs.append((f'long{n_long}_last_{LONGER_STEPS}steps',
+                         dict(n_long=n_long, placement='last', steps=LONGER_STEPS)))
     if not runs:
-        raise SystemExit(f"unknown part {part!r}; valid: all, placement, short")
+        raise SystemExit(f"unknown part {part!r}; valid: all, placement, short, longer")
     return runs
 
 
 def run_one(name: str, changes: Dict, seed: int, steps: int, command: str, logs: str) -> Dict:
-    config = build_config(Config, PRESETS, {**SIZES, **changes, 'steps': steps, 'seed': seed,
+    # A run's own `steps` (the longer budget) wins over the study's.
+    config = build_config(Config, PRESETS, {**SIZES, 'steps': steps, **changes, 'seed': seed,
                                             'logs_dir': logs})
     started = time.time()
     result = train(config, build_model, 'memory_depth_study')
@@ -105,7 +115,8 @@ def main(argv=None) -> None:
     records = Path(os.environ.get('MEMORY_DEPTH_RECORDS', RECORDS))
     if action == 'report':
         import memory_depth_report
-        memory_depth_report.write(records, records.parent, [name for name, _ in plan('all')])
+        memory_depth_report.write(records, records.parent,
+                                  [name for part in ('all', 'longer') for name, _ in plan(part)])
         return
     command = 'python experiments/memory_depth_study.py run ' + ' '.join(argv)
     logs = tempfile.mkdtemp(prefix='memory_depth_study_')

@@ -21,6 +21,9 @@ def test_the_plan_has_every_distinct_arrangement_once_and_the_short_sweep():
     # The paper's "one in six", on top, is there, with every short range below it.
     assert 'long1_last' in names and 'long6_last' in names and 'long0_last' in names
     assert [c['short_mem_len'] for n, c in runs if n.startswith('long1_last_short')] == [4, 8, 32, 64]
+    # The longer budget: the two baselines, with their own steps.
+    assert study.plan('longer') == [('long0_last_3000steps', dict(n_long=0, placement='last', steps=3000)),
+                                    ('long6_last_3000steps', dict(n_long=6, placement='last', steps=3000))]
     # The short part alone includes its own 16.
     assert [c['short_mem_len'] for _, c in study.plan('short')] == [4, 8, 16, 32, 64]
 
@@ -32,11 +35,11 @@ def test_bad_settings_name_the_value():
         study.parse(['step=3'])
 
 
-def _write(records, name, n_long, placement, short, values, curve=None):
+def _write(records, name, n_long, placement, short, values, curve=None, steps=10):
     lengths = memory_lengths(6, n_long, placement, 128, short)
     for seed, v in enumerate(values):
         (records / f'{name}_seed{seed}.json').write_text(json.dumps({
-            'name': name, 'seed': seed, 'steps': 10, 'n_long': n_long, 'placement': placement,
+            'name': name, 'seed': seed, 'steps': steps, 'n_long': n_long, 'placement': placement,
             'short_mem_len': short, 'long_mem_len': 128, 'lengths': lengths,
             'state_bytes_per_stream': 4 * 128 * sum(lengths), 'parameters': 1, 'valid_loss': v,
             'valid_curve': curve or {'10': v}, 'train_curve': {}, 'run_uuid': 'x', 'seconds': 1.0,
@@ -53,6 +56,11 @@ def test_the_reading_follows_the_numbers(tmp_path):
     _write(records, 'long1_first', 1, 'first', 16, [1.70, 1.71, 1.72])     # worse, beyond the spread
     _write(records, 'long1_last', 1, 'last', 16, [1.505, 1.515, 1.525])    # within the spread of all long
     _write(records, 'long1_last_short4', 1, 'last', 4, [1.45, 1.46, 1.47])  # best, beyond the spread
+    report.write(records, tmp_path, ['long6_last', 'long3_first', 'long1_last', 'long6_last_30steps'])
+    assert "* **Not run:** `long3_first`, `long6_last_30steps`: in the study's plan" in (tmp_path / 'study.md').read_text()
+    # The longer budget's baselines are read apart: all long now ahead, beyond the spread.
+    _write(records, 'long6_last_30steps', 6, 'last', 16, [1.40, 1.41, 1.42], steps=30)
+    _write(records, 'long0_last_30steps', 0, 'last', 16, [1.45, 1.46, 1.47], steps=30)
     report.write(records, tmp_path, ['long6_last', 'long3_first', 'long1_last'])
     page = (tmp_path / 'study.md').read_text()
     assert "* **Not run:** `long3_first`: in the study's plan, not in these records" in page
@@ -66,5 +74,9 @@ def test_the_reading_follows_the_numbers(tmp_path):
             "the longest, -0.0550 nats, beyond the seeds' spread.") in page
     assert '3 seeds per configuration' in page
     assert '* **All long against all short** at the last step: -0.1000 nats, beyond the seeds\' spread' in page
-    assert '| all long | [128, 128, 128, 128, 128, 128] | 393,216 |' in page
+    assert '| all long | [128, 128, 128, 128, 128, 128] | 393,216 | 1.5100' in page
+    assert page.count('| all long |') == 1 and page.count('| all short |') == 1
+    assert ("* **With 30 steps**, all long against all short: -0.0500 nats, beyond the seeds' spread "
+            "(all long 1.4100, all short 1.4600).") in page
+    assert '* **Steps:** 10 per run (30 for the longer budget\'s baselines)' in page
     assert (tmp_path / 'study.png').stat().st_size > 0

@@ -132,7 +132,7 @@ def write(records: Path, out: Path, planned: List[str] = ()) -> None:
                    if 0 < rs[0]['n_long'] < n_layers and (statistics.mean(losses(rs)) <= statistics.mean(reference)
                                                            or not separated(losses(rs), reference))]
         lines.append('* **Fewer long layers** within the spread of all long, or better: '
-                     + (', '.join(matches) if matches else 'none') + '.')
+                     + ('; '.join(matches) if matches else 'none') + '.')
         for n in range(1, n_layers):
             by = {rs[0]['placement']: rs for rs in placement.values() if rs[0]['n_long'] == n}
             if 'first' in by and len(by) > 1:
@@ -163,8 +163,8 @@ def write(records: Path, out: Path, planned: List[str] = ()) -> None:
     if missing:
         lines.append(f"* **Not run:** {', '.join(f'`{n}`' for n in missing)}: in the study's plan, "
                      "not in these records (left out for compute, or missing a seed); "
-                     "`python experiments/memory_depth_study.py run` runs only what is missing, and "
-                     "`report` then adds it to this page.")
+                     "`python experiments/memory_depth_study.py run` runs only what is missing "
+                     "(`run part=longer` for the longer budget), and `report` then adds it to this page.")
     every = [r for rs in every_run.values() for r in rs]
     dates = sorted(r['machine']['date'] for r in every)
     m = every[0]['machine']

@@ -119,7 +119,7 @@ read, and *Results* compares them on the same text, the same budget and the same
   The one-seed look beside the public implementations is [quality against the peers](results/quality_peers.md).
 * The experiments' own figures: the Compressive Transformer's
   [attention over its memories](results/compressive/attention_buckets.md), the
-  [passkey grid](results/passkey/table.md), the [memory-depth sweep](results/memory_depth/sweep.md),
+  [passkey grid](results/passkey/table.md), the [memory-depth study](results/memory_depth/study.md) (6 layers, 3 seeds),
   the [frequency-sort table](results/frequency_sort/table.md).
 
 Every number on those pages was produced by the command printed beside it, on the machine the

@@ -19,7 +19,7 @@ ARCHITECTURES = ["transformer_xl/", "compressive/", "infinity_former/", "infini_
 # The results pages whose generators write the standing-alone layout (plot, table with its
 # columns defined, then how the numbers were made).
 STANDALONE = ["results/benchmark/", "results/passkey/table/", "results/frequency_sort/table/",
-              "results/compressive/study/", "results/memory_depth/sweep/", "results/memory_reach/"]
+              "results/compressive/study/", "results/memory_depth/study/", "results/memory_reach/"]
 WIDTHS = [1440, 400]
 
 

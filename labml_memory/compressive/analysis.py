@@ -175,6 +175,9 @@ def measure_equal_span(model, streams, segments: int, device, older: int) -> Tup
     span = span[0]
     seq_len = streams.seq_len
 
+    # Transformer-XL's `attention_weights` returns the weights only, so the segment is read a
+    # second time for the memory $m_{\tau+1}$: twice the cost of an analysis that reads ~100
+    # segments, kept rather than widening the model's interface for a figure.
     def step(inputs, memory):
         return model.attention_weights(inputs, memory), model(inputs, memory).memory
 

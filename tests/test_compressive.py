@@ -727,3 +727,7 @@ def test_analysis_command_line_measures_the_newest_run(tmp_path, monkeypatch):
                     f"n_m=8, L=8, c=2; run `{result.run_uuid}`, 10 validation segments with full "
                     "memories.\n\n" + analysis.table(expected) + '\n')
     assert (tmp_path / 'out' / 'attention_buckets.png').stat().st_size > 0
+    # Without `out`, the profile goes beside the run's checkpoints, never over the study's page.
+    analysis.main(['segments=50'])
+    assert (run_path / 'attention_buckets.md').read_text() == page
+    assert not (tmp_path / 'docs').exists()

@@ -10,13 +10,16 @@ on enwik8: attention *rises* again in the compressed memory, so the model reads 
 
 ```
 python -m labml_memory.compressive.analysis                  # the newest run of the experiment
-python -m labml_memory.compressive.analysis run=<uuid> segments=64
+python -m labml_memory.compressive.analysis run=<uuid> segments=64 out=<folder>
 ```
 
-It writes the figure `docs/results/compressive/attention_buckets.png` and the numbers
-`docs/results/compressive/attention_buckets.md`:
+For a run of your own it writes the figure `attention_buckets.png` and the numbers
+`attention_buckets.md` into the run's folder beside its checkpoints (or into `out`). The
+profile on the site is the compression study's: the same `measure`, run on three seeds of
+the study's `conv_attention` model over the whole held-out text, beside a Transformer-XL of
+equal span ([the page](../results/compressive/attention_buckets.md)):
 
-![Mean attention per key over 18 buckets](../results/compressive/attention_buckets.png)
+![Attention per key and per character over 18 buckets, three seeds](../results/compressive/attention_buckets.png)
 
 ## Reading the figure
 
@@ -246,7 +249,8 @@ def table(result: Dict[str, List[float]]) -> str:
 # ## Command line
 #
 # `run` picks the run (`latest` by default, or a uuid), `segments` how many validation segments
-# with full memories to average over, `out` where to write. The model is rebuilt from the
+# with full memories to average over, `out` where to write (the run's own folder unless given,
+# so that profiling a run of your own never overwrites the study's page). The model is rebuilt from the
 # configuration stored in the checkpoint, so the analysis always matches what was trained,
 # and it runs on the CPU in evaluation mode (no dropout).
 def main(argv: List[str]) -> None:
@@ -254,7 +258,7 @@ def main(argv: List[str]) -> None:
     from labml_memory.tasks.shakespeare import SequentialStreams, Vocabulary, load_text, split
     from labml_memory.training import checkpoint, experiments_path
     from labml_memory.training.config import build_config, parse_overrides
-    args = {'run': 'latest', 'segments': '48', 'out': 'docs/results/compressive'}
+    args = {'run': 'latest', 'segments': '48', 'out': ''}
     args.update(parse_overrides(argv))
     # A default configuration, only to find where the runs of the experiment are kept.
     probe = build_config(Config, PRESETS, {})
@@ -270,8 +274,7 @@ def main(argv: List[str]) -> None:
     # The validation half of the split, read as parallel streams exactly as in training.
     streams = SequentialStreams(split(vocab.encode(text))[1], config.batch_size, config.seq_len)
     result, measured = measure(model, streams, int(args['segments']), torch.device('cpu'))
-    # Relative to the working directory: run it from the repository root.
-    out = Path(args['out'])
+    out = Path(args['out']) if args['out'] else run_path
     out.mkdir(parents=True, exist_ok=True)
     # The figure's title records what was measured, so the picture is never separated from it.
     title = (f"{config.compression} + {config.compression_loss} loss, step {state['step']}: "

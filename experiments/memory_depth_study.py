@@ -11,12 +11,12 @@ can be expressed:
    sweep: one long layer at the top, and the short range of the five below it set to 4, 8,
    16, 32 or 64 characters.
 3. **Does the all-long model catch up with a longer budget?** The two baselines, all long and
-   all short, trained `LONGER_STEPS` steps (`part=longer`), three times the study's budget.
+   all short, trained `LONGER_STEPS` steps (`part=longer`), twice the study's budget.
 
 ```
 python experiments/memory_depth_study.py run                    # every run not yet recorded
 python experiments/memory_depth_study.py run part=short seeds=0
-python experiments/memory_depth_study.py run part=longer        # the two baselines, 3,000 steps
+python experiments/memory_depth_study.py run part=longer        # the two baselines, 2,000 steps
 python experiments/memory_depth_study.py report                 # redraw the page only
 ```
 
@@ -55,7 +55,7 @@ SIZES = dict(n_layers=6, d_model=128, heads=4, d_ff=512, seq_len=32, batch_size=
 SHORT_RANGES = [4, 8, 16, 32, 64]
 DEFAULTS = dict(steps='1000', seeds='0,1,2', part='all')
 # The longer budget of question 3; its runs are named `<baseline>_<steps>steps`.
-LONGER_STEPS = 3000
+LONGER_STEPS = 2000
 
 
 # The runs of a part, each a name and the settings it changes.

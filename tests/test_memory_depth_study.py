@@ -22,8 +22,8 @@ def test_the_plan_has_every_distinct_arrangement_once_and_the_short_sweep():
     assert 'long1_last' in names and 'long6_last' in names and 'long0_last' in names
     assert [c['short_mem_len'] for n, c in runs if n.startswith('long1_last_short')] == [4, 8, 32, 64]
     # The longer budget: the two baselines, with their own steps.
-    assert study.plan('longer') == [('long0_last_3000steps', dict(n_long=0, placement='last', steps=3000)),
-                                    ('long6_last_3000steps', dict(n_long=6, placement='last', steps=3000))]
+    assert study.plan('longer') == [('long0_last_2000steps', dict(n_long=0, placement='last', steps=2000)),
+                                    ('long6_last_2000steps', dict(n_long=6, placement='last', steps=2000))]
     # The short part alone includes its own 16.
     assert [c['short_mem_len'] for _, c in study.plan('short')] == [4, 8, 16, 32, 64]
 

@@ -163,11 +163,24 @@ def spans(rate: int, m_c: int, mem: int, seq_len: int) -> List[str]:
     return names
 
 
+# Keys in each of a part's six buckets, split as the analysis splits them.
+def bucket_sizes(keys: int) -> List[int]:
+    import torch
+    return [len(k) for k in torch.tensor_split(torch.arange(keys), BUCKETS_PER_PART)]
+
+
 # Characters each of a part's six buckets stands for, `per_key` characters a key.
 def widths(per_key: int, keys: int) -> str:
-    import torch
-    sizes = [str(per_key * len(k)) for k in torch.tensor_split(torch.arange(keys), BUCKETS_PER_PART)]
+    sizes = [str(per_key * n) for n in bucket_sizes(keys)]
     return ', '.join(sizes[:-1]) + ' and ' + sizes[-1]
+
+
+# The share of a query's attention that lands on the oldest part, in all: each of its six
+# buckets' weight per key times the keys it holds. For the compressive model that part is
+# its $M_c$ slots; for Transformer-XL of equal span, its oldest $c M_c$ memories. Both stand
+# for the same characters, so this is the one number that says which model reads them more.
+def oldest_share(per_key: List[float], keys: int) -> float:
+    return sum(v * n for v, n in zip(per_key[:BUCKETS_PER_PART], bucket_sizes(keys)))
 
 
 def write_buckets(runs: Dict[str, List[Dict]], out: Path) -> None:
@@ -256,6 +269,19 @@ def write_buckets(runs: Dict[str, List[Dict]], out: Path) -> None:
                  f"{names[BUCKETS_PER_PART - 1].split(': ')[1]}), "
                  f"the compressive model gives more attention than Transformer-XL beyond the spread in "
                  f"{len(above)}, less in {len(below)}, and the same within the spread in {6 - len(above) - len(below)}.")
+    m_c = memory['compressed_len']
+    comp_share = [oldest_share(v, m_c) for v in per_key]
+    ctrl_share = [oldest_share(v, rate * m_c) for v in ctrl_char]
+    percent = lambda vs: (f"{100 * statistics.mean(vs):.1f}% [{100 * min(vs):.1f}, {100 * max(vs):.1f}]")
+    lines.append(f"* **In all, on the same {rate * m_c} oldest characters:** `{PROFILED}` puts "
+                 f"{percent(comp_share)} of a query's attention on its {m_c} compressed slots, `{EQUAL_SPAN}` "
+                 f"{percent(ctrl_share)} on its {rate * m_c} oldest memories (mean [min, max] over seeds): "
+                 f"{versus([100 * v for v in comp_share], [100 * v for v in ctrl_share], digits=1, unit=' points')}. "
+                 f"A query that looked everywhere equally would put {100 * m_c / comp[0]['keys']:.0f}% and "
+                 f"{100 * rate * m_c / ctrl[0]['keys']:.0f}% there. One compressed slot gets "
+                 f"{(statistics.mean(comp_share) / m_c) / (statistics.mean(ctrl_share) / (rate * m_c)):.2f} times "
+                 "the weight of one of those memories; it stands for "
+                 f"{rate} characters.")
     lines += [''] + provenance({PROFILED: comp, EQUAL_SPAN: ctrl}, sorted({r['seed'] for r in comp}))
     (out / 'attention_buckets.md').write_text('\n'.join(lines))
 

@@ -121,6 +121,12 @@ def test_the_reading_follows_the_numbers(tmp_path):
     assert ('more attention than Transformer-XL beyond the spread in 5, less in 0, and the same within the '
             'spread in 1.') in buckets
     assert 'span 11, 11, 11, 11, 10 and 10 characters where the compressed slots span 12, 12, 10, 10, 10 and 10' in buckets
+    # In all, by hand: 32 slots of 4e-3 are 12.8% of a query's attention; the control's 64 oldest
+    # memories are 11 keys at (1.5 + seed / 2)e-3 and 53 at 1e-3: 6.95%, 7.5% and 8.05%.
+    assert ("`conv_attention` puts 12.8% [12.8, 12.8] of a query's attention on its 32 compressed slots, "
+            "`xl_mem128` 7.5% [") in buckets
+    assert ("+5.3 points, beyond the seeds' spread. A query that looked everywhere equally would put 20% and 33% "
+            "there. One compressed slot gets 3.41 times the weight of one of those memories") in buckets
     assert (tmp_path / 'study.png').stat().st_size > 0 and (tmp_path / 'attention_buckets.png').stat().st_size > 0
 
 

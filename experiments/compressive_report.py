@@ -106,8 +106,9 @@ def write_study(runs: Dict[str, List[Dict]], out: Path) -> None:
     if reference:
         for name in ('conv_attention', 'conv_attention_c4', EQUAL_SPAN):
             if name in runs:
-                lines.append(f"* **`{name}` against `{REFERENCE}`** (equal attention cost"
-                             + (', 32 more keys' if name == EQUAL_SPAN else '') + f"): {versus(losses(runs[name]), reference)}.")
+                why = ('32 more keys, for a memory as long as the compressed cells\' reach' if name == EQUAL_SPAN
+                       else 'equal attention cost')
+                lines.append(f"* **`{name}` against `{REFERENCE}`** ({why}): {versus(losses(runs[name]), reference)}.")
     if 'conv_attention' in runs and EQUAL_SPAN in runs:
         lines.append(f"* **`conv_attention` against `{EQUAL_SPAN}`** (the same 128 characters of reach, 32 "
                      f"fewer keys): {versus(losses(runs['conv_attention']), losses(runs[EQUAL_SPAN]))}.")
@@ -260,6 +261,17 @@ def write_buckets(runs: Dict[str, List[Dict]], out: Path) -> None:
     lines.append(f"* **Per key, the paper's view:** the newest compressed bucket gets {cm[BUCKETS_PER_PART - 1] * 1000:.2f} "
                  f"and the oldest memory bucket {cm[BUCKETS_PER_PART] * 1000:.2f} (×1000): attention "
                  + ('rises' if rise else 'does not rise') + ' from the memory into the compressed memory.')
+    # Inside the compressed part, oldest bucket against newest: does weight per key grow with
+    # age? Transformer-XL over the same characters is the distance effect to set it against.
+    first, last = 0, BUCKETS_PER_PART - 1
+    oldest, newest = [v[first] for v in per_key], [v[last] for v in per_key]
+    ctrl_old, ctrl_new = [v[first] for v in ctrl_char], [v[last] for v in ctrl_char]
+    lines.append(f"* **Inside the compressed memory, by age:** per key, the oldest bucket gets "
+                 f"{statistics.mean(oldest) * 1000:.2f} and the newest {statistics.mean(newest) * 1000:.2f} (×1000), "
+                 f"{versus([1000 * v for v in oldest], [1000 * v for v in newest], digits=2)}; over the same "
+                 f"characters Transformer-XL's oldest memories get {statistics.mean(ctrl_old) * 1000:.2f} and "
+                 f"{statistics.mean(ctrl_new) * 1000:.2f}, "
+                 f"{versus([1000 * v for v in ctrl_old], [1000 * v for v in ctrl_new], digits=2)}.")
     older = range(BUCKETS_PER_PART)
     above = [k for k in older if separated([v[k] for v in comp_char], [v[k] for v in ctrl_char])
              and statistics.mean(v[k] for v in comp_char) > statistics.mean(v[k] for v in ctrl_char)]

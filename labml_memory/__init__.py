@@ -118,7 +118,8 @@ read, and *Results* compares them on the same text, the same budget and the same
   memory](results/context.md): the loss by history and by position, effective context lengths.
   The one-seed look beside the public implementations is [quality against the peers](results/quality_peers.md).
 * The experiments' own figures: the Compressive Transformer's
-  [attention over its memories](results/compressive/attention_buckets.md), the
+  [compression study](results/compressive/study.md) and
+  [attention over its memories](results/compressive/attention_buckets.md) (3 seeds), the
   [passkey grid](results/passkey/table.md), the [memory-depth study](results/memory_depth/study.md) (6 layers, 3 seeds),
   the [frequency-sort table](results/frequency_sort/table.md).
 

@@ -103,7 +103,7 @@ def test_the_reading_follows_the_numbers(tmp_path):
     report.write(records, tmp_path)
     page = (tmp_path / 'study.md').read_text()
     assert "* **`conv_attention` against `xl_mem96`** (equal attention cost): -0.1000, beyond the seeds' spread." in page
-    assert ("* **`xl_mem128` against `xl_mem96`** (equal attention cost, 32 more keys): -0.0050, within the spread."
+    assert ("* **`xl_mem128` against `xl_mem96`** (32 more keys, for a memory as long as the compressed cells' reach): -0.0050, within the spread."
             in page)
     assert "* **`conv_attention` against `xl_mem128`** (the same 128 characters of reach, 32 fewer keys): -0.0950, beyond" in page
     assert ("* **Table 5's cells, best first:** `conv_attention`, `conv_bptt`, `max_pool`. "
@@ -121,6 +121,9 @@ def test_the_reading_follows_the_numbers(tmp_path):
     assert ('more attention than Transformer-XL beyond the spread in 5, less in 0, and the same within the '
             'spread in 1.') in buckets
     assert 'span 11, 11, 11, 11, 10 and 10 characters where the compressed slots span 12, 12, 10, 10, 10 and 10' in buckets
+    # Flat inside the compressed part; the control's oldest bucket above its sixth in every seed.
+    assert ("per key, the oldest bucket gets 4.00 and the newest 4.00 (×1000), +0.00, within the spread; over the "
+            "same characters Transformer-XL's oldest memories get 2.00 and 1.00, +1.00, beyond the seeds' spread.") in buckets
     # In all, by hand: 32 slots of 4e-3 are 12.8% of a query's attention; the control's 64 oldest
     # memories are 11 keys at (1.5 + seed / 2)e-3 and 53 at 1e-3: 6.95%, 7.5% and 8.05%.
     assert ("`conv_attention` puts 12.8% [12.8, 12.8] of a query's attention on its 32 compressed slots, "

@@ -232,7 +232,8 @@ def write_buckets(runs: Dict[str, List[Dict]], out: Path) -> None:
              f"L = {memory['seq_len']}) read its compressed memory more than a plain distance effect "
              f"would give? Beside it, `{EQUAL_SPAN}`, a Transformer-XL whose {ctrl[0]['memory']['mem_len']} "
              'memories cover the same characters, bucketed over the same spans. Every segment of the '
-             f"held-out text with full memories ({min(measured):,}–{max(measured):,} sequences of "
+             f"held-out text with full memories ({min(measured):,}"
+             + (f"–{max(measured):,}" if max(measured) > min(measured) else '') + " sequences of "
              f"{memory['seq_len']} characters per model and seed), {len(comp)} seeds each.", '',
              '![Left: weight per key by bucket. Right: attention per character of history, against '
              'Transformer-XL of equal span](attention_buckets.png)', '',

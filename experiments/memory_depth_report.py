@@ -168,7 +168,9 @@ def write(records: Path, out: Path, planned: List[str] = ()) -> None:
     every = [r for rs in every_run.values() for r in rs]
     dates = sorted(r['machine']['date'] for r in every)
     m = every[0]['machine']
-    lines += ['', '## How these numbers were made', '', '```', every[0]['command'].strip(),
+    # Every distinct command the records were made by, in the order they were first run.
+    commands = list(dict.fromkeys(r['command'].strip() for r in sorted(every, key=lambda r: r['machine']['date'])))
+    lines += ['', '## How these numbers were made', '', '```', *commands,
               'python experiments/memory_depth_study.py report', '```', '',
               f"* **Machine:** {m['cpu']}, {m['cores']} cores, one PyTorch thread per run, PyTorch {m['torch']}.",
               f"* **Date:** {dates[0]} to {dates[-1]}",

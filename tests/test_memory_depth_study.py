@@ -35,7 +35,8 @@ def test_bad_settings_name_the_value():
         study.parse(['step=3'])
 
 
-def _write(records, name, n_long, placement, short, values, curve=None, steps=10):
+def _write(records, name, n_long, placement, short, values, curve=None, steps=10,
+           command='python experiments/memory_depth_study.py run', date='2026-12-01 00:00 UTC'):
     lengths = memory_lengths(6, n_long, placement, 128, short)
     for seed, v in enumerate(values):
         (records / f'{name}_seed{seed}.json').write_text(json.dumps({
@@ -43,8 +44,7 @@ def _write(records, name, n_long, placement, short, values, curve=None, steps=10
             'short_mem_len': short, 'long_mem_len': 128, 'lengths': lengths,
             'state_bytes_per_stream': 4 * 128 * sum(lengths), 'parameters': 1, 'valid_loss': v,
             'valid_curve': curve or {'10': v}, 'train_curve': {}, 'run_uuid': 'x', 'seconds': 1.0,
-            'command': 'python experiments/memory_depth_study.py run',
-            'machine': {'cpu': 'cpu', 'cores': 2, 'torch': 't', 'date': '2026-12-01 00:00 UTC'}}))
+            'command': command, 'machine': {'cpu': 'cpu', 'cores': 2, 'torch': 't', 'date': date}}))
 
 
 # Made-up records with known answers: the page must read them right.
@@ -59,8 +59,10 @@ def test_the_reading_follows_the_numbers(tmp_path):
     report.write(records, tmp_path, ['long6_last', 'long3_first', 'long1_last', 'long6_last_30steps'])
     assert "* **Not run:** `long3_first`, `long6_last_30steps`: in the study's plan" in (tmp_path / 'study.md').read_text()
     # The longer budget's baselines are read apart: all long now ahead, beyond the spread.
-    _write(records, 'long6_last_30steps', 6, 'last', 16, [1.40, 1.41, 1.42], steps=30)
-    _write(records, 'long0_last_30steps', 0, 'last', 16, [1.45, 1.46, 1.47], steps=30)
+    longer = dict(steps=30, command='python experiments/memory_depth_study.py run part=longer ',
+                  date='2026-12-02 00:00 UTC')
+    _write(records, 'long6_last_30steps', 6, 'last', 16, [1.40, 1.41, 1.42], **longer)
+    _write(records, 'long0_last_30steps', 0, 'last', 16, [1.45, 1.46, 1.47], **longer)
     report.write(records, tmp_path, ['long6_last', 'long3_first', 'long1_last'])
     page = (tmp_path / 'study.md').read_text()
     assert "* **Not run:** `long3_first`: in the study's plan, not in these records" in page
@@ -79,4 +81,7 @@ def test_the_reading_follows_the_numbers(tmp_path):
     assert ("* **With 30 steps**, all long against all short: -0.0500 nats, beyond the seeds' spread "
             "(all long 1.4100, all short 1.4600).") in page
     assert '* **Steps:** 10 per run (30 for the longer budget\'s baselines)' in page
+    # Every command the records were made by, oldest first, once each.
+    assert ("```\npython experiments/memory_depth_study.py run\npython experiments/memory_depth_study.py run "
+            "part=longer\npython experiments/memory_depth_study.py report\n```") in page
     assert (tmp_path / 'study.png').stat().st_size > 0

@@ -156,7 +156,8 @@ def write(records: Path, out: Path, planned: List[str] = ()) -> None:
         lines.append(f"* **With {long_longer[0]['steps']:,} steps**, all long against all short: "
                      f"{versus(losses(long_longer), losses(short_longer), unit=' nats')} (all long "
                      f"{cell(losses(long_longer), 4).split('<br>')[0]}, all short "
-                     f"{cell(losses(short_longer), 4).split('<br>')[0]}).")
+                     f"{cell(losses(short_longer), 4).split('<br>')[0]}). Only these two baselines "
+                     f"were trained that long; every line above is read at {all_long[0]['steps']:,} steps.")
     # What the plan holds that the records do not: said on the page, with the command that
     # runs exactly what is missing.
     missing = [name for name in planned if name not in every_run or len(every_run[name]) < len(seeds)]

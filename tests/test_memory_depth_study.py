@@ -79,7 +79,8 @@ def test_the_reading_follows_the_numbers(tmp_path):
     assert '| all long | [128, 128, 128, 128, 128, 128] | 393,216 | 1.5100' in page
     assert page.count('| all long |') == 1 and page.count('| all short |') == 1
     assert ("* **With 30 steps**, all long against all short: -0.0500 nats, beyond the seeds' spread "
-            "(all long 1.4100, all short 1.4600).") in page
+            "(all long 1.4100, all short 1.4600). Only these two baselines were trained that long; every line "
+            "above is read at 10 steps.") in page
     assert '* **Steps:** 10 per run (30 for the longer budget\'s baselines)' in page
     # Every command the records were made by, oldest first, once each.
     assert ("```\npython experiments/memory_depth_study.py run\npython experiments/memory_depth_study.py run "

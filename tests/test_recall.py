@@ -20,18 +20,18 @@ def full_text(batch, row):
 def test_pairs_gap_and_queries_sit_where_the_layout_says(seed, load, gap, length):
     batch = sample(6, length, torch.Generator().manual_seed(seed), load, gap)
     n_queries = min(load, 4)
-    prefix = length + 1 - (5 * load + gap + 6 * n_queries)
+    prefix = length + 1 - (4 * load + gap + 5 * n_queries)
     for row in range(6):
         text = full_text(batch, row)
         assert len(text) == length + 1
-        pairs = re.findall(r'([a-z]):(\d{2}) ', text[prefix:prefix + 5 * load])
-        assert len(pairs) == load and ''.join(f'{k}:{v} ' for k, v in pairs) == text[prefix:prefix + 5 * load]
+        pairs = re.findall(r'([a-z])(\d{2}) ', text[prefix:prefix + 4 * load])
+        assert len(pairs) == load and ''.join(f'{k}{v} ' for k, v in pairs) == text[prefix:prefix + 4 * load]
         written = dict(pairs)
         assert len(written) == load  # distinct keys
-        # The gap is filler only: no colon, question mark or digit between pairs and queries.
-        between = text[prefix + 5 * load:prefix + 5 * load + gap]
-        assert len(between) == gap and not re.search(r'[:?0-9]', between)
-        queries = re.findall(r'\?([a-z]):(\d{2}) ', text[-6 * n_queries:])
+        # Filler only before the pairs and in the gap: no question mark or digit.
+        between = text[prefix + 4 * load:prefix + 4 * load + gap]
+        assert len(between) == gap and not re.search(r'[?0-9]', between + text[:prefix])
+        queries = re.findall(r'\?([a-z])(\d{2}) ', text[-5 * n_queries:])
         assert len(queries) == n_queries and len({k for k, _ in queries}) == n_queries
         # Only written keys are asked, and the answer is the value written for that key.
         assert all(written[k] == v for k, v in queries)
@@ -42,11 +42,11 @@ def test_pairs_gap_and_queries_sit_where_the_layout_says(seed, load, gap, length
 def test_loss_leaves_out_exactly_the_random_characters():
     load, gap, length = 3, 10, 63
     batch = sample(2, length, torch.Generator().manual_seed(0), load, gap)
-    prefix = length + 1 - (5 * load + gap + 6 * 3)
+    prefix = length + 1 - (4 * load + gap + 5 * 3)
     text = full_text(batch, 0)
-    # In each pair `k:42 ` the key and both digits; in each query `?k:42 ` the key.
-    random_chars = [c for j in range(load) for c in (prefix + 5 * j, prefix + 5 * j + 2, prefix + 5 * j + 3)]
-    random_chars += [len(text) - 6 * 3 + 6 * j + 1 for j in range(3)]
+    # In each pair `k42 ` the key and both digits; in each query `?k42 ` the key.
+    random_chars = [c for j in range(load) for c in (prefix + 4 * j, prefix + 4 * j + 1, prefix + 4 * j + 2)]
+    random_chars += [len(text) - 5 * 3 + 5 * j + 1 for j in range(3)]
     left_out = {t + 1 for t in (~batch.loss_mask[0]).nonzero().flatten().tolist()}
     assert left_out == set(random_chars)
     assert all(text[c].isalnum() for c in random_chars)
@@ -95,7 +95,8 @@ def test_training_texts_fit_their_length_and_vary_the_load():
 def test_bad_settings_name_the_value():
     g = torch.Generator()
     with pytest.raises(ValueError, match='at least 36'):
-        sample(1, 31, g, 2, 14)  # 10 + 14 + 12 = 36 characters do not fit in 32
+        sample(1, 31, g, 2, 18)  # 8 + 18 + 10 = 36 characters do not fit in 32
+    sample(1, 31, g, 2, 14)      # 8 + 14 + 10 = 32 do
     with pytest.raises(ValueError, match='n_queries'):
         sample(1, 63, g, 2, 0, n_queries=3)
     with pytest.raises(ValueError, match='gap'):
@@ -104,16 +105,44 @@ def test_bad_settings_name_the_value():
         sample(1, 63, g, 0, 0)
     with pytest.raises(ValueError, match='no load'):
         training_sampler([20])(1, 31, g)
+    for share in (-0.1, 1.5):
+        with pytest.raises(ValueError, match=f'lookup_share is a fraction of the training texts, in \\[0, 1\\]; got {share}'):
+            training_sampler([1], share)
     assert recall.N_KEYS == 26
 
 
+def _gap(text):
+    # Filler holds no digits: the last pair `k42 ` before the first query ends the pairs.
+    first_query = text.index('?')
+    return first_query - list(re.finditer(r'[a-z]\d{2} ', text[:first_query]))[-1].end()
+
+
 def test_training_gaps_are_log_uniform_from_zero_to_the_room():
-    # With load 1 in 97 characters the room is 97 - 11 = 86; P(gap = 0) = log 2 / log 87.
-    draw, generator, gaps = training_sampler([1]), torch.Generator().manual_seed(3), []
+    # Memory texts only. With load 1 in 97 characters the room is 97 - 9 = 88; P(gap = 0) = log 2 / log 89.
+    draw, generator, gaps = training_sampler([1], lookup_share=0.0), torch.Generator().manual_seed(3), []
     for _ in range(400):
-        text = full_text(draw(1, 96, generator), 0)
-        gaps.append(text.index('?') - (text.index(':') + 4))
-    assert abs(sum(g == 0 for g in gaps) / 400 - math.log(2) / math.log(87)) < 0.06
+        gaps.append(_gap(full_text(draw(1, 96, generator), 0)))
+    assert abs(sum(g == 0 for g in gaps) / 400 - math.log(2) / math.log(89)) < 0.06
     assert max(gaps) > 60 and min(gaps) == 0
     # Each doubling about equally likely: as many gaps in [8, 16) as in [32, 64).
     assert abs(sum(8 <= g < 16 for g in gaps) - sum(32 <= g < 64 for g in gaps)) < 40
+
+
+@pytest.mark.parametrize('seed', range(3))
+def test_lookup_texts_ask_every_key_with_no_gap_and_make_their_share(seed):
+    # Loads of 6 and 8 pairs: a lookup text asks every key with no gap; a memory text asks
+    # four, so the number asked tells the two kinds apart. The kind is drawn text by text.
+    generator = torch.Generator().manual_seed(seed)
+    for share, texts in ((1.0, 40), (0.0, 40), (0.5, 400)):
+        draw, lookups = training_sampler([6, 8], share), 0
+        for _ in range(texts):
+            batch = draw(1, 96, generator)
+            text = full_text(batch, 0)
+            written = len(re.findall(r'[a-z]\d{2} ', text[:text.index('?')]))
+            asked = int(batch.score_mask[0].sum()) // 2
+            assert written in (6, 8) and asked in (4, written)
+            if asked == written:
+                assert _gap(text) == 0
+                lookups += 1
+        # Exact at the ends; half, within four standard deviations, in between.
+        assert abs(lookups / texts - share) <= 4 * math.sqrt(share * (1 - share) / texts)

@@ -48,7 +48,7 @@ the budget is below the architecture's smallest state).
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -166,6 +166,10 @@ class ReachConfig(SyntheticTrainConfig):
     seg_len: int = 32
     train_segments: List[int] = field(default_factory=lambda: [2, 3, 4])
     train_loads: List[int] = field(default_factory=lambda: [1, 2, 4, 8])
+    # A first phase of `lookup_steps` on lookup texts alone, then `steps` on the mixture, with a
+    # share `lookup_share` of lookups kept (see [recall](recall.py) and "Training" below).
+    lookup_steps: int = 300
+    lookup_share: float = 0.5
     # The grid: gaps in segments (0: the pairs end right before the queries) and loads.
     eval_gaps: List[int] = field(default_factory=lambda: [0, 1, 2, 4, 8, 16, 64])
     eval_loads: List[int] = field(default_factory=lambda: [1, 2, 4, 8, 16])
@@ -183,6 +187,7 @@ class ReachConfig(SyntheticTrainConfig):
         if self.quick:
             self.d_model, self.heads, self.n_layers, self.d_ff = 16, 2, 1, 32
             self.steps, self.eval_every, self.seg_len, self.warmup = 4, 2, 8, 1
+            self.lookup_steps = min(self.lookup_steps, 2)
             self.train_segments, self.train_loads = [2], [1, 2]
             self.eval_gaps, self.eval_loads, self.eval_samples = [0, 2], [1, 2], 4
             self.batch_size, self.seeds = 4, [0]
@@ -198,6 +203,10 @@ class ReachConfig(SyntheticTrainConfig):
             raise ValueError(f"eval_gaps are segments >= 0, got {list(self.eval_gaps)}")
         if any(not 1 <= k <= recall.N_KEYS for k in list(self.eval_loads) + list(self.train_loads)):
             raise ValueError(f"loads must be between 1 and {recall.N_KEYS}")
+        if self.lookup_steps < 0:
+            raise ValueError(f"lookup_steps must be >= 0 (0: no lookup phase), got {self.lookup_steps}")
+        if not 0.0 <= self.lookup_share <= 1.0:
+            raise ValueError(f"lookup_share is a fraction of the training texts, in [0, 1]; got {self.lookup_share}")
         valid = contestants()
         bad = [c for c in self.contestants if c not in valid]
         if bad:
@@ -283,7 +292,13 @@ def run_one(config: ReachConfig, name: str, budget: str, seed: int) -> Dict[str,
     # Training time only (the grid's evaluation is not part of it), for the page's wall time.
     started = time.time()
     with experiment.start():
-        history = train(model, recall.training_sampler(config.train_loads), run_config, device)
+        # The lookup phase, then the run proper, one labml curve across both (each phase with its
+        # own warm-up and cosine, as the frequency-sort curriculum does).
+        if config.lookup_steps:
+            train(model, recall.training_sampler(config.train_loads, 1.0),
+                  replace(run_config, steps=config.lookup_steps), device)
+        history = train(model, recall.training_sampler(config.train_loads, config.lookup_share), run_config, device,
+                        first_step=config.lookup_steps)
     train_seconds = time.time() - started
     grid = evaluate_grid(model, config, device)
     # The record holds everything the page prints, so `report` never needs the model: the

@@ -12,14 +12,25 @@ axes of the [memory-reach results](../results/memory_reach.md):
   (a window forgets everything beyond its reach; a summary need not).
 
 ```
- pairs (load k = 3)     gap g (filler)                 queries
- q:42 b:07 m:93 the sky is blue. the sun is ... ?b:07 ?q:42
+ pairs (load k = 3)  gap g (filler)                 queries
+ q42 b07 m93 the sky is blue. the sun is ... ?b07 ?q42
 ```
 
 Keys are lower-case letters, all different within a text (so a load of at most 26); values
-are two digits, drawn uniformly and independently of everything else. A query `?b:` is
+are two digits, drawn uniformly and independently of everything else. A query `?b` is
 answered by the two digits after it, and a query counts as right when **both** digits are (exact match per
 query, teacher-forced as in every task here; see the [synthetic-task loop](synthetic.py)).
+
+**Why the value follows its key directly.** An earlier version wrote `q:42` and asked `?q:`.
+The colon puts the key two characters before the first digit, so a model must match a
+character *two* back (the key before the colon) against one *one* back at the query: a
+two-step lookup that a two-layer model learned slowly. A plain transformer trained 3,000
+steps on lookups alone answered 0.75 of its queries at two pairs, almost all its errors on
+the first digit, the one that needs the key (the second follows the first, a one-back match,
+and was right 0.97 of the time). Without the colon the first digit is the usual one-back
+copy, "find where my character was before and say what came next", and the same model, same
+steps, answers 1.00 at two pairs in 1,000 steps. The records of both trials are kept beside
+the [results](../results/memory_reach.md).
 
 ## The floor
 
@@ -40,13 +51,13 @@ from labml_memory.tasks.synthetic import SyntheticBatch
 
 # ## The text
 #
-# The passkey alphabet plus the colon: digits, lower-case letters, space, `.`, `?` and `:`.
-CHARS = '0123456789abcdefghijklmnopqrstuvwxyz .?:'
+# The passkey alphabet: digits, lower-case letters, space, `.` and `?`.
+CHARS = '0123456789abcdefghijklmnopqrstuvwxyz .?'
 INDEX = {c: i for i, c in enumerate(CHARS)}
 LETTERS, DIGITS = CHARS[10:36], CHARS[:10]
 KEY_LEN, VALUE_LEN = 1, 2
-# `q:42 ` and `?q:42 `: five and six characters.
-PAIR_LEN, QUERY_LEN = KEY_LEN + 1 + VALUE_LEN + 1, 1 + KEY_LEN + 1 + VALUE_LEN + 1
+# `q42 ` and `?q42 `: four and five characters.
+PAIR_LEN, QUERY_LEN = KEY_LEN + VALUE_LEN + 1, 1 + KEY_LEN + VALUE_LEN + 1
 N_KEYS = len(LETTERS) ** KEY_LEN
 # A memoryless guesser's exact match per query.
 FLOOR = 10.0 ** -VALUE_LEN
@@ -99,7 +110,7 @@ def sample(batch_size: int, length: int, generator: torch.Generator, load: int, 
     prefix, first_query = layout(length + 1, load, gap, n_queries)
     rows, scored, unpredictable = [], [], []
     for _ in range(batch_size):
-        # Distinct keys: a random subset of all two-letter keys, in random order.
+        # Distinct keys: a random subset of all the keys, in random order.
         key_ids = torch.randperm(N_KEYS, generator=generator)[:load].tolist()
         keys = [''.join(LETTERS[i // len(LETTERS) ** p % len(LETTERS)] for p in range(KEY_LEN)) for i in key_ids]
         values = [''.join(DIGITS[int(d)] for d in torch.randint(10, (VALUE_LEN,), generator=generator))
@@ -108,19 +119,19 @@ def sample(batch_size: int, length: int, generator: torch.Generator, load: int, 
         asked = torch.randperm(load, generator=generator)[:n_queries].tolist()
         offset = int(torch.randint(len(FILLER), (), generator=generator))
         text = (_filler(offset, prefix)
-                + ''.join(f'{k}:{v} ' for k, v in zip(keys, values))
+                + ''.join(f'{k}{v} ' for k, v in zip(keys, values))
                 + _filler((offset + prefix) % len(FILLER), gap)
-                + ''.join(f'?{keys[i]}:{values[i]} ' for i in asked))
+                + ''.join(f'?{keys[i]}{values[i]} ' for i in asked))
         rows.append(encode(text))
     # Positions, as indices into the characters of a text: the pairs' keys and values, the
     # queries' keys (unpredictable) and the queries' values (the answers).
     for j in range(load):
         start = prefix + j * PAIR_LEN
-        unpredictable += list(range(start, start + KEY_LEN)) + list(range(start + KEY_LEN + 1, start + PAIR_LEN - 1))
+        unpredictable += list(range(start, start + PAIR_LEN - 1))
     for j in range(n_queries):
         start = first_query + j * QUERY_LEN
         unpredictable += list(range(start + 1, start + 1 + KEY_LEN))
-        scored += list(range(start + 2 + KEY_LEN, start + 2 + KEY_LEN + VALUE_LEN))
+        scored += list(range(start + 1 + KEY_LEN, start + 1 + KEY_LEN + VALUE_LEN))
     tokens = torch.stack(rows)
     # Character $c$ is target $c - 1$.
     loss_mask = torch.ones(batch_size, length, dtype=torch.bool)
@@ -147,21 +158,36 @@ def query_correct(predictions: torch.Tensor, batch: SyntheticBatch) -> torch.Ten
 
 # ## Training texts
 #
-# The shared loop asks for texts of a given length. A training text draws its load from
-# `loads` (those that fit) and its gap from zero to all the room $R$ the length leaves,
-# **log-uniformly**: $g = \lfloor (R + 1)^u \rfloor - 1$ with $u$ uniform in $[0, 1)$, so every
-# doubling of the gap is about equally likely, as on the evaluation grid, and the pairs sit
-# right before the queries (inside the attention window, where a model first learns to look a
-# key up) in about one text in six. Two earlier versions failed their control: pairs always at
-# the start left every gap longer than a segment, and a Transformer-XL trained 600 steps never
-# learned the lookup (answer loss stuck at $\ln 10$); gaps uniform in $[0, R]$ made a gap of
-# zero so rare that the same model scored 1.00 one segment away but 0.81 at gap zero.
-def training_sampler(loads: List[int]):
+# The shared loop asks for texts of a given length. Two kinds are mixed, drawn text by text:
+#
+# * a **lookup text** (a share `lookup_share` of them): a load from `loads` (those that fit),
+#   the pairs right before the queries and *every* written key asked, in random order. It
+#   teaches the lookup itself, inside the attention window, with as many lookups per text as
+#   the text has pairs;
+# * a **memory text** (the rest): a load from `loads` and a gap from zero to all the room $R$
+#   the length leaves, **log-uniformly**, $g = \lfloor (R + 1)^u \rfloor - 1$ with $u$ uniform
+#   in $[0, 1)$, so every doubling of the gap is about equally likely, as on the evaluation
+#   grid; at most four keys asked. It teaches carrying the pairs across the gap.
+#
+# Both are needed. Memory texts alone never taught the lookup: a plain transformer trained on
+# them 1,000 steps answered 0.42 of its queries at two pairs and no gap, about what naming
+# either value gives; trained on lookup texts alone it answered 1.00. Earlier samplers failed
+# the one-pair control outright: pairs always at the start left every gap longer than a
+# segment, and a Transformer-XL trained 600 steps never learned to look anything up (answer
+# loss stuck at $\ln 10$); gaps uniform in $[0, R]$ made a gap of zero so rare that the same
+# model scored 1.00 one segment away but 0.81 at gap zero.
+def training_sampler(loads: List[int], lookup_share: float = 0.5):
+    if not 0.0 <= lookup_share <= 1.0:
+        raise ValueError(f"lookup_share is a fraction of the training texts, in [0, 1]; got {lookup_share}")
+
     def draw(batch_size: int, length: int, generator: torch.Generator) -> SyntheticBatch:
-        fitting = [k for k in loads if needed_length(k, 0, min(k, 4)) <= length + 1]
+        lookup = float(torch.rand((), generator=generator)) < lookup_share
+        fitting = [k for k in loads if needed_length(k, 0, k if lookup else min(k, 4)) <= length + 1]
         if not fitting:
             raise ValueError(f"no load in {loads} fits a training text of {length} characters")
         load = fitting[int(torch.randint(len(fitting), (), generator=generator))]
+        if lookup:
+            return sample(batch_size, length, generator, load, 0, n_queries=load)
         room = length + 1 - needed_length(load, 0, min(load, 4))
         u = float(torch.rand((), generator=generator))
         gap = min(room, int((room + 1) ** u) - 1)

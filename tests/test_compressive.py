@@ -408,11 +408,12 @@ class _Streams:
         return self.tokens.shape[1] // self.seq_len
 
     def segment(self, index):
+        # Inputs, then targets that differ from them, so reading the wrong one changes the profile.
         cols = slice(index * self.seq_len, (index + 1) * self.seq_len)
-        return self.tokens[:, cols], self.tokens[:, cols], index == 0
+        return self.tokens[:, cols], (self.tokens[:, cols] + 1) % VOCAB, index == 0
 
 
-@pytest.mark.parametrize("requested", [2, 50])
+@pytest.mark.parametrize("requested", [1, 2, 50])
 def test_measure_against_a_per_key_average_and_counts_segments(requested):
     from labml_memory.compressive.analysis import measure
     # n_s = 6, n_m = 6, n_cm = 6, c = 2: the memory is full after one segment, the compressed
@@ -448,8 +449,11 @@ def test_measure_against_a_per_key_average_and_counts_segments(requested):
         torch.testing.assert_close(torch.tensor(result[f'layer {n}']), total[n] / allowed[n])
     torch.testing.assert_close(torch.tensor(result['all layers']), total.sum(0) / allowed.sum(0))
     assert all(math.isfinite(v) for v in result['all layers'])
-    with pytest.raises(ValueError, match="segments must be a positive number"):
+    with pytest.raises(ValueError, match="segments must be a positive number of segments to measure, got 0"):
         measure(model, _Streams(tokens, 6), 0, torch.device('cpu'))
+    # Three segments fill the memories and leave none to measure: an error, not empty buckets.
+    with pytest.raises(ValueError, match="^no segment was read with full memories; read more segments$"):
+        measure(model, _Streams(tokens[:, :18], 6), requested, torch.device('cpu'))
 
 
 def test_equal_span_profile_of_a_transformer_xl_against_a_per_key_average():
@@ -676,21 +680,41 @@ def test_analysis_figure_draws_each_part_each_layer_and_the_uniform_line(tmp_pat
     heights = [bar.get_height() for c in ax.containers for bar in c]
     assert heights == pytest.approx(result['all layers'])
     assert [bar.get_x() + bar.get_width() / 2 for c in ax.containers for bar in c] == pytest.approx(range(18))
-    assert len({c.patches[0].get_facecolor() for c in ax.containers}) == 3
+    assert [c.patches[0].get_facecolor() for c in ax.containers] == \
+        [matplotlib.colors.to_rgba(f'tab:{name}') for name in ('purple', 'blue', 'green')]
     # One line per layer over the bars, lighter for the lower layer, and the uniform level.
     lines = {line.get_label(): line for line in ax.get_lines()}
     assert list(lines['layer 1'].get_ydata()) == pytest.approx(result['layer 1'])
     assert list(lines['layer 0'].get_xdata()) == list(range(18))
-    assert float(lines['layer 0'].get_color()) > float(lines['layer 1'].get_color())
+    # Two layers: the lowest at grey 0.75, the top at 0.15.
+    assert [float(lines[f'layer {n}'].get_color()) for n in range(2)] == pytest.approx([0.75, 0.15])
     assert list(lines['uniform, 1/K'].get_ydata()) == [0.004, 0.004]
     labels = [t.get_text() for t in ax.get_xticklabels()]
     assert labels == [f'{p}{b}' for p in 'cms' for b in range(1, 7)]
     assert ax.get_yscale() == 'log' and ax.get_title() == 'the title'
+    assert ax.get_xlabel() == 'key bucket: compressed memory (c), memory (m), sequence (s); oldest on the left'
+    assert ax.get_ylabel() == 'mean attention weight per key'
     assert [t.get_text() for t in ax.get_legend().get_texts()] == \
         ['layer 0', 'layer 1', 'uniform, 1/K', 'compressed memory', 'memory', 'sequence']
 
 
-def test_analysis_command_line_measures_the_newest_run(tmp_path, monkeypatch):
+def test_analysis_figure_shades_layers_evenly_from_light_to_dark(tmp_path, monkeypatch):
+    # Three layers: grey levels 0.75, 0.45 and 0.15, evenly spaced from the lowest to the top.
+    import matplotlib
+    matplotlib.use('Agg')
+    from matplotlib.figure import Figure
+
+    from labml_memory.compressive.analysis import draw
+    captured = []
+    real_savefig = Figure.savefig
+    monkeypatch.setattr(Figure, 'savefig', lambda self, path, **kw: (captured.append(self), real_savefig(self, path, **kw)))
+    result = {**_profile(), 'layer 2': [v * 2 for v in _profile()['all layers']]}
+    draw(result, tmp_path / 'buckets.png', 'three layers')
+    lines = {line.get_label(): line for line in captured[0].axes[0].get_lines()}
+    assert [float(lines[f'layer {n}'].get_color()) for n in range(3)] == pytest.approx([0.75, 0.45, 0.15])
+
+
+def test_analysis_command_line_measures_the_newest_run(tmp_path, monkeypatch, capsys):
     from labml_memory.compressive import analysis
     from labml_memory.tasks.shakespeare import SequentialStreams, Vocabulary, load_text, split
     from labml_memory.training import checkpoint, train
@@ -707,11 +731,14 @@ def test_analysis_command_line_measures_the_newest_run(tmp_path, monkeypatch):
     result = train(config, build_model, 'compressive')
     drawn = []
     real_draw = analysis.draw
-    monkeypatch.setattr(analysis, 'draw', lambda *a, **kw: (drawn.append(kw), real_draw(*a, **kw)))
-    analysis.main(['segments=50', f'out={tmp_path / "out"}'])
+    monkeypatch.setattr(analysis, 'draw', lambda *a, **kw: (drawn.append((a, kw)), real_draw(*a, **kw)))
+    # `out` may name folders that do not exist yet, several levels deep.
+    analysis.main(['segments=50', f'out={tmp_path / "new" / "out"}'])
     # A query that looked everywhere equally gives each of the n_cm + n_m + L keys 1/22.
-    assert drawn[0]['uniform'] == pytest.approx(1 / 22)
-    page = (tmp_path / 'out' / 'attention_buckets.md').read_text()
+    assert drawn[0][1]['uniform'] == pytest.approx(1 / 22)
+    page = (tmp_path / 'new' / 'out' / 'attention_buckets.md').read_text()
+    # The figure carries the page's title.
+    assert drawn[0][0][2] == "conv + attention loss, step 2: n_cm=6, n_m=8, L=8, c=2"
     # The same numbers measured here from the same checkpoint.
     run_path = checkpoint.find_run(tmp_path / 'logs', 'compressive', 'latest')
     assert run_path.name == result.run_uuid
@@ -726,8 +753,27 @@ def test_analysis_command_line_measures_the_newest_run(tmp_path, monkeypatch):
                     "Mean attention weight per key (×1000), conv + attention loss, step 2: n_cm=6, "
                     f"n_m=8, L=8, c=2; run `{result.run_uuid}`, 10 validation segments with full "
                     "memories.\n\n" + analysis.table(expected) + '\n')
-    assert (tmp_path / 'out' / 'attention_buckets.png').stat().st_size > 0
+    assert (tmp_path / 'new' / 'out' / 'attention_buckets.png').stat().st_size > 0
+    # The table goes to the screen too.
+    assert analysis.table(expected) in capsys.readouterr().out
     # Without `out`, the profile goes beside the run's checkpoints, never over the study's page.
     analysis.main(['segments=50'])
     assert (run_path / 'attention_buckets.md').read_text() == page
     assert not (tmp_path / 'docs').exists()
+
+
+def test_analysis_defaults_to_48_segments_of_the_projects_own_text(tmp_path, monkeypatch):
+    # A run with no `data_file` trained on the project's copy of Tiny Shakespeare; the analysis
+    # reads the same text and, with no `segments` given, measures 48 segments with full memories.
+    from labml_memory.compressive import analysis
+    from labml_memory.training import train
+    monkeypatch.chdir(tmp_path)
+    config = build_config(Config, PRESETS, dict(
+        d_model=16, heads=2, n_layers=1, d_ff=16, seq_len=8, mem_len=8, compressed_len=6,
+        compression_rate=2, batch_size=2, steps=1, eval_every=100, checkpoint_every=100,
+        sample_len=0, final_eval_segments=1, dropout=0.0, logs_dir=str(tmp_path / 'logs')))
+    assert not config.data_file
+    result = train(config, build_model, 'compressive')
+    analysis.main([f'out={tmp_path / "out"}'])
+    page = (tmp_path / 'out' / 'attention_buckets.md').read_text()
+    assert f"run `{result.run_uuid}`, 48 validation segments with full memories." in page

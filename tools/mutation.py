@@ -7,6 +7,7 @@ python tools/mutation.py transformer_xl          # one module, one worker
 python tools/mutation.py --list                  # the modules it knows and their tests
 python tools/mutation.py attention --show        # print every surviving mutant's diff too
 python tools/mutation.py residual --at 8b2bf7b   # the code and tests of an older commit
+python tools/mutation.py compressive --only 'labml_memory.compressive.analysis.*'   # some mutants
 ```
 
 A mutant is the module with one small change (an operator swapped, a constant moved by one, a
@@ -68,8 +69,9 @@ MODULES = {
 # surviving mutant, and each takes seconds to tens of seconds. The model-level tests cover
 # the same code directly; these are left to the ordinary suite (and the report lists them).
 # The tasks' tiny end-to-end runs are not here: at a few seconds each (the frequency-sort one
-# no longer trains its default curriculum), they are what reaches a task's `run` and `main`.
-SLOW_TESTS = ['test_experiment_runs', 'experiment_trains', 'command_line', 'ten_thousand',
+# no longer trains its default curriculum), they are what reaches a task's `run` and `main`;
+# nor are the compressive analysis's command-line tests (3 s), which reach its `main`.
+SLOW_TESTS = ['test_experiment_runs', 'experiment_trains', 'ten_thousand',
               '1000_updates', 'learns', 'trains_through', 'state_size_is_fixed',
               'curriculum_trains']
 DESELECT = ['-k', ' and '.join(f'not {name}' for name in SLOW_TESTS)]
@@ -132,6 +134,9 @@ def main(argv=None) -> int:
     parser.add_argument('--show', action='store_true', help="print every survivor's diff")
     parser.add_argument('--json', type=Path, help='also write the statuses to this file')
     parser.add_argument('--at', default='', help='mutate the code and tests of this git commit')
+    parser.add_argument('--only', nargs='+', default=[], metavar='PATTERN',
+                        help="run only the mutants whose names match these patterns "
+                             "(fnmatch, e.g. 'labml_memory.compressive.analysis.*')")
     args, extra = parser.parse_known_args(argv)
     if args.list:
         for name, (sources, tests) in MODULES.items():
@@ -144,12 +149,16 @@ def main(argv=None) -> int:
     prepare(workdir, sources, tests, extra, args.at)
     # One thread per test process: the machines these run on are shared.
     env = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1')
-    run = subprocess.run([sys.executable, '-m', 'mutmut', 'run', '--max-children', str(args.workers)],
-                         cwd=workdir, env=env)
+    run = subprocess.run([sys.executable, '-m', 'mutmut', 'run', '--max-children', str(args.workers)]
+                         + list(args.only), cwd=workdir, env=env)
     if run.returncode not in (0, 1):
         print(f'mutmut run failed with exit status {run.returncode}', file=sys.stderr)
         return run.returncode
     status = results(workdir, env)
+    if args.only:
+        # mutmut lists every mutant it generated; the ones not run here have no verdict to count.
+        import fnmatch
+        status = {n: s for n, s in status.items() if any(fnmatch.fnmatch(n, p) for p in args.only)}
     killed = sum(s in ('killed', 'timeout') for s in status.values())
     survivors = sorted(n for n, s in status.items() if s == 'survived')
     other = sorted(f'{n} ({s})' for n, s in status.items() if s not in ('killed', 'timeout', 'survived'))

@@ -69,7 +69,10 @@ def test_report_is_written_from_the_records_alone(quick_records, tmp_path):
     # The plain transformer's one run stands for every budget; the steps column is filled.
     # (Four toy steps learn nothing, so every row is marked as failing its control.)
     assert text.count('| plain ⚠ | any |') == 1 and '| plain ⚠ | small |' not in text
-    assert '| seeds × steps |' in text and '| 1 × 4 |' in text
+    assert '| seeds × steps |' in text and '| 1 × 2 + 4 |' in text
+    # The lookup column (two pairs, gap 0) and the window line of the load table.
+    assert '| lookup |' in text and '* **lookup**: exact match per query at gap 0 with 2 pairs' in text
+    assert 'could answer at most 1.00 at load 1, 1.00 at load 2 (the window line' in text
 
 
 def test_reach_at_half_interpolates_between_gaps():
@@ -87,6 +90,8 @@ def test_reach_at_half_interpolates_between_gaps():
     ({'eval_gaps': '0,-1'}, 'eval_gaps'),
     ({'eval_loads': '0,2'}, 'loads must be between 1 and 26'),
     ({'mem_len': '4'}, "unknown keys \\['mem_len'\\]"),
+    ({'lookup_steps': '-1'}, 'lookup_steps must be >= 0 \\(0: no lookup phase\\), got -1'),
+    ({'lookup_share': '1.5'}, 'lookup_share is a fraction of the training texts, in \\[0, 1\\]; got 1.5'),
 ])
 def test_bad_settings_name_the_value(override, message):
     with pytest.raises(ValueError, match=message):
@@ -99,3 +104,24 @@ def test_records_hold_what_the_page_needs(quick_records):
     for key in ('seed', 'state_bytes', 'parameters', 'control', 'accuracy', 'train_seconds', 'command', 'settings'):
         assert key in record
     assert record['command'].startswith('python -m labml_memory.tasks.memory_reach run')
+
+
+@pytest.mark.parametrize('seg_len', [16, 32])
+def test_window_line_is_the_share_of_queries_whose_pair_is_inside_the_segment(seg_len):
+    # Counted on generated texts: for each query, find its key's pair in the text and see
+    # whether the key and both digits lie in the last segment of the inputs.
+    import torch
+    for load in (1, 2, 3, 4, 8, 16):
+        need = recall.needed_length(load, 0, min(load, 4))
+        length = -(-need // seg_len) * seg_len
+        batch = recall.sample(200, length, torch.Generator().manual_seed(load), load, 0)
+        inside = total = 0
+        for row in range(200):
+            text = recall.decode(batch.inputs[row]) + recall.decode(batch.targets[row, -1:])
+            first_query = text.index('?')
+            for q in range(min(load, 4)):
+                key = text[first_query + q * recall.QUERY_LEN + 1]
+                pair = text.index(key, length - need + 1)   # keys are distinct, filler before the pairs skipped
+                inside += pair >= length - seg_len
+                total += 1
+        assert inside / total == pytest.approx(memory_reach.window_share(load, seg_len), abs=0.05), load

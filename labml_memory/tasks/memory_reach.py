@@ -399,6 +399,17 @@ def cell(records: List[Dict[str, Any]], gap: str, load: str) -> Tuple[float, flo
     return sum(values) / len(values), min(values), max(values)
 
 
+# The window line of the load table: the share of queries whose pair lies wholly inside the
+# queries' own segment of `seg_len` characters, at gap 0, for a model that answers exactly those.
+# The queries take the end of the text; the pairs before them, the last pair nearest.
+def window_share(load: int, seg_len: int) -> float:
+    n_queries = min(load, 4)
+    room = seg_len - n_queries * recall.QUERY_LEN
+    inside = min(load, max(0, room // recall.PAIR_LEN))
+    # The keys asked are a random subset: each is one of the pairs inside with probability inside / load.
+    return inside / load
+
+
 def reach_at_half(records: List[Dict[str, Any]]) -> Optional[float]:
     gaps = list(records[0]['accuracy'])
     load = list(records[0]['accuracy'][gaps[0]])[0]
@@ -487,9 +498,11 @@ def report(results_dir: str = RESULTS, page: Optional[str] = None) -> Tuple[Path
 
     # Three tables, each narrow enough to read at once: what each run is, then exact match by
     # gap at the lightest load (reach), then by load at gap 0 (capacity inside the window).
+    # The lookup check: two pairs right before the queries, all inside the queries' segment.
+    lookup = '2' if '2' in loads else None
     summary = ['| contestant | budget | state (B) | parameters | seeds × steps | control '
-               '| reach at 50% | probe / rule |',
-               '|---|---|---:|---:|---:|---:|---:|---:|']
+               + ('| lookup ' if lookup else '') + '| reach at 50% | probe / rule |',
+               '|---|---|---:|---:|---:|---:|' + ('---:|' if lookup else '') + '---:|---:|']
     # The two grids name the budget with the contestant, one column fewer.
     by_gap = ['| contestant (budget) | ' + ' | '.join(f'gap {g}' for g in gaps) + ' |',
               '|---|' + '---:|' * len(gaps)]
@@ -505,11 +518,14 @@ def report(results_dir: str = RESULTS, page: Optional[str] = None) -> Tuple[Path
         # table's reach is its length, which the probe does not measure.
         probe = (f"{records[0]['reach_measured']} / {records[0]['reach_rule']}" if 'reach_rule' in records[0]
                  else 'no hard limit' if records[0]['model'] in UNBOUNDED else 'not probed')
-        steps = '/'.join(sorted({str(r['settings']['steps']) for r in records}))
+        # Steps as trained: the lookup phase, if any, plus the run proper.
+        steps = '/'.join(sorted({(f"{r['settings']['lookup_steps']} + " if r['settings'].get('lookup_steps') else '')
+                                 + str(r['settings']['steps']) for r in records}))
+        lookup_cell = (mean_and_range([r['accuracy'][gaps[0]][lookup] for r in records]) + ' | ') if lookup else ''
         state = f"{records[0]['state_bytes']:,}" + ('' if records[0]['state_matched'] else ' (not matched)')
         label = f"{key[0]}{' ⚠' if failed else ''} | {shown_budget(*key)}"
         summary.append(f"| {label} | {state} | {records[0]['parameters']:,} | {len(records)} × {steps} | {control} "
-                       f"| {reach_text} | {probe} |")
+                       f"| {lookup_cell}{reach_text} | {probe} |")
         short = f"{key[0]}{' ⚠' if failed else ''} ({shown_budget(*key)})"
         by_gap.append(f"| {short} | " + ' | '.join(mean_and_range([r['accuracy'][g][loads[0]] for r in records]) for g in gaps) + ' |')
         by_load.append(f"| {short} | " + ' | '.join(mean_and_range([r['accuracy'][gaps[0]][k] for r in records]) for k in loads) + ' |')
@@ -523,11 +539,14 @@ def report(results_dir: str = RESULTS, page: Optional[str] = None) -> Tuple[Path
         '* **state (B)**: bytes; the numbers each model hands from one segment to the next for one stream, measured '
         'after the longest evaluation text, times 4 bytes; *not matched* marks an architecture with no '
         'sizing rule yet, run at its defaults.',
-        '* **seeds × steps**: training seeds, and optimiser steps of each run (a contestant that '
-        'failed its control at the default was rerun, every seed, with more).',
+        '* **seeds × steps**: training seeds, and optimiser steps of each run: the lookup phase plus the '
+        'run proper (a contestant that failed its control at the default was rerun, every seed, with more).',
         f'* **control**: exact match per query at gap 0 with load {loads[0]} (the answer inside the '
         'attention window), the mean over seeds with their lowest and highest under it; ⚠ marks a contestant with a seed under 0.95, '
         'whose other numbers do not count.',
+        *([f'* **lookup**: exact match per query at gap {gaps[0]} with {lookup} pairs, both inside the queries\' segment: '
+           'whether the model learned to look a key up rather than copy the one value it saw. The load axis says '
+           'something about a memory only where this is near 1.'] if lookup else []),
         f'* **reach at 50%**: the gap, in segments of {seg_len} characters, at which the mean exact '
         f'match at load {loads[0]} first falls under one half (interpolated between grid gaps).',
         '* **probe / rule**: for window-shaped memories, the farthest distance in characters at which '
@@ -539,8 +558,11 @@ def report(results_dir: str = RESULTS, page: Optional[str] = None) -> Tuple[Path
         f'Per query, the mean over seeds with their lowest and highest under it, with the queries *gap* segments of {seg_len} characters '
         f'after the pairs. The floor, a guesser that forgot the pairs, is {recall.FLOOR:.2f}.', '',
         f'## Exact match by load (gap {gaps[0]})', '', *by_load, '',
-        f'Per query, the mean over seeds with their lowest and highest under it, with *load* pairs written right before the queries: '
-        'how many pairs a model can look up when every one is inside its window.', '',
+        f'Per query, the mean over seeds with their lowest and highest under it, with *load* pairs written right before the queries. '
+        f'A pair takes {recall.PAIR_LEN} characters and a query {recall.QUERY_LEN}, so from load 4 on some pairs lie '
+        f'before the queries\' segment: a model that sees only its segment of {seg_len} could answer at most '
+        + ', '.join(f'{window_share(int(k), seg_len):.2f} at load {k}' for k in loads) +
+        ' (the window line: every pair wholly inside the segment found, no other).', '',
         *provenance.section([(r, out / f"{r['name']}_{r['budget']}_seed{r['seed']}.json") for r in runs],
                             label=lambda r: f"{r['name']}/{r['budget']}/{r['seed']}",
                             seeds=[r['seed'] for r in runs]),

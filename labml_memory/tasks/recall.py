@@ -28,9 +28,9 @@ two-step lookup that a two-layer model learned slowly. A plain transformer train
 steps on lookups alone answered 0.75 of its queries at two pairs, almost all its errors on
 the first digit, the one that needs the key (the second follows the first, a one-back match,
 and was right 0.97 of the time). Without the colon the first digit is the usual one-back
-copy, "find where my character was before and say what came next", and the same model, same
-steps, answers 1.00 at two pairs in 1,000 steps. The records of both trials are kept beside
-the [results](../results/memory_reach.md).
+copy, "find where my character was before and say what came next", and the same model
+trained the same way answers 1.00 at two pairs after 1,000 steps. The records of these trials
+are kept in `docs/results/memory_reach/trials/` (see the [results](../results/memory_reach.md)).
 
 ## The floor
 

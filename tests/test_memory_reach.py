@@ -72,7 +72,9 @@ def test_report_is_written_from_the_records_alone(quick_records, tmp_path):
     assert '| seeds × steps |' in text and '| 1 × 2 + 4 |' in text
     # The lookup column (two pairs, gap 0) and the window line of the load table.
     assert '| lookup |' in text and '* **lookup**: exact match per query at gap 0 with 2 pairs' in text
-    assert 'could answer at most 1.00 at load 1, 1.00 at load 2 (the window line' in text
+    # At the toy segment of 8 characters two queries leave no room for a pair: the line is at 0.
+    assert memory_reach.window_share(1, 8) == memory_reach.window_share(2, 8) == 0.0
+    assert 'only its segment of 8 could answer at most 0.00 at load 1, 0.00 at load 2 (the window line' in text
 
 
 def test_reach_at_half_interpolates_between_gaps():

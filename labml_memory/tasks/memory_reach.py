@@ -167,7 +167,8 @@ class ReachConfig(SyntheticTrainConfig):
     train_segments: List[int] = field(default_factory=lambda: [2, 3, 4])
     train_loads: List[int] = field(default_factory=lambda: [1, 2, 4, 8])
     # A first phase of `lookup_steps` on lookup texts alone, then `steps` on the mixture, with a
-    # share `lookup_share` of lookups kept (see [recall](recall.py) and "Training" below).
+    # share `lookup_share` of lookups kept (see [recall](recall.py) and one run, below). A
+    # trial run of each recipe is kept in `docs/results/memory_reach/trials/`.
     lookup_steps: int = 300
     lookup_share: float = 0.5
     # The grid: gaps in segments (0: the pairs end right before the queries) and loads.
@@ -255,6 +256,12 @@ def evaluate_grid(model, config: ReachConfig, device) -> Dict[str, Dict[str, flo
 
 
 # ## One run: a contestant, a budget, a seed
+#
+# Training has two phases. The first, `lookup_steps` long, reads lookup texts only: the pairs
+# right before the queries, every key asked. It teaches the lookup inside the window, which
+# memory texts alone never taught (see [recall](recall.py)). The second, the run proper,
+# reads the mixture, half lookups and half memory texts, so that the model learns to carry
+# the pairs across the gap without forgetting how to look them up.
 #
 # The model's configuration is built in three layers: the stack's shape every contestant
 # shares (no dropout: fresh texts every step leave nothing to overfit; `unroll` over the

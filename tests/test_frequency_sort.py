@@ -210,3 +210,150 @@ def test_the_report_of_the_committed_records_is_the_committed_page(tmp_path):
     def lines(path):
         return [line for line in path.read_text().splitlines() if not line.startswith('* **Date:**')]
     assert lines(tmp_path / 'frequency_sort' / 'table.md') == lines(committed / 'table.md')
+
+
+def test_a_run_records_what_it_trained_and_scored(tmp_path, monkeypatch):
+    # The record's fields against what the run did: the labml name, both training phases (the
+    # curriculum at its own length, then the run proper numbered after it), the scoring set
+    # drawn from the evaluation seed, the training time and the command.
+    import time
+    calls = {'train': [], 'sample': []}
+    real_start, real_train, real_sample = fs.start_run, fs.train, fs.sample
+
+    def start_run(name, *args):
+        calls['name'] = name
+        calls['model'], device = real_start(name, *args)
+        return calls['model'], device
+
+    def train(model, sampler, config, device, **kw):
+        calls['train'].append((sampler, config.steps, list(config.train_segments), kw))
+        return real_train(model, sampler, config, device, **kw)
+
+    def sample(batch_size, length, generator):
+        calls['sample'].append((batch_size, length, generator.initial_seed()))
+        return real_sample(batch_size, length, generator)
+    monkeypatch.setattr(fs, 'start_run', start_run)
+    monkeypatch.setattr(fs, 'train', train)
+    monkeypatch.setattr(fs, 'sample', sample)
+    overrides = {'model': 'transformer_xl', 'length': '64', 'seg_len': '32', 'steps': '2', 'batch_size': '2',
+                 'curriculum_length': '32', 'curriculum_steps': '3', 'eval_samples': '4', 'eval_every': '10',
+                 'd_model': '16', 'd_ff': '16', 'n_layers': '1', 'mem_len': '8', 'name': 'xl_small',
+                 'results_dir': str(tmp_path), 'logs_dir': str(tmp_path / 'logs')}
+    started = time.time()
+    result = fs.run(overrides)
+    wall = time.time() - started
+    assert calls['name'] == 'frequency_sort_xl_small' and result['model'] == 'transformer_xl'
+    assert result['parameters'] == sum(p.numel() for p in calls['model'].parameters())
+    # Phase one: 3 steps on one-segment texts; phase two: 2 steps, numbered from step 4.
+    (s1, steps1, seg1, kw1), (s2, steps2, seg2, kw2) = calls['train']
+    assert s1 is sample and s2 is sample
+    assert (steps1, seg1, kw1.get('first_step', 0)) == (3, [1], 0)
+    assert (steps2, seg2, kw2.get('first_step')) == (2, [2], 3)
+    # Scored on 4 sequences of 64 symbols drawn from the evaluation seed.
+    assert calls['sample'][-1] == (4, 64, fs.EVAL_SEED)
+    assert isinstance(result['train_seconds'], float) and 0 < result['train_seconds'] <= wall
+    assert result['train_seconds'] == round(result['train_seconds'], 1)
+    assert result['curriculum'] == [32, 3] and result['steps'] == 2
+    assert result['command'] == 'python -m labml_memory.tasks.frequency_sort ' + ' '.join(
+        f'{k}={v}' for k, v in overrides.items())
+    # Without a curriculum the record says so.
+    plain = fs.run({**overrides, 'curriculum_steps': '0', 'name': 'xl_plain'})
+    assert plain['curriculum'] is None
+
+
+def _records(tmp_path):
+    # Two hand-made runs at two lengths with different recipes and seeds; one file named
+    # otherwise than `<name>_<length>.json`, as a repeated seed's would be.
+    base = {'model': 'transformer_xl', 'parameters': 10, 'exact_match': 0.0, 'train_seconds': 1.5,
+            'command': 'python -m labml_memory.tasks.frequency_sort model=transformer_xl',
+            'machine': {'date': '2026-12-02 03:00 UTC', 'cpu': 'a CPU', 'cores': 2, 'torch': '2.13.0'}}
+    records = {'a_64.json': {**base, 'name': 'a', 'length': 64, 'accuracy': 0.25, 'curriculum': [32, 3],
+                             'steps': 2, 'seed': 0},
+               'a_128_seed1.json': {**base, 'name': 'a', 'length': 128, 'accuracy': 0.5, 'curriculum': None,
+                                    'steps': 1000, 'seed': 1}}
+    for file, record in records.items():
+        (tmp_path / file).write_text(json.dumps(record))
+    return records
+
+
+def test_the_report_names_each_recipe_the_files_and_the_seeds(tmp_path, monkeypatch):
+    from labml_memory.training import provenance
+    records = _records(tmp_path)
+    seen = {}
+    real_section = provenance.section
+
+    def section(runs, **kw):
+        seen['runs'], seen['seeds'] = runs, kw['seeds']
+        return real_section(runs, **kw)
+    monkeypatch.setattr(provenance, 'section', section)
+    table, _ = fs.report(str(tmp_path))
+    text = table.read_text()
+    assert ('* **Training:** 3 steps at 32 symbols, then 2 steps at the length of its column (a@64); '
+            'no curriculum, 1,000 steps at the length of its column (a@128).') in text
+    # Each record is paired with the file it was read from, and its own seed.
+    assert [(r['length'], p.name) for r, p in seen['runs']] == [(64, 'a_64.json'), (128, 'a_128_seed1.json')]
+    assert seen['seeds'] == [0, 1]
+    # One recipe for all: one sentence.
+    (tmp_path / 'a_128_seed1.json').write_text(json.dumps({**records['a_128_seed1.json'], 'curriculum': [32, 3], 'steps': 2}))
+    assert '* **Training:** every run: 3 steps at 32 symbols, then 2 steps at the length of its column.' in \
+        fs.report(str(tmp_path))[0].read_text()
+
+
+def test_the_report_figure_draws_each_run_the_window_line_and_the_floor(tmp_path, monkeypatch):
+    import matplotlib
+    matplotlib.use('Agg')
+    from matplotlib.figure import Figure
+    captured = []
+    real_savefig = Figure.savefig
+    monkeypatch.setattr(Figure, 'savefig', lambda self, path, **kw: (captured.append((self, path, kw)),
+                                                                     real_savefig(self, path, **kw)))
+    _records(tmp_path)
+    (tmp_path / 'b_64.json').write_text(json.dumps({**json.loads((tmp_path / 'a_64.json').read_text()),
+                                                    'name': 'b', 'accuracy': 0.125}))
+    table, plot = fs.report(str(tmp_path))
+    assert table == tmp_path / 'table.md' and plot == tmp_path / 'accuracy.png' and plot.stat().st_size > 0
+    fig, path, kw = captured[0]
+    assert path == plot and kw == {'dpi': 120}
+    ax = fig.axes[0]
+    # One error-bar series per run, its own colour and marker, error bars of one standard error.
+    bars = {c.get_label(): c for c in ax.containers}
+    assert set(bars) == {'a', 'b'}
+    line_a, _, (errors_a,) = bars['a'].lines
+    assert list(line_a.get_xdata()) == [64, 128] and list(line_a.get_ydata()) == [0.25, 0.5]
+    positions = fs.SortConfig().eval_samples * fs.SYMBOLS
+    spans = [seg[1][1] - seg[0][1] for seg in errors_a.get_segments()]
+    assert spans == pytest.approx([2 * (p * (1 - p) / positions) ** 0.5 for p in (0.25, 0.5)])
+    line_b = bars['b'].lines[0]
+    assert line_a.get_marker() == 'o' and line_b.get_marker() == 's'
+    assert matplotlib.colors.to_rgba(line_a.get_color()) == matplotlib.colors.to_rgba('C0')
+    assert matplotlib.colors.to_rgba(line_b.get_color()) == matplotlib.colors.to_rgba('C1')
+    # The window line dashed, the floor dotted, both at every length, with their values.
+    lines = {line.get_label(): line for line in ax.get_lines() if not line.get_label().startswith('_')}
+    window = lines[f'exact counts, last {fs.ORACLE_WINDOW} symbols']
+    floor = lines['floor: guesser that never read the sequence']
+    assert window.get_linestyle() == '--' and floor.get_linestyle() == ':'
+    assert list(window.get_xdata()) == [64, 128] and list(floor.get_xdata()) == [64, 128]
+    assert list(floor.get_ydata()) == pytest.approx([fs.memoryless_floor(64), fs.memoryless_floor(128)])
+    assert ax.get_xscale() == 'log' and ax.xaxis.get_transform().base == 2
+    assert [t.get_text() for t in ax.get_xticklabels()] == ['64', '128']
+    assert ax.get_xlabel() == 'sequence length (symbols)'
+    assert ax.get_ylabel() == 'token accuracy of the sorted answer'
+    assert ax.get_ylim() == (0, 1)
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == \
+        [f'exact counts, last {fs.ORACLE_WINDOW} symbols', 'floor: guesser that never read the sequence', 'a', 'b']
+
+
+def test_the_command_line_runs_prints_the_result_and_rebuilds_the_report(tmp_path, capsys):
+    common = ['model=transformer_xl', 'length=64', 'seg_len=32', 'steps=1', 'batch_size=2', 'eval_samples=2',
+              'd_model=16', 'd_ff=16', 'n_layers=1', 'curriculum_steps=0', 'name=cli',
+              f'results_dir={tmp_path}', f'logs_dir={tmp_path / "logs"}']
+    fs.main(common)
+    import re
+    printed = json.loads(re.search(r'\{"name".*?\}', capsys.readouterr().out).group(0))
+    stored = json.loads((tmp_path / 'cli_64.json').read_text())
+    assert printed == {k: stored[k] for k in ('name', 'length', 'accuracy', 'exact_match', 'train_seconds')}
+    fs.main(['report', f'results_dir={tmp_path}'])
+    assert capsys.readouterr().out.split() == [str(tmp_path / 'table.md'), str(tmp_path / 'accuracy.png')]
+    with pytest.raises(SystemExit) as exit_:
+        fs.main(common + ['length=65'])
+    assert exit_.value.code == 2 and 'length' in capsys.readouterr().err

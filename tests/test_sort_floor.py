@@ -45,3 +45,12 @@ def test_gpu_preset_is_the_papers_regime_and_keys_still_override():
     assert (cpu.length, cpu_model.d_model) == (1024, 64)
     with pytest.raises(ValueError, match="unknown preset 'tpu'"):
         configure({'preset': 'tpu', 'model': 'transformer_xl'})
+
+
+def test_floor_estimate_takes_any_sample_count_and_defaults_to_the_pages_4000():
+    # Drawn in chunks of 500: a count that is not a multiple of 500 uses every sequence once.
+    odd = memoryless_floor(256, samples=700)
+    assert 0.17 < odd < 0.23
+    # The page's floor is the default estimate, 4,000 sequences from seed 54,321.
+    assert memoryless_floor(64) == memoryless_floor(64, samples=4000, seed=54_321)
+    assert memoryless_floor(64) != memoryless_floor(64, samples=3500, seed=54_321)

@@ -61,7 +61,8 @@ MODULES = {
     'infini_attention': (['labml_memory/infini_attention/__init__.py'],
                          ['tests/test_infini_attention.py']),
     'passkey': (['labml_memory/tasks/passkey.py'], ['tests/test_passkey.py']),
-    'frequency_sort': (['labml_memory/tasks/frequency_sort.py'], ['tests/test_frequency_sort.py']),
+    'frequency_sort': (['labml_memory/tasks/frequency_sort.py'],
+                       ['tests/test_frequency_sort.py', 'tests/test_sort_floor.py']),
 }
 
 # Tests that train through the whole command line, train a model to a threshold, or loop
@@ -72,8 +73,7 @@ MODULES = {
 # no longer trains its default curriculum), they are what reaches a task's `run` and `main`;
 # nor are the compressive analysis's command-line tests (3 s), which reach its `main`.
 SLOW_TESTS = ['test_experiment_runs', 'experiment_trains', 'ten_thousand',
-              '1000_updates', 'learns', 'trains_through', 'state_size_is_fixed',
-              'curriculum_trains']
+              '1000_updates', 'learns', 'trains_through', 'state_size_is_fixed']
 DESELECT = ['-k', ' and '.join(f'not {name}' for name in SLOW_TESTS)]
 
 

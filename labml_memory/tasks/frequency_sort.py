@@ -452,12 +452,14 @@ def report(results_dir: str = 'docs/results/frequency_sort') -> Tuple[Path, Path
     from labml_memory.training import provenance
     out = Path(results_dir)
     runs = load_results(results_dir, 'frequency-sort')
+    # The files the records came from, in the order `load_results` read them.
     paths = sorted(out.glob('*.json'))
     # Runs are keyed by (name, length): a run repeated with the same name replaces the old one.
     names = sorted({r['name'] for r in runs})
     lengths = sorted({r['length'] for r in runs})
-    # `(name, length)` → that run's result
+    # `(name, length)` → that run's result, and the file it is in
     by = {(r['name'], r['length']): r for r in runs}
+    path_of = {(r['name'], r['length']): p for r, p in zip(runs, paths)}
     defaults = SortConfig()
     # The untrained reference, on the same held-out sequences the models were scored on.
     oracle = {n: window_oracle(sample(defaults.eval_samples, n, torch.Generator().manual_seed(EVAL_SEED))
@@ -503,13 +505,22 @@ def report(results_dir: str = 'docs/results/frequency_sort') -> Tuple[Path, Path
               'what a window as long as Transformer-XL\'s reach allows (a perfect count of the '
               'whole sequence would score 1).', '']
     keys = sorted(by)
-    lines += provenance.section([(by[k], out / f'{k[0]}_{k[1]}.json') for k in keys],
+
+    # How each run trained, in words: one sentence when every run agrees, else one per recipe
+    # with the runs that used it.
+    def training(r):
+        then = f"{r['steps']:,} steps at the length of its column"
+        return (f"{r['curriculum'][1]:,} steps at {r['curriculum'][0]:,} symbols, then {then}"
+                if r['curriculum'] else f"no curriculum, {then}")
+    recipes: Dict[str, List[str]] = {}
+    for k in keys:
+        recipes.setdefault(training(by[k]), []).append(f'{k[0]}@{k[1]}')
+    trained = (f'* **Training:** every run: {next(iter(recipes))}.' if len(recipes) == 1 else
+               '* **Training:** ' + '; '.join(f"{recipe} ({', '.join(runs_)})" for recipe, runs_ in recipes.items()) + '.')
+    lines += provenance.section([(by[k], path_of[k]) for k in keys],
                                 label=lambda r: f"{r['name']}@{r['length']}",
                                 seeds=[by[k].get('seed', defaults.seed) for k in keys], extra=[
-        '* **Training:** every run is a curriculum of '
-        f"{by[keys[0]]['curriculum'][1] if by[keys[0]]['curriculum'] else 0} steps at "
-        f"{by[keys[0]]['curriculum'][0] if by[keys[0]]['curriculum'] else '-'} symbols, then "
-        f"{by[keys[0]]['steps']} steps at the length of its column.",
+        trained,
         '* **A second seed** (`seed=1`) at 1,024 symbols is quoted on the '
         '[task page](../../tasks/frequency_sort.md); its records are not in this folder.'])
     table = out / 'table.md'

@@ -341,8 +341,8 @@ class CompressiveTransformer(TransformerXL):
 #
 # **Memory reach** ([results](../results/memory_reach.md), at the same state as
 # Transformer-XL, 3 seeds): compression extends the reach to 139 characters (rule and probe),
-# but an exact item does not survive it: recall 0.11 [0.05, 0.20] at two segments' gap; at
-# four times the state (387 characters) it is still one segment, 0.01 at two.
+# but an exact item does not survive it: recall 0.17 [0.02, 0.39] at two segments' gap; at
+# four times the state (387 characters) still 0.18 [0.00, 0.38] at two.
 #
 # **Quality at equal compute** ([results](../results/quality.md), 3 seeds): 1.682 [1.677, 1.685]
 # nats/char. Its step costs 1.28 times Transformer-XL's in counted operations, so it gets 1,034

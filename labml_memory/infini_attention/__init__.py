@@ -377,9 +377,11 @@ class InfiniTransformer(MemoryLanguageModel):
 # round is a tie).
 #
 # **Memory reach** ([results](../results/memory_reach.md), 3 seeds): the only memory that
-# carries an exact item past its window at equal state; half the queries are answered up to
-# about 33 segments (1,060 characters) with the linear rule and 17 with the delta rule at
-# 8,704 bytes per stream, and about 46 and 27 with one head at 33,280 bytes.
+# carries an exact item well past its window at equal state; half the queries are answered up
+# to about 8.5 segments (270 characters) with the linear rule and 7.1 with the delta rule at
+# 8,704 bytes per stream, and about 10 and 6 with one head at 33,280 bytes (within the seeds'
+# spread of the smaller state). Trained on memory texts only (the page's earlier recipe) it
+# reached further, 33 and 17 segments: how far it carries depends on how often training asks.
 #
 # **Quality at equal compute** ([results](../results/quality.md), 3 seeds): 1.657 [1.655, 1.659]
 # nats/char; its step is the cheapest (0.81 of the plain transformer's operations), so it gets

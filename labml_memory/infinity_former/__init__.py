@@ -450,8 +450,8 @@ class InfinityFormer(MemoryLanguageModel):
 #
 # **Memory reach** ([results](../results/memory_reach.md), at the same state as
 # Transformer-XL, 3 seeds): no hard limit, but its basis functions keep no exact item: recall
-# beyond the short-term memory is at the floor from two segments' gap on (0.06 [0.03, 0.08] at
-# the small budget), with or without sticky memories, at both budgets.
+# beyond the short-term memory falls to 0.34 [0.14, 0.50] at two segments' gap (small budget)
+# and to the floor from four on, with or without sticky memories, at both budgets.
 #
 # **Quality at equal compute** ([results](../results/quality.md), 3 seeds): 1.709 [1.702, 1.713]
 # nats/char in 1,020 steps (its step costs 1.47 times the plain transformer's), 0.049 behind

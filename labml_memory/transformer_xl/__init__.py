@@ -414,8 +414,9 @@ class TransformerXL(MemoryLanguageModel):
 #
 # **Memory reach** ([results](../results/memory_reach.md), associative recall, 3 seeds): at
 # 8,704 bytes of state per stream, 80 characters by the rule and by the probe on the trained
-# model, but recall only within one hop, 1.00 at one segment's gap and 0.01 at two; at 33,280
-# bytes ($M = 65$), 192 characters, 1.00 at two segments and 0.01 at four.
+# model; recall 0.99 at one segment's gap and 0.29 [0.00, 0.58] at two, where only the second
+# hop reaches; at 33,280 bytes ($M = 65$), 192 characters, 1.00 at two segments and 0.21 at
+# four (one seed of three fails its control there; its rerun is pending).
 #
 # **Quality at equal compute** ([results](../results/quality.md), 3 seeds, every model at
 # $9.2 \times 10^{12}$ counted operations): 1.659 [1.652, 1.666] nats/char in 1,326 steps, within

@@ -508,8 +508,8 @@ def report(results_dir: str = RESULTS, page: Optional[str] = None) -> Tuple[Path
     # The lookup check: two pairs right before the queries, all inside the queries' segment.
     lookup = '2' if '2' in loads else None
     summary = ['| contestant | budget | state (B) | parameters | seeds × steps | control '
-               + ('| lookup ' if lookup else '') + '| reach at 50% | probe / rule |',
-               '|---|---|---:|---:|---:|---:|' + ('---:|' if lookup else '') + '---:|---:|']
+               + ('| lookup ' if lookup else '') + '| reach at 50%<br><small>probe / rule</small> |',
+               '|---|---|---:|---:|---:|---:|' + ('---:|' if lookup else '') + '---:|']
     # The two grids name the budget with the contestant, one column fewer.
     by_gap = ['| contestant (budget) | ' + ' | '.join(f'gap {g}' for g in gaps) + ' |',
               '|---|' + '---:|' * len(gaps)]
@@ -532,7 +532,7 @@ def report(results_dir: str = RESULTS, page: Optional[str] = None) -> Tuple[Path
         state = f"{records[0]['state_bytes']:,}" + ('' if records[0]['state_matched'] else ' (not matched)')
         label = f"{key[0]}{' ⚠' if failed else ''} | {shown_budget(*key)}"
         summary.append(f"| {label} | {state} | {records[0]['parameters']:,} | {len(records)} × {steps} | {control} "
-                       f"| {lookup_cell}{reach_text} | {probe} |")
+                       f"| {lookup_cell}{reach_text}<br><small>{probe}</small> |")
         short = f"{key[0]}{' ⚠' if failed else ''} ({shown_budget(*key)})"
         by_gap.append(f"| {short} | " + ' | '.join(mean_and_range([r['accuracy'][g][loads[0]] for r in records]) for g in gaps) + ' |')
         by_load.append(f"| {short} | " + ' | '.join(mean_and_range([r['accuracy'][gaps[0]][k] for r in records]) for k in loads) + ' |')
@@ -558,7 +558,8 @@ def report(results_dir: str = RESULTS, page: Optional[str] = None) -> Tuple[Path
         f'match at load {loads[0]} first falls under one half (interpolated between grid gaps).',
         '* **probe / rule**: for window-shaped memories, the farthest distance in characters at which '
         'changing one token moves the last output of the trained model (seed of the first record), '
-        'beside the count from the layer-by-layer rule of [reach](../tasks/reach.md).', '',
+        'beside the count from the layer-by-layer rule of [reach](../tasks/reach.md); under the reach at 50% '
+        'in its cell.', '',
         *([f"Not run: " + '; '.join(sorted({f"{r['name']} at budget {r['budget']} ({r['skipped']})" for r in skipped})) + '.', '']
           if skipped else []),
         f'## Exact match by gap (load {loads[0]})', '', *by_gap, '',

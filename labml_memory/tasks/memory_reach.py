@@ -245,7 +245,7 @@ def evaluate_grid(model, config: ReachConfig, device) -> Dict[str, Dict[str, flo
         row = {}
         for j, load in enumerate(config.eval_loads):
             gap = gap_segments * config.seg_len
-            need = recall.needed_length(load, gap, min(load, 4))
+            need = recall.needed_length(load, gap, recall.default_queries(load))
             length = math.ceil(need / config.seg_len) * config.seg_len
             generator = torch.Generator().manual_seed(20_000 + 100 * i + j)
             batch = recall.sample(config.eval_samples, length, generator, load, gap).to(device)
@@ -410,7 +410,7 @@ def cell(records: List[Dict[str, Any]], gap: str, load: str) -> Tuple[float, flo
 # queries' own segment of `seg_len` characters, at gap 0, for a model that answers exactly those.
 # The queries take the end of the text; the pairs before them, the last pair nearest.
 def window_share(load: int, seg_len: int) -> float:
-    n_queries = min(load, 4)
+    n_queries = recall.default_queries(load)
     room = seg_len - n_queries * recall.QUERY_LEN
     inside = min(load, max(0, room // recall.PAIR_LEN))
     # The keys asked are a random subset: each is one of the pairs inside with probability inside / load.

@@ -59,6 +59,14 @@ KEY_LEN, VALUE_LEN = 1, 2
 # `q42 ` and `?q42 `: four and five characters.
 PAIR_LEN, QUERY_LEN = KEY_LEN + VALUE_LEN + 1, 1 + KEY_LEN + VALUE_LEN + 1
 N_KEYS = len(LETTERS) ** KEY_LEN
+# A memory text asks at most this many of its keys; a lookup text asks every one.
+MAX_QUERIES = 4
+
+
+def default_queries(load: int) -> int:
+    return min(load, MAX_QUERIES)
+
+
 # A memoryless guesser's exact match per query.
 FLOOR = 10.0 ** -VALUE_LEN
 
@@ -106,7 +114,7 @@ def layout(length: int, load: int, gap: int, n_queries: int) -> Tuple[int, int]:
 def sample(batch_size: int, length: int, generator: torch.Generator, load: int, gap: int,
            n_queries: Optional[int] = None) -> SyntheticBatch:
     r"""`load` pairs, `gap` filler characters, then `n_queries` (default: all, at most 4) queries."""
-    n_queries = min(load, 4) if n_queries is None else n_queries
+    n_queries = default_queries(load) if n_queries is None else n_queries
     prefix, first_query = layout(length + 1, load, gap, n_queries)
     rows, scored, unpredictable = [], [], []
     for _ in range(batch_size):
@@ -182,13 +190,13 @@ def training_sampler(loads: List[int], lookup_share: float = 0.5):
 
     def draw(batch_size: int, length: int, generator: torch.Generator) -> SyntheticBatch:
         lookup = float(torch.rand((), generator=generator)) < lookup_share
-        fitting = [k for k in loads if needed_length(k, 0, k if lookup else min(k, 4)) <= length + 1]
+        fitting = [k for k in loads if needed_length(k, 0, k if lookup else default_queries(k)) <= length + 1]
         if not fitting:
             raise ValueError(f"no load in {loads} fits a training text of {length} characters")
         load = fitting[int(torch.randint(len(fitting), (), generator=generator))]
         if lookup:
             return sample(batch_size, length, generator, load, 0, n_queries=load)
-        room = length + 1 - needed_length(load, 0, min(load, 4))
+        room = length + 1 - needed_length(load, 0, default_queries(load))
         u = float(torch.rand((), generator=generator))
         gap = min(room, int((room + 1) ** u) - 1)
         return sample(batch_size, length, generator, load, gap)

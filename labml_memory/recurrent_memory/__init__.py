@@ -388,7 +388,8 @@ class RecurrentMemoryTransformer(MemoryLanguageModel):
 # than any window-shaped memory of the same state: 0.83 at two segments' gap, 0.72 at four,
 # half the queries answered up to 5.6 segments. At the large budget (130 tokens, 300 + 1,000
 # steps, control passed) it is shorter, 0.58 at two segments and a reach of 2.8: trained half
-# as long, at five times the cost per step, it does not yet use the larger memory.
+# as long, at four to six times the cost per step, it likely does not yet use the larger
+# memory (a 2,000-step run would tell; not run).
 #
 # **Quality at equal compute** ([results](../results/quality.md), 3 seeds): 1.731 [1.726, 1.736]
 # nats/char in 1,508 steps, the highest loss, 0.071 behind Transformer-XL, beyond the seeds'

@@ -131,7 +131,7 @@ def profile(name: str, model, config, vocabulary) -> Dict:
     import torch
 
     from labml_memory.compressive import analysis
-    from labml_memory.tasks.shakespeare import SequentialStreams, load_text, split
+    from labml_memory.data.shakespeare import SequentialStreams, load_text, split
     text = load_text(Path(config.data_file) if config.data_file else None)
     streams = SequentialStreams(split(vocabulary.encode(text))[1], config.batch_size, config.seq_len)
     model = model.to('cpu')

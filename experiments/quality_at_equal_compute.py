@@ -63,7 +63,7 @@ import quality_at_equal_budget as quick  # noqa: E402  (the shared sizes and bui
 from labml_memory.benchmark import machine, our_architectures  # noqa: E402
 from labml_memory.studies.records import run_missing, settings as read_settings  # noqa: E402
 from labml_memory.training import make_optimizer, train, train_step  # noqa: E402
-from labml_memory.tasks.shakespeare import SequentialStreams, Vocabulary, load_text, split  # noqa: E402
+from labml_memory.data.shakespeare import SequentialStreams, Vocabulary, load_text, split  # noqa: E402
 
 RECORDS = Path('docs/results/quality')
 BASELINE = quick.BASELINE

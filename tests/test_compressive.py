@@ -716,7 +716,7 @@ def test_analysis_figure_shades_layers_evenly_from_light_to_dark(tmp_path, monke
 
 def test_analysis_command_line_measures_the_newest_run(tmp_path, monkeypatch, capsys):
     from labml_memory.compressive import analysis
-    from labml_memory.tasks.shakespeare import SequentialStreams, Vocabulary, load_text, split
+    from labml_memory.data.shakespeare import SequentialStreams, Vocabulary, load_text, split
     from labml_memory.training import checkpoint, train
     monkeypatch.chdir(tmp_path)
     # A short text, so that the held-out tenth (2 streams of 110 characters, 13 segments of 8)

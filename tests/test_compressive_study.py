@@ -10,7 +10,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'experiments'))
 import compressive_report as report  # noqa: E402
 import compressive_study as study  # noqa: E402
 
-from labml_memory.tasks.shakespeare import load_text  # noqa: E402
+from labml_memory.data.shakespeare import load_text  # noqa: E402
 
 
 def test_every_cell_reads_the_same_characters_in_the_same_streams(tmp_path):

@@ -11,7 +11,7 @@ sys.path.insert(0, str(EXPERIMENTS))
 import quality_at_equal_compute as study  # noqa: E402
 import quality_report as report  # noqa: E402
 
-from labml_memory.tasks.shakespeare import SequentialStreams  # noqa: E402
+from labml_memory.data.shakespeare import SequentialStreams  # noqa: E402
 from labml_memory.transformer_xl import TransformerXL  # noqa: E402
 
 

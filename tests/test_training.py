@@ -4,8 +4,8 @@ import math
 import pytest
 import torch
 
-from labml_memory.tasks import shakespeare
-from labml_memory.tasks.shakespeare import SequentialStreams, Vocabulary, load_text
+from labml_memory.data import shakespeare
+from labml_memory.data.shakespeare import SequentialStreams, Vocabulary, load_text
 from labml_memory.training import checkpoint, configure, learning_rate, main, train
 from labml_memory.training.config import TrainConfig, build_config, parse_overrides
 from labml_memory.training.logs import read_metrics

@@ -46,7 +46,7 @@ ARCHITECTURE_ORDER = ["transformer_xl", "compressive", "infinity_former", "infin
                       "memorizing_transformer", "recurrent_memory", "memory_depth"]
 # Building blocks in reading order: tokens in, positions, attention, the rest of a layer.
 BLOCK_ORDER = ["embedding", "positional", "attention", "feed_forward", "residual"]
-TRAINING = {"training", "trainer", "train"}
+TRAINING = {"training", "trainer", "train", "data"}
 TASKS = {"tasks", "task", "datasets"}
 # Packages that measure the others: their pages get a section of their own after Results
 # ("How it is measured"), so that Results holds only results and the building blocks only

@@ -75,7 +75,7 @@ print(vocab.decode(prompt[0]) + vocab.decode(generated[0]))
 XL_MEMORY = """\
 # How much of each layer's attention goes to the memory rather than the current segment?
 import torch
-text = vocab.encode(open(__import__('labml_memory.tasks.shakespeare', fromlist=['x']).DATA_FILE).read()[:4096])
+text = vocab.encode(open(__import__('labml_memory.data.shakespeare', fromlist=['x']).DATA_FILE).read()[:4096])
 segments = text[: (len(text) // config.seq_len) * config.seq_len].view(1, -1, config.seq_len)[0]
 memory = None
 with torch.no_grad():
@@ -94,7 +94,7 @@ TINY_XL = "dict(steps=3, d_model=32, heads=2, n_layers=2, d_ff=64, seq_len=16, m
 
 VALID_STREAMS = """\
 # Held-out text, read as parallel streams, for looking inside the trained model.
-from labml_memory.tasks.shakespeare import SequentialStreams, load_text, split
+from labml_memory.data.shakespeare import SequentialStreams, load_text, split
 _, valid = split(vocab.encode(load_text()))
 streams = SequentialStreams(valid, 4, config.seq_len)
 """

@@ -355,7 +355,7 @@ def resident_mb() -> float:
 # hangs or runs out of memory takes only its own row with it. The worker prints one line of
 # JSON on its standard output.
 def measure(name: str, sizes: Sizes, plan: Plan) -> Dict[str, Any]:
-    from labml_memory.tasks.shakespeare import SequentialStreams, Vocabulary, load_text, split
+    from labml_memory.data.shakespeare import SequentialStreams, Vocabulary, load_text, split
     row: Dict[str, Any] = {'name': name, **describe(name)}
     if plan.threads:
         torch.set_num_threads(plan.threads)

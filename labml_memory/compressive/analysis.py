@@ -255,7 +255,7 @@ def table(result: Dict[str, List[float]]) -> str:
 # and it runs on the CPU in evaluation mode (no dropout).
 def main(argv: List[str]) -> None:
     from labml_memory.compressive.experiment import PRESETS, Config, build_model
-    from labml_memory.tasks.shakespeare import SequentialStreams, Vocabulary, load_text, split
+    from labml_memory.data.shakespeare import SequentialStreams, Vocabulary, load_text, split
     from labml_memory.training import checkpoint, experiments_path
     from labml_memory.training.config import build_config, parse_overrides
     args = {'run': 'latest', 'segments': '48', 'out': ''}

@@ -43,7 +43,7 @@ import torch
 
 from labml_memory.infinity_former.continuous import attention_histogram, sample_times
 from labml_memory.infinity_former.experiment import PRESETS, Config, build_model
-from labml_memory.tasks.shakespeare import SequentialStreams, Vocabulary, load_text, split
+from labml_memory.data.shakespeare import SequentialStreams, Vocabulary, load_text, split
 from labml_memory.training import checkpoint, experiments_path
 from labml_memory.training.config import build_config, parse_overrides
 

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 
 from labml_memory.memorizing_transformer import measure_recall
 from labml_memory.memorizing_transformer.experiment import PRESETS, Config, build_model
-from labml_memory.tasks.shakespeare import SequentialStreams, Vocabulary, load_text, split
+from labml_memory.data.shakespeare import SequentialStreams, Vocabulary, load_text, split
 from labml_memory.training import checkpoint
 from labml_memory.training.config import build_config
 

@@ -1,11 +1,11 @@
 r"""
 # Tasks
 
-The data every experiment reads, and the synthetic tasks that probe what a memory can do.
+The synthetic tasks that probe what a memory can do: their text generators and samplers.
+(The language-modelling text, Tiny Shakespeare, lives [below the trainer](../data/shakespeare.py);
+the studies that train on these tasks and write results pages live in
+[studies](../studies/__init__.py).)
 
-* [Tiny Shakespeare](shakespeare.py) is the language-modelling corpus of every architecture's
-  experiment. Its text is read as parallel sequential streams, so a model's memory carries
-  over from one batch to the next, exactly as recurrence assumes.
 * [Passkey retrieval](passkey.py) hides a number at a chosen depth in filler text and asks for
   it back at the end: the test of whether anything survives a long stretch of irrelevant input.
 * [Frequency sort](frequency_sort.py), the ∞-former's task: tokens drawn from a distribution

@@ -11,7 +11,7 @@ configuration recorded in the run, metrics tracked by name, progress on screen.
 What a run does, in order:
 
 1. builds the configuration (defaults, preset, overrides; see [configuration](config.py));
-2. reads Tiny Shakespeare as [parallel sequential streams](../tasks/shakespeare.py), a
+2. reads Tiny Shakespeare as [parallel sequential streams](../data/shakespeare.py), a
    training set and a validation set, each with **its own memory**: validation must never
    read the training memory, or it would see text it is not supposed to know;
 3. trains: each step reads `unroll` consecutive segments, carrying the memory between them,
@@ -41,7 +41,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from labml_memory.protocol import MemoryLanguageModel, MemoryState
-from labml_memory.tasks.shakespeare import SequentialStreams, Vocabulary, load_text, split
+from labml_memory.data.shakespeare import SequentialStreams, Vocabulary, load_text, split
 from labml_memory.training import checkpoint, distributed
 from labml_memory.training.config import TrainConfig, build_config, parse_overrides
 from labml_memory.training.labml_compat import restore_ipython_display_alias

@@ -20,7 +20,7 @@ from typing import Optional, Tuple
 import torch
 
 # The shipped copy, and where it came from. The checksum pins the exact file.
-DATA_FILE = Path(__file__).parent / 'data' / 'tiny_shakespeare.txt'
+DATA_FILE = Path(__file__).parent / 'tiny_shakespeare.txt'
 SOURCE_URL = 'https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt'
 MD5 = '6fb458f1232090904fb40fe944165e91'
 

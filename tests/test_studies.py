@@ -1,33 +1,57 @@
-"""One home for studies: every results page belongs to a study, and each redraw gives it back."""
-import os
+"""One home for studies: the runner, the registry, and every page given back by its report."""
+import json
 import shutil
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import List
 
 import pytest
 
-from labml_memory.studies import STUDIES, by_name, index, redraw
+from labml_memory.studies import STUDY_MODULES, by_name, index, main, studies
+from labml_memory.studies.runner import Records, Run, Study, parse_settings, pending, report, run
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / 'docs' / 'results'
 
 
+# ## The registry
 def test_every_results_page_belongs_to_exactly_one_study():
     pages = sorted(str(p.relative_to(RESULTS)) for p in RESULTS.rglob('*.md') if p.name != 'index.md')
-    claimed = [p for s in STUDIES for p in s.pages]
+    claimed = [p for s in studies() for p in s.pages]
     assert sorted(claimed) == pages
-    # and every study without a redraw says why
-    assert all(s.report or s.no_report for s in STUDIES)
+    for s in studies():
+        # One layout: the study's first page is NAME.md, the rest live in its folder.
+        assert s.pages[0] == f'{s.name}.md', s.name
+        assert all(p.startswith(f'{s.name}/') for p in s.pages[1:]), s.name
+
+
+def test_every_folder_under_results_is_a_study_with_records():
+    folders = sorted(p.name for p in RESULTS.iterdir() if p.is_dir())
+    assert folders == sorted(STUDY_MODULES)
+    for name in STUDY_MODULES:
+        assert list((RESULTS / name / 'records').glob('*.json')), name
+        # Nothing but records, history and figures or pages: no second layout of records.
+        loose = [p for p in (RESULTS / name).glob('*.json')]
+        assert not loose, loose
 
 
 def test_the_index_page_is_written_from_the_list():
     assert (RESULTS / 'index.md').read_text() == index()
 
 
-def test_unknown_study_names_the_valid_ones():
-    with pytest.raises(SystemExit, match="unknown study 'nope'.*memory_reach"):
+def test_unknown_study_and_bad_commands_say_what_is_valid(capsys):
+    with pytest.raises(SystemExit, match="unknown study 'nope'; valid: memory_reach"):
         by_name('nope')
-    with pytest.raises(SystemExit, match='cannot be redrawn: a timing'):
-        redraw(by_name('benchmark'))
+    with pytest.raises(SystemExit, match='usage'):
+        main([])
+    with pytest.raises(SystemExit, match="unknown action 'draw'"):
+        main(['draw'])
+    with pytest.raises(SystemExit, match='run needs a study name'):
+        main(['run'])
+    with pytest.raises(SystemExit, match='report takes no settings'):
+        main(['report', 'xl_attention_impl', 'rounds=2'])
+    main(['run', 'xl_attention_impl', '--help'])
+    assert 'rounds=3' in capsys.readouterr().out
 
 
 # The pages' dates of records that did not store one come from `git log`, which a copy
@@ -36,53 +60,118 @@ def _without_dates(text: str) -> list:
     return [line for line in text.splitlines() if not line.startswith('* **Date:**')]
 
 
-@pytest.mark.parametrize('study', [s for s in STUDIES if s.report], ids=lambda s: s.name)
-def test_redraw_gives_back_the_committed_page(study, tmp_path):
-    shutil.copytree(RESULTS, tmp_path / 'docs' / 'results')
-    shutil.copytree(ROOT / 'experiments', tmp_path / 'experiments', ignore=shutil.ignore_patterns('__pycache__'))
-    env = {**os.environ, 'OMP_NUM_THREADS': '1', 'MPLBACKEND': 'Agg'}
-    redraw(study, cwd=tmp_path, env=env)
+@pytest.mark.parametrize('name', STUDY_MODULES)
+def test_report_gives_back_the_committed_pages(name, tmp_path, monkeypatch):
+    monkeypatch.setenv('MPLBACKEND', 'Agg')
+    study = by_name(name)
+    shutil.copytree(RESULTS / name, tmp_path / name)
+    report(study, tmp_path)
     for page in study.pages:
-        assert _without_dates((tmp_path / 'docs' / 'results' / page).read_text()) == \
-            _without_dates((RESULTS / page).read_text()), page
+        assert _without_dates((tmp_path / page).read_text()) == _without_dates((RESULTS / page).read_text()), page
 
 
-# ## One record per run
-def test_run_missing_skips_recorded_and_claimed_runs_and_survives_a_failure(tmp_path):
-    from labml_memory.studies.records import clear_stale_locks, load, run_missing
+@pytest.mark.parametrize('name', STUDY_MODULES)
+def test_the_default_plan_finds_every_run_recorded(name):
+    study = by_name(name)
+    assert pending(study, parse_settings(study.settings, []), RESULTS) == []
+
+
+# ## The runner, on a toy study
+@dataclass
+class Toy:
+    seeds: List[int] = field(default_factory=lambda: [0, 1])
+    margin: float = 0.1
+    fail: int = -1
+
+    def validate(self):
+        if self.margin < 0:
+            raise ValueError(f"margin must be at least 0, got {self.margin}")
+
+
+def _toy(calls):
+    def plan(s):
+        return [Run(f'toy_seed{seed}', {'seed': seed, 'fail': s.fail == seed}) for seed in s.seeds]
+
+    def execute(one):
+        calls.append(one.key)
+        if one.settings['fail']:
+            raise RuntimeError('stopped')
+        return {'seed': one.settings['seed'], 'value': 10 * one.settings['seed']}
+
+    def write(records, out):
+        (out / 'toy.md').write_text(' '.join(str(r['value']) for r in records))
+    return Study('toy', 'Does the runner run?', Toy, plan, execute, write, ['toy.md'])
+
+
+def test_the_runner_records_resumes_and_reports(tmp_path):
     calls = []
-
-    def job(key, fail=False):
-        def go():
-            calls.append(key)
-            if fail:
-                raise RuntimeError('stopped')
-            return {'key': key}
-        return key, go
-    (tmp_path / 'a.json').write_text('{"key": "a"}')          # already recorded
-    (tmp_path / 'locks' / 'b').mkdir(parents=True)             # another worker has it
-    assert run_missing([job('a'), job('b'), job('c')], tmp_path, log=lambda _: None) == ['c']
-    assert calls == ['c']
-    with pytest.raises(RuntimeError):
-        run_missing([job('d', fail=True)], tmp_path)
-    # A failed run leaves neither a record nor its lock, so a rerun runs it again.
-    assert not (tmp_path / 'd.json').exists() and not (tmp_path / 'locks' / 'd').exists()
-    assert not list(tmp_path.glob('*.partial'))
-    assert clear_stale_locks(tmp_path) == ['b']
-    assert [r['key'] for r in load(tmp_path)] == ['a', 'c']
+    study = _toy(calls)
+    with pytest.raises(RuntimeError, match='stopped'):
+        run(study, ['seeds=0,1,2', 'fail=1'], tmp_path, log=lambda _: None)
+    # The run before the failure is recorded; the failed one left no record and no lock, so a
+    # rerun takes it again and goes on from there.
+    assert calls == ['toy_seed0', 'toy_seed1']
+    assert (tmp_path / 'toy' / 'records' / 'toy_seed0.json').exists()
+    assert not (tmp_path / 'toy' / 'records' / 'toy_seed1.json').exists()
+    assert not (tmp_path / 'toy' / 'records' / 'locks' / 'toy_seed1').exists()
+    calls.clear()
+    assert run(study, ['seeds=0,1,2'], tmp_path, log=lambda _: None) == ['toy_seed1', 'toy_seed2']
+    assert calls == ['toy_seed1', 'toy_seed2'] and (tmp_path / 'toy.md').read_text() == '0 10 20'
 
 
-def test_the_shared_verdict_and_the_records_by_name(tmp_path):
-    import json
+def test_the_runner_skips_what_is_recorded_and_stamps_provenance(tmp_path):
+    calls = []
+    study = _toy(calls)
+    assert run(study, ['seeds=0,2'], tmp_path, log=lambda _: None) == ['toy_seed0', 'toy_seed2']
+    assert (tmp_path / 'toy.md').read_text() == '0 20'
+    record = json.loads((tmp_path / 'toy' / 'records' / 'toy_seed2.json').read_text())
+    assert record['study'] == 'toy' and record['key'] == 'toy_seed2'
+    assert record['run'] == {'seed': 2, 'fail': False}
+    assert record['command'] == 'python -m labml_memory.studies run toy seeds=0,2'
+    assert record['machine']['cores'] >= 1 and record['seconds'] >= 0
+    # A second run with more seeds runs only the new one, and the page holds all three.
+    calls.clear()
+    assert run(study, ['seeds=0,1,2'], tmp_path, log=lambda _: None) == ['toy_seed1']
+    assert calls == ['toy_seed1']
+    assert (tmp_path / 'toy.md').read_text() == '0 10 20'
+    assert pending(study, parse_settings(Toy, ['seeds=0,1,2,3']), tmp_path) == [Run('toy_seed3', {'seed': 3, 'fail': False})]
 
-    from labml_memory.studies.reading import versus
-    from labml_memory.studies.records import by_name as records_by_name
-    assert versus([1.0, 2.0, 3.0], [4.0, 5.0, 6.0]) == "-3.0000, beyond the seeds' spread"
-    assert versus([1.0, 2.0, 3.0], [2.0, 3.0, 4.0], digits=2, unit=' nats') == '-1.00 nats, within the spread'
-    # One seed has no spread: never "beyond".
-    assert versus([1.0], [9.0]) == '-8.0000, within the spread'
-    for name, seed in (('b', 2), ('a', 0), ('b', 0), ('b', 1)):
-        (tmp_path / f'{name}_seed{seed}.json').write_text(json.dumps({'name': name, 'seed': seed}))
-    (tmp_path / 'other.json').write_text('{}')
-    runs = records_by_name(tmp_path)
-    assert sorted(runs) == ['a', 'b'] and [r['seed'] for r in runs['b']] == [0, 1, 2]
+
+def test_history_is_read_apart_and_a_corrupt_record_is_named(tmp_path):
+    (tmp_path / 'records').mkdir()
+    (tmp_path / 'history' / 'at_1000_steps').mkdir(parents=True)
+    (tmp_path / 'records' / 'b.json').write_text('{"v": 2}')
+    (tmp_path / 'records' / 'a.json').write_text('{"v": 1}')
+    (tmp_path / 'history' / 'at_1000_steps' / 'a.json').write_text('{"v": 0}')
+    records = Records(tmp_path)
+    assert [r['v'] for r in records] == [1, 2] and records.keys() == ['a', 'b']
+    assert records.get('b') == {'v': 2} and records.get('c') is None
+    assert [r['v'] for r, _ in records.history['at_1000_steps']] == [0]
+    (tmp_path / 'records' / 'c.json').write_text('{"v": ')
+    with pytest.raises(SystemExit, match=r'c\.json: not a readable record'):
+        Records(tmp_path)
+
+
+def test_settings_fail_in_one_line_naming_the_key():
+    assert parse_settings(Toy, ['seeds=3,4', 'margin=0.5']) == Toy([3, 4], 0.5)
+    with pytest.raises(SystemExit, match="unknown setting 'seed'; valid: seeds, margin, fail"):
+        parse_settings(Toy, ['seed=1'])
+    with pytest.raises(SystemExit, match="margin='x': expected float"):
+        parse_settings(Toy, ['margin=x'])
+    with pytest.raises(SystemExit, match='margin must be at least 0, got -1.0'):
+        parse_settings(Toy, ['margin=-1'])
+    with pytest.raises(SystemExit, match="'seeds' is not of the form key=value"):
+        parse_settings(Toy, ['seeds'])
+
+
+def test_a_report_without_records_says_how_to_make_them(tmp_path):
+    with pytest.raises(SystemExit, match='no records.*run it first: python -m labml_memory.studies run toy'):
+        report(_toy([]), tmp_path)
+
+
+def test_run_keys_are_file_names_and_unique(tmp_path):
+    with pytest.raises(ValueError, match="run key 'a/b'"):
+        Run('a/b')
+    twice = Study('twice', '?', Toy, lambda s: [Run('a'), Run('a')], lambda r: {}, lambda r, o: None, ['twice.md'])
+    with pytest.raises(ValueError, match=r"names a run twice: \['a'\]"):
+        run(twice, [], tmp_path)

@@ -34,6 +34,11 @@ from typing import Dict, List, NamedTuple, Optional
 import torch
 from torch import nn
 
+# The building blocks own the lists of valid choices that `check_stack` below enforces.
+from labml_memory.attention import check_heads
+from labml_memory.feed_forward import ACTIVATIONS
+from labml_memory.residual import NORM_PLACEMENTS
+
 
 class MemoryState:
     r"""
@@ -104,17 +109,47 @@ class ModelOutput(NamedTuple):
 
 # ## Checks every stack shares
 #
-# Every architecture is a stack of `n_layers` layers with dropout; no layers, or a dropout of
-# 1 (every activation dropped), would build a model that cannot learn. Models that add a
-# sinusoid table of relative positions also need an even width, one sine and one cosine per
-# frequency. Each constructor calls this before making any weight.
-def check_stack(d_model: int, n_layers: int, dropout: float, sinusoid: bool = False) -> None:
-    if sinusoid and (d_model <= 0 or d_model % 2 != 0):
+# Every architecture is a stack of `n_layers` layers of attention over `heads` heads and a
+# feed-forward block of width `d_ff`, each wrapped in a residual connection with a layer norm
+# and dropout. The settings of that stack are checked here, once for every model, before any
+# weight is made, so a bad one fails with one line naming the value and what would be valid
+# rather than deep inside a layer, and every model fails alike:
+#
+# * the heads must divide the model width, $d_k = d_{model} / h$ (the message lists the head
+#   counts that would);
+# * no layers, an empty feed-forward block, or a dropout of 1 (every activation dropped)
+#   would build a model that cannot learn;
+# * the norm placement and the activation must be ones the building blocks provide.
+#
+# The positions add one constraint of their own. A sinusoid table of relative positions
+# (Transformer-XL and the models built on it, the ∞-former) needs an even model width, one
+# sine and one cosine per frequency; a rotary encoding (Infini-attention, the RMT) rotates
+# pairs of coordinates inside each head, so it needs an even head width instead.
+POSITIONS = ('sinusoid', 'rotary')
+
+
+def check_stack(d_model: int, heads: int, n_layers: int, d_ff: int, dropout: float,
+                norm: str = 'pre', activation: str = 'gelu', positions: str = 'sinusoid') -> int:
+    """Check the settings every stack shares; returns the width of one head, $d_k$."""
+    if positions not in POSITIONS:
+        raise ValueError(f"unknown positions {positions!r}; valid: {list(POSITIONS)}")
+    d_k = check_heads(d_model, heads)
+    if positions == 'sinusoid' and d_model % 2 != 0:
         raise ValueError(f"d_model must be even for the sinusoid table, got {d_model}")
+    if positions == 'rotary' and d_k % 2 != 0:
+        raise ValueError(f"the rotary encoding needs an even head width, but d_model={d_model} / "
+                         f"heads={heads} = {d_k}; choose heads so that d_model / heads is even")
     if not isinstance(n_layers, int) or n_layers <= 0:
         raise ValueError(f"n_layers must be a positive integer, got {n_layers!r}")
+    if d_ff <= 0:
+        raise ValueError(f"d_ff must be positive, got {d_ff}")
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"dropout must lie in [0, 1), got {dropout}")
+    if norm not in NORM_PLACEMENTS:
+        raise ValueError(f"unknown norm placement {norm!r}; valid: {list(NORM_PLACEMENTS)}")
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {activation!r}; valid: {sorted(ACTIVATIONS)}")
+    return d_k
 
 
 class MemoryLanguageModel(nn.Module):

@@ -94,23 +94,62 @@ def test_feed_forward():
         FeedForward(8, 32, activation='swish')
 
 
-@pytest.mark.parametrize('module, name', [('transformer_xl', 'TransformerXL'),
-                                          ('compressive', 'CompressiveTransformer'),
-                                          ('infinity_former', 'InfinityFormer')])
-def test_every_relative_position_stack_rejects_the_same_bad_shapes(module, name):
-    # One shared check (protocol.check_stack), so the three models fail alike, by name.
+# Every model, and the positions it uses: a sinusoid table of relative positions (needs an even
+# model width) or a rotary encoding (needs an even head width). The Memorizing Transformer
+# searches in PyTorch here, so the test does not need faiss.
+EVERY_STACK = [('transformer_xl', 'TransformerXL', {}, 'sinusoid'),
+               ('compressive', 'CompressiveTransformer', {}, 'sinusoid'),
+               ('infinity_former', 'InfinityFormer', {}, 'sinusoid'),
+               ('memorizing_transformer', 'MemorizingTransformer', {'index': 'torch'}, 'sinusoid'),
+               ('infini_attention', 'InfiniTransformer', {}, 'rotary'),
+               ('recurrent_memory', 'RecurrentMemoryTransformer', {}, 'rotary')]
+
+
+@pytest.mark.parametrize('module, name, extra, positions', EVERY_STACK)
+def test_every_stack_rejects_the_same_bad_settings(module, name, extra, positions):
+    # One shared check (protocol.check_stack), so every model fails alike, with one line that
+    # names the bad value and, where there is a short list, what would be valid.
     model_class = getattr(importlib.import_module(f'labml_memory.{module}'), name)
 
     def build(**kwargs):
-        return model_class(11, **kwargs)
+        return model_class(11, **extra, **kwargs)
 
-    with pytest.raises(ValueError, match=r"n_layers must be a positive integer, got 0"):
-        build(d_model=16, heads=2, n_layers=0)
-    with pytest.raises(ValueError, match=r"dropout must lie in \[0, 1\), got 1.0"):
-        build(d_model=16, heads=2, dropout=1.0)
-    # An odd width that the heads still divide: only the sinusoid table objects.
-    with pytest.raises(ValueError, match=r"d_model must be even for the sinusoid table, got 15"):
-        build(d_model=15, heads=3)
+    bad = [(dict(d_model=16, heads=3), r"^heads=3 does not divide d_model=16; valid head counts "
+                                       r"for this width: \[1, 2, 4, 8, 16\]$"),
+           (dict(d_model=0, heads=1), r"^d_model must be positive, got 0$"),
+           (dict(d_model=16, heads=2, n_layers=0), r"^n_layers must be a positive integer, got 0$"),
+           (dict(d_model=16, heads=2, d_ff=0), r"^d_ff must be positive, got 0$"),
+           (dict(d_model=16, heads=2, dropout=1.0), r"^dropout must lie in \[0, 1\), got 1.0$"),
+           (dict(d_model=16, heads=2, dropout=-0.1), r"^dropout must lie in \[0, 1\), got -0.1$"),
+           (dict(d_model=16, heads=2, norm='sandwich'),
+            r"^unknown norm placement 'sandwich'; valid: \['pre', 'post'\]$"),
+           (dict(d_model=16, heads=2, activation='swish'),
+            r"^unknown activation 'swish'; valid: \['gelu', 'relu'\]$")]
+    if positions == 'sinusoid':
+        # An odd width that the heads still divide: only the sinusoid table objects.
+        bad.append((dict(d_model=15, heads=3), r"^d_model must be even for the sinusoid table, got 15$"))
+        # An odd head width is fine for a table over the whole model width.
+        build(d_model=12, heads=4, n_layers=2)
+    else:
+        # An even width with odd heads: only the rotary encoding objects.
+        bad.append((dict(d_model=12, heads=4), r"^the rotary encoding needs an even head width, but "
+                                               r"d_model=12 / heads=4 = 3; choose heads so that "
+                                               r"d_model / heads is even$"))
+        # The narrowest heads a rotation can turn: one pair of coordinates each.
+        build(d_model=18, heads=9, n_layers=1)
+    for kwargs, message in bad:
+        with pytest.raises(ValueError, match=message):
+            build(**kwargs)
+    # The edges of every range are valid: one layer, one feed-forward unit, no dropout.
+    build(d_model=16, heads=2, n_layers=1, d_ff=1, dropout=0.0)
+
+
+def test_check_stack_returns_the_head_width_and_knows_its_positions():
+    from labml_memory.protocol import check_stack
+    assert check_stack(24, 3, 2, 8, 0.1) == 8
+    assert check_stack(24, 4, 2, 8, 0.1, positions='rotary') == 6
+    with pytest.raises(ValueError, match=r"^unknown positions 'alibi'; valid: \['sinusoid', 'rotary'\]$"):
+        check_stack(24, 4, 2, 8, 0.1, positions='alibi')
 
 
 # ## Closing the gaps mutation testing found (tools/mutation.py; tests/MUTATION.md)

@@ -26,31 +26,32 @@ def small_model(**kw):
 
 # ## Algorithm 1 bookkeeping
 
-@pytest.mark.parametrize("seg,n_m,n_cm,c", [(4, 8, 5, 2), (6, 9, 4, 3), (4, 6, 3, 2), (4, 5, 7, 2)])
-def test_memory_and_compressed_memory_over_many_segments(seg, n_m, n_cm, c):
+@pytest.mark.parametrize("seg,mem_len,compressed_len,c",
+                         [(4, 8, 5, 2), (6, 9, 4, 3), (4, 6, 3, 2), (4, 5, 7, 2)])
+def test_memory_and_compressed_memory_over_many_segments(seg, mem_len, compressed_len, c):
     # Layer 0 reads the embeddings, so its memories can be predicted from the tokens alone.
-    # After `seen` tokens, exactly the oldest floor((seen - n_m) / c) * c have been evicted,
+    # After `seen` tokens, exactly the oldest floor((seen - mem_len) / c) * c have been evicted,
     # in order, and the compressed memory holds the means of their consecutive groups of c
-    # (the last n_cm of them); the memory holds every later token.
-    model = small_model(segment_len=seg, mem_len=n_m, compressed_len=n_cm, compression_rate=c,
-                        compression='mean_pool')
+    # (the last compressed_len of them); the memory holds every later token.
+    model = small_model(segment_len=seg, mem_len=mem_len, compressed_len=compressed_len,
+                        compression_rate=c, compression='mean_pool')
     stream = torch.randint(0, VOCAB, (3, seg * 15))
     embedded = model.embed(stream)
     memory = None
     for s in range(15):
         _, memory, _ = model(stream[:, s * seg:(s + 1) * seg], memory)
         seen = (s + 1) * seg
-        evicted = max(0, seen - n_m) // c * c
+        evicted = max(0, seen - mem_len) // c * c
         torch.testing.assert_close(memory.memory[0], embedded[:, evicted:seen])
         groups = embedded[:, :evicted].unflatten(1, (evicted // c, c)).mean(2)
-        torch.testing.assert_close(memory.compressed[0], groups[:, max(0, evicted // c - n_cm):])
-        assert n_m <= memory.memory[0].shape[1] < n_m + c or seen < n_m
+        torch.testing.assert_close(memory.compressed[0], groups[:, max(0, evicted // c - compressed_len):])
+        assert mem_len <= memory.memory[0].shape[1] < mem_len + c or seen < mem_len
         assert memory.lengths == [memory.lengths[0]] * 2
     assert memory.nbytes() == sum(t.numel() * 4 for t in memory.tensors())
 
 
 def test_steady_state_compresses_the_oldest_n_s_memories_each_step():
-    # With n_m a multiple of n_s, every step after the memory fills evicts exactly m_t[:n_s].
+    # With M a multiple of L, every step after the memory fills evicts exactly m_t[:L].
     model = small_model(compression='max_pool', mem_len=8, compressed_len=6)
     _, memory, _ = model(torch.randint(0, VOCAB, (2, 4)))
     _, memory, _ = model(torch.randint(0, VOCAB, (2, 4)), memory)
@@ -177,7 +178,7 @@ def test_most_used_model_compresses_with_the_usage_of_the_producing_step():
 # ## The compression losses
 
 def _two_segments(model):
-    # The second segment evicts the first (n_m = n_s = 4), so a compression happens.
+    # The second segment evicts the first (M = L = 4), so a compression happens.
     _, memory, _ = model(torch.randint(0, VOCAB, (2, 4)))
     return model(torch.randint(0, VOCAB, (2, 4)), memory)
 
@@ -361,13 +362,13 @@ def test_presets_are_valid():
 
 def test_bucket_means_against_a_per_key_computation():
     from labml_memory.compressive.analysis import bucket_sums
-    n_cm, n_m, L = 7, 12, 6
-    weights = torch.rand(2, 3, L, n_cm + n_m + L)
-    sums, counts = bucket_sums(weights, n_cm, n_m)
+    compressed_len, mem_len, L = 7, 12, 6
+    weights = torch.rand(2, 3, L, compressed_len + mem_len + L)
+    sums, counts = bucket_sums(weights, compressed_len, mem_len)
     assert sums.shape == counts.shape == (18,)
     # Per key: weight received, over the (batch, head, query) triples allowed to see it.
     edges = []
-    for start, length in ((0, n_cm), (n_cm, n_m), (n_cm + n_m, L)):
+    for start, length in ((0, compressed_len), (compressed_len, mem_len), (compressed_len + mem_len, L)):
         keys = list(range(start, start + length))
         size, extra = divmod(length, 6)
         position = 0
@@ -379,24 +380,25 @@ def test_bucket_means_against_a_per_key_computation():
         total, allowed = 0.0, 0
         for key in keys:
             for i in range(L):
-                if key < n_cm + n_m or key - n_cm - n_m <= i:
+                if key < compressed_len + mem_len or key - compressed_len - mem_len <= i:
                     total += weights[:, :, i, key].sum().item()
                     allowed += 2 * 3
         assert sums[bucket].item() == pytest.approx(total, rel=1e-5)
         assert counts[bucket].item() == allowed
-    with pytest.raises(ValueError, match="expected n_cm \\+ n_m \\+ L = 25"):
-        bucket_sums(weights[..., 1:], n_cm, n_m)
+    with pytest.raises(ValueError, match="expected compressed_len \\+ mem_len \\+ L = 25"):
+        bucket_sums(weights[..., 1:], compressed_len, mem_len)
 
 
 def test_buckets_refuse_a_part_with_fewer_keys_than_buckets():
     # Fewer than six keys would leave a bucket empty and its mean 0 / 0 = NaN.
     from labml_memory.compressive.analysis import bucket_sums
-    for n_cm, n_m, L, part in ((5, 8, 6, 'compressed memory n_cm holds 5 keys'),
-                               (6, 3, 6, 'memory n_m holds 3 keys'),
-                               (6, 6, 4, 'segment L holds 4 keys')):
-        weights = torch.rand(1, 1, L, n_cm + n_m + L)
+    for compressed_len, mem_len, L, part in (
+            (5, 8, 6, r'compressed memory \(compressed_len\) holds 5 keys'),
+            (6, 3, 6, r'memory \(mem_len\) holds 3 keys'),
+            (6, 6, 4, 'segment L holds 4 keys')):
+        weights = torch.rand(1, 1, L, compressed_len + mem_len + L)
         with pytest.raises(ValueError, match=rf"the {part}, fewer than the 6 buckets"):
-            bucket_sums(weights, n_cm, n_m)
+            bucket_sums(weights, compressed_len, mem_len)
 
 
 class _Streams:
@@ -416,7 +418,7 @@ class _Streams:
 @pytest.mark.parametrize("requested", [1, 2, 50])
 def test_measure_against_a_per_key_average_and_counts_segments(requested):
     from labml_memory.compressive.analysis import measure
-    # n_s = 6, n_m = 6, n_cm = 6, c = 2: the memory is full after one segment, the compressed
+    # L = 6, M = 6, M_c = 6, c = 2: the memory is full after one segment, the compressed
     # memory after two more evictions of 6 -> 3 slots. 8 segments leave 5 measurable ones.
     model = small_model(segment_len=6, mem_len=6, compressed_len=6, compression_rate=2,
                         compression='conv')
@@ -434,13 +436,13 @@ def test_measure_against_a_per_key_average_and_counts_segments(requested):
         if full and count < requested:
             count += 1
             for n, w in enumerate(weights):
-                n_m = memory.memory[n].shape[1]
+                mem_len = memory.memory[n].shape[1]
                 edges = [list(range(start + b * size // 6, start + (b + 1) * size // 6))
-                         for start, size in ((0, 6), (6, n_m), (6 + n_m, 6)) for b in range(6)]
+                         for start, size in ((0, 6), (6, mem_len), (6 + mem_len, 6)) for b in range(6)]
                 for bucket, keys in enumerate(edges):
                     for key in keys:
                         for i in range(6):
-                            if key < 6 + n_m or key - 6 - n_m <= i:
+                            if key < 6 + mem_len or key - 6 - mem_len <= i:
                                 total[n, bucket] += w[:, :, i, key].sum()
                                 allowed[n, bucket] += w.shape[0] * w.shape[1]
         memory = new_memory
@@ -526,7 +528,7 @@ def test_attention_loss_with_several_heads_and_layers_is_algorithm_2():
     total = 0.0
     for n, layer in enumerate(model.layers):
         norm, attn = layer.attention_residual.norm, layer.attention
-        old = memory.memory[n]                                   # all four leave (n_m = n_s = 4)
+        old = memory.memory[n]                                   # all four leave (M = L = 4)
         packed = model.compress[n](old)
         h = _ln(inputs[n], norm)
         per_layer = 0.0
@@ -577,8 +579,8 @@ def test_model_equals_a_slow_reference_over_compressed_memory_memory_and_segment
 def test_documented_defaults_and_settings_reaching_transformer_xl():
     model = CompressiveTransformer(VOCAB)
     assert (model.d_model, model.n_layers, model.layers[0].attention.heads) == (128, 4, 4)
-    assert (model.segment_len, model.n_m, model.n_cm, model.rate, model.compression_name,
-            model.requested_loss, model.compression_loss) == (64, 64, 32, 2, 'conv', 'attention', 'attention')
+    assert (model.segment_len, model.compressed_len, model.rate, model.compression_name,
+            model.requested_loss, model.compression_loss) == (64, 32, 2, 'conv', 'attention', 'attention')
     assert model.layers[0].feed_forward.expand.out_features == 512 and model.decoders is None
     assert model.mem_len == [64] * 4
     custom = small_model(clamp_len=3, tie_uv=False, activation='relu', norm='post', attention_impl='explicit')
@@ -734,11 +736,11 @@ def test_analysis_command_line_measures_the_newest_run(tmp_path, monkeypatch, ca
     monkeypatch.setattr(analysis, 'draw', lambda *a, **kw: (drawn.append((a, kw)), real_draw(*a, **kw)))
     # `out` may name folders that do not exist yet, several levels deep.
     analysis.main(['segments=50', f'out={tmp_path / "new" / "out"}'])
-    # A query that looked everywhere equally gives each of the n_cm + n_m + L keys 1/22.
+    # A query that looked everywhere equally gives each of the M_c + M + L keys 1/22.
     assert drawn[0][1]['uniform'] == pytest.approx(1 / 22)
     page = (tmp_path / 'new' / 'out' / 'attention_buckets.md').read_text()
     # The figure carries the page's title.
-    assert drawn[0][0][2] == "conv + attention loss, step 2: n_cm=6, n_m=8, L=8, c=2"
+    assert drawn[0][0][2] == "conv + attention loss, step 2: M_c=6, M=8, L=8, c=2"
     # The same numbers measured here from the same checkpoint.
     run_path = checkpoint.find_run(tmp_path / 'logs', 'compressive', 'latest')
     assert run_path.name == result.run_uuid
@@ -747,11 +749,11 @@ def test_analysis_command_line_measures_the_newest_run(tmp_path, monkeypatch, ca
     model.load_state_dict(state['model'])
     streams = SequentialStreams(split(Vocabulary.from_text(text).encode(text))[1], 2, 8)
     expected, measured = analysis.measure(model, streams, 50, torch.device('cpu'))
-    # 13 segments, the first 3 filling the memories (1 for M = 8, 2 for c * n_cm = 12).
+    # 13 segments, the first 3 filling the memories (1 for M = 8, 2 for c * M_c = 12).
     assert measured == 10
     assert page == ("# Compressive Transformer: where attention goes\n\n"
-                    "Mean attention weight per key (×1000), conv + attention loss, step 2: n_cm=6, "
-                    f"n_m=8, L=8, c=2; run `{result.run_uuid}`, 10 validation segments with full "
+                    "Mean attention weight per key (×1000), conv + attention loss, step 2: M_c=6, "
+                    f"M=8, L=8, c=2; run `{result.run_uuid}`, 10 validation segments with full "
                     "memories.\n\n" + analysis.table(expected) + '\n')
     assert (tmp_path / 'new' / 'out' / 'attention_buckets.png').stat().st_size > 0
     # The table goes to the screen too.

@@ -153,56 +153,57 @@ def transformer_xl() -> Svg:
 # ## Compressive Transformer
 #
 # One layer. Top row: what a query of the segment attends to. Bottom row: the same layer one
-# segment later. The segment joins the memory, the $n_s$ oldest memories leave through $f_c$
-# into $\lfloor n_s / c \rfloor$ compressed slots, and the oldest compressed slot falls off.
+# segment later. The segment joins the memory, the $L$ oldest memories leave through $f_c$
+# into $\lfloor L / c \rfloor$ compressed slots, and the oldest compressed slot falls off.
 
 
 def compressive() -> Svg:
     svg = Svg(height=330, name="fig-compressive",
               title="Compressive Transformer: memory and compressed memory, two FIFO queues "
                     "joined by the compression function")
-    n_cm, n_m, n_s, c = 4, 6, 3, 3
+    compressed_len, mem_len, seq_len, c = 4, 6, 3, 3
     x0 = 60
-    x_mem = x0 + n_cm * PITCH + 24
-    x_seg = x_mem + n_m * PITCH + 24
+    x_mem = x0 + compressed_len * PITCH + 24
+    x_seg = x_mem + mem_len * PITCH + 24
     top, bottom = 60, 250
-    cm = _slots(svg, x0, top, n_cm, "f-cmem")
-    mem = _slots(svg, x_mem, top, n_m, "f-mem", dashed=True)
-    seg = _slots(svg, x_seg, top, n_s, "f-seg")
+    cm = _slots(svg, x0, top, compressed_len, "f-cmem")
+    mem = _slots(svg, x_mem, top, mem_len, "f-mem", dashed=True)
+    seg = _slots(svg, x_seg, top, seq_len, "f-seg")
     # The attention fan, drawn above the row as arcs from the last query.
     for x in cm + mem + seg[:-1]:
         svg.path(f"M{seg[-1]:.1f},{top} Q{(seg[-1] + x) / 2:.1f},{top - 34 - 0.08 * (seg[-1] - x):.1f} "
                  f"{x:.1f},{top}", cls="f-attend")
-    # Sizes in the site's notation (the paper's n_cm, n_m and n_s).
-    svg.text(x0 + (n_cm * PITCH) / 2 - 3, top + CELL + 18, f"compressed M_c = {n_cm}", size=SMALL)
-    svg.text(x_mem + (n_m * PITCH) / 2 - 3, top + CELL + 18, f"memory M = {n_m}", size=SMALL)
-    svg.text(x_seg + (n_s * PITCH) / 2 - 3, top + CELL + 18, f"segment L = {n_s}", size=SMALL)
+    # Sizes in the site's notation ($M_c$, $M$, $L$; the paper writes $n_{cm}$, $n_m$, $n_s$).
+    svg.text(x0 + (compressed_len * PITCH) / 2 - 3, top + CELL + 18,
+             f"compressed M_c = {compressed_len}", size=SMALL)
+    svg.text(x_mem + (mem_len * PITCH) / 2 - 3, top + CELL + 18, f"memory M = {mem_len}", size=SMALL)
+    svg.text(x_seg + (seq_len * PITCH) / 2 - 3, top + CELL + 18, f"segment L = {seq_len}", size=SMALL)
     svg.text(x0 - 10, top + 16, "t", anchor="end", italic=True)
     svg.text(x0 - 10, bottom + 16, "t+1", anchor="end", italic=True)
 
-    # One segment later: compressed memory gains one slot, memory shifts by n_s.
-    new_cm = _slots(svg, x0, bottom, n_cm, "f-cmem")
-    new_mem = _slots(svg, x_mem, bottom, n_m, "f-mem", dashed=True)
-    _slots(svg, x_seg, bottom, n_s, "f-seg f-next")
-    svg.text(x_seg + (n_s * PITCH) / 2 - 3, bottom + CELL + 18, "next segment", size=SMALL)
+    # One segment later: compressed memory gains one slot, memory shifts by $L$.
+    new_cm = _slots(svg, x0, bottom, compressed_len, "f-cmem")
+    new_mem = _slots(svg, x_mem, bottom, mem_len, "f-mem", dashed=True)
+    _slots(svg, x_seg, bottom, seq_len, "f-seg f-next")
+    svg.text(x_seg + (seq_len * PITCH) / 2 - 3, bottom + CELL + 18, "next segment", size=SMALL)
     # Oldest compressed slot falls off the end.
     svg.text(cm[0], top + CELL + 50, "dropped", size=SMALL, cls="f-text f-muted")
     svg.line(cm[0], top + CELL + 26, cm[0], top + CELL + 38, cls="f-thin")
-    # The n_s oldest memories go through f_c into n_s // c new compressed slots.
+    # The $L$ oldest memories go through $f_c$ into $L / c$ new compressed slots.
     fc_x, fc_y = (mem[1] + new_cm[-1]) / 2 - 10, 170
     svg.rect(fc_x - 26, fc_y - 14, 52, 28, "f-box")
     svg.text(fc_x, fc_y + 5, "f_c", italic=True)
 
-    for x in mem[:n_s]:
+    for x in mem[:seq_len]:
         svg.line(x, top + CELL + 26, fc_x + (x - mem[1]) * 0.3, fc_y - 14, arrow=True)
     svg.line(fc_x, fc_y + 14, new_cm[-1], bottom - 2, arrow=True)
     # Said under the compressed memory, where no arrow crosses it.
     svg.text(x0, bottom + CELL + 18, f"newest slot: f_c of the L oldest memories (c = {c}: "
              "L/c slots per segment)", anchor="start", size=SMALL)
-    # The remaining memories move left by n_s; the segment joins at the newest end.
-    for src, dst in zip(mem[n_s:], new_mem[:n_m - n_s]):
+    # The remaining memories move left by $L$; the segment joins at the newest end.
+    for src, dst in zip(mem[seq_len:], new_mem[:mem_len - seq_len]):
         svg.line(src, top + CELL + 26, dst, bottom - 2, arrow=True, cls="f-line f-muted")
-    for src, dst in zip(seg, new_mem[n_m - n_s:]):
+    for src, dst in zip(seg, new_mem[mem_len - seq_len:]):
         svg.line(src, top + CELL + 26, dst, bottom - 2, arrow=True)
     for src, dst in zip(cm[1:], new_cm[:-1]):
         svg.line(src, top + CELL + 26, dst, bottom - 2, cls="f-line f-muted", arrow=True)

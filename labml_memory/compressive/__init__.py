@@ -89,9 +89,9 @@ from labml_memory.transformer_xl import TransformerXL
 # of every memory slot (`usage`), which travels with the slot until it is compressed.
 @dataclass
 class CompressiveMemory(MemoryState):
-    # `[batch, ≤ n_m + c - 1, d_model]` per layer
+    # `[batch, ≤ mem_len + c - 1, d_model]` per layer
     memory: List[torch.Tensor]
-    # `[batch, ≤ n_cm, d_model]` per layer
+    # `[batch, ≤ compressed_len, d_model]` per layer
     compressed: List[torch.Tensor]
     # `[batch, len(memory)]` per layer for `most_used`; an empty list otherwise
     usage: List[torch.Tensor]
@@ -156,8 +156,9 @@ class CompressiveTransformer(TransformerXL):
         super().__init__(vocab_size, d_model=d_model, heads=heads, n_layers=n_layers, d_ff=d_ff,
                          mem_len=mem_len, clamp_len=clamp_len, dropout=dropout, norm=norm,
                          tie_uv=tie_uv, activation=activation, attention_impl=attention_impl)
+        # $M$ is Transformer-XL's `self.mem_len`, one entry per layer; $M_c$ is kept beside it.
         self.segment_len, self.rate = segment_len, compression_rate
-        self.n_m, self.n_cm = mem_len, compressed_len
+        self.compressed_len = compressed_len
         self.compression_name = compression
         # One $f_c$ per layer: each layer's activations live in a space of their own.
         self.compress = nn.ModuleList(make_compression(compression, d_model, compression_rate)
@@ -186,7 +187,7 @@ class CompressiveTransformer(TransformerXL):
 
     def attention_weights(self, tokens: torch.Tensor, memory: Optional[CompressiveMemory] = None):
         r"""
-        `(weights, memory)`: the attention weights of every layer, `[B, H, L, n_cm + n_m + L]`
+        `(weights, memory)`: the attention weights of every layer, `[B, H, L, M_c + M + L]`
         with the keys in the order compressed memory, memory, segment, and the memory after
         this segment (its lengths tell where each part starts).
         """
@@ -215,7 +216,7 @@ class CompressiveTransformer(TransformerXL):
             x_in = x
             # ### Attention over compressed memory, memory and segment
             #
-            # The context is $[cm \circ m \circ h]$, oldest first, `[B, n_cm + n_m + L, D]`.
+            # The context is $[cm \circ m \circ h]$, oldest first, `[B, M_c + M + L, D]`.
             # Relative positions simply continue through it: a compressed slot gets the
             # distance of its *index* in this sequence, one more than the slot after it.
             # Distances then count slots, not characters; a slot $k$ places behind the oldest
@@ -269,7 +270,7 @@ class CompressiveTransformer(TransformerXL):
     # exactly $m_t[:L]$.
     def _update_layer(self, n, mem, cmem, usage, x_in, seg_usage):
         joined = torch.cat([mem, x_in.detach()], dim=1)
-        overflow = max(0, joined.shape[1] - self.n_m)
+        overflow = max(0, joined.shape[1] - self.mem_len[n])
         evict = overflow - overflow % self.rate
         old_mem, kept = joined[:, :evict], joined[:, evict:]
         # The usage scores are split at the same place as the activations they belong to.
@@ -277,7 +278,7 @@ class CompressiveTransformer(TransformerXL):
             usage = torch.cat([usage, seg_usage], dim=1)
             old_usage, usage = usage[:, :evict], usage[:, evict:]
         loss = None
-        if evict > 0 and self.n_cm > 0:
+        if evict > 0 and self.compressed_len > 0:
             # $\texttt{new\_cm} = f_c(\texttt{old\_mem})$, `[B, evict / c, D]`
             new_cm = self.compress[n](old_mem, old_usage if self.keeps_usage else None)
             # The compression loss is a training signal only: evaluation never computes it.
@@ -293,7 +294,7 @@ class CompressiveTransformer(TransformerXL):
                 new_cm = new_cm.detach()
             # $cm_{t+1} = [cm_t \circ \texttt{new\_cm}]_{[-M_c:]}$
             cmem = torch.cat([cmem, new_cm], dim=1)
-            cmem = cmem[:, max(0, cmem.shape[1] - self.n_cm):]
+            cmem = cmem[:, max(0, cmem.shape[1] - self.compressed_len):]
         return kept, cmem, usage, loss
 
     # An empty memory at the start of a stream: zero-length tensors, so the first segment goes

@@ -63,19 +63,21 @@ BUCKETS_PER_PART = 6
 
 # ## Bucketing one layer's weights
 #
-# `weights` is `[batch, heads, L, n_cm + n_m + L]` with keys ordered compressed memory, memory,
+# `weights` is `[batch, heads, L, M_c + M + L]` with keys ordered compressed memory, memory,
 # segment. Each part is cut into six contiguous buckets of (nearly) equal size with
 # `tensor_split`. For every bucket we add up the weights it received and count the
 # (batch, head, query, key) combinations that were *allowed*: every query sees all memories,
 # query $i$ sees segment keys $0 \dots i$. Summing both over layers and segments and dividing
 # at the end gives the mean weight per allowed key. Returns `(sums, counts)`, `[18]` each.
-def bucket_sums(weights: torch.Tensor, n_cm: int, n_m: int):
+def bucket_sums(weights: torch.Tensor, compressed_len: int, mem_len: int):
     batch, heads, seq_len, k_len = weights.shape
-    if k_len != n_cm + n_m + seq_len:
-        raise ValueError(f"weights have {k_len} keys, expected n_cm + n_m + L = {n_cm + n_m + seq_len}")
+    if k_len != compressed_len + mem_len + seq_len:
+        raise ValueError(f"weights have {k_len} keys, expected compressed_len + mem_len + L = "
+                         f"{compressed_len + mem_len + seq_len}")
     # A part with fewer keys than buckets would leave some buckets empty, and an empty bucket's
     # mean is 0 / 0: a NaN in the figure rather than an answer. Refuse instead, naming the part.
-    for name, size in (('compressed memory n_cm', n_cm), ('memory n_m', n_m), ('segment L', seq_len)):
+    for name, size in (('compressed memory (compressed_len)', compressed_len),
+                       ('memory (mem_len)', mem_len), ('segment L', seq_len)):
         if size < BUCKETS_PER_PART:
             raise ValueError(f"the {name} holds {size} keys, fewer than the {BUCKETS_PER_PART} "
                              f"buckets it is split into; the analysis needs at least "
@@ -83,7 +85,8 @@ def bucket_sums(weights: torch.Tensor, n_cm: int, n_m: int):
     # Which (query, key) pairs the causal mask allows: all of both memories, and the segment up
     # to the query itself. `[L, K]`
     allowed = torch.ones(seq_len, k_len, dtype=weights.dtype, device=weights.device)
-    allowed[:, n_cm + n_m:] = torch.tril(allowed[:, n_cm + n_m:])
+    past = compressed_len + mem_len
+    allowed[:, past:] = torch.tril(allowed[:, past:])
     # Received weight and allowed count per key. `[k_len]`
     # (Masked pairs hold zero weight in a real model; multiplying by `allowed` makes sure.)
     received = (weights * allowed).sum(dim=(0, 1, 2))
@@ -91,7 +94,7 @@ def bucket_sums(weights: torch.Tensor, n_cm: int, n_m: int):
     sums, counts = [], []
     # The three parts in key order; `tensor_split` makes buckets whose sizes differ by at
     # most one when a part does not divide by six (32 compressed slots: 6, 6, 5, 5, 5, 5).
-    for start, length in ((0, n_cm), (n_cm, n_m), (n_cm + n_m, seq_len)):
+    for start, length in ((0, compressed_len), (compressed_len, mem_len), (past, seq_len)):
         index = torch.arange(start, start + length, device=weights.device)
         for part in torch.tensor_split(index, BUCKETS_PER_PART):
             sums.append(received[part].sum())
@@ -149,11 +152,13 @@ def _read(step, parts, n_layers: int, fill: int, streams, segments: int, device)
 @torch.no_grad()
 def measure(model, streams, segments: int, device) -> Tuple[Dict[str, List[float]], int]:
     model.eval()
-    fill = math.ceil(model.n_m / model.segment_len) + \
-        math.ceil(model.n_cm * model.rate / model.segment_len)
+    # Every layer keeps the same $M$ and $M_c$ (`model.mem_len` lists $M$ once per layer).
+    mem_len = max(model.mem_len)
+    fill = math.ceil(mem_len / model.segment_len) + \
+        math.ceil(model.compressed_len * model.rate / model.segment_len)
 
     def parts(memory):
-        if not all(m >= model.n_m and cm == model.n_cm for m, cm in memory.lengths):
+        if not all(m >= mem_len and cm == model.compressed_len for m, cm in memory.lengths):
             return None
         return [(c.shape[1], m.shape[1]) for c, m in zip(memory.compressed, memory.memory)]
 
@@ -278,7 +283,7 @@ def main(argv: List[str]) -> None:
     out.mkdir(parents=True, exist_ok=True)
     # The figure's title records what was measured, so the picture is never separated from it.
     title = (f"{config.compression} + {config.compression_loss} loss, step {state['step']}: "
-             f"n_cm={config.compressed_len}, n_m={config.mem_len}, L={config.seq_len}, "
+             f"M_c={config.compressed_len}, M={config.mem_len}, L={config.seq_len}, "
              f"c={config.compression_rate}")
     # The figure for the page, the numbers next to it, and the table on the screen.
     draw(result, out / 'attention_buckets.png', title,

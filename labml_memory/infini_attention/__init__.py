@@ -83,10 +83,10 @@ from torch import nn
 
 from labml_memory.attention import HeadProjection, attention, causal_mask, check_heads, merge_heads
 from labml_memory.embedding import OutputHead, TokenEmbedding
-from labml_memory.feed_forward import ACTIVATIONS, FeedForward
+from labml_memory.feed_forward import FeedForward
 from labml_memory.positional import inverse_frequencies
 from labml_memory.protocol import MemoryLanguageModel, MemoryState, ModelOutput, check_stack
-from labml_memory.residual import NORM_PLACEMENTS, Residual
+from labml_memory.residual import Residual
 
 # The two memory update rules a configuration may name.
 UPDATE_RULES = ('linear', 'delta')
@@ -283,20 +283,12 @@ class InfiniTransformer(MemoryLanguageModel):
                  dropout: float = 0.1, norm: str = 'pre', activation: str = 'gelu',
                  gate_init: float = 0.0, eps: float = 1e-6):
         super().__init__(vocab_size)
-        # Every bad setting fails here, naming the value and what would be valid.
-        d_k = check_heads(d_model, heads)
-        if d_k % 2 != 0:
-            raise ValueError(f"the rotary encoding needs an even head width, but d_model={d_model} / "
-                             f"heads={heads} = {d_k}; choose heads so that d_model / heads is even")
+        # Every bad setting fails here, naming the value and what would be valid: the stack's
+        # by the check every model shares (rotary positions need an even head width), the
+        # memory's below it.
+        d_k = check_stack(d_model, heads, n_layers, d_ff, dropout, norm, activation, positions='rotary')
         if update_rule not in UPDATE_RULES:
             raise ValueError(f"unknown update_rule {update_rule!r}; valid: {list(UPDATE_RULES)}")
-        check_stack(d_model, n_layers, dropout)
-        if d_ff <= 0:
-            raise ValueError(f"d_ff must be positive, got {d_ff}")
-        if norm not in NORM_PLACEMENTS:
-            raise ValueError(f"unknown norm placement {norm!r}; valid: {list(NORM_PLACEMENTS)}")
-        if activation not in ACTIVATIONS:
-            raise ValueError(f"unknown activation {activation!r}; valid: {sorted(ACTIVATIONS)}")
         if not eps > 0.0:
             raise ValueError(f"eps must be positive (it floors the memory's denominator), got {eps}")
         if not torch.isfinite(torch.tensor(float(gate_init))):
@@ -370,7 +362,7 @@ class InfiniTransformer(MemoryLanguageModel):
 # same state size (a memory of 16 positions) answers only when the key is inside its
 # 79-character reach, at depth 1, and at every other depth it is at the floor.
 #
-# **Speed** ([against infini-transformer-pytorch](../results/infini_attention/benchmark.md),
+# **Speed** ([against infini-transformer-pytorch](../results/infini_benchmark.md),
 # and on the [benchmark page](../results/benchmark.md)): peak memory stays flat at a few MiB
 # up to 32,768 tokens for both, and ours reads 1.11× to 1.34× as many tokens per second as the
 # port (medians of three interleaved rounds on an idle 2-core CPU; at 512 tokens the slowest

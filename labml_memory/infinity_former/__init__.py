@@ -303,9 +303,9 @@ class InfinityFormer(MemoryLanguageModel):
                  segment_len: int = 64, min_variance: float = 1e-4, dropout: float = 0.1,
                  norm: str = 'pre', activation: str = 'gelu', attention_impl: str = 'sdpa'):
         super().__init__(vocab_size)
-        d_k = check_heads(d_model, heads)
-        # Every setting that could make the mathematics meaningless fails here, by name.
-        check_stack(d_model, n_layers, dropout, sinusoid=True)
+        # Every setting that could make the mathematics meaningless fails here, by name: the
+        # stack's through the check every model shares, the memory's below.
+        d_k = check_stack(d_model, heads, n_layers, d_ff, dropout, norm, activation)
         if not isinstance(mem_len, int) or mem_len < 0:
             raise ValueError(f"mem_len must be a non-negative integer, got {mem_len!r}")
         if not 0.0 < tau < 1.0:

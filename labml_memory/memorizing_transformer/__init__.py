@@ -88,6 +88,7 @@ keys and values and a per-stream counter, all plain tensors.
 
 """
 
+import inspect
 from dataclasses import dataclass, replace
 from typing import List, Optional, Sequence, Tuple, Union
 
@@ -441,18 +442,14 @@ class MemorizingTransformer(TransformerXL):
       `IndexHNSWFlat`, with `hnsw_neighbors` links per node and search breadth
       `hnsw_ef_search`) or `'torch'` (exact, in PyTorch on the model's device).
     * `gate_init`: the starting $b_g$ of every head.
-    * Every other setting is [Transformer-XL's](../transformer_xl/__init__.py#the-model):
-      `mem_len` is the XL cache of every layer, the kNN layer's included.
+    * Every other setting is [Transformer-XL's](../transformer_xl/__init__.py#the-model),
+      passed by name and with Transformer-XL's defaults: `mem_len` is the XL cache of every
+      layer, the kNN layer's included.
     """
 
-    def __init__(self, vocab_size: int, d_model: int = 128, heads: int = 4, n_layers: int = 4,
-                 d_ff: int = 512, mem_len: Union[int, Sequence[int]] = 64,
-                 eval_mem_len: Union[int, Sequence[int], None] = None,
-                 knn_layer: Optional[int] = None, mem_size: int = 1024, top_k: int = 32,
-                 index: str = 'flat', gate_init: float = 0.0, hnsw_neighbors: int = 16,
-                 hnsw_ef_search: int = 64, clamp_len: Optional[int] = None, dropout: float = 0.1,
-                 norm: str = 'pre', tie_uv: bool = True, activation: str = 'gelu',
-                 attention_impl: str = 'sdpa'):
+    def __init__(self, vocab_size: int, knn_layer: Optional[int] = None, mem_size: int = 1024,
+                 top_k: int = 32, index: str = 'flat', gate_init: float = 0.0,
+                 hnsw_neighbors: int = 16, hnsw_ef_search: int = 64, **transformer_xl):
         # The memory's settings are checked first, each failure naming the value and what
         # would be valid; the stack's are checked by Transformer-XL.
         if index not in INDEX_TYPES:
@@ -467,17 +464,23 @@ class MemorizingTransformer(TransformerXL):
         if hnsw_neighbors <= 0 or hnsw_ef_search <= 0:
             raise ValueError(f"hnsw_neighbors and hnsw_ef_search must be positive, got "
                              f"{hnsw_neighbors}, {hnsw_ef_search}")
-        super().__init__(vocab_size, d_model, heads, n_layers, d_ff, mem_len, eval_mem_len,
-                         clamp_len, dropout, norm, tie_uv, activation, attention_impl)
+        super().__init__(vocab_size, **transformer_xl)
+        # Every other setting is Transformer-XL's, with its defaults: bound against its own
+        # signature, so the kNN layer below is built with exactly the values (given or default)
+        # its Transformer-XL layers were, and no default is written twice.
+        xl = inspect.signature(TransformerXL).bind(vocab_size, **transformer_xl)
+        xl.apply_defaults()
+        xl = xl.arguments
+        n_layers, d_model, heads = xl['n_layers'], xl['d_model'], xl['heads']
         knn_layer = max(0, n_layers - 2) if knn_layer is None else knn_layer
         if not isinstance(knn_layer, int) or not 0 <= knn_layer < n_layers:
             raise ValueError(f"knn_layer must lie in [0, {n_layers - 1}], got {knn_layer!r}")
         self.knn_layer, self.mem_size, self.top_k, self.index = knn_layer, mem_size, top_k, index
         self.heads, self.d_k = heads, d_model // heads
         # The chosen layer becomes a kNN layer; the others stay Transformer-XL layers.
-        self.layers[knn_layer] = KNNLayer(d_model, heads, d_ff, dropout, norm, activation,
-                                          attention_impl, top_k, index, gate_init,
-                                          hnsw_neighbors, hnsw_ef_search)
+        self.layers[knn_layer] = KNNLayer(d_model, heads, xl['d_ff'], xl['dropout'], xl['norm'],
+                                          xl['activation'], xl['attention_impl'], top_k, index,
+                                          gate_init, hnsw_neighbors, hnsw_ef_search)
 
     def empty_memory(self, batch: int, device) -> KNNMemory:
         """The start of every stream: empty caches, an empty table, nothing seen."""

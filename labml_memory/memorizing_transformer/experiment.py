@@ -81,22 +81,20 @@ exact index, since it builds a graph at every call (see the
 """
 
 from dataclasses import dataclass
-from typing import List, Optional, Union
+from typing import Optional
 
 from labml_memory.memorizing_transformer import INDEX_TYPES, MemorizingTransformer
 from labml_memory.training import main
-from labml_memory.training.config import ModelConfig
+from labml_memory.transformer_xl.experiment import Config as XLConfig
+from labml_memory.transformer_xl.experiment import model_settings as xl_settings
 
 
+# The model is a Transformer-XL with one kNN layer, so its configuration is Transformer-XL's
+# (the trainer's settings, the stack's shape, the XL cache `mem_len` and `eval_mem_len` of
+# every layer, the kNN layer's included) extended by the memory's own settings below.
 @dataclass
-class Config(ModelConfig):
-    r"""The trainer's settings, the stack's shape, and this model's own."""
-    # The XL cache $M$ of every layer, in training and in evaluation.
-    mem_len: Union[int, List[int]] = 64
-    eval_mem_len: Union[int, List[int], None] = 128
-    clamp_len: Optional[int] = None
-    tie_uv: bool = True
-    attention_impl: str = 'sdpa'
+class Config(XLConfig):
+    r"""Transformer-XL's settings and the kNN memory's."""
     # The kNN layer (`none`: the second from the top), the table's bound $C$, $k$, the
     # search (`flat`, `hnsw` or `torch`) and the gate's start $b_g$.
     knn_layer: Optional[int] = None
@@ -133,14 +131,9 @@ PRESETS = {
 
 def build_model(config: Config, vocab_size: int) -> MemorizingTransformer:
     return MemorizingTransformer(
-        vocab_size, d_model=config.d_model, heads=config.heads, n_layers=config.n_layers,
-        d_ff=config.d_ff, mem_len=config.mem_len, eval_mem_len=config.eval_mem_len,
-        knn_layer=config.knn_layer, mem_size=config.mem_size, top_k=config.top_k,
+        vocab_size, knn_layer=config.knn_layer, mem_size=config.mem_size, top_k=config.top_k,
         index=config.index, gate_init=config.gate_init, hnsw_neighbors=config.hnsw_neighbors,
-        hnsw_ef_search=config.hnsw_ef_search, clamp_len=config.clamp_len,
-        dropout=config.dropout, norm=config.norm, tie_uv=config.tie_uv,
-        activation=config.activation, attention_impl=config.attention_impl)
-
+        hnsw_ef_search=config.hnsw_ef_search, **xl_settings(config))
 
 
 # ## Sizing for the memory-reach suite

@@ -91,10 +91,10 @@ from torch import nn
 
 from labml_memory.attention import HeadProjection, attention, check_heads, merge_heads
 from labml_memory.embedding import OutputHead, TokenEmbedding
-from labml_memory.feed_forward import ACTIVATIONS, FeedForward
+from labml_memory.feed_forward import FeedForward
 from labml_memory.infini_attention import rotate
 from labml_memory.protocol import MemoryLanguageModel, MemoryState, ModelOutput, check_stack
-from labml_memory.residual import NORM_PLACEMENTS, Residual
+from labml_memory.residual import Residual
 
 # The two attention masks a configuration may name (see the figure above).
 MASK_RULES = ('memory', 'causal')
@@ -218,19 +218,11 @@ class RecurrentMemoryTransformer(MemoryLanguageModel):
             raise ValueError(f"n_mem must be a positive integer, got {n_mem!r}: the memory tokens are "
                              f"the only thing this model carries between segments, so with none it "
                              f"is a plain transformer that forgets at every boundary")
-        d_k = check_heads(d_model, heads)
-        if d_k % 2 != 0:
-            raise ValueError(f"the rotary encoding needs an even head width, but d_model={d_model} / "
-                             f"heads={heads} = {d_k}; choose heads so that d_model / heads is even")
+        # The stack's settings go through the check every model shares (rotary positions need
+        # an even head width).
+        check_stack(d_model, heads, n_layers, d_ff, dropout, norm, activation, positions='rotary')
         if mask not in MASK_RULES:
             raise ValueError(f"unknown mask rule {mask!r}; valid: {list(MASK_RULES)}")
-        check_stack(d_model, n_layers, dropout)
-        if d_ff <= 0:
-            raise ValueError(f"d_ff must be positive, got {d_ff}")
-        if norm not in NORM_PLACEMENTS:
-            raise ValueError(f"unknown norm placement {norm!r}; valid: {list(NORM_PLACEMENTS)}")
-        if activation not in ACTIVATIONS:
-            raise ValueError(f"unknown activation {activation!r}; valid: {sorted(ACTIVATIONS)}")
         # The embedding, the layers and the head are those of any decoder; only the initial
         # memory and the memory's layer norm below belong to RMT.
         self.d_model, self.n_mem, self.n_layers = d_model, n_mem, n_layers

@@ -259,8 +259,7 @@ class TransformerXL(MemoryLanguageModel):
         super().__init__(vocab_size)
         # Every setting is checked here, before any weight is made, so a bad configuration
         # fails with the name of the bad value rather than deep inside a matmul.
-        d_k = check_heads(d_model, heads)
-        check_stack(d_model, n_layers, dropout, sinusoid=True)
+        d_k = check_stack(d_model, heads, n_layers, d_ff, dropout, norm, activation)
         # `clamp_len` follows the authors' convention: only a positive value clamps, and zero
         # or a negative value (their default is -1) means no clamp. Taken literally, a clamp at
         # 0 would give every distance the encoding of distance 0 and erase position from the
@@ -408,7 +407,7 @@ class TransformerXL(MemoryLanguageModel):
 # compared with at equal settings.
 #
 # **Speed**: the fused and the explicit attention paths are within a few percent of each
-# other on a CPU ([timings](../results/transformer_xl/attention_impl.md)), and against public
+# other on a CPU ([timings](../results/xl_attention_impl.md)), and against public
 # implementations ours trains 1.49× as fast as x-transformers' at the same configuration
 # ([benchmark](../results/benchmark.md)).
 #

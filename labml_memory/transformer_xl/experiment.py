@@ -36,8 +36,8 @@ settings; the [∞-former's preset](../infinity_former/experiment.py) turns it o
 time budget.
 
 The fused attention path against the explicit one is measured by
-`python experiments/benchmark_xl_attention.py`
-([results](../results/transformer_xl/attention_impl.md)). On this CPU the two are within a few
+`python -m labml_memory.studies run xl_attention_impl`
+([results](../results/xl_attention_impl.md)). On this CPU the two are within a few
 percent of each other at the preset's sizes, and the fused kernel pulls ahead only at longer
 segments and memories. Both paths must build the position-score matrix, so only the softmax and
 the weighted sum can be saved. The fused path stays the default because it is never much slower
@@ -74,12 +74,19 @@ PRESETS = {
 }
 
 
+# The model's settings, read from a configuration by name. Models built on Transformer-XL
+# (the [Memorizing Transformer](../memorizing_transformer/experiment.py)) extend this `Config`
+# and pass these on unchanged beside their own, so the list is written once.
+def model_settings(config: Config) -> dict:
+    return dict(d_model=config.d_model, heads=config.heads, n_layers=config.n_layers,
+                d_ff=config.d_ff, mem_len=config.mem_len, eval_mem_len=config.eval_mem_len,
+                clamp_len=config.clamp_len, dropout=config.dropout, norm=config.norm,
+                tie_uv=config.tie_uv, activation=config.activation,
+                attention_impl=config.attention_impl)
+
+
 def build_model(config: Config, vocab_size: int) -> TransformerXL:
-    return TransformerXL(vocab_size, d_model=config.d_model, heads=config.heads,
-                         n_layers=config.n_layers, d_ff=config.d_ff, mem_len=config.mem_len,
-                         eval_mem_len=config.eval_mem_len, clamp_len=config.clamp_len,
-                         dropout=config.dropout, norm=config.norm, tie_uv=config.tie_uv,
-                         activation=config.activation, attention_impl=config.attention_impl)
+    return TransformerXL(vocab_size, **model_settings(config))
 
 
 if __name__ == '__main__':

@@ -1,34 +1,46 @@
-"""The memory-reach suite: every architecture runs end to end at toy size, states are matched,
-the report is written from the records alone, and bad settings fail clearly."""
+"""The memory-reach study: every architecture runs end to end at toy size, states are matched,
+the plan finds every committed record, the page is written from the records alone (the
+committed page comes back), the page's verdicts come from paired seeds, and bad settings fail
+clearly."""
 import json
+import shutil
+from pathlib import Path
 
 import pytest
 
-from labml_memory.tasks import memory_reach, recall
-from labml_memory.tasks.memory_reach import ReachConfig, contestants, infini_numbers, reach_at_half
-from labml_memory.tasks.synthetic import architectures
+from labml_memory.studies import memory_reach, runner, stats
+from labml_memory.studies.memory_reach import (COMPARISONS, STUDY, Settings, contestants, effective,
+                                               infini_numbers, plan, reach_at_half)
+from labml_memory.studies.runner import Records, parse_settings, pending
+from labml_memory.tasks import recall
+from labml_memory.training.synthetic import architectures
+
+RESULTS = Path(__file__).resolve().parents[1] / 'docs' / 'results'
 
 
 @pytest.fixture(scope='module')
 def quick_records(tmp_path_factory):
     out = tmp_path_factory.mktemp('reach')
-    results = memory_reach.run({'quick': 'true', 'results_dir': str(out), 'logs_dir': str(out / 'logs')})
-    return out, results
+    done = runner.run(STUDY, ['quick=true', f"logs_dir={out / 'logs'}"], out, log=lambda _: None)
+    return out, done, [r for r in Records(out / 'memory_reach')]
 
 
 def test_quick_runs_every_registered_architecture(quick_records):
-    out, results = quick_records
+    out, done, results = quick_records
     models = {r['model'] for r in results}
     assert models == set(architectures()) - {'memory_depth'}
     # Both budgets, every contestant, one record file each; the plain transformer keeps no state,
-    # so its one run (at the first budget) serves both.
-    assert len(results) == 2 * len(contestants()) - 1
+    # so its one run (at the first budget) serves both. Toy keys are kept apart from the suite's.
+    assert len(results) == len(done) == 2 * len(contestants()) - 1
     assert [r['budget'] for r in results if r['name'] == 'plain'] == ['small']
-    assert len(list(out.glob('*.json'))) == len(results)
+    assert all(key.startswith('quick_') for key in done)
+    assert len(list((out / 'memory_reach' / 'records').glob('*.json'))) == len(results)
+    # Nothing is left to run: a second run of the same plan trains nothing.
+    assert pending(STUDY, parse_settings(Settings, ['quick=true']), out) == []
 
 
 def test_matched_states_are_within_ten_percent(quick_records):
-    _, results = quick_records
+    _, _, results = quick_records
     # The kNN table must hold a segment of pairs, more than the small budget: that run is skipped.
     assert [r['budget'] for r in results if 'skipped' in r] == ['small']
     for r in results:
@@ -39,14 +51,14 @@ def test_matched_states_are_within_ten_percent(quick_records):
             assert abs(r['state_numbers'] - r['budget_numbers']) <= 0.1 * r['budget_numbers'], r['name']
             assert r['state_matched']
     # The budgets are Infini-attention's own states, with H heads and with one.
-    config = ReachConfig(quick=True)
-    config.apply_quick()
-    assert config.budget_numbers('small') == infini_numbers(16, 1, 2) == 16 // 2 * (16 // 2 + 1) * 2
-    assert config.budget_numbers('large') == 16 * 17
+    s = effective(Settings(quick=True))
+    assert memory_reach.budget_numbers(s.d_model, s.n_layers, s.heads, 'small') == infini_numbers(16, 1, 2) \
+        == 16 // 2 * (16 // 2 + 1) * 2
+    assert memory_reach.budget_numbers(s.d_model, s.n_layers, s.heads, 'large') == 16 * 17
 
 
 def test_window_models_report_measured_reach_equal_to_the_rule(quick_records):
-    _, results = quick_records
+    _, _, results = quick_records
     for r in results:
         if r.get('model') in ('transformer_xl', 'compressive') and 'skipped' not in r:
             assert r['reach_measured'] == r['reach_rule'], r['name']
@@ -54,18 +66,15 @@ def test_window_models_report_measured_reach_equal_to_the_rule(quick_records):
     assert plain['reach_rule'] == plain['seg_len'] - 1  # the plain transformer sees its segment only
 
 
-def test_report_is_written_from_the_records_alone(quick_records, tmp_path):
-    out, results = quick_records
-    page = tmp_path / 'page.md'
-    page.write_text('old generated part\n<!-- reading -->\nA reading kept across reports.\n')
-    memory_reach.report(str(out), str(page))
-    text = page.read_text()
-    assert text.startswith('# Memory reach and capacity') and 'A reading kept across reports.' in text
-    assert 'old generated part' not in text
+def test_report_is_written_from_the_records_alone(quick_records):
+    out, _, results = quick_records
+    text = (out / 'memory_reach.md').read_text()
+    assert text.startswith('# Memory reach and capacity\n\nHow far back, and how much')
     assert f'forgot the pairs, is {recall.FLOOR:.2f}' in text and 'control' in text and '## How these numbers were made' in text
     for r in results:
         assert (f"{r['name']} at budget {r['budget']}" if 'skipped' in r else f"| {r['name']}") in text
-    assert (out / 'accuracy_by_gap.png').stat().st_size > 10_000 and (out / 'heatmap.png').exists()
+    figures = out / 'memory_reach'
+    assert (figures / 'accuracy_by_gap.png').stat().st_size > 10_000 and (figures / 'heatmap.png').exists()
     # The plain transformer's one run stands for every budget; the steps column is filled.
     # (Four toy steps learn nothing, so every row is marked as failing its control.)
     assert text.count('| plain ⚠ | any |') == 1 and '| plain ⚠ | small |' not in text
@@ -75,8 +84,136 @@ def test_report_is_written_from_the_records_alone(quick_records, tmp_path):
     # At the toy segment of 8 characters two queries leave no room for a pair: the line is at 0.
     assert memory_reach.window_share(1, 8) == memory_reach.window_share(2, 8) == 0.0
     assert 'only its segment of 8 could answer at most 0.00 at load 1, 0.00 at load 2 (the window line' in text
+    # The toy grid holds the comparisons at gap 2 and at two pairs, each of one seed; the
+    # reading cites the full suite and says it cannot be written here.
+    assert '## What the seeds resolve' in text and '(one seed), not resolved' in text
+    assert 'The reading is written for the full suite on the default grid' in text
 
 
+def test_records_hold_what_the_page_needs(quick_records):
+    out, _, _ = quick_records
+    record = json.loads((out / 'memory_reach' / 'records' / 'quick_transformer_xl_small_seed0.json').read_text())
+    for key in ('seed', 'state_bytes', 'parameters', 'control', 'accuracy', 'train_seconds', 'command', 'settings',
+                'machine', 'run'):
+        assert key in record
+    assert record['command'].startswith('python -m labml_memory.studies run memory_reach quick=true')
+    assert record['run']['margin'] == Settings.margin and record['settings']['steps'] == 4
+
+
+# ## The committed page and its records
+def test_report_gives_back_the_committed_page(tmp_path, monkeypatch):
+    monkeypatch.setenv('MPLBACKEND', 'Agg')
+    shutil.copytree(RESULTS / 'memory_reach', tmp_path / 'memory_reach')
+    runner.report(STUDY, tmp_path)
+
+    def lines(path):
+        return [line for line in path.read_text().splitlines() if not line.startswith('* **Date:**')]
+    assert lines(tmp_path / 'memory_reach.md') == lines(RESULTS / 'memory_reach.md')
+
+
+def test_the_default_plan_is_every_committed_record():
+    runs = plan(Settings())
+    recorded = {p.stem for p in (RESULTS / 'memory_reach' / 'records').glob('*.json')}
+    assert {r.key for r in runs} == recorded and len(runs) == len(recorded) == 49
+    assert pending(STUDY, Settings(), RESULTS) == []
+    # The plan is the suite as it was run: each committed record's settings (steps, recipe, grid)
+    # are the ones the default plan gives its key, the reruns at 2,000 steps included.
+    by_key = {r.key: r.settings for r in runs}
+    for key in recorded:
+        record = json.loads((RESULTS / 'memory_reach' / 'records' / f'{key}.json').read_text())
+        if 'skipped' in record:
+            continue
+        for name, value in record['settings'].items():
+            if name in by_key[key] and name not in ('seed', 'name', 'model'):
+                assert by_key[key][name] == value, (key, name)
+        assert by_key[key]['seed'] == record['seed'] and by_key[key]['name'] == record['name']
+    assert {k for k, s in by_key.items() if s['steps'] == 2000} == {
+        f'{cell}_seed{s}' for cell in Settings().rerun_cells for s in range(3)}
+
+
+def test_plan_keeps_one_record_for_a_budget_that_cannot_be_held():
+    keys = [r.key for r in plan(Settings(contestants=['memorizing_transformer', 'plain']))]
+    assert keys == ['memorizing_transformer_small_seed0', 'plain_small_seed0', 'plain_small_seed1',
+                    'plain_small_seed2', 'memorizing_transformer_large_seed0', 'memorizing_transformer_large_seed1',
+                    'memorizing_transformer_large_seed2']
+    assert [r.key for r in plan(Settings(quick=True, contestants=['plain']))] == ['quick_plain_small_seed0']
+
+
+# ## Verdicts, from hand-made records
+def _record(name, budget, seed, grid):
+    return {'name': name, 'budget': budget, 'seed': seed, 'control': 1.0,
+            'accuracy': {str(g): {str(k): v for k, v in row.items()} for g, row in grid.items()}}
+
+
+def test_a_verdict_pairs_the_seeds_of_the_two_cells_it_names():
+    # RMT against Transformer-XL at gap 4, small: a steady gain of 0.5 with a little noise is
+    # ahead when it is the page's only comparison; reversed, behind.
+    rmt = [_record('recurrent_memory', 'small', s, {4: {1: 0.6 + d}}) for s, d in enumerate((0.0, 0.01, -0.01))]
+    xl = [_record('transformer_xl', 'small', s, {4: {1: 0.1 + d}}) for s, d in enumerate((0.005, 0.0, 0.0))]
+    found = memory_reach.verdicts(memory_reach.group(rmt + xl), margin=0.05)
+    assert list(found) == ['RMT against Transformer-XL, small']
+    verdict = found['RMT against Transformer-XL, small']
+    assert verdict.verdict == stats.AHEAD and verdict.mean == pytest.approx(0.5 - 0.005 / 3)
+    worse = [_record('recurrent_memory', 'small', s, {4: {1: 0.1 + d}}) for s, d in enumerate((0.0, 0.01, -0.01))]
+    better = [_record('transformer_xl', 'small', s, {4: {1: 0.6}}) for s in range(3)]
+    assert memory_reach.verdicts(memory_reach.group(worse + better), 0.05)[
+        'RMT against Transformer-XL, small'].verdict == stats.BEHIND
+
+
+def test_a_tie_needs_the_difference_inside_the_margin_and_the_plain_run_serves_every_budget():
+    # The Memorizing Transformer at eight pairs, gap 0, against the plain transformer's one run
+    # (made at the small budget): equal within 0.01 in every seed is a tie at a margin of 0.05;
+    # at a margin of 0 nothing is a tie, and so small a difference is not resolved either.
+    kt = [_record('memorizing_transformer', 'large', s, {0: {8: 0.40 + d}}) for s, d in enumerate((0.0, 0.01, 0.005))]
+    plain = [_record('plain', 'small', s, {0: {8: 0.40}}) for s in range(3)]
+    label = 'Memorizing Transformer (large) against the plain transformer'
+    assert memory_reach.verdicts(memory_reach.group(kt + plain), 0.05)[label].verdict == stats.TIE
+    assert memory_reach.verdicts(memory_reach.group(kt + plain), 0.0)[label].verdict == stats.UNRESOLVED
+
+
+def test_the_page_corrects_across_all_its_comparisons():
+    # Every cell the page compares at 0.3 in every seed, except the RMT and Infini-attention at
+    # gap 4, which gain 0.3, 0.4 and 0.5 over Transformer-XL there. Alone, that gain is ahead;
+    # beside the page's other comparisons (two with this p-value, twelve with none) Holm
+    # multiplies it by fourteen, and three seeds no longer resolve it.
+    records = {}
+    for c in COMPARISONS.values():
+        for name, budget in (c.first, c.second):
+            for s in range(3):
+                record = records.setdefault((name, budget, s), _record(name, budget, s, {}))
+                record['accuracy'].setdefault(str(c.gap), {})[str(c.load)] = 0.3
+    for name in ('recurrent_memory', 'infini_linear'):
+        for s, d in enumerate((0.0, 0.1, 0.2)):
+            records[(name, 'small', s)]['accuracy']['4']['1'] = 0.6 + d
+    label = 'RMT against Transformer-XL, small'
+    found = memory_reach.verdicts(memory_reach.group(list(records.values())), 0.05)
+    assert len(found) == len(COMPARISONS) == 14
+    alone = memory_reach.verdicts(memory_reach.group(
+        [r for (name, budget, _), r in records.items() if name in ('recurrent_memory', 'transformer_xl')
+         and budget == 'small']), 0.05)
+    assert list(alone) == [label] and alone[label].verdict == stats.AHEAD
+    assert found[label].p == pytest.approx(14 * alone[label].p) and found[label].verdict == stats.UNRESOLVED
+    # The comparisons with no difference at all are ties: inside the margin in every seed.
+    assert found['Compressive, large against small budget'].verdict == stats.TIE
+
+
+def test_records_that_declare_different_margins_cannot_share_a_page():
+    assert memory_reach.margin_of([{'seed': 0}, {'run': {'margin': 0.05}}]) == 0.05
+    with pytest.raises(ValueError, match='different margins'):
+        memory_reach.margin_of([{'run': {'margin': 0.05}}, {'run': {'margin': 0.1}}])
+
+
+def test_toy_records_beside_the_suite_are_left_off_the_page(tmp_path, monkeypatch, quick_records):
+    monkeypatch.setenv('MPLBACKEND', 'Agg')
+    out, _, _ = quick_records
+    shutil.copytree(RESULTS / 'memory_reach', tmp_path / 'memory_reach')
+    shutil.copy(out / 'memory_reach' / 'records' / 'quick_plain_small_seed0.json',
+                tmp_path / 'memory_reach' / 'records')
+    runner.report(STUDY, tmp_path)
+    assert (tmp_path / 'memory_reach.md').read_text().count('| plain | any |') == 1
+
+
+# ## Reading the grid
 def test_reach_at_half_interpolates_between_gaps():
     records = [{'accuracy': {'0': {'1': 1.0}, '2': {'1': 0.8}, '4': {'1': 0.2}}},
                {'accuracy': {'0': {'1': 1.0}, '2': {'1': 0.6}, '4': {'1': 0.0}}}]
@@ -86,26 +223,21 @@ def test_reach_at_half_interpolates_between_gaps():
     assert reach_at_half([{'accuracy': {'0': {'1': 0.3}, '8': {'1': 0.1}}}]) is None
 
 
-@pytest.mark.parametrize('override, message', [
-    ({'contestants': 'transformer_xl,lstm'}, "unknown contestants \\['lstm'\\]"),
-    ({'budgets': 'huge'}, "unknown budgets"),
-    ({'eval_gaps': '0,-1'}, 'eval_gaps'),
-    ({'eval_loads': '0,2'}, 'loads must be between 1 and 26'),
-    ({'mem_len': '4'}, "unknown keys \\['mem_len'\\]"),
-    ({'lookup_steps': '-1'}, 'lookup_steps must be >= 0 \\(0: no lookup phase\\), got -1'),
-    ({'lookup_share': '1.5'}, 'lookup_share is a fraction of the training texts, in \\[0, 1\\]; got 1.5'),
+@pytest.mark.parametrize('argv, message', [
+    (['contestants=transformer_xl,lstm'], "unknown contestants \\['lstm'\\]"),
+    (['budgets=huge'], "unknown budgets"),
+    (['eval_gaps=0,-1'], 'eval_gaps'),
+    (['eval_loads=0,2'], 'loads must be between 1 and 26'),
+    (['mem_len=4'], "unknown setting 'mem_len'"),
+    (['lookup_steps=-1'], 'lookup_steps must be >= 0 \\(0: no lookup phase\\), got -1'),
+    (['lookup_share=1.5'], 'lookup_share is a fraction of the training texts, in \\[0, 1\\]; got 1.5'),
+    (['margin=-0.1'], 'margin is a size of difference'),
+    (['rerun_cells=transformer_xl_huge'], "unknown rerun_cells \\['transformer_xl_huge'\\]"),
+    (['seeds=0,0'], 'seeds must be distinct'),
 ])
-def test_bad_settings_name_the_value(override, message):
-    with pytest.raises(ValueError, match=message):
-        memory_reach.run({'quick': 'true', **override})
-
-
-def test_records_hold_what_the_page_needs(quick_records):
-    out, _ = quick_records
-    record = json.loads(next(out.glob('transformer_xl_small_seed0.json')).read_text())
-    for key in ('seed', 'state_bytes', 'parameters', 'control', 'accuracy', 'train_seconds', 'command', 'settings'):
-        assert key in record
-    assert record['command'].startswith('python -m labml_memory.tasks.memory_reach run')
+def test_bad_settings_name_the_value(argv, message):
+    with pytest.raises(SystemExit, match=message):
+        parse_settings(Settings, ['quick=true', *argv])
 
 
 @pytest.mark.parametrize('seg_len', [16, 32])

@@ -19,7 +19,7 @@ axes of the [memory-reach results](../results/memory_reach.md):
 Keys are lower-case letters, all different within a text (so a load of at most 26); values
 are two digits, drawn uniformly and independently of everything else. A query `?b` is
 answered by the two digits after it, and a query counts as right when **both** digits are (exact match per
-query, teacher-forced as in every task here; see the [synthetic-task loop](synthetic.py)).
+query, teacher-forced as in every task here; see the [synthetic-task loop](../training/synthetic.py)).
 
 **Why the value follows its key directly.** An earlier version wrote `q:42` and asked `?q:`.
 The colon puts the key two characters before the first digit, so a model must match a
@@ -30,7 +30,7 @@ the first digit, the one that needs the key (the second follows the first, a one
 and was right 0.97 of the time). Without the colon the first digit is the usual one-back
 copy, "find where my character was before and say what came next", and the same model
 trained the same way answers 1.00 at two pairs after 1,000 steps. The records of these trials
-are kept in `docs/results/memory_reach/trials/` (see the [results](../results/memory_reach.md)).
+are kept in `docs/results/memory_reach/history/trials/` (see the [results](../results/memory_reach.md)).
 
 ## The floor
 
@@ -47,7 +47,7 @@ from typing import List, Optional, Tuple
 import torch
 
 from labml_memory.tasks.passkey import FILLER, _filler
-from labml_memory.tasks.synthetic import SyntheticBatch
+from labml_memory.training.synthetic import SyntheticBatch
 
 # ## The text
 #

@@ -18,8 +18,8 @@ ARCHITECTURES = ["transformer_xl/", "compressive/", "infinity_former/", "infini_
                  "memory_depth/"]
 # The results pages whose generators write the standing-alone layout (plot, table with its
 # columns defined, then how the numbers were made).
-STANDALONE = ["results/benchmark/", "results/passkey/table/", "results/frequency_sort/table/",
-              "results/compressive/study/", "results/memory_depth/study/", "results/memory_reach/"]
+STANDALONE = ["results/benchmark/", "results/passkey/", "results/frequency_sort/",
+              "results/compressive/", "results/memory_depth/", "results/memory_reach/"]
 WIDTHS = [1440, 400]
 
 
@@ -213,7 +213,7 @@ def test_results_series_are_distinguishable():
 
     from labml_memory.benchmark import report
     results = json.loads((Path(__file__).resolve().parents[1] / "docs" / "results" /
-                          "benchmark.json").read_text())
+                          "benchmark" / "records" / "full.json").read_text())
     drawn = {}
     original = plt.Figure.savefig
 
@@ -228,12 +228,12 @@ def test_results_series_are_distinguishable():
             report.plot(results, Path(out))
     finally:
         plt.Figure.savefig = original
-    for ax in drawn["benchmark_inference.png"].axes:
+    for ax in drawn["inference.png"].axes:
         styles = [(line.get_color(), line.get_marker(), line.get_linestyle()) for line in ax.lines]
         assert len(styles) == len(set(styles)), styles
         assert ax.get_ylim()[0] == 0
     # Bars of training throughput start at zero.
-    assert drawn["benchmark_training.png"].axes[0].get_xlim()[0] == 0
+    assert drawn["training.png"].axes[0].get_xlim()[0] == 0
 
 
 def test_plots_open_full_size_on_click(browser, site_url):

@@ -1,12 +1,14 @@
 r"""
 # Running the benchmark
 
-`python -m labml_memory.benchmark [--tiny] [--out DIR] [--only a,b] [--hide module]`
-runs the [harness](__init__.py): every architecture and every installed peer, one process
-each, then the table, the plots and the results page. The same entry point, called with
-`--worker NAME`, is what each of those processes runs.
+The benchmark is a study on the [runner](../studies/runner.py) now, with typed settings
+instead of flags; this entry point only says so, with the command to use.
 """
-from labml_memory.benchmark import main
+import sys
 
 if __name__ == '__main__':
-    main()
+    print("The benchmark runs as a study:\n"
+          "  python -m labml_memory.studies run benchmark [size=tiny] [rounds=3] [threads=1] "
+          "[only=a,b] [hide=module] [margin=0.05]\n"
+          "  python -m labml_memory.studies report benchmark", file=sys.stderr)
+    raise SystemExit(2)

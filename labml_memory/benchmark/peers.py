@@ -11,7 +11,7 @@ the same call as our models,
 logits, memory, losses = peer(tokens, memory)
 ```
 
-which means the benchmark's timing loop, and even our [trainer](../training/__init__.py),
+which means our [trainer](../training/__init__.py), whose training step the benchmark times,
 can run a peer exactly as it runs one of ours. The wrapper only translates: tokens in, logits
 out, the peer's own memory kept in a [`PeerMemory`](#the-memory-of-a-peer) so it can report its
 size. All the arithmetic is the peer's.

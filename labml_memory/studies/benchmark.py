@@ -1,0 +1,204 @@
+r"""
+# Study: every memory architecture on one machine
+
+How fast does each architecture train and generate, against the public implementations of the
+same paper, at one shared configuration on one machine? The [benchmark](../benchmark/__init__.py)
+package measures; this module is its study on the [runner](runner.py): the settings, the one
+run they plan, and the page its record becomes.
+
+```
+python -m labml_memory.studies run benchmark                      # every entry, 3 rounds
+python -m labml_memory.studies run benchmark rounds=5 threads=0    # more rounds, PyTorch's threads
+python -m labml_memory.studies run benchmark size=tiny only=transformer_xl,xtransformers_xl
+python -m labml_memory.studies report benchmark                   # the page from the record alone
+```
+
+One run measures every entry, round after round, because the rounds interleave the entries
+(see [rounds](../benchmark/rounds.py)): split into a run per entry, two entries would no longer
+share a round, and nothing would pair them. So the record is one per configuration, keyed by
+what changes the numbers (the sizes, the threads, the entries, the modules hidden); the
+number of rounds is not in the key, since a timing is not a seed that adds to the others, and
+measuring a recorded configuration again is a deliberate act: move its record to
+`docs/results/benchmark/history/<why>/` first.
+
+The page ([benchmark](../results/benchmark.md)) is written by the
+[report](../benchmark/report.py) from the record of the default configuration, or, where
+there is none (a test's folder), from the newest record there is.
+"""
+import math
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+from labml_memory.studies import stats
+from labml_memory.studies.runner import Records, Run, Study
+
+NAME = 'benchmark'
+
+
+@dataclass
+class Settings:
+    # `full`: the CPU preset every page shows; `tiny`: seconds per entry, for the test suite.
+    size: str = 'full'
+    # Every entry is measured this many times, each in a fresh process; the best round counts
+    # for the tables, and the rounds pair the entries for the verdicts.
+    rounds: int = 3
+    # PyTorch threads per measured process; 0 keeps PyTorch's default (one per core).
+    threads: int = 1
+    # Entries to measure, by name (default: every one of ours, the baseline, every peer).
+    only: List[str] = field(default_factory=list)
+    # Top-level modules to pretend are not installed (the tests' missing peer).
+    hide: List[str] = field(default_factory=list)
+    # The equivalence margin of the round-by-round verdicts, in ln tokens/s: 0.05 is a ratio
+    # within about ±5%, below which a difference in speed is not worth a name.
+    margin: float = 0.05
+
+    def validate(self) -> None:
+        from labml_memory.benchmark.rounds import check_entries
+        from labml_memory.benchmark.timing_plan import SIZES
+        if self.size not in SIZES:
+            raise ValueError(f"size must be one of {', '.join(SIZES)}; got {self.size!r}")
+        if self.threads < 0 or self.rounds < 1:
+            raise ValueError(f"threads must be >= 0 and rounds >= 1, got threads={self.threads} "
+                             f"and rounds={self.rounds}")
+        if self.margin < 0:
+            raise ValueError(f"margin is a size in ln tokens/s, got {self.margin!r}")
+        check_entries(self.only)
+
+
+# ## The one run
+#
+# Its key names what changes the numbers, shortest for the default: `full` is the page's.
+def key_of(settings: Settings) -> str:
+    parts = [settings.size]
+    if settings.threads != 1:
+        parts.append(f'threads{settings.threads}')
+    if settings.only:
+        parts += ['only', *settings.only]
+    if settings.hide:
+        parts += ['hide', *settings.hide]
+    return '-'.join(parts)
+
+
+def plan(settings: Settings) -> List[Run]:
+    return [Run(key_of(settings), asdict(settings))]
+
+
+def execute(run: Run) -> Dict[str, Any]:
+    from labml_memory.benchmark.report import console_table
+    from labml_memory.benchmark.rounds import measure_all
+    from labml_memory.benchmark.timing_plan import SIZES
+    settings = Settings(**run.settings)
+    sizes, timing = SIZES[settings.size]
+    timing = replace(timing, rounds=settings.rounds, threads=settings.threads)
+    record = measure_all(sizes, timing, settings.only or None, settings.hide,
+                         log=lambda line: print(line, flush=True))
+    # The table the run used to leave in a file is printed instead: the page has it all.
+    print(console_table(record), flush=True)
+    return record
+
+
+# ## Round by round
+#
+# These are timings, not trained results: there are no seeds, and what stands behind a
+# throughput is its rounds. Round $r$ measured every entry once, one after another, so two
+# entries of one round met much the same load; the rounds pair them as seeds pair two cells
+# of a trained study. A throughput is a rate, and a lead is a ratio, so the paired difference
+# is of logarithms: for round $r$,
+# $$d_r = \ln \text{tokens/s}_{ours, r} - \ln \text{tokens/s}_{peer, r},$$
+# and the [statistics](stats.py) read the $d_r$ like any paired differences, with Holm's
+# correction across the page's comparisons and the equivalence margin the study declared (in
+# $\ln$ units: $0.05$ is a ratio within about $\pm 5\%$). The page prints the mean and its
+# interval back as ratios, $e^{\bar d}$: the geometric mean of the per-round ratios. Two
+# rounds give a Student interval with one degree of freedom, which is wide; a lead that two
+# rounds cannot resolve is printed as such.
+def by_round(row: Dict[str, Any], rounds: int) -> Optional[Dict[int, float]]:
+    """`{round: ln tokens/s}` for a row, or `None` where the record does not say which
+    round each throughput came from."""
+    values = row.get('tokens_per_second_rounds') or []
+    which = row.get('rounds_measured')
+    # Records made before `rounds_measured` was kept list every round in order when every
+    # round ran, which is the one case where the rounds are known.
+    if which is None:
+        which = list(range(len(values))) if len(values) == rounds else None
+    if which is None or len(which) != len(values):
+        return None
+    return {i: math.log(v) for i, v in zip(which, values)}
+
+
+# The comparisons of the page: each of ours that ran, against the fastest peer of its paper
+# that ran, on the rounds both have. One call, so Holm's correction spans them all.
+def verdicts(record: Dict[str, Any]) -> Tuple[Dict[str, stats.Verdict], Dict[str, str]]:
+    """The verdict of each paper's comparison, and why the others could not be paired."""
+    ok = [r for r in record['rows'] if r.get('status') == 'ok']
+    rounds = record['plan']['rounds']
+    pairs: Dict[str, Tuple[Dict[int, float], Dict[int, float]]] = {}
+    unpaired: Dict[str, str] = {}
+    for ours in [r for r in ok if r['kind'] == 'ours']:
+        running = [r for r in ok if r['kind'] == 'peer' and r['implements'] == ours['implements']]
+        if not running:
+            continue
+        fastest = max(running, key=lambda p: p['tokens_per_second'])
+        mine, theirs = by_round(ours, rounds), by_round(fastest, rounds)
+        if mine is None or theirs is None:
+            unpaired[ours['implements']] = 'the record does not say which round each throughput came from'
+            continue
+        common = sorted(set(mine) & set(theirs))
+        if not common:
+            unpaired[ours['implements']] = 'no round measured both'
+            continue
+        pairs[ours['implements']] = ({i: mine[i] for i in common}, {i: theirs[i] for i in common})
+    found = stats.compare(pairs, margin=record['run']['margin'], lower_is_better=False) if pairs else {}
+    return found, unpaired
+
+
+def verdict_text(verdict: stats.Verdict) -> str:
+    """`1.43× [0.60×, 3.41×] over 2 rounds, **not resolved**`: `Verdict.text` as ratios."""
+    if verdict.seeds < 2:
+        return f"{math.exp(verdict.mean):.2f}× (one round), {verdict.verdict}"
+    return (f"{math.exp(verdict.mean):.2f}× [{math.exp(verdict.low):.2f}×, {math.exp(verdict.high):.2f}×] "
+            f"over {verdict.seeds} rounds, **{verdict.verdict}**")
+
+
+# What the reading prints for each paper, and the one definition of its brackets and words.
+def judged(record: Dict[str, Any]) -> Tuple[Dict[str, str], str]:
+    found, unpaired = verdicts(record)
+    texts = {family: f"round by round, ours over the peer: {verdict_text(v)}" for family, v in found.items()}
+    texts.update({family: f"not compared round by round: {why}" for family, why in unpaired.items()})
+    convention = ''
+    if found:
+        convention = (stats.convention(record['run']['margin'], len(found), unit=' in ln tokens/s')
+                      + " Here the pairs are rounds, not seeds (each round measured every entry once), "
+                      "and the difference and its interval are printed back as the ratio of "
+                      "throughputs, ours over the peer's.")
+    return texts, convention
+
+
+# ## The page
+#
+# The default configuration's record is the page; every other record, current or
+# superseded, is named at its foot.
+def report(records: Records, out: Path) -> None:
+    from labml_memory.benchmark.report import page, plot
+    if not len(records):
+        raise SystemExit(f"{NAME}: only superseded records under {records.folder / 'history'}; "
+                         f"run the study to make a current one")
+    default = plan(Settings())[0].key
+    shown = records.get(default)
+    if shown is None:
+        # No default record (a test's folder): the newest one there is.
+        shown = max(records, key=lambda r: r['machine'].get('date', ''))
+    others = [f"`{path.stem}` ({record['machine'].get('date', 'undated')})"
+              for record, path in records.runs if record is not shown]
+    others += [f"`history/{why}/{path.stem}` ({record['machine'].get('date', 'undated')})"
+               for why, kept in records.history.items() for record, path in kept]
+    folder = Path(out) / NAME
+    figures = [f'{NAME}/{name}' for name in plot(shown, folder)]
+    texts, convention = judged(shown)
+    text = page(shown, f"{NAME}/records/{shown['key']}.json", figures, texts, convention, others)
+    (Path(out) / f'{NAME}.md').write_text(text)
+
+
+STUDY = Study(NAME, 'How fast does each architecture train and generate, against the public '
+                    'implementations of the same paper?',
+              Settings, plan, execute, report, pages=[f'{NAME}.md'], seeds='rounds, not seeds')

@@ -1,17 +1,25 @@
-"""The passkey generator, the exact-match scorer and the generic synthetic-task loop."""
+"""Passkey retrieval: the task's texts and batches (`tasks/passkey.py`), and the study that
+trains on them and writes the page (`studies/passkey.py`). The loop they share has its own
+tests (`test_synthetic_loop.py`)."""
+import dataclasses
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 import torch
 
-from labml_memory.tasks import passkey
-from labml_memory.tasks.passkey import (CHARS, FILLER, NEEDLE, QUESTION, PasskeyConfig, decode,
-                                        passkey_text, sample, split_overrides)
-from labml_memory.tasks.synthetic import (SyntheticBatch, SyntheticTrainConfig, exact_match,
-                                          read_in_segments, task_loss)
+from labml_memory.studies import passkey as study
+from labml_memory.studies import stats
+from labml_memory.studies.passkey import STUDY, PasskeyConfig, Settings, split_overrides
+from labml_memory.studies.runner import Records, Run, parse_settings, pending, report, run
+from labml_memory.tasks.passkey import FILLER, NEEDLE, QUESTION, CHARS, decode, passkey_text, sample
+from labml_memory.training.synthetic import architectures
+
+RESULTS = Path(__file__).resolve().parents[1] / 'docs' / 'results'
 
 
+# ## The task
 @pytest.mark.parametrize("depth", [0.0, 0.3, 0.5, 1.0])
 def test_the_key_is_where_the_generator_says(depth):
     length, key = 200, '4817'
@@ -63,40 +71,20 @@ def test_random_depths_are_spread_and_keys_vary():
     assert len(answers) > 50
 
 
-def test_exact_match_scores_exactly():
-    targets = torch.tensor([[1, 2, 3, 4, 5], [1, 2, 3, 4, 5], [1, 2, 3, 4, 5]])
-    mask = torch.tensor([[0, 0, 1, 1, 1]] * 3, dtype=torch.bool)
-    predictions = torch.tensor([[9, 9, 3, 4, 5],      # wrong only where not scored: correct
-                                [1, 2, 3, 0, 5],      # one scored digit wrong: incorrect
-                                [1, 2, 3, 4, 5]])     # all right
-    assert exact_match(predictions, targets, mask).tolist() == [True, False, True]
-    with pytest.raises(ValueError, match="at least one scored position"):
-        exact_match(predictions, targets, torch.zeros_like(mask))
-
-
-def test_read_in_segments_equals_calling_the_model_by_hand():
-    from labml_memory.infini_attention import InfiniTransformer
-    model = InfiniTransformer(len(CHARS), d_model=16, heads=2, n_layers=1, d_ff=32, dropout=0.0).eval()
-    inputs = torch.randint(0, len(CHARS), (2, 12))
-    l1, memory, _ = model(inputs[:, :4])
-    l2, memory, _ = model(inputs[:, 4:8], memory)
-    l3, _, _ = model(inputs[:, 8:], memory)
-    torch.testing.assert_close(read_in_segments(model, inputs, 4), torch.cat([l1, l2, l3], 1))
-    with pytest.raises(ValueError, match="not a multiple of seg_len=5"):
-        read_in_segments(model, inputs, 5)
-
-
-def test_task_loss_counts_the_right_positions():
-    targets = torch.tensor([[1, 2, 0]])
-    logits = torch.zeros(1, 3, 4)
-    logits[0, 0, 1] = 10.0    # position 0 right, position 1 uniform, position 2 (answer) uniform
-    loss_mask = torch.tensor([[True, False, True]])
-    score_mask = torch.tensor([[False, False, True]])
-    batch = SyntheticBatch(targets, targets, loss_mask, score_mask)
-    uniform = torch.log(torch.tensor(4.0))
-    right = torch.nn.functional.cross_entropy(logits[0, :1], targets[0, :1])
-    torch.testing.assert_close(task_loss(logits, batch, 0.0), uniform)
-    torch.testing.assert_close(task_loss(logits, batch, 0.5), uniform + 0.5 * right)
+@pytest.mark.parametrize("depth", [0.0, 0.2, 0.55, 1.0])
+def test_sample_honours_its_depth(depth):
+    # Every row's needle starts at round(depth * free) of the length + 1 characters drawn,
+    # whatever its key and filler offset; targets are shifted by one, so the first skipped
+    # target is one before the key's first character.
+    length, n = 150, 3
+    free = length + 1 - len(NEEDLE.format(key='0' * n)) - len(QUESTION.format(key='0' * n))
+    key_at = round(depth * free) + NEEDLE.index('{key}')
+    batch = sample(6, length, torch.Generator().manual_seed(5), n_digits=n, depth=depth)
+    for row in range(6):
+        skipped = (~batch.loss_mask[row]).nonzero().flatten().tolist()
+        assert skipped == list(range(key_at - 1, key_at - 1 + n))
+        text = decode(batch.inputs[row]) + decode(batch.targets[row, -1:])
+        assert text[key_at - len('the pass key is '):key_at] == 'the pass key is '
 
 
 @pytest.mark.parametrize("overrides,message", [
@@ -125,45 +113,18 @@ def test_model_settings_go_to_the_models_config():
     config, model_config, module = split_overrides({'model': 'transformer_xl', 'seg_len': '32',
                                                     'mem_len': '8', 'steps': '3'})
     assert config.steps == 3 and model_config.mem_len == 8 and model_config.seq_len == 32
-    assert 'infini_attention' in passkey.architectures() and 'transformer_xl' in passkey.architectures()
-
-
-def test_a_tiny_run_end_to_end_and_its_report(tmp_path):
-    # Runs every stage for two architectures: training, the evaluation grid, the json, the report.
-    for model, extra in [('infini_attention', {'memory_grad': 'true'}),
-                         ('transformer_xl', {'mem_len': '8', 'eval_mem_len': '8'})]:
-        passkey.run({'model': model, 'steps': '3', 'batch_size': '4', 'seg_len': '32',
-                     'eval_lengths': '2,4', 'eval_depths': '0,1', 'eval_samples': '2', 'eval_every': '3',
-                     'results_dir': str(tmp_path), 'logs_dir': str(tmp_path / 'logs'),
-                     'd_model': '16', 'heads': '2', 'n_layers': '1', 'd_ff': '32', **extra})
-    # A second seed of one model: the report gathers the two into one row.
-    passkey.run({'model': 'transformer_xl', 'seed': '1', 'steps': '3', 'batch_size': '4', 'seg_len': '32',
-                 'eval_lengths': '2,4', 'eval_depths': '0,1', 'eval_samples': '2', 'eval_every': '3',
-                 'results_dir': str(tmp_path), 'logs_dir': str(tmp_path / 'logs'),
-                 'd_model': '16', 'heads': '2', 'n_layers': '1', 'd_ff': '32', 'mem_len': '8', 'eval_mem_len': '8'})
-    result = json.loads((tmp_path / 'transformer_xl_seed0.json').read_text())
-    # XL keeps mem_len x d_model numbers per layer; Infini keeps heads x d_k (d_k + 1).
-    assert result['state_numbers'] == 8 * 16 and result['seed'] == 0
-    assert json.loads((tmp_path / 'infini_attention_seed0.json').read_text())['state_numbers'] == 2 * 8 * 9
-    assert json.loads((tmp_path / 'transformer_xl_seed1.json').read_text())['seed'] == 1
-    assert set(result['accuracy']) == {'2', '4'} and set(result['accuracy']['4']) == {'0', '1'}
-    table, plot = passkey.report(str(tmp_path))
-    text = table.read_text()
-    # Three steps learn nothing: both rows fail their control and are marked.
-    assert '| transformer_xl ⚠ | 2 × 3 | 128 |' in text and '| infini_attention ⚠ | 1 × 3 | 144 |' in text
-    assert '2× (64 chars) control' in text and 'is 0.0001 per text' in text
-    assert plot.stat().st_size > 1000
+    assert 'infini_attention' in architectures() and 'transformer_xl' in architectures()
 
 
 def test_the_grid_reads_the_same_texts_at_every_cell_for_every_model(monkeypatch):
     # Each cell's texts come from a seed of its own, 10,000 + 100 i + j for length i and depth
     # j, at that cell's length and depth: every model and every run is scored on the same texts.
     seen = []
-    monkeypatch.setattr(passkey, 'evaluate', lambda model, batch, seg_len: (
+    monkeypatch.setattr(study, 'evaluate', lambda model, batch, seg_len: (
         seen.append((batch, seg_len)), {'accuracy': len(seen) / 10})[1])
     config = PasskeyConfig(eval_lengths=(2, 3), eval_depths=(0.0, 0.5, 1.0), eval_samples=3,
                            n_digits=3, seg_len=32)
-    grid = passkey.evaluate_grid(None, config, torch.device('cpu'))
+    grid = study.evaluate_grid(None, config, torch.device('cpu'))
     assert grid == {'2': {'0': 0.1, '0.5': 0.2, '1': 0.3}, '3': {'0': 0.4, '0.5': 0.5, '1': 0.6}}
     for k, (batch, seg_len) in enumerate(seen):
         i, j = divmod(k, 3)
@@ -171,163 +132,6 @@ def test_the_grid_reads_the_same_texts_at_every_cell_for_every_model(monkeypatch
                           (0.0, 0.5, 1.0)[j])
         assert seg_len == 32
         assert torch.equal(batch.inputs, expected.inputs) and torch.equal(batch.targets, expected.targets)
-
-
-def test_a_run_records_what_it_trained_and_evaluated(tmp_path, monkeypatch):
-    # The record's fields against what the run did: the labml name, the training sampler
-    # (seeded, with the configured digits), the training time, the last validation accuracy
-    # and the command that reruns it.
-    import time
-    calls = {}
-    real_start, real_train = passkey.start_run, passkey.train
-
-    def start_run(name, *args):
-        calls['name'] = name
-        return real_start(name, *args)
-
-    def train(model, sampler, config, device):
-        calls['sampler'] = sampler
-        calls['history'] = real_train(model, sampler, config, device)
-        return calls['history']
-    monkeypatch.setattr(passkey, 'start_run', start_run)
-    monkeypatch.setattr(passkey, 'train', train)
-    overrides = {'model': 'transformer_xl', 'steps': '4', 'batch_size': '2', 'seg_len': '32', 'n_digits': '3',
-                 'eval_lengths': '2', 'eval_depths': '0', 'eval_samples': '2', 'eval_every': '3',
-                 'results_dir': str(tmp_path), 'logs_dir': str(tmp_path / 'logs'), 'd_model': '16',
-                 'heads': '2', 'n_layers': '1', 'd_ff': '32', 'mem_len': '8', 'eval_mem_len': '8'}
-    started = time.time()
-    result = passkey.run(overrides)
-    wall = time.time() - started
-    assert calls['name'] == 'passkey_transformer_xl' and result['model'] == 'transformer_xl'
-    # The sampler is seeded by the generator it is given, and writes 3-digit keys.
-    one = calls['sampler'](2, 64, torch.Generator().manual_seed(5))
-    two = calls['sampler'](2, 64, torch.Generator().manual_seed(5))
-    assert torch.equal(one.inputs, two.inputs)
-    key = decode(one.targets[0][one.score_mask[0]])
-    assert len(key) == 3 and key.isdigit()
-    assert isinstance(result['train_seconds'], float) and 0 < result['train_seconds'] <= wall
-    assert result['train_seconds'] == round(result['train_seconds'], 1)
-    assert len(calls['history']) == 4 and result['final_train_accuracy'] == calls['history'][-1]['accuracy.valid']
-    # Validated at step 3 and at the last, not at step 2: the value is the last step's.
-    assert calls['history'][-1]['accuracy.valid'] is not None and 'accuracy.valid' not in calls['history'][1]
-    assert result['command'] == 'python -m labml_memory.tasks.passkey ' + ' '.join(
-        f'{k}={v}' for k, v in overrides.items())
-
-
-def test_the_report_gives_each_name_its_seeds_mean_and_range(tmp_path):
-    # Hand-made records: the mean over depths per seed, then the mean and range over seeds.
-    def record(name, seed, control, far):
-        return {'name': name, 'model': 'transformer_xl', 'seed': seed, 'overrides': {}, 'parameters': 10,
-                'state_numbers': 4, 'train_seconds': 1.0 + seed, 'seg_len': 32,
-                'accuracy': {'2': {'0': control, '1': control}, '16': {'0': far, '1': 0.0}}, 'command': 'x'}
-    for seed, (control, far) in enumerate([(1.0, 0.5), (0.96, 0.25), (1.0, 0.75)]):
-        (tmp_path / f'good_seed{seed}.json').write_text(json.dumps(record('good', seed, control, far)))
-    (tmp_path / 'weak_seed0.json').write_text(json.dumps(record('weak', 0, 0.9, 0.0)))
-    text = passkey.report(str(tmp_path))[0].read_text()
-    # good: control means 1.0, 0.96, 1.0 -> 0.99 [0.96, 1.00]; at 16x 0.25, 0.125, 0.375 -> 0.25.
-    assert '| good | 3 × 300 | 4 | 10 | 1–3 | 0.99<br><small>0.96–1.00</small> | 0.25<br><small>0.12–0.38</small> |' in text
-    assert '| weak ⚠ | 1 × 300 |' in text and '| good ⚠' not in text
-    assert '| good | 16× | 0.50<br><small>0.25–0.75</small> | 0.00<br><small>0.00–0.00</small> |' in text
-
-
-def test_the_loop_learns_a_task_within_one_segment():
-    # A sanity check of the generic loop: with the needle at depth 1 in a one-segment text,
-    # the key is inside the local window, so even a tiny model must learn to copy it.
-    from labml_memory.infini_attention import InfiniTransformer
-    from labml_memory.tasks.synthetic import evaluate, train
-    torch.manual_seed(0)
-    model = InfiniTransformer(len(CHARS), d_model=32, heads=2, n_layers=2, d_ff=64, dropout=0.0)
-    config = SyntheticTrainConfig(steps=40, batch_size=16, seg_len=64, train_segments=(1,), lr=3e-3,
-                                  warmup=5, eval_every=1000, lm_weight=0.1)
-    before = evaluate(model, sample(32, 64, torch.Generator().manual_seed(1), 2, 1.0), 64)['loss']
-    history = train(model, lambda b, n, g: sample(b, n, g, 2, 1.0), config, torch.device('cpu'))
-    after = evaluate(model, sample(32, 64, torch.Generator().manual_seed(1), 2, 1.0), 64)['loss']
-    assert len(history) == 40 and after < before - 0.5
-
-
-@pytest.mark.parametrize("depth", [0.0, 0.2, 0.55, 1.0])
-def test_sample_honours_its_depth(depth):
-    # Every row's needle starts at round(depth * free) of the length + 1 characters drawn,
-    # whatever its key and filler offset; targets are shifted by one, so the first skipped
-    # target is one before the key's first character.
-    length, n = 150, 3
-    free = length + 1 - len(NEEDLE.format(key='0' * n)) - len(QUESTION.format(key='0' * n))
-    key_at = round(depth * free) + NEEDLE.index('{key}')
-    batch = sample(6, length, torch.Generator().manual_seed(5), n_digits=n, depth=depth)
-    for row in range(6):
-        skipped = (~batch.loss_mask[row]).nonzero().flatten().tolist()
-        assert skipped == list(range(key_at - 1, key_at - 1 + n))
-        text = decode(batch.inputs[row]) + decode(batch.targets[row, -1:])
-        assert text[key_at - len('the pass key is '):key_at] == 'the pass key is '
-
-
-class _Oracle(torch.nn.Module):
-    # Reads segments through the protocol and predicts the next character from the full text
-    # it was built with, except in the rows and answer positions told to be wrong; the memory
-    # it carries is the number of characters read, so a misuse of the memory shows up.
-    def __init__(self, batch, wrong):
-        super().__init__()
-        self.batch, self.wrong = batch, wrong
-
-    def forward(self, tokens, memory=None):
-        start = 0 if memory is None else memory
-        seg = tokens.shape[1]
-        assert torch.equal(tokens, self.batch.inputs[:, start:start + seg])
-        logits = torch.full((*tokens.shape, len(CHARS)), -5.0)
-        for b in range(tokens.shape[0]):
-            for t in range(seg):
-                target = int(self.batch.targets[b, start + t])
-                if (b, start + t) in self.wrong:
-                    target = (target + 1) % len(CHARS)
-                logits[b, t, target] = 5.0
-        return logits, start + seg, {}
-
-
-def test_evaluation_scores_exactly_and_reports_the_answer_loss():
-    from labml_memory.tasks.synthetic import evaluate
-    batch = sample(8, 96, torch.Generator().manual_seed(2), n_digits=4, depth=0.3)
-    answer = list(range(96 - 4, 96))
-    # Rows 1 and 6 get one answer digit wrong, row 3 a non-answer character: 6 of 8 correct.
-    wrong = {(1, answer[2]), (6, answer[0]), (3, 10)}
-    result = evaluate(_Oracle(batch, wrong), batch, 32)
-    assert result['accuracy'] == 6 / 8
-    # The loss is the cross-entropy of the 32 answer digits alone: 30 right, 2 wrong.
-    right = -torch.log_softmax(torch.tensor([5.0] + [-5.0] * (len(CHARS) - 1)), 0)[0]
-    miss = -torch.log_softmax(torch.tensor([5.0] + [-5.0] * (len(CHARS) - 1)), 0)[1]
-    assert result['loss'] == pytest.approx(((30 * right + 2 * miss) / 32).item(), rel=1e-5)
-
-
-def test_the_loop_learns_an_answer_that_needs_the_memory():
-    # Two-segment texts with the needle at depth 0: the key sits in the first segment and
-    # the answer at the end of the second, so no model reading one segment alone can know
-    # it. Transformer-XL with a memory of one segment learns to fetch it; the same trained
-    # weights, read with the memory cut at the segment boundary, answer at chance.
-    from labml_memory.tasks.synthetic import evaluate, train
-    from labml_memory.transformer_xl import TransformerXL
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        model = TransformerXL(len(CHARS), d_model=32, heads=2, n_layers=2, d_ff=64, mem_len=32,
-                              dropout=0.0)
-        config = SyntheticTrainConfig(steps=150, batch_size=16, seg_len=32, train_segments=(2,),
-                                      lr=3e-3, warmup=5, eval_every=1000, lm_weight=0.1)
-        train(model, lambda b, n, g: sample(b, n, g, 2, 0.0), config, torch.device('cpu'))
-        held_out = sample(64, 64, torch.Generator().manual_seed(1), 2, 0.0)
-        text = decode(held_out.inputs[0])
-        assert text.index('the pass key is ') < 32 and text.rindex('the pass key is ') >= 32
-
-        class WithoutMemory(torch.nn.Module):
-            def __init__(self, model):
-                super().__init__()
-                self.model = model
-
-            def forward(self, tokens, memory=None):
-                return self.model(tokens, None)
-
-        assert evaluate(model, held_out, 32)['accuracy'] >= 0.8
-        assert evaluate(WithoutMemory(model), held_out, 32)['accuracy'] <= 0.1
-    finally:
-        torch.set_num_threads(before)
 
 
 # ## Closing the gaps mutation testing found (tools/mutation.py; tests/MUTATION.md)
@@ -365,43 +169,222 @@ def test_config_accepts_exactly_the_shortest_text_and_names_bad_counts():
         PasskeyConfig(steps=0).validate()
 
 
-# The committed page is the report of the committed records: redrawn in place of a copy, it
-# comes back line for line (the date of records that did not store one comes from `git log`,
-# which a copy outside the repository lacks, so that one line is left out). Any change to
-# what the report computes or writes shows here.
+# ## One run of the study
+
+TINY = {'steps': '3', 'batch_size': '4', 'seg_len': '32', 'eval_lengths': '2,4', 'eval_depths': '0,1',
+        'eval_samples': '2', 'eval_every': '3', 'd_model': '16', 'heads': '2', 'n_layers': '1', 'd_ff': '32'}
+
+
+# A study whose plan is given, so the runner itself records and stamps tiny runs in `tmp_path`.
+def _tiny_study(runs):
+    return dataclasses.replace(STUDY, plan=lambda settings: runs)
+
+
+def test_a_tiny_run_end_to_end_and_its_page(tmp_path):
+    # Every stage for two architectures, through the runner: training, the evaluation grid, the
+    # record and its provenance, the page and its plot.
+    logs = {'logs_dir': str(tmp_path / 'logs')}
+    runs = [Run('infini_attention_seed0', {'overrides': {'model': 'infini_attention', **TINY, 'memory_grad': 'true', **logs}}),
+            Run('transformer_xl_seed0', {'overrides': {'model': 'transformer_xl', **TINY, 'mem_len': '8',
+                                                       'eval_mem_len': '8', **logs}}),
+            # A second seed of one model: the page gathers the two into one row.
+            Run('transformer_xl_seed1', {'overrides': {'model': 'transformer_xl', 'seed': '1', **TINY, 'mem_len': '8',
+                                                       'eval_mem_len': '8', **logs}})]
+    assert run(_tiny_study(runs), [], tmp_path, log=lambda _: None) == [r.key for r in runs]
+    folder = tmp_path / 'passkey' / 'records'
+    result = json.loads((folder / 'transformer_xl_seed0.json').read_text())
+    # XL keeps mem_len x d_model numbers per layer; Infini keeps heads x d_k (d_k + 1).
+    assert result['state_numbers'] == 8 * 16 and result['seed'] == 0
+    assert json.loads((folder / 'infini_attention_seed0.json').read_text())['state_numbers'] == 2 * 8 * 9
+    assert json.loads((folder / 'transformer_xl_seed1.json').read_text())['seed'] == 1
+    assert set(result['accuracy']) == {'2', '4'} and set(result['accuracy']['4']) == {'0', '1'}
+    # The runner's provenance: the study, the key, the run's settings and the study's command.
+    assert (result['study'], result['key'], result['run']) == ('passkey', 'transformer_xl_seed0', runs[1].settings)
+    assert result['command'] == STUDY.run_command and result['overrides'] == runs[1].settings['overrides']
+    text = (tmp_path / 'passkey.md').read_text()
+    # Three steps learn nothing: both rows fail their control, are marked, and are compared with nothing.
+    assert '| transformer_xl ⚠ | 2 × 3 | 128 |' in text and '| infini_attention ⚠ | 1 × 3 | 144 |' in text
+    assert '2× (64 chars) control' in text and 'is 0.0001 per text' in text
+    assert '| comparison |' not in text and '* **Rerun:**' not in text
+    assert (tmp_path / 'passkey' / 'accuracy.png').stat().st_size > 1000
+
+
+def test_a_run_records_what_it_trained_and_evaluated(tmp_path, monkeypatch):
+    # The record's fields against what the run did: the labml name, the training sampler
+    # (seeded, with the configured digits), the training time, the last validation accuracy
+    # and the command line it was given.
+    import time
+    calls = {}
+    real_start, real_train = study.start_run, study.train
+
+    def start_run(name, *args):
+        calls['name'] = name
+        return real_start(name, *args)
+
+    def train(model, sampler, config, device):
+        calls['sampler'] = sampler
+        calls['history'] = real_train(model, sampler, config, device)
+        return calls['history']
+    monkeypatch.setattr(study, 'start_run', start_run)
+    monkeypatch.setattr(study, 'train', train)
+    overrides = {'model': 'transformer_xl', 'steps': '4', 'batch_size': '2', 'seg_len': '32', 'n_digits': '3',
+                 'eval_lengths': '2', 'eval_depths': '0', 'eval_samples': '2', 'eval_every': '3',
+                 'logs_dir': str(tmp_path / 'logs'), 'd_model': '16',
+                 'heads': '2', 'n_layers': '1', 'd_ff': '32', 'mem_len': '8', 'eval_mem_len': '8'}
+    started = time.time()
+    result = study.execute(Run('transformer_xl_seed0', {'overrides': overrides, 'margin': 0.05}))
+    wall = time.time() - started
+    assert calls['name'] == 'passkey_transformer_xl' and result['model'] == 'transformer_xl'
+    assert result['name'] == 'transformer_xl' and result['seed'] == 0 and result['seg_len'] == 32
+    # The sampler is seeded by the generator it is given, and writes 3-digit keys.
+    one = calls['sampler'](2, 64, torch.Generator().manual_seed(5))
+    two = calls['sampler'](2, 64, torch.Generator().manual_seed(5))
+    assert torch.equal(one.inputs, two.inputs)
+    key = decode(one.targets[0][one.score_mask[0]])
+    assert len(key) == 3 and key.isdigit()
+    assert isinstance(result['train_seconds'], float) and 0 < result['train_seconds'] <= wall
+    assert result['train_seconds'] == round(result['train_seconds'], 1)
+    assert len(calls['history']) == 4 and result['final_train_accuracy'] == calls['history'][-1]['accuracy.valid']
+    # Validated at step 3 and at the last, not at step 2: the value is the last step's.
+    assert calls['history'][-1]['accuracy.valid'] is not None and 'accuracy.valid' not in calls['history'][1]
+    # The command line is kept as given; the runner adds the command that launched the study.
+    assert result['overrides'] == overrides and 'command' not in result
+
+
+# ## The plan
+
+def test_the_default_plan_is_every_committed_record_and_nothing_to_run():
+    runs = study.plan(parse_settings(Settings, []))
+    assert [r.key for r in runs] == [f'{n}_seed{s}' for n in ('infini_delta', 'infini_linear', 'transformer_xl')
+                                     for s in (0, 1, 2)]
+    assert pending(STUDY, parse_settings(Settings, []), RESULTS) == []
+    # Each planned run's settings are what its record says it was run with.
+    records = Records(RESULTS / 'passkey')
+    for one in runs:
+        assert records.get(one.key)['run'] == one.settings, one.key
+        assert records.get(one.key)['overrides'] == one.settings['overrides'], one.key
+
+
+def test_the_plan_of_a_new_seed_and_a_new_architecture():
+    runs = study.plan(parse_settings(Settings, ['models=transformer_xl,recurrent_memory', 'seeds=3',
+                                                'margin=0.1', 'threads=2']))
+    assert [r.key for r in runs] == ['transformer_xl_seed3', 'recurrent_memory_seed3']
+    xl, rmt = (r.settings for r in runs)
+    assert xl['margin'] == 0.1
+    assert xl['overrides'] == {'steps': '2000', **study.COMMON, 'model': 'transformer_xl', 'name': 'transformer_xl',
+                               'mem_len': '16', 'eval_mem_len': '16', 'seed': '3', 'threads': '2'}
+    # An architecture by package name: the common recipe and its own defaults, 1,000 steps.
+    assert rmt['overrides'] == {'steps': '1000', **study.COMMON, 'model': 'recurrent_memory',
+                                'name': 'recurrent_memory', 'seed': '3', 'threads': '2'}
+    assert 'device' not in rmt['overrides']
+    assert study.plan(parse_settings(Settings, ['models=infini_delta', 'seeds=0', 'device=cuda']))[0] \
+        .settings['overrides']['device'] == 'cuda'
+
+
+@pytest.mark.parametrize('argv,message', [
+    (['models=nope'], r"models: unknown \['nope'\]; valid: the runs"),
+    (['seeds=1,1'], 'seeds must be distinct'),
+    (['margin=-0.1'], 'margin is a size'),
+    (['depth=1'], "unknown setting 'depth'"),
+])
+def test_bad_study_settings_fail_with_one_line(argv, message):
+    with pytest.raises(SystemExit, match=message):
+        parse_settings(Settings, argv)
+
+
+# ## The page
+
+# The committed page is the report of the committed records: rebuilt from a copy, it comes back
+# line for line (the date of records that did not store one comes from `git log`, which a copy
+# outside the repository lacks, so that one line is left out), and so does the figure.
 def test_the_report_of_the_committed_records_is_the_committed_page(tmp_path):
-    import shutil
-    committed = Path(__file__).resolve().parents[1] / 'docs' / 'results' / 'passkey'
-    shutil.copytree(committed, tmp_path / 'passkey')
-    # The copied page and plot go first, so only what the report writes can match.
-    (tmp_path / 'passkey' / 'table.md').unlink()
+    shutil.copytree(RESULTS / 'passkey', tmp_path / 'passkey')
     (tmp_path / 'passkey' / 'accuracy.png').unlink()
-    table, plot = passkey.report(str(tmp_path / 'passkey'))
-    assert (table, plot) == (tmp_path / 'passkey' / 'table.md', tmp_path / 'passkey' / 'accuracy.png')
+    report(STUDY, tmp_path)
 
     def lines(path):
         return [line for line in path.read_text().splitlines() if not line.startswith('* **Date:**')]
-    assert lines(tmp_path / 'passkey' / 'table.md') == lines(committed / 'table.md')
+    assert lines(tmp_path / 'passkey.md') == lines(RESULTS / 'passkey.md')
+    assert (tmp_path / 'passkey' / 'accuracy.png').read_bytes() == (RESULTS / 'passkey' / 'accuracy.png').read_bytes()
+
+
+def _record(name, seed, control, far, end=0.0, steps=None):
+    # A hand-made record: the control at both depths, at 16x `far` at depth 0 and `end` at depth 1.
+    return {'name': name, 'model': 'transformer_xl', 'seed': seed, 'overrides': {} if steps is None else {'steps': steps},
+            'parameters': 10, 'state_numbers': 4, 'train_seconds': 1.0 + seed, 'seg_len': 32,
+            'accuracy': {'2': {'0': control, '1': control}, '16': {'0': far, '1': end}}, 'command': 'x'}
+
+
+def _write(folder, records):
+    (folder / 'passkey' / 'records').mkdir(parents=True)
+    for r in records:
+        (folder / 'passkey' / 'records' / f"{r['name']}_seed{r['seed']}.json").write_text(json.dumps(r))
+
+
+def test_the_report_gives_each_name_its_seeds_mean_and_range(tmp_path):
+    # The mean over depths per seed, then the mean and range over seeds.
+    _write(tmp_path, [_record('good', seed, control, far) for seed, (control, far) in
+                      enumerate([(1.0, 0.5), (0.96, 0.25), (1.0, 0.75)])] + [_record('weak', 0, 0.9, 0.0)])
+    report(STUDY, tmp_path)
+    text = (tmp_path / 'passkey.md').read_text()
+    # good: control means 1.0, 0.96, 1.0 -> 0.99 [0.96, 1.00]; at 16x 0.25, 0.125, 0.375 -> 0.25.
+    assert '| good | 3 × 300 | 4 | 10 | 1–3 | 0.99<br><small>0.96–1.00</small> | 0.25<br><small>0.12–0.38</small> |' in text
+    assert '| weak ⚠ | 1 × 300 |' in text and '| good ⚠' not in text
+    # Where every seed agrees, the cell is the one number.
+    assert '| good | 16× | 0.50<br><small>0.25–0.75</small> | 0.00 |' in text
+    # A run that fails its control is compared with nothing; depth 1 against the rest, per run.
+    assert '| comparison |' not in text
+    assert '* **good**: 0.00 at depth 1, 0.50 elsewhere.' in text
+    assert '* **weak**: 0.00 at depth 1, 0.00 elsewhere.' in text
+    assert '* **Rerun:** the commands above are the runs as they were launched' in text
+
+
+def test_the_verdicts_pair_seeds_and_correct_across_the_page(tmp_path):
+    # a reads more keys than b at 16x on every seed; c ties a within the margin; d has other seeds.
+    far = {'a': [0.60, 0.62, 0.64], 'b': [0.20, 0.30, 0.25], 'c': [0.61, 0.62, 0.63]}
+    records = [_record(n, s, 1.0, far[n][s]) for n in far for s in range(3)]
+    records += [_record('d', s, 1.0, 0.5) for s in (5, 6)]
+    _write(tmp_path, records)
+    report(STUDY, tmp_path)
+    text = (tmp_path / 'passkey.md').read_text()
+    # The page's verdicts are one call of `compare` over its three pairs, on the mean over depths.
+    cell = {n: {s: far[n][s] / 2 for s in range(3)} for n in far}
+    expected = stats.compare({('a', 'b'): (cell['a'], cell['b']), ('a', 'c'): (cell['a'], cell['c']),
+                              ('b', 'c'): (cell['b'], cell['c'])}, 0.05, lower_is_better=False)
+    assert [v.verdict for v in expected.values()] == ['ahead', 'tie', 'behind']
+    for (first, second), verdict in expected.items():
+        assert f'| {first} − {second} | {verdict.text(3)} |' in text
+    assert 'across the 3 comparisons of this page' in text and '±0.05' in text
+    for other in 'abc':
+        assert f'* {other} and d are not compared: they were run with different seeds.' in text
+
+
+def test_the_margin_is_the_one_the_records_declare(tmp_path):
+    records = [{**_record(n, s, 1.0, 0.5 + 0.01 * s), 'run': {'margin': 0.2}} for n in 'ab' for s in range(3)]
+    _write(tmp_path, records)
+    report(STUDY, tmp_path)
+    assert '±0.2 declared' in (tmp_path / 'passkey.md').read_text()
+    assert study.declared_margin([_record('a', 0, 1.0, 0.5)]) == Settings().margin
+    with pytest.raises(ValueError, match=r'different margins \[0.05, 0.2\]'):
+        study.declared_margin(records + [{'run': {'margin': 0.05}}])
 
 
 # The figure of the committed page, read back artist by artist against the records: one panel
 # per length, one line per run at the mean over its seeds with a band from the lowest to the
 # highest seed, the guesser's floor, and the labels a reader needs.
 def test_the_report_figure_draws_every_run_from_its_records(tmp_path, monkeypatch):
-    import shutil
     import matplotlib
     matplotlib.use('Agg')
     from matplotlib.figure import Figure
-    committed = Path(__file__).resolve().parents[1] / 'docs' / 'results' / 'passkey'
-    shutil.copytree(committed, tmp_path / 'passkey')
+    shutil.copytree(RESULTS / 'passkey', tmp_path / 'passkey')
     saved = []
     real_savefig = Figure.savefig
     monkeypatch.setattr(Figure, 'savefig', lambda self, path, **kw: (saved.append((self, path, kw)),
                                                                      real_savefig(self, path, **kw)))
-    table, plot = passkey.report(str(tmp_path / 'passkey'))
+    report(STUDY, tmp_path)
     fig, path, kw = saved[0]
-    assert Path(path) == plot == tmp_path / 'passkey' / 'accuracy.png' and kw['dpi'] == 110
-    records = [json.loads(p.read_text()) for p in sorted((tmp_path / 'passkey').glob('*.json'))]
+    assert Path(path) == tmp_path / 'passkey' / 'accuracy.png' and kw['dpi'] == 110
+    records = [json.loads(p.read_text()) for p in sorted((tmp_path / 'passkey' / 'records').glob('*.json'))]
     names = list(dict.fromkeys(r['name'] for r in records))
     lengths = list(records[0]['accuracy'])
     depths = list(records[0]['accuracy'][lengths[0]])
@@ -439,16 +422,13 @@ def test_the_report_figure_draws_every_run_from_its_records(tmp_path, monkeypatc
 # Older records kept their seed only in the command's overrides, and the oldest in neither
 # (the default seed): the page's seeds come from wherever the record has them.
 def test_the_report_reads_a_seed_from_the_record_its_overrides_or_the_default(tmp_path):
-    import shutil
-    committed = Path(__file__).resolve().parents[1] / 'docs' / 'results' / 'passkey'
-    folder = tmp_path / 'passkey'
-    folder.mkdir()
-    for seed in (1, 2):
-        shutil.copy(committed / f'transformer_xl_seed{seed}.json', folder)
-    first = json.loads((folder / 'transformer_xl_seed1.json').read_text())
+    committed = RESULTS / 'passkey' / 'records'
+    folder = tmp_path / 'passkey' / 'records'
+    folder.mkdir(parents=True)
+    first = json.loads((committed / 'transformer_xl_seed1.json').read_text())
     del first['seed']                      # seed 1, in the overrides only
     (folder / 'transformer_xl_seed1.json').write_text(json.dumps(first))
-    second = json.loads((folder / 'transformer_xl_seed2.json').read_text())
+    second = json.loads((committed / 'transformer_xl_seed2.json').read_text())
     del second['seed'], second['overrides']['seed']   # no seed anywhere: the default, 0
     second['overrides']['steps'] = '1000'               # and another number of steps
     (folder / 'transformer_xl_seed2.json').write_text(json.dumps(second))
@@ -456,28 +436,40 @@ def test_the_report_reads_a_seed_from_the_record_its_overrides_or_the_default(tm
     third['seed'] = 5                                   # the record's own seed comes first
     del third['overrides']['seed']
     (folder / 'transformer_xl_seed5.json').write_text(json.dumps(third))
-    table, _ = passkey.report(str(folder))
-    text = table.read_text()
+    report(STUDY, tmp_path)
+    text = (tmp_path / 'passkey.md').read_text()
     assert '* **Seeds:** 0, 1, 5 (one training seed per run)' in text
     # Seeds trained for different numbers of steps list both.
     assert '| transformer_xl | 3 × 1000/2000 |' in text
 
 
-# One record is a whole report (a single run, a single seed); no record is an error that says
-# which task's results are missing and where.
+# One record is a whole page (a single run, a single seed); no record is an error that says
+# which study's records are missing, where, and the command that makes them.
 def test_the_report_of_one_record_and_of_none(tmp_path):
-    import shutil
-    committed = Path(__file__).resolve().parents[1] / 'docs' / 'results' / 'passkey'
-    (tmp_path / 'one').mkdir()
-    shutil.copy(committed / 'infini_delta_seed0.json', tmp_path / 'one')
-    record = json.loads((committed / 'infini_delta_seed0.json').read_text())
+    record = json.loads((RESULTS / 'passkey' / 'records' / 'infini_delta_seed0.json').read_text())
     # A control of exactly 0.95 passes: the mark is for a control *under* 0.95.
     control = list(record['accuracy'])[0]
     record['accuracy'][control] = {d: 0.95 for d in record['accuracy'][control]}
-    (tmp_path / 'one' / 'infini_delta_seed0.json').write_text(json.dumps(record))
-    table, _ = passkey.report(str(tmp_path / 'one'))
-    text = table.read_text()
+    (tmp_path / 'one' / 'passkey' / 'records').mkdir(parents=True)
+    (tmp_path / 'one' / 'passkey' / 'records' / 'infini_delta_seed0.json').write_text(json.dumps(record))
+    report(STUDY, tmp_path / 'one')
+    text = (tmp_path / 'one' / 'passkey.md').read_text()
     assert '| infini_delta | 1 × 1000 |' in text and '| infini_delta | 64× |' in text
-    (tmp_path / 'none').mkdir()
-    with pytest.raises(ValueError, match=r"no passkey results \(\*\.json\) under .*none; run the task first"):
-        passkey.report(str(tmp_path / 'none'))
+    assert '## Superseded records' not in text
+    with pytest.raises(SystemExit, match=r"passkey: no records under .*none/passkey/records; run it first: "
+                                         r"python -m labml_memory.studies run passkey"):
+        report(STUDY, tmp_path / 'none')
+
+
+def test_superseded_records_are_shown_apart_with_their_controls(tmp_path):
+    _write(tmp_path, [_record('a', s, 1.0, 0.5) for s in range(2)])
+    history = tmp_path / 'passkey' / 'history' / 'too_short'
+    history.mkdir(parents=True)
+    for s, control in enumerate([0.9, 0.97]):
+        (history / f'a_seed{s}.json').write_text(json.dumps(_record('a', s, control, 0.0, steps='1200')))
+    report(STUDY, tmp_path)
+    text = (tmp_path / 'passkey.md').read_text()
+    assert ('* **too_short**: a at 1,200 steps, control 0.90 (seed 0), 0.97 (seed 1); 1 of 2 under 0.95.'
+            in text)
+    # Counted nowhere above: the table has the two recorded seeds only.
+    assert '| a | 2 × 300 |' in text

@@ -35,7 +35,7 @@ def test_floor_is_the_smallest_id_guesser_and_beats_uniform_where_ties_are_commo
 
 def test_gpu_preset_is_the_papers_regime_and_keys_still_override():
     import pytest
-    from labml_memory.tasks.frequency_sort import configure
+    from labml_memory.studies.frequency_sort import configure
     config, model_config, _ = configure({'preset': 'gpu', 'model': 'transformer_xl', 'steps': '7'})
     assert (config.length, config.seg_len, config.batch_size, config.curriculum_steps, config.device) == \
         (8192, 512, 8, 0, 'cuda')

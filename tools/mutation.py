@@ -60,18 +60,23 @@ MODULES = {
                         ['tests/test_infinity_former.py']),
     'infini_attention': (['labml_memory/infini_attention/__init__.py'],
                          ['tests/test_infini_attention.py']),
-    'passkey': (['labml_memory/tasks/passkey.py'], ['tests/test_passkey.py']),
-    'frequency_sort': (['labml_memory/tasks/frequency_sort.py'],
+    # A task and the study that runs it are mutated together: the study's tests are the task's
+    # heaviest users, and its page test reaches every line of the report.
+    'passkey': (['labml_memory/tasks/passkey.py', 'labml_memory/studies/passkey.py'], ['tests/test_passkey.py']),
+    'frequency_sort': (['labml_memory/tasks/frequency_sort.py', 'labml_memory/studies/frequency_sort.py'],
                        ['tests/test_frequency_sort.py', 'tests/test_sort_floor.py']),
+    'synthetic': (['labml_memory/training/synthetic.py'],
+                  ['tests/test_synthetic_loop.py', 'tests/test_passkey.py']),
 }
 
 # Tests that train through the whole command line, train a model to a threshold, or loop
 # over thousands of segments: they reach every function, so mutmut would run them for every
 # surviving mutant, and each takes seconds to tens of seconds. The model-level tests cover
 # the same code directly; these are left to the ordinary suite (and the report lists them).
-# The tasks' tiny end-to-end runs are not here: at a few seconds each (the frequency-sort one
-# no longer trains its default curriculum), they are what reaches a task's `run` and `main`;
-# nor are the compressive analysis's command-line tests (3 s), which reach its `main`.
+# The passkey and frequency-sort studies' tiny end-to-end runs are not here: at a few seconds
+# each (the frequency-sort one no longer trains its default curriculum), they are what reaches
+# a study's `execute` through the runner; nor are the compressive analysis's command-line tests
+# (3 s), which reach its `main`.
 SLOW_TESTS = ['test_experiment_runs', 'experiment_trains', 'ten_thousand',
               '1000_updates', 'learns', 'trains_through', 'state_size_is_fixed']
 DESELECT = ['-k', ' and '.join(f'not {name}' for name in SLOW_TESTS)]
@@ -85,7 +90,7 @@ def configuration(sources, tests, extra_args) -> str:
         'source_paths = ["labml_memory"]',
         f'only_mutate = {json.dumps(sources)}',
         f'tests_dir = {json.dumps(tests)}',
-        # The tasks' report tests redraw the committed pages from the committed records.
+        # The studies' report tests redraw the committed pages from the committed records.
         'also_copy = ["docs/results"]',
         f'pytest_add_cli_args = {json.dumps(args)}',
         '',

@@ -11,6 +11,7 @@ the studies that train on these tasks and write results pages live in
 * [Frequency sort](frequency_sort.py), the ∞-former's task: tokens drawn from a distribution
   that drifts along the sequence, to be listed by how often they occurred, which needs a
   summary of the whole past rather than one remembered item.
-* Both synthetic tasks train and score through one [segment-by-segment loop](synthetic.py),
-  and run for any architecture by name (`model=<name>`), through the same protocol call.
+* Every task hands its batches to one [segment-by-segment loop](../training/synthetic.py),
+  which is part of the trainer and knows no task by name; the studies put the two together
+  and run a task for any architecture by name, through the same protocol call.
 """

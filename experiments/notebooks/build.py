@@ -127,7 +127,7 @@ INFINITY_MEMORY = VALID_STREAMS + """\
 # After reading some text, where does each head of the last layer look in the long-term
 # memory? Its query's density N(t; mu, sigma^2) over the memory's time axis t in [0, 1].
 import math
-from labml_memory.infinity_former.figures import densities_after
+from labml_memory.studies.infinity_former_figures import densities_after
 mu, var = densities_after(model, streams, segments=3)[-1]
 t = torch.linspace(0, 1, 400)
 fig, ax = plt.subplots(figsize=(6, 3))

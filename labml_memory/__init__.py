@@ -110,18 +110,18 @@ read, and *Results* compares them on the same text, the same budget and the same
 ## Where to look first
 
 * [Memory reach](results/memory_reach.md): how far back, and how much, each memory really
-  carries, at equal state, with 3 seeds, positive controls and the floor of a guesser.
+  carries, at equal state, with {{ result memory_reach seeds }}, positive controls and the floor of a guesser.
 * The [benchmark](results/benchmark.md): training speed, memory and inference cost of every
   architecture against the public implementations of the same ones, measured in one run.
 * [Quality at equal compute](results/quality.md): validation loss of every architecture at equal
-  counted operations, 3 seeds, below 1.75 nats per character; and [whether each model uses its
-  memory](results/context.md): the loss by history and by position, effective context lengths.
+  counted operations, {{ result quality landing }}; and [whether each model uses its
+  memory](results/quality/context.md): the loss by history and by position, effective context lengths.
   The one-seed look beside the public implementations is [quality against the peers](results/quality_peers.md).
 * The experiments' own figures: the Compressive Transformer's
-  [compression study](results/compressive/study.md) and
-  [attention over its memories](results/compressive/attention_buckets.md) (3 seeds), the
-  [passkey grid](results/passkey/table.md), the [memory-depth study](results/memory_depth/study.md) (6 layers, 3 seeds),
-  the [frequency-sort table](results/frequency_sort/table.md).
+  [compression study](results/compressive.md) and
+  [attention over its memories](results/compressive/attention_buckets.md) ({{ result compressive seeds }}), the
+  [passkey grid](results/passkey.md), the [memory-depth study](results/memory_depth.md) (6 layers, {{ result memory_depth seeds }}),
+  the [frequency-sort table](results/frequency_sort.md).
 
 Every number on those pages was produced by the command printed beside it, on the machine the
 page names; none is typed by hand.

@@ -48,8 +48,6 @@ def test_nothing_generated_is_committed():
 def test_navigation_sections_hold_what_their_names_say():
     """The benchmark package measures the architectures: its pages are neither building
     blocks nor results, and the architectures come in the landing page's order."""
-    import sys
-    sys.path.insert(0, str(ROOT / "docs" / "renderer"))
     import literate_hooks as hooks
     hooks._pages = hooks._discover(str(ROOT))
     nav = hooks._build_nav(str(ROOT / "docs"))

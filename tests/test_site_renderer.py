@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 import shutil
-import sys
+
 import textwrap
 from pathlib import Path
 
@@ -16,7 +16,6 @@ import pytest
 
 from site_fixtures import ROOT, mkdocs_build
 
-sys.path.insert(0, str(ROOT / "docs" / "renderer"))
 import literate  # noqa: E402
 from maths import MathStash, stash_maths  # noqa: E402
 

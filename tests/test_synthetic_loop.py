@@ -1,7 +1,6 @@
 """The synthetic-task loop: reading in segments, exact match, the task loss, evaluation and
 training, with the passkey task as the batches they read; and the floors of the package, which
 keep the loop below the tasks and the tasks below the studies."""
-import ast
 from pathlib import Path
 
 import pytest
@@ -129,22 +128,3 @@ def test_the_loop_learns_an_answer_that_needs_the_memory():
         assert evaluate(WithoutMemory(model), held_out, 32)['accuracy'] <= 0.1
     finally:
         torch.set_num_threads(before)
-
-
-# The floors: what each folder may import. The trainer (and its synthetic loop) knows no task
-# and no study; a task is a generator and a sampler, which knows no study. A study reads both.
-def _imports(path: Path):
-    tree = ast.parse(path.read_text())
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.module:
-            yield node.module
-        elif isinstance(node, ast.Import):
-            yield from (alias.name for alias in node.names)
-
-
-@pytest.mark.parametrize('folder,forbidden', [('training', ('labml_memory.tasks', 'labml_memory.studies')),
-                                              ('tasks', ('labml_memory.studies',))])
-def test_imports_run_down_the_floors_only(folder, forbidden):
-    for path in sorted((PACKAGE / folder).rglob('*.py')):
-        wrong = [m for m in _imports(path) if m.startswith(forbidden)]
-        assert not wrong, f'{path.relative_to(PACKAGE)} imports {wrong}'

@@ -7,7 +7,8 @@ Loaded from `mkdocs.yml` (`hooks:`). At each build they
    `docs/results/`), How it is measured (the benchmark's pages), then any other hand-written
    page;
 2. render each module to Markdown in memory (`on_files`; nothing generated is written to disk),
-   an architecture's page with its figure from `figures.py` before the list of deviations;
+   an architecture's page with its figure from `figures.py` before the list of deviations, and
+   every `{{ result STUDY NAME }}` marker replaced by its sentence computed from the records;
 3. before Markdown runs on any page, rewrite links to `.py` files into links to their pages and
    put maths aside as MathML (`on_page_markdown`);
 4. after Markdown, put the maths and the highlighted code back (`on_page_content`).
@@ -31,6 +32,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from markdown.extensions.toc import slugify as toc_slugify
+from mkdocs.exceptions import PluginError
 from mkdocs.structure.files import File, Files
 
 import figures
@@ -284,6 +286,27 @@ def _rewrite_links(markdown: str, origin: str, src_uri: str, config) -> str:
     return _REFERENCE_LINK.sub(replace, markdown)
 
 
+# ## Measured figures, from the records
+#
+# A note never retypes a measured figure: it writes `{{ result STUDY NAME }}` and the sentence
+# is computed here from the study's records by
+# [the citations](../../labml_memory/studies/citations.py), before Markdown and the maths
+# see the page (a citation may hold maths and links like any note). The code column is a
+# placeholder by then, so a marker in a string of code is never touched. A marker that cannot
+# be resolved stops the build with one line that names the module.
+
+
+def _cite_results(markdown: str, page: ModulePage, config) -> str:
+    if "{{" not in markdown:
+        return markdown
+    from labml_memory.studies import citations
+    try:
+        return citations.substitute(markdown, os.path.join(config.docs_dir, "results"),
+                                    page=page.src_uri)
+    except citations.CitationError as error:
+        raise PluginError(f"{page.path}: {error}") from None
+
+
 # ## The hooks
 
 
@@ -315,6 +338,7 @@ def on_files(files: Files, config) -> Files:
             files.remove(existing)
         drawn = figures.figure(page.package) if page.stem == "index" else None
         markdown, codes = literate.render(page.module, header=_header(page, config), figure=drawn)
+        markdown = _cite_results(markdown, page, config)
         title = literate.plain_title(page.module.title).replace('"', "'")
         front = f'---\ntitle: "{title}"\n---\n\n'
         files.append(File.generated(config, page.src_uri, content=front + markdown))

@@ -321,33 +321,16 @@ class CompressiveTransformer(TransformerXL):
 #
 # **Tiny Shakespeare.** The CPU preset (`python -m labml_memory.compressive.experiment`: 4
 # layers, 128 wide, $L = M = 64$, $M_c = 32$, $c = 2$, convolution trained by attention
-# reconstruction, 750 steps) reaches **1.781 nats/char** on the whole held-out text in 295.5 s
-# of training on an idle two-core machine; `steps=1000` reaches 1.717.
+# reconstruction, 750 steps) and the same at `steps=1000`: their losses and times are on the
+# [experiment page](experiment.py).
 #
-# **The study** ([3 seeds per cell, 1,000 steps](../results/compressive/study.md)): at equal
-# attention cost (160 keys per query), compressing does not beat remembering on Tiny
-# Shakespeare at this size: `conv_attention` ends +0.003 nats behind Transformer-XL with a
-# memory of 96, `c = 4` +0.002, both within the seeds' spread. Of the paper's Table 5 cells,
-# most-used (1.662) is first and BPTT (1.732) last, as in the paper; auto-encoding (1.671) is
-# behind most-used beyond the spread; the other four lie within 0.003 of each other, closer
-# than their spread.
+# **The study** {{ result compressive study }}
 #
-# **Where attention goes** ([the 18 buckets, 3 seeds](../results/compressive/attention_buckets.md)):
-# per key, the newest compressed bucket gets about what the oldest memory bucket gets (3.29
-# against 3.34 ×10⁻³), so there is no rise *into* the compressed memory; inside it, weight per
-# key grows with age (3.29 to 3.74, beyond the spread), where Transformer-XL over the same
-# characters stays flat. Against that Transformer-XL of equal span, the compressed slots get
-# 11.3% of a query's attention for the 64 oldest characters, its plain memories 15.2%: per
-# character of history the compressed memory is read less, not more.
+# **Where attention goes** {{ result compressive buckets }}
 #
-# **Memory reach** ([results](../results/memory_reach.md), at the same state as
-# Transformer-XL, 3 seeds): compression extends the reach to 139 characters (rule and probe),
-# but an exact item does not survive it: recall 0.17 [0.02, 0.39] at two segments' gap; at
-# four times the state (387 characters) still 0.18 [0.00, 0.38] at two.
+# **Memory reach** {{ result memory_reach compressive }} Compression extends the reach, but
+# an exact item does not survive being compressed.
 #
-# **Quality at equal compute** ([results](../results/quality.md), 3 seeds): 1.682 [1.677, 1.685]
-# nats/char. Its step costs 1.28 times Transformer-XL's in counted operations, so it gets 1,034
-# steps to XL's 1,326, and ends 0.022 behind it, beyond the seeds' spread. **Use of memory**
-# ([context](../results/context.md)): the memory is worth 0.120 nats against none, but the
-# compressed part, everything older than one segment, adds 0.002 at most: at this size and
-# length of training the model barely reads it.
+# **Quality at equal compute** {{ result quality compressive }} **Use of memory**
+# {{ result quality compressive_context }} The compressed part is everything older than one
+# segment: at this size and length of training the model barely reads it.

@@ -350,35 +350,18 @@ class InfiniTransformer(MemoryLanguageModel):
 # ## What it measured
 #
 # **Tiny Shakespeare.** The [experiment](experiment.py)'s CPU preset (4 layers, width 128,
-# segments of 64, 1,000 steps, `threads=1`) reaches **1.760 nats per character** on the whole
-# held-out text. That preset detaches the memory at every segment boundary (`memory_grad`
+# segments of 64, 1,000 steps) and its loss are on that page. The preset detaches the memory at every segment boundary (`memory_grad`
 # off, `unroll=1`): no gradient crossed a segment, unlike the paper's training.
 #
-# **Passkey retrieval** ([the grid and its plot](../results/passkey/table.md)): 2-layer,
-# 64-wide models trained on texts of 2 to 4 segments, 3 seeds each, every control at 1.00.
-# Both update rules read the key back from texts of 4 segments (exact match 0.92 linear, 0.96
-# delta, over depths), keep about half of it at 16 (0.41 and 0.53) and lose it at 64 (0.01
-# and 0.05): 2,000 characters written over the needle blur the sum. Transformer-XL with the
-# same state size (a memory of 16 positions) answers only when the key is inside its
-# 79-character reach, at depth 1, and at every other depth it is at the floor.
+# **Passkey retrieval** {{ result passkey infini_attention }} The models trained on texts of
+# 2 to 4 segments; over longer texts, everything written after the needle blurs it in the sum.
 #
-# **Speed** ([against infini-transformer-pytorch](../results/infini_benchmark.md),
-# and on the [benchmark page](../results/benchmark.md)): peak memory stays flat at a few MiB
-# up to 32,768 tokens for both, and ours reads 1.11× to 1.34× as many tokens per second as the
-# port (medians of three interleaved rounds on an idle 2-core CPU; at 512 tokens the slowest
-# round is a tie).
+# **Speed** {{ result infini_benchmark infini_attention }}.
 #
-# **Memory reach** ([results](../results/memory_reach.md), 3 seeds): the only memory that
-# carries an exact item well past its window at equal state; half the queries are answered up
-# to about 8.5 segments (270 characters) with the linear rule and 7.1 with the delta rule at
-# 8,704 bytes per stream, and about 10 and 6 with one head at 33,280 bytes (within the seeds'
-# spread of the smaller state). Trained on memory texts only (the page's earlier recipe) it
-# reached further, 33 and 17 segments: how far it carries depends on how often training asks.
+# **Memory reach** {{ result memory_reach infini_attention }} How far it carries depends on
+# how often training asks for it.
 #
-# **Quality at equal compute** ([results](../results/quality.md), 3 seeds): 1.657 [1.655, 1.659]
-# nats/char; its step is the cheapest (0.81 of the plain transformer's operations), so it gets
-# 1,843 steps, and it ends within the seeds' spread of Transformer-XL. **Use of memory**
-# ([context](../results/context.md)): the compressive memory is worth only 0.034 nats against
-# none, because without a cache of raw keys the first positions of a segment see almost
-# nothing (0.031 of gain there, against 0.69 for Transformer-XL); but it is one of the three
-# memories that carry something from further back than one segment, 0.012 [0.010, 0.013].
+# **Quality at equal compute** {{ result quality infini_attention }} **Use of memory**
+# {{ result quality infini_attention_context }} Without a cache of raw keys, the first
+# positions of a segment see little of the past: the sum holds it, blurred, where
+# Transformer-XL's cache holds it exactly.

@@ -605,18 +605,12 @@ class MemorizingTransformer(TransformerXL):
 # (1.26×) and read one character in 10 to 11 ms against 12 to 15 ms at contexts of 64 to
 # 4,096. Ours keeps 1,152 KiB per stream (a table per head, 1 MiB, plus the XL caches), the
 # port 320 KiB, because it shares one key/value head among all its query heads. Command:
-# `python -m labml_memory.benchmark --only memorizing_transformer,lucidrains_memorizing,transformer_xl --rounds 1`
+# `python -m labml_memory.studies run benchmark only=memorizing_transformer,lucidrains_memorizing,transformer_xl rounds=1`
 # with the port installed as its adapter's note says.
 #
-# **Memory reach** ([results](../results/memory_reach.md), 3 seeds): at the suite's small
-# budget (2,176 numbers per stream) the model cannot run at all, since its table must hold at
-# least one segment of pairs ($2 L d = 4{,}096$ numbers). At the large budget (8,320 numbers:
-# $C = L = 32$ pairs and an XL cache of 33) it answers one segment back (1.00) and is at the
-# floor from two on, but it holds the most pairs at once: 0.84 at eight and 0.49 at sixteen
-# with no gap, where a segment alone allows 0.38 and 0.19.
+# **Memory reach** {{ result memory_reach memorizing_transformer }} Exact keys looked up in a
+# table do not blur with load.
 #
-# **Quality at equal compute** ([results](../results/quality.md), 3 seeds): 1.658 [1.649, 1.669]
-# nats/char in 1,319 steps, within the seeds' spread of Transformer-XL and of the plain
-# transformer. **Use of memory** ([context](../results/context.md)): 0.134 nats against no
-# memory, and 0.005 [0.003, 0.006] from further back than one segment, which is what the
-# kNN table adds over the XL cache.
+# **Quality at equal compute** {{ result quality memorizing_transformer }} **Use of memory**
+# {{ result quality memorizing_transformer_context }} What comes from beyond one segment is
+# what the kNN table adds over the XL cache.

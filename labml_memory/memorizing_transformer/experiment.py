@@ -141,7 +141,7 @@ def build_model(config: Config, vocab_size: int) -> MemorizingTransformer:
 # The state is the XL cache of every layer, $N M d$ numbers, plus the kNN table, whose keys and
 # values take $2 C d$ (all heads together). The table must hold at least one segment of pairs
 # ($C \ge L$, and $k \le C$), so a budget under $2 L d$ cannot be met at all: `None` tells
-# [memory reach](../tasks/memory_reach.py) to skip it and say so. Otherwise $C = L$ and the rest
+# [memory reach](../studies/memory_reach.py) to skip it and say so. Otherwise $C = L$ and the rest
 # of the budget goes to the XL cache.
 def reach_overrides(numbers: int, d_model: int, n_layers: int, heads: int, seg_len: int):
     table = 2 * seg_len * d_model

@@ -25,8 +25,8 @@ On enwik8 and WikiText-103 they report three findings:
 
 This module builds such a model: a Transformer-XL whose memory length is set per layer, from
 three numbers and a placement. The [experiment](experiment.py) trains one arrangement; the
-[memory-depth study](../results/memory_depth/study.md) sweeps counts, placements and the short
-range of a 6-layer model on Tiny Shakespeare, three seeds each. It puts each configuration's
+[memory-depth study](../results/memory_depth.md) sweeps counts, placements and the short
+range of a 6-layer model on Tiny Shakespeare, {{ result memory_depth seeds }} each. It puts each configuration's
 validation loss beside its memory state's size, so the trade the paper describes can be read
 off one table.
 
@@ -113,31 +113,17 @@ def depth_study_model(vocab_size: int, n_long: int, placement: str, long_len: in
 
 # ## What it measured
 #
-# **The study** ([table, plot and reading](../results/memory_depth/study.md); 6 layers, segments of
-# 32, long range 128, short range 16 unless swept, 1,000 steps, 3 seeds, 27 runs). All three of
-# the paper's findings show, each beyond the seeds' spread:
+# **The study** {{ result memory_depth design }}. The paper's three findings, read off these
+# records: {{ result memory_depth findings }}.
 #
-# 1. *Fewer long-range layers suffice.* One long layer on top, 1.635 [1.632, 1.637] nats/char, and
-#    two on top, 1.631 [1.628, 1.635], both beat the all-long model, 1.662 [1.656, 1.666], at a
-#    quarter to two fifths of its state.
-# 2. *Long memory in the first layers is the worst placement.* With one long layer, first is
-#    0.014 behind last; with two, 0.031.
-# 3. *A shorter range below helps.* With one long layer on top, a lower-layer range of 4
-#    characters gives 1.627, 16 gives 1.635 and 64 gives 1.648. Four is better than 64, and
-#    better than all long, beyond the spread.
+# 1. *Fewer long-range layers suffice.* {{ result memory_depth fewer }}.
+# 2. *Long memory in the first layers is the worst placement.* {{ result memory_depth placement }}.
+# 3. *A shorter range below helps.* {{ result memory_depth short_range }}.
 #
-# At 1,000 steps the all-long model is still 0.017 behind the all-short one, 1.645
-# [1.641, 1.650], beyond the spread: the long memory had not yet paid for itself. With twice
-# the budget (`part=longer`, 2,000 steps, 3 seeds each) it has: all long 1.535 [1.530, 1.541],
-# all short 1.537 [1.529, 1.547], a gap of −0.002, within the spread, and all long ahead in
-# two of the three seed pairs. So the paper's premise, a long memory at least as good as
-# none, holds here from about 2,000 steps. The three findings above were measured at 1,000
-# steps, where the all-long reference still lagged; whether they keep their size at 2,000 is
-# not measured (rerunning all nine configurations there is about 3.5 h of the two cores).
+# {{ result memory_depth longer }}. Only the two baselines were trained for the longer budget
+# (`part=longer`); the findings above are read at the shorter one, and whether they keep
+# their size with more training is not measured.
 #
-# **Quality at equal compute** ([results](../results/quality.md), 3 seeds, 4 layers with one
-# long memory of 64 on top and three short ones of 16, 57,344 bytes per stream): 1.646
-# [1.643, 1.650] nats/char, the lowest of every model, 0.013 ahead of Transformer-XL (which
-# keeps 64 in every layer, 131,072 bytes) beyond the seeds' spread: the paper's first finding,
-# that fewer long-range memories suffice, holds here at equal compute and less than half the
-# state.
+# **Quality at equal compute** {{ result quality memory_depth }} The quality runs use 4
+# layers, one long memory of 64 on top and three short ones of 16, where Transformer-XL keeps
+# 64 in every layer: the comparison with it is the paper's first finding at equal compute.

@@ -13,9 +13,9 @@ The model is the [depth-study Transformer-XL](__init__.py): by default 4 layers,
 `n_long`, `placement`, `long_mem_len` and `short_mem_len` decide every layer's length.
 
 The study itself, every count and placement of long layers in a 6-layer model and a sweep of
-the short range, three seeds each, is its own script,
-[`experiments/memory_depth_study.py`](../../experiments/memory_depth_study.py); its page is
-[the memory-depth study](../results/memory_depth/study.md). It builds every run through this
+the short range, {{ result memory_depth seeds }} each, is [a study of its own](../studies/memory_depth.py)
+(`python -m labml_memory.studies run memory_depth`); its page is
+[the memory-depth study](../results/memory_depth.md). It builds every run through this
 module's `Config` and `build_model`, and takes its arrangements from `arrangements` below.
 """
 

@@ -373,18 +373,12 @@ class RecurrentMemoryTransformer(MemoryLanguageModel):
 # benchmark's calls write a new memory at every character; our `generate` instead re-reads the
 # unfinished segment, up to $2m + N$ positions a character, see the deviations). One run,
 # on two cores shared with other jobs:
-# `python -m labml_memory.benchmark --only recurrent_memory,lucidrains_rmt`.
+# `python -m labml_memory.studies run benchmark only=recurrent_memory,lucidrains_rmt`.
 #
-# **Memory reach** ([results](../results/memory_reach.md), 3 seeds): at the small budget (34
-# memory tokens, 300 + 2,000 steps, control passed in every seed) it carries a value further
-# than any window-shaped memory of the same state: 0.83 at two segments' gap, 0.72 at four,
-# half the queries answered up to 5.6 segments. At the large budget (130 tokens, 300 + 1,000
-# steps, control passed) it is shorter, 0.58 at two segments and a reach of 2.8: trained half
-# as long, at four to six times the cost per step, it likely does not yet use the larger
-# memory (a 2,000-step run would tell; not run).
+# **Memory reach** {{ result memory_reach recurrent_memory }} The large budget trained for
+# fewer steps, at several times the cost per step; it likely does not yet use the larger
+# memory (a run as long as the small budget's would tell; not run).
 #
-# **Quality at equal compute** ([results](../results/quality.md), 3 seeds): 1.731 [1.726, 1.736]
-# nats/char in 1,508 steps, the highest loss, 0.071 behind Transformer-XL, beyond the seeds'
-# spread. **Use of memory** ([context](../results/context.md)): its 16 memory tokens (4,096
-# bytes per stream) are worth 0.047 nats against none, and of every model here they carry the
-# most from further back than one segment, 0.021 [0.016, 0.024].
+# **Quality at equal compute** {{ result quality recurrent_memory }} **Use of memory**
+# {{ result quality recurrent_memory_context }} Its 16 memory tokens are the only path
+# across a segment boundary.

@@ -98,7 +98,7 @@ def build_model(config: Config, vocab_size: int) -> RecurrentMemoryTransformer:
 #
 # What crosses a segment boundary is the $m$ memory tokens' outputs, $m \cdot d$ numbers per
 # stream, so a budget of $S$ numbers is $m = S / d$ tokens
-# ([memory reach](../tasks/memory_reach.py) calls this to compare at equal state).
+# ([memory reach](../studies/memory_reach.py) calls this to compare at equal state).
 def reach_overrides(numbers: int, d_model: int, n_layers: int, heads: int, seg_len: int):
     return dict(n_mem=max(1, round(numbers / d_model)))
 

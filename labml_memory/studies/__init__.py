@@ -19,7 +19,6 @@ python -m labml_memory.studies index                         # docs/results/inde
 
 `run NAME --help` (or `plan NAME --help`) lists a study's settings with their defaults.
 """
-import dataclasses
 import importlib
 import sys
 from pathlib import Path
@@ -65,8 +64,9 @@ def index() -> str:
 
 
 def _help(study: Study) -> str:
-    rows = [f"{f.name}={f.default!r}" if f.default is not dataclasses.MISSING else f.name
-            for f in dataclasses.fields(study.settings)]
+    # The defaults as a user would type them back: lists joined by commas.
+    defaults = vars(study.settings())
+    rows = [f"{k}={','.join(map(str, v)) if isinstance(v, (list, tuple)) else v}" for k, v in defaults.items()]
     return f"{study.name}: {study.question}\nsettings: " + ' '.join(rows)
 
 

@@ -61,34 +61,3 @@ def clear_stale_locks(records: Path) -> List[str]:
             lock.rmdir()
             cleared.append(lock.name)
     return cleared
-
-
-# ## A study's command line
-#
-# `key=value` words over a study's defaults; a word that names no setting fails with the list
-# of valid ones. Seeds come back as a list of integers, since every seeded study takes them.
-def settings(argv: Iterable[str], defaults: Dict[str, Any]) -> Dict[str, Any]:
-    chosen = dict(defaults)
-    for arg in argv:
-        key, eq, value = arg.partition('=')
-        if key not in chosen or not eq:
-            raise SystemExit(f"unknown setting {arg!r}; valid: {', '.join(f'{k}=' for k in defaults)}")
-        chosen[key] = value
-    if 'seeds' in chosen:
-        chosen['seeds'] = [int(s) for s in str(chosen['seeds']).split(',') if s != '']
-    return chosen
-
-
-def load(records: Path, pattern: str = '*.json') -> List[Dict[str, Any]]:
-    found = [json.loads(p.read_text()) for p in sorted(Path(records).glob(pattern))]
-    if not found:
-        raise SystemExit(f"no records ({pattern}) under {records}; run the study first")
-    return found
-
-
-# The records of a seeded study, by run name, each name's seeds in order.
-def by_name(records: Path, pattern: str = '*_seed*.json') -> Dict[str, List[Dict[str, Any]]]:
-    runs: Dict[str, List[Dict[str, Any]]] = {}
-    for record in load(records, pattern):
-        runs.setdefault(record['name'], []).append(record)
-    return {name: sorted(rs, key=lambda r: r['seed']) for name, rs in runs.items()}

@@ -233,7 +233,7 @@ def convention(margin: float, comparisons: int, unit: str = '', link: str = '../
     return (f"Each verdict compares two cells seed by seed: the mean paired difference, its 95% "
             f"Student interval in brackets, and a verdict after Holm's correction across the "
             f"{comparisons} comparisons of this page: **tie** where a two-one-sided test shows the "
-            f"difference inside the margin of ±{margin:g}{unit} declared before the runs, "
+            f"difference inside the margin of ±{margin:g}{unit} the study declares in its settings, "
             f"**ahead** or **behind** where the difference test passes, **not resolved** otherwise "
             f"(see [the statistics]({link})).")
 

@@ -45,7 +45,7 @@ perfectly would score that row; only a memory of what came before could beat it.
 
 import torch
 
-from labml_memory.training.synthetic import SyntheticBatch
+from labml_memory.tasks.batch import SyntheticBatch
 
 # 20 symbols, then the separator: a vocabulary of 21.
 SYMBOLS = 20

@@ -54,7 +54,7 @@ from typing import Optional, Tuple
 
 import torch
 
-from labml_memory.training.synthetic import SyntheticBatch
+from labml_memory.tasks.batch import SyntheticBatch
 
 # ## The text
 #

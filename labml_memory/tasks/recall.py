@@ -47,7 +47,7 @@ from typing import List, Optional, Tuple
 import torch
 
 from labml_memory.tasks.passkey import FILLER, _filler
-from labml_memory.training.synthetic import SyntheticBatch
+from labml_memory.tasks.batch import SyntheticBatch
 
 # ## The text
 #

@@ -40,42 +40,22 @@ import time
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from labml_memory.protocol import MemoryLanguageModel
+from labml_memory.tasks.batch import Sampler, SyntheticBatch
 from labml_memory.training import learning_rate
 from labml_memory.training.config import _parse_value
 
 
 # ## A batch
 #
-# A named tuple of four tensors of the same shape, so a task can build it with plain tensor
-# operations and the loop can move it to a device in one call. Targets are kept next to the
-# inputs rather than derived inside the loop, because a task knows best where its answer
-# sits and which positions are noise.
-class SyntheticBatch(NamedTuple):
-    r"""
-    One batch of a synthetic task. `inputs` and `targets` are `[batch, T]`, the targets being
-    the inputs shifted by one; `loss_mask` and `score_mask` are boolean `[batch, T]`.
-    """
-    inputs: torch.Tensor
-    targets: torch.Tensor
-    loss_mask: torch.Tensor
-    score_mask: torch.Tensor
-
-    def to(self, device) -> 'SyntheticBatch':
-        return SyntheticBatch(*(t.to(device) for t in self))
-
-
-# A task is nothing more than a function. It receives the random-number generator rather
-# than using the global one, so a training run and its evaluation batches can be reproduced
-# independently of each other, and two models see identical evaluation texts.
-# A task: `sample(batch_size, length, generator)` → a batch whose inputs are `length` long.
-Sampler = Callable[[int, int, torch.Generator], SyntheticBatch]
+# A task's batch and the shape of its sampler are the tasks' own (see
+# [the batch](../tasks/batch.py)): the tasks define what they hand over, the loop reads it.
 
 
 # ## Reading a sequence segment by segment

@@ -400,27 +400,15 @@ class TransformerXL(MemoryLanguageModel):
 
 # ## What it measured
 #
-# **Tiny Shakespeare.** The CPU preset (`python -m labml_memory.transformer_xl.experiment`,
-# 1,000 steps) reaches **1.7074 nats/char** on the whole held-out text in 268 s of training on
-# an idle two-core Xeon; without dropout, 800 steps reach 1.6411 in 114.6 s
-# ([experiment page](experiment.py)). It is the reference every other architecture here is
-# compared with at equal settings.
+# **Tiny Shakespeare.** What the CPU preset (`python -m labml_memory.transformer_xl.experiment`,
+# 1,000 steps) reaches, with dropout and without, is on the [experiment page](experiment.py).
+# It is the reference every other architecture here is compared with at equal settings.
 #
-# **Speed**: the fused and the explicit attention paths are within a few percent of each
-# other on a CPU ([timings](../results/xl_attention_impl.md)), and against public
-# implementations ours trains 1.49× as fast as x-transformers' at the same configuration
-# ([benchmark](../results/benchmark.md)).
+# **Speed**: {{ result xl_attention_impl cpu }}; {{ result benchmark transformer_xl }}.
 #
-# **Memory reach** ([results](../results/memory_reach.md), associative recall, 3 seeds): at
-# 8,704 bytes of state per stream, 80 characters by the rule and by the probe on the trained
-# model; recall 0.99 at one segment's gap and 0.29 [0.00, 0.58] at two, where only the second
-# hop reaches; at 33,280 bytes ($M = 65$, 300 + 2,000 steps, control passed in every seed),
-# 192 characters, 1.00 at two segments in every seed and 0.26 [0.02, 0.41] at four.
+# **Memory reach** {{ result memory_reach transformer_xl }} At the small state, two segments
+# back is where only the second hop reaches.
 #
-# **Quality at equal compute** ([results](../results/quality.md), 3 seeds, every model at
-# $9.2 \times 10^{12}$ counted operations): 1.659 [1.652, 1.666] nats/char in 1,326 steps, within
-# the seeds' spread of the plain transformer (1.664). **Use of memory**
-# ([context](../results/context.md)): its cache is worth 0.127 nats against no memory, nearly all
-# of it at the first positions of the segment, and nothing measurable comes from further back
-# than the one segment its cache holds (0.001); a cache of 128 in evaluation instead of the
-# trained 64 changes nothing beyond the seeds' spread.
+# **Quality at equal compute** {{ result quality transformer_xl }} **Use of memory**
+# {{ result quality transformer_xl_context }} Nearly all of the cache's worth is at the first
+# positions of the segment: it holds one segment, and what lies further back it does not see.

@@ -104,8 +104,23 @@ Sizes and costs are per layer, in the notation above.
 feed-forward and residual layers, and the [protocol](protocol.py) that makes every model
 callable the same way, `logits, memory, losses = model(tokens, memory)`. Each architecture
 has its own section with the model and the experiment that trains it; every experiment also
-runs as a Colab notebook. *Training* is the one trainer they all share, *Tasks* the data they
-read, and *Results* compares them on the same text, the same budget and the same machine.
+runs as a Colab notebook. *Training* is the one trainer they all share and the text they read,
+*Tasks* the synthetic tasks that probe a memory, and *Results* compares them on the same text,
+the same budget and the same machine. The [layout](layout.md) draws the floors these stand
+on, each importing only from the floors below.
+
+Every results page is made by one [study](studies/__init__.py), and every study runs on the same
+small machine: typed `key=value` settings, a plan of runs with stable names (what is recorded
+is skipped, so a stopped study resumes), one record per run, and a report that rebuilds the
+page from the records without training. The verdicts on every page come from one
+[statistics module](studies/stats.py): seeds paired by design, Holm's correction across a page,
+and "tie" only where an equivalence test inside a declared margin says so.
+
+```
+python -m labml_memory.studies list                  # every study and its question
+python -m labml_memory.studies run memory_depth      # what is not yet recorded, then the page
+python -m labml_memory.studies report all            # every page from its records
+```
 
 ## Where to look first
 

@@ -113,6 +113,8 @@ def test_densities_after_keeps_the_call_after_the_reading():
 def test_the_page_draws_the_best_trained_record_and_names_the_others(tmp_path, monkeypatch):
     monkeypatch.setenv('MPLBACKEND', 'Agg')
     short = committed()
+    short.update(key='steps100-seed0-layer3-after16', steps=100, final_valid_loss=2.26)
+    short['run'] = dict(short['run'], steps=100)
     longer = copy.deepcopy(short)
     longer.update(key='steps800-seed0-layer3-after16', steps=800, final_valid_loss=1.66)
     longer['run'] = dict(short['run'], steps=800)

@@ -130,9 +130,9 @@ class InfinityMemory(MemoryState):
 # value projections, so an empty memory ($B = 0$) contributes exactly nothing.
 #
 # What a trained model's heads do with it, for one query of the last layer after 16
-# segments of validation text (drawn by [figures.py](figures.py) from the CPU-preset run):
+# segments of validation text (drawn by the [figures study](../results/infinity_former_figures.md)):
 #
-# ![Densities of the four heads over the long-term memory](../results/infinity_former/density.png)
+# ![Densities of the four heads over the long-term memory](../results/infinity_former_figures/density.png)
 #
 # At this scale the heads learned to sit at the two ends of the interval, $\mu$ saturated at
 # $0$ or $1$: one reads the newest stretch (the segment that just left the short-term memory)
@@ -203,7 +203,7 @@ class LongTermAttention(nn.Module):
 # With sticky memories the $M$ times crowd where the last reads put their mass (red) instead
 # of spreading evenly (grey); the same trained model and query as above:
 #
-# ![Sticky against uniform sample times](../results/infinity_former/sticky.png)
+# ![Sticky against uniform sample times](../results/infinity_former_figures/sticky.png)
 class UnboundedMemory(nn.Module):
     def __init__(self, basis: GaussianBasis, tau: float, n_samples: int, ridge: float,
                  segment_len: int, sticky: bool):
@@ -430,31 +430,23 @@ class InfinityFormer(MemoryLanguageModel):
 #
 # **Tiny Shakespeare.** The CPU preset (`python -m labml_memory.infinity_former.experiment`:
 # 4 layers, 128 wide, segments and short-term memory of 64, $J = 64$ basis functions,
-# $\tau = 0.5$, 800 steps without dropout) reaches **1.6614 nats per character** on the whole
-# held-out text in 204.1 s of training on an idle two-core machine, carrying 256 KiB per
-# stream however long the text. Transformer-XL without dropout, same steps, reaches 1.6411
-# ([experiment page](experiment.py)): the memory is not what the number shows. The figures
-# above come from `python -m labml_memory.infinity_former.figures`.
+# $\tau = 0.5$, 800 steps without dropout) carries 256 KiB per stream however long the text;
+# its loss beside Transformer-XL's trained the same way, without dropout, is on the
+# [experiment page](experiment.py), and the memory is not what that comparison shows. The figures
+# above come from `python -m labml_memory.studies run infinity_former_figures`.
 #
-# **Frequency sort** ([every run, with its plot](../results/frequency_sort/table.md)): the
-# ∞-former leads Transformer-XL and the Compressive Transformer by about 0.03 token accuracy
-# at every length from 256 to 4,096 symbols, and by as much at 256, where every memory sees
-# the whole sequence, as at 4,096: at this budget it is the better counter, not the longer
-# memory. Sticky memories change nothing measurable, and no model yet counts the window
-# Transformer-XL sees as well as exact counting does, so the paper's crossover with length
-# is not tested at this size.
+# **Frequency sort** {{ result frequency_sort infinity_former }}. The lead is as large where
+# every memory sees the whole sequence as where none does: at this budget the ∞-former is
+# the better counter, not the longer memory. No model yet counts the window Transformer-XL
+# sees as well as exact counting does, so the paper's crossover with length is not tested at
+# this size.
 #
-# Read against the right floor (a guesser that never read the sequence scores 0.18 to 0.20
-# under teacher forcing, not 0.05), Transformer-XL and the Compressive Transformer are at or
-# under it from 1,024 symbols on, and the ∞-former about 0.02 above it.
+# The right floor to read these against is a guesser that never read the sequence: under
+# teacher forcing it scores 0.18 to 0.20, not 0.05, and the page sets every run against it.
 #
-# **Memory reach** ([results](../results/memory_reach.md), at the same state as
-# Transformer-XL, 3 seeds): no hard limit, but its basis functions keep no exact item: recall
-# beyond the short-term memory falls to 0.34 [0.14, 0.50] at two segments' gap (small budget)
-# and to the floor from four on, with or without sticky memories, at both budgets.
+# **Memory reach** {{ result memory_reach infinity_former }} Its basis functions keep no exact
+# item.
 #
-# **Quality at equal compute** ([results](../results/quality.md), 3 seeds): 1.709 [1.702, 1.713]
-# nats/char in 1,020 steps (its step costs 1.47 times the plain transformer's), 0.049 behind
-# Transformer-XL, beyond the seeds' spread. **Use of memory**
-# ([context](../results/context.md)): the short-term memory is worth 0.118 nats against none;
-# the continuous long-term memory adds nothing measurable (−0.000 beyond one segment).
+# **Quality at equal compute** {{ result quality infinity_former }} **Use of memory**
+# {{ result quality infinity_former_context }} What counts beyond one segment is the
+# continuous long-term memory.

@@ -109,8 +109,8 @@ runs as a Colab notebook. *Training* is the one trainer they all share and the t
 the same budget and the same machine. The [layout](layout.md) draws the floors these stand
 on, each importing only from the floors below.
 
-Every results page is made by one [study](studies/__init__.py), and every study runs on the same
-small machine: typed `key=value` settings, a plan of runs with stable names (what is recorded
+Every results page is made by one study, and every study runs on the same
+small [runner](studies/runner.py): typed `key=value` settings, a plan of runs with stable names (what is recorded
 is skipped, so a stopped study resumes), one record per run, and a report that rebuilds the
 page from the records without training. The verdicts on every page come from one
 [statistics module](studies/stats.py): seeds paired by design, Holm's correction across a page,

@@ -242,7 +242,8 @@ def test_a_run_records_what_it_trained_and_evaluated(tmp_path, monkeypatch):
     assert torch.equal(one.inputs, two.inputs)
     key = decode(one.targets[0][one.score_mask[0]])
     assert len(key) == 3 and key.isdigit()
-    assert isinstance(result['train_seconds'], float) and 0 < result['train_seconds'] <= wall
+    # Rounded to a tenth, a time may stand up to 0.05 s above the measured wall time.
+    assert isinstance(result['train_seconds'], float) and 0 < result['train_seconds'] <= wall + 0.05
     assert result['train_seconds'] == round(result['train_seconds'], 1)
     assert len(calls['history']) == 4 and result['final_train_accuracy'] == calls['history'][-1]['accuracy.valid']
     # Validated at step 3 and at the last, not at step 2: the value is the last step's.
@@ -363,7 +364,7 @@ def test_the_margin_is_the_one_the_records_declare(tmp_path):
     records = [{**_record(n, s, 1.0, 0.5 + 0.01 * s), 'run': {'margin': 0.2}} for n in 'ab' for s in range(3)]
     _write(tmp_path, records)
     report(STUDY, tmp_path)
-    assert '±0.2 declared' in (tmp_path / 'passkey.md').read_text()
+    assert '±0.2 the study declares' in (tmp_path / 'passkey.md').read_text()
     assert study.declared_margin([_record('a', 0, 1.0, 0.5)]) == Settings().margin
     with pytest.raises(ValueError, match=r'different margins \[0.05, 0.2\]'):
         study.declared_margin(records + [{'run': {'margin': 0.05}}])

@@ -70,7 +70,9 @@ def test_report_gives_back_the_committed_pages(name, tmp_path, monkeypatch):
         assert _without_dates((tmp_path / page).read_text()) == _without_dates((RESULTS / page).read_text()), page
 
 
-@pytest.mark.parametrize('name', STUDY_MODULES)
+# The memory-depth study plans cells its page marks "not run" (its own test holds that list);
+# every other study's default plan is wholly recorded.
+@pytest.mark.parametrize('name', [n for n in STUDY_MODULES if n != 'memory_depth'])
 def test_the_default_plan_finds_every_run_recorded(name):
     study = by_name(name)
     assert pending(study, parse_settings(study.settings, []), RESULTS) == []

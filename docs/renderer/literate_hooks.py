@@ -28,7 +28,7 @@ import logging
 import os
 import posixpath
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace as replace_fields
 from urllib.parse import urlsplit
 
 from markdown.extensions.toc import slugify as toc_slugify
@@ -252,6 +252,35 @@ def _header(page: ModulePage, config) -> str:
     return '<div class="lit-links" markdown>\n' + "\n".join(links) + "\n</div>"
 
 
+# ## The memory explorer
+#
+# Under the title of each architecture page, a placeholder that `docs/assets/explorer.js`
+# turns into the live figure; on the landing page, before its first section, the seven small.
+
+
+def _explorer(package: str, compact: bool = False) -> str:
+    return (f'<div class="memory-explorer" data-model="{package}"{" data-compact" if compact else ""}>'
+            "</div>")
+
+
+def _with_family(module: literate.Module) -> literate.Module:
+    packages = [p for p in ARCHITECTURE_ORDER if f"{p}/index.md" in _pages]
+    lines = module.docstring.splitlines()
+    at = next((i for i, line in enumerate(lines) if line.startswith("## ")), None)
+    if not packages or at is None:
+        return module
+    cards = ['<div class="memory-explorer-family" markdown>', "",
+             '<p class="mx-family-lede">What a query at the end of a segment can reach in each model, at '
+             "small sizes: point at a state to light up its keys, and open a page to change the sizes.</p>", ""]
+    for package in packages:
+        cards += ['<figure class="memory-explorer-card" markdown>', "",
+                  '<figcaption markdown>', "",
+                  f"[{_title(_pages[f'{package}/index.md'])}]({package}/index.md)", "", "</figcaption>",
+                  "", _explorer(package, compact=True), "", "</figure>", ""]
+    cards += ["</div>", ""]
+    return replace_fields(module, docstring="\n".join(lines[:at] + cards + lines[at:]))
+
+
 # ## Links between modules
 
 
@@ -337,7 +366,12 @@ def on_files(files: Files, config) -> Files:
             log.warning("docs/%s is hidden by the page generated from %s", page.src_uri, page.path)
             files.remove(existing)
         drawn = figures.figure(page.package) if page.stem == "index" else None
-        markdown, codes = literate.render(page.module, header=_header(page, config), figure=drawn)
+        header, module = _header(page, config), page.module
+        if page.stem == "index" and page.package in ARCHITECTURE_ORDER:
+            header += "\n\n" + _explorer(page.package)
+        elif page.src_uri == "index.md":
+            module = _with_family(module)
+        markdown, codes = literate.render(module, header=header, figure=drawn)
         markdown = _cite_results(markdown, page, config)
         title = literate.plain_title(page.module.title).replace('"', "'")
         front = f'---\ntitle: "{title}"\n---\n\n'

@@ -4,9 +4,9 @@ r"""
 Every architecture on this site is a variation on one operation. Queries from the current
 segment ask a *context* (the segment itself, plus whatever the model remembers) for values:
 
-$$\mathrm{Attention}(Q, K, V) = \mathrm{softmax}\!\Big(\frac{Q K^\top}{\sqrt{d_k}} + B\Big) V$$
+$$\mathrm{Attention}(Q, K, V) = \mathrm{softmax}\!\Big(\frac{Q K^\top}{\sqrt{d_k}} + \mathrm{bias}\Big) V$$
 
-The memory transformers differ in what the context holds and in the additive bias $B$:
+The memory transformers differ in what the context holds and in the additive bias:
 Transformer-XL puts its relative-position terms there, every model puts its causal mask
 there (as $-\infty$). So this module provides the pieces once:
 
@@ -32,7 +32,7 @@ from torch import nn
 
 def check_heads(d_model: int, heads: int) -> int:
     r"""
-    The width of one head, $d_k = d_{model} / h$. A head count that does not divide the
+    The width of one head, $d_k = d / H$. A head count that does not divide the
     model width fails here with the head counts that would.
     """
     if d_model <= 0:
@@ -81,9 +81,9 @@ def merge_heads(x: torch.Tensor) -> torch.Tensor:
 def causal_mask(q_len: int, k_len: int, device: Optional[torch.device] = None) -> torch.Tensor:
     r"""
     Which keys each query may see, `True` where it may. The context is
-    `[memory, segment]`, so it is $m = k_{len} - q_{len}$ positions longer than the
-    segment, and query $i$ sits at context position $m + i$. It sees key $j$ when
-    $j \le m + i$: all of the memory, and the segment up to itself.
+    `[memory, segment]`, so it is `k_len - q_len` positions longer than the segment: the
+    memory, $M$ positions. Query $i$ sits at context position $M + i$ and sees key $j$ when
+    $j \le M + i$: all of the memory, and the segment up to itself.
     """
     if k_len < q_len:
         raise ValueError(f"the context ({k_len}) must be at least as long as the segment ({q_len})")
@@ -102,8 +102,8 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
     `[batch, heads, k_len, d_k]`, `bias` broadcasts to `[batch, heads, q_len, k_len]`
     and is *added to the scaled scores*, `mask` is boolean, `True` where attention is allowed.
 
-    `F.scaled_dot_product_attention` computes $\mathrm{softmax}(QK^\top/\sqrt{d_k} + A)V$
-    for an additive mask $A$, so we hand it $A = B$ with $-\infty$ where the mask forbids.
+    `F.scaled_dot_product_attention` computes $\mathrm{softmax}(QK^\top/\sqrt{d_k} + \mathrm{mask})V$
+    for an additive mask, so we hand it the bias, with $-\infty$ where the mask forbids.
     Without a bias a boolean mask goes through as it is, which lets PyTorch choose its
     fastest kernel.
     """
@@ -137,8 +137,9 @@ def attention_with_weights(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
 class MultiHeadAttention(nn.Module):
     r"""
     Plain multi-head attention of a segment over a context, with no positional terms of its
-    own: $\mathrm{MHA}(x, c) = [\mathrm{head}_1; \dots; \mathrm{head}_h] W_o$ with
-    $\mathrm{head}_i = \mathrm{Attention}(x W_q^i, c W_k^i, c W_v^i)$.
+    own: $\mathrm{MHA}(x, \tilde x) = [\mathrm{head}_1; \dots; \mathrm{head}_H] W_o$ for a
+    segment $x$ and its context $\tilde x$ (memory, then segment), each head computing
+    $\mathrm{Attention}(x W_q, \tilde x W_k, \tilde x W_v)$ with projections of its own.
     Models that encode position inside attention (Transformer-XL) build their own layer
     from the same parts.
     """

@@ -7,10 +7,10 @@ fixed table of sines and cosines, the one introduced with the original Transform
 so it extends to any distance, including lengths never seen in training. Transformer-XL
 depends on this: it evaluates with a longer memory than it trains with.
 
-For a position (or a distance) $p$ and a channel pair $k$ of a width-$d$ vector:
+For a position (or a distance) $p$ and a channel pair $\kappa$ of a width-$d$ vector:
 
-$$\mathrm{PE}(p, k) = \sin\big(p \,/\, 10000^{2k/d}\big), \qquad
-  \mathrm{PE}(p, d/2 + k) = \cos\big(p \,/\, 10000^{2k/d}\big)$$
+$$\mathrm{PE}(p, \kappa) = \sin\big(p \,/\, 10000^{2\kappa/d}\big), \qquad
+  \mathrm{PE}(p, d/2 + \kappa) = \cos\big(p \,/\, 10000^{2\kappa/d}\big)$$
 
 We lay all the sines first and all the cosines after, as the Transformer-XL code does,
 rather than interleaving them. The order of channels does not matter to a model that
@@ -22,7 +22,7 @@ import torch
 
 def inverse_frequencies(d_model: int, base: float = 10_000.0) -> torch.Tensor:
     r"""
-    The $d/2$ angular frequencies $1 / 10000^{2k/d}$, from one radian per position down
+    The $d/2$ angular frequencies $\theta_\kappa = 1 / 10000^{2\kappa/d}$, from one radian per position down
     to one radian per $10000$ positions: a geometric ladder, so nearby and distant
     positions are both told apart by some channel.
     """

@@ -115,7 +115,7 @@ class ModelOutput(NamedTuple):
 # weight is made, so a bad one fails with one line naming the value and what would be valid
 # rather than deep inside a layer, and every model fails alike:
 #
-# * the heads must divide the model width, $d_k = d_{model} / h$ (the message lists the head
+# * the heads must divide the model width, $d_k = d / H$ (the message lists the head
 #   counts that would);
 # * no layers, an empty feed-forward block, or a dropout of 1 (every activation dropped)
 #   would build a model that cannot learn;

@@ -264,7 +264,7 @@ NOT_MEASURED = {
         '1.80': "the target every CPU preset is sized to reach, a setting",
     },
     'labml_memory/recurrent_memory/__init__.py': {
-        '1.25': 'the cost of a step by the formula (2m + N) / N at the preset, arithmetic',
+        '1.25': 'the cost of a step by the formula (2M + L) / L at the preset, arithmetic',
         '1.80': "the target every CPU preset is sized to reach, a setting",
     },
 }

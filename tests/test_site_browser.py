@@ -210,51 +210,118 @@ def test_every_internal_link_resolves(site_dir, site_url):
     assert not broken, "\n".join(sorted(set(broken)))
 
 
-# ## The maths font
+# ## The maths font, and what the braces paint
 #
-# MathML stretches an underbrace with the OpenType MATH table of the font it is set in. In
-# Chromium the `<mo>`'s own box keeps the width of the unstretched glyph, so the brace is
-# measured where a reader sees it: the ink under the base, in a screenshot of the `munder`.
-BRACE_BOXES_JS = """m => { const base = m.firstElementChild.getBoundingClientRect(),
-                           outer = m.getBoundingClientRect();
-                           return {base: base.width, below: base.bottom - outer.top,
-                                   width: outer.width}; }"""
+# MathML stretches an underbrace with the OpenType MATH table of the font it is set in. The
+# `<mo>`'s own box keeps the width of the unstretched glyph (6.8 px) whatever is drawn, and
+# Chromium paints the brace only in the raster tiles (256 device pixels) that hold that box, so
+# where a brace crosses a tile edge part of it was never painted. The brace is therefore
+# measured where a reader sees it: the inked pixel columns of the strip between the term and
+# its label, in a screenshot at device scale 3, with the equation shifted across a whole tile
+# so that every brace meets a tile edge somewhere.
+BRACES_JS = """() => [...document.querySelectorAll('.md-content munder > mo:last-child')]
+  .filter(mo => mo.textContent.trim() == '\u23df').length"""
+BRACE_JS = """([i, shift]) => {
+  const mo = [...document.querySelectorAll('.md-content munder > mo:last-child')]
+               .filter(mo => mo.textContent.trim() == '\u23df')[i];
+  const maths = mo.closest('math');
+  maths.style.paddingLeft = shift + 'px';
+  const base = mo.previousElementSibling, under = mo.parentElement, outer = under.parentElement;
+  base.scrollIntoView({block: 'center', inline: 'center'});
+  // The label (a), (b) ... is the outer munder's script; the strip ends where it starts.
+  const label = outer.tagName == 'munder' && outer.firstElementChild == under
+              ? outer.lastElementChild.getBoundingClientRect() : null;
+  const b = base.getBoundingClientRect();
+  return {left: b.left, right: b.right, top: b.bottom,
+          bottom: label ? label.top : under.getBoundingClientRect().bottom + 4};
+}"""
+SCALE = 3
+TILE = 256 / SCALE        # a raster tile, in CSS pixels
+OUTSIDE = 4               # a brace's hooks may reach this far past its term (italic overhang)
 
 
-def _brace_ink(page) -> list[tuple[float, float]]:
-    """(width of the braced term, width of the ink of its brace) for every underbrace."""
+def _ink(page, box: dict, pad: float = 8) -> tuple[float, float]:
+    """Where the ink of the strip box["top"]..box["bottom"] starts and ends across, in CSS
+    pixels from box["left"]: the first and last pixel columns that differ from the page's
+    background, in a screenshot at the page's device scale."""
     import io
 
     from PIL import Image
+    clip = {"x": box["left"] - pad, "y": box["top"],
+            "width": box["right"] - box["left"] + 2 * pad, "height": box["bottom"] - box["top"]}
+    strip = Image.open(io.BytesIO(page.screenshot(clip=clip))).convert("L")
+    scale = strip.width / clip["width"]
+    background = strip.getpixel((0, 0))
+    inked = [x for x in range(strip.width)
+             if any(abs(strip.getpixel((x, y)) - background) > 96 for y in range(strip.height))]
+    if not inked:
+        return box["right"] - box["left"], 0.0
+    return inked[0] / scale - pad, (inked[-1] + 1) / scale - pad
+
+
+def _painted_braces(page, shifts) -> list[dict]:
+    """For every underbrace of the page and every shift of its equation: the term's width and
+    where the brace's ink starts and ends, relative to the term, in CSS pixels."""
     found = []
-    for under in page.locator(".md-content munder:has(> mo:text-is('\u23df'))").all():
-        box = under.evaluate(BRACE_BOXES_JS)
-        image = Image.open(io.BytesIO(under.screenshot())).convert("L")
-        scale = image.width / box["width"]
-        # Only the rows under the base: the brace and nothing of the term itself.
-        band = image.crop((0, int((box["below"] + 1) * scale), image.width, image.height))
-        inked = [x for x in range(band.width)
-                 if min(band.getpixel((x, y)) for y in range(band.height)) < 128]
-        found.append((box["base"], (inked[-1] - inked[0] + 1) / scale if inked else 0.0))
+    for i in range(page.evaluate(BRACES_JS)):
+        for shift in shifts:
+            page.evaluate(BRACE_JS, [i, shift])
+            page.wait_for_timeout(20)                  # one frame: painted at the new place
+            box = page.evaluate(BRACE_JS, [i, shift])
+            term = box["right"] - box["left"]
+            start, end = _ink(page, box)
+            found.append({"brace": i, "shift": shift, "term": term, "start": start,
+                          "end": end, "coverage": max(0.0, end - start) / term})
+    page.evaluate("() => document.querySelectorAll('.md-content math')"
+                  ".forEach(m => m.style.paddingLeft = '')")
     return found
 
 
 @pytest.mark.parametrize("width", [1440, 400])
 def test_underbraces_stretch_across_their_terms(browser, site_url, width):
-    """In Transformer-XL's $A_{i,j}$ each of the four braces spans its term (a), (b), (c), (d),
-    with the site's own maths font; without it the same braces are one glyph wide, which is
-    the failure this test exists to catch."""
-    page = browser.new_page(viewport={"width": width, "height": 900})
+    """In Transformer-XL's $A_{i,j}$ each of the four braces is painted across its whole term
+    (a), (b), (c), (d), wherever the equation falls on the page: its ink covers at least 0.95
+    of the term, starts no more than 2 px after the term does and ends no more than 2 px
+    before it (and at most 4 px beyond either edge). With a font without a
+    MATH table the same braces are one glyph wide, the control that the measure sees ink."""
+    page = browser.new_page(viewport={"width": width, "height": 900},
+                            device_scale_factor=SCALE)
     page.goto(site_url + XL_PAGE, wait_until="networkidle")
     assert page.evaluate("async () => { await document.fonts.ready; return [...document.fonts]"
                          ".filter(f => f.family.includes('Noto Sans Math') && f.status == 'loaded')"
                          ".length }") == 1
-    braces = _brace_ink(page)
-    assert len(braces) >= 4, braces
-    for term, ink in braces:
-        assert ink >= 0.75 * term, f"a brace {ink:.0f} px wide under a term of {term:.0f} px"
+    shifts = [round(k * TILE / 7, 1) for k in range(7)]
+    braces = _painted_braces(page, shifts)
+    assert len({b["brace"] for b in braces}) >= 4, braces
+    short = [f"brace {b['brace']} shifted {b['shift']} px: {b['coverage']:.2f} of its "
+             f"{b['term']:.0f} px term, ink from {b['start']:+.1f} to {b['end'] - b['term']:+.1f} px"
+             for b in braces
+             if b["coverage"] < 0.95 or not -OUTSIDE <= b["start"] <= 2
+             or not -2 <= b["end"] - b["term"] <= OUTSIDE]
+    assert not short, "\n".join(short)
     # The control: the same page in a font without a MATH table.
     page.add_style_tag(content=".md-typeset math { font-family: serif !important; }")
     page.wait_for_timeout(100)
-    assert all(ink < 0.5 * term for term, ink in _brace_ink(page))
+    assert all(b["coverage"] < 0.5 for b in _painted_braces(page, [0]))
+    page.close()
+
+
+def test_an_overline_spans_its_term(browser, site_url):
+    """`\\overline{\\sum_j \\psi_j(t)}` on the ∞-former's basis page: the bar is drawn across the
+    whole sum (the bar character the converter writes does not stretch in the maths font; it
+    was a dash over the middle, 0.16 of the term)."""
+    page = browser.new_page(viewport={"width": 1440, "height": 900}, device_scale_factor=SCALE)
+    page.goto(site_url + "infinity_former/continuous/", wait_until="networkidle")
+    page.evaluate("document.fonts.ready")
+    box = page.evaluate("""() => {
+      const sum = [...document.querySelectorAll('.md-content math')]
+        .find(m => m.textContent.startsWith('\u2211jψj(t)'));
+      sum.scrollIntoView({block: 'center'});
+      const outer = sum.getBoundingClientRect(), term = sum.querySelector('msub').parentElement
+        .getBoundingClientRect();
+      return {left: term.left, right: term.right, top: outer.top - 2, bottom: term.top}; }""")
+    start, end = _ink(page, box)
+    term = box["right"] - box["left"]
+    assert (end - start) >= 0.95 * term and abs(start) <= 2 and abs(end - term) <= 2, \
+        (start, end, term)
     page.close()

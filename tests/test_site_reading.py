@@ -85,7 +85,7 @@ def test_wide_tables_are_whole_at_1440(browser, site_dir, site_url):
 
 # ## The figure and the reading order of an architecture page
 #
-# Idea, then the figure, then the deviations, then the code, then a closing "What it
+# Citation and idea, then the figure, then the deviations, then the code, then a closing "What it
 # measured" that links the results pages and spans the page (no empty code panel beside it).
 ORDER_JS = """() => {
   const top = e => e ? e.getBoundingClientRect().top + window.scrollY : null;
@@ -124,6 +124,72 @@ def test_architecture_pages_open_with_their_figure_and_read_in_one_order(page, s
         assert look["textFill"] == look["bodyColour"], (where, look["textFill"], look["bodyColour"])
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / f"{_name(path)}_{page.width}.png"))
+
+
+# What comes before the static figure, in the page's own order: the title, the links, the
+# explorer, then in the introduction the paper's citation and the idea (a display equation or
+# a list the idea's sentence runs on into may sit with it), and no table anywhere before it.
+OPENING_JS = """() => {
+  const article = document.querySelector('.md-content article');
+  const figure = article.querySelector('.lit-intro > figure.lit-figure');
+  if (!figure) return null;
+  const at = e => e ? [...article.querySelectorAll('*')].indexOf(e) : -1;
+  const intro = [...figure.parentElement.children];
+  const before = intro.slice(0, intro.indexOf(figure));
+  const equation = e => e.tagName == 'P' && e.children.length == 1
+      && e.firstElementChild.matches('math[display="block"]')
+      && e.textContent.trim() == e.firstElementChild.textContent.trim();
+  return {
+    header: ['h1', '.lit-links', '.memory-explorer', '.lit-intro'].map(s => at(article.querySelector(s))),
+    kinds: before.map(e => equation(e) ? 'equation' : e.tagName.toLowerCase()),
+    citation: before.length > 0 && before[0].querySelector('a[href*="arxiv.org"]') != null,
+    tablesBefore: [...article.querySelectorAll('table')].filter(t =>
+        t.compareDocumentPosition(figure) & Node.DOCUMENT_POSITION_FOLLOWING).length,
+    firstTable: at(article.querySelector('table')), figure: at(figure),
+  };
+}"""
+
+
+def test_the_figure_follows_the_idea_before_any_table(browser, site_url):
+    """Every architecture page: title, links, explorer, then the citation and the idea
+    paragraph, then the static figure: at most two paragraphs of prose before it (equations
+    and lists the idea runs on into aside), and no table above it."""
+    page = browser.new_page(viewport={"width": 1440, "height": 900})
+    for path in ARCHITECTURES:
+        page.goto(site_url + path)
+        look = page.evaluate(OPENING_JS)
+        assert look is not None, f"/{path} has no figure in its introduction"
+        assert all(k >= 0 for k in look["header"]) and look["header"] == sorted(look["header"]), \
+            (path, look["header"])
+        assert look["citation"], (path, "the introduction does not open with the paper")
+        prose = [k for k in look["kinds"] if k == "p"]
+        assert 1 <= len(prose) <= 2 and set(look["kinds"]) <= {"p", "equation", "ul", "ol"}, \
+            (path, look["kinds"])
+        assert look["tablesBefore"] == 0, (path, look)
+    page.close()
+
+
+def test_where_the_figure_goes_in_an_introduction():
+    """The placement rule on its own: after the citation and the idea; an idea that stops on
+    a colon keeps its equation, one without a full stop keeps its list; a table, the
+    deviations or a heading come after the figure even when the idea runs on into them."""
+    import literate
+
+    cite = "[A paper](https://arxiv.org/abs/1234.5678)\n(Someone; 2024)."
+    place = lambda *blocks: literate.figure_place(list(blocks))  # noqa: E731
+    assert place(cite, "The idea.", "More.") == 2
+    assert place(cite, "The idea, written:", "$$x = 1$$", "Next.") == 3
+    assert place(cite, "Then vary", "* how many\n* where.", "Next.") == 3
+    assert place(cite, "The idea, written:", "| a | b |\n|---|---|") == 2
+    assert place(cite, "The idea:", "Prose that is not an equation.") == 2
+    assert place("No citation, the idea.", "More.") == 1
+    assert place(cite, '!!! warning "Deviations from the paper"') == 1
+    assert place(cite, "| a table first |", "Idea.") == 1
+    assert place() == 0
+    text, _ = literate.render(literate.parse('"""\n# T\n\n' + cite + '\n\nThe idea:\n\n'
+                                             '$$x$$\n\n| a |\n|---|\n| 1 |\n"""\nx = 1\n'),
+                              figure=("<svg/>", "Cap."))
+    assert text.index("$$x$$") < text.index("lit-figure") < text.index("| a |")
 
 
 def test_figures_follow_the_dark_scheme(browser, site_url):
@@ -169,13 +235,13 @@ def test_the_landing_page_ends_with_its_prose_and_has_the_notation_table(browser
 # ## Results pages stand alone
 #
 # Plot first, then a table whose columns are defined in a list right under it, then how the
-# numbers were made: command, machine, date, seeds, wall time.
+# numbers were made, folded: command, machine, date, seeds, wall time.
 STANDALONE_JS = """() => {
   const content = document.querySelector('.md-content article');
   const items = [...content.querySelectorAll('img, table, h2')];
   const firstImg = items.findIndex(e => e.tagName == 'IMG');
   const firstTable = items.findIndex(e => e.tagName == 'TABLE');
-  const made = [...content.querySelectorAll('h2')].find(h => /How these numbers were made/.test(h.textContent));
+  const made = [...content.querySelectorAll('details > summary')].find(h => /How it was made/.test(h.textContent));
   let after = '';
   for (let e = made && made.nextElementSibling; e; e = e.nextElementSibling) after += e.textContent + '\\n';
   const defined = [...content.querySelectorAll('.md-typeset__scrollwrap')].map(w => {
@@ -211,7 +277,7 @@ def test_results_series_are_distinguishable():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from labml_memory.benchmark import report
+    from labml_memory.studies import benchmark_page as report
     results = json.loads((Path(__file__).resolve().parents[1] / "docs" / "results" /
                           "benchmark" / "records" / "full.json").read_text())
     drawn = {}
@@ -256,19 +322,18 @@ def test_plots_open_full_size_on_click(browser, site_url):
     page.close()
 
 
-# At 400 px a plot is not squeezed to the screen, where a three-panel figure's lettering
-# would be a few pixels high: it keeps its own width (up to 1,100 px) and scrolls sideways, its
-# paragraph hinted as every other box that scrolls (checked above).
-def test_plots_keep_a_readable_size_at_400_px(browser, site_dir, site_url):
+# At 400 px a plot fits the screen, its legend under the axes (tests/test_study_plots.py), and
+# a tap opens it full size (checked above); tests/test_site_phone.py reads every results page.
+def test_plots_fit_the_screen_at_400_px(browser, site_dir, site_url):
     page = browser.new_page(viewport={"width": 400, "height": 900})
     seen = 0
     for path in _results_pages(site_dir) + ["infinity_former/"]:
         page.goto(site_url + path, wait_until="load")
         sizes = page.evaluate("""() => [...document.querySelectorAll('.md-content a.glightbox > img')]
             .filter(i => i.complete && i.naturalWidth > 0)
-            .map(i => [i.currentSrc, i.naturalWidth, i.getBoundingClientRect().width])""")
-        for src, natural, shown in sizes:
-            assert shown >= min(natural, 1100) - 1, f"/{path}: {src} shown {shown:.0f} px of its {natural}"
+            .map(i => [i.currentSrc, i.naturalWidth, i.getBoundingClientRect().right])""")
+        for src, natural, right in sizes:
+            assert right <= 400, f"/{path}: {src} ends at {right:.0f} px of 400"
             seen += 1
     assert seen >= 5
     page.close()
@@ -286,7 +351,8 @@ def test_table_of_contents_is_plain_text(page, site_dir, site_url):
         assert not bad, f"/{path}: {bad}"
     page.goto(site_url + "infini_attention/")
     titles = page.evaluate("() => [...document.querySelectorAll('.md-nav__link')].map(a => a.textContent.trim())")
-    assert "The feature map σ" in titles and "The gate β" in titles
+    # Headings are in words (tests/test_notation.py): their entries read as the headings do.
+    assert "The feature map" in titles and "The gate" in titles
 
 
 # ## Screenshots of every results page

@@ -106,8 +106,8 @@
       rate: function (v) { return v.c; },
       formula: function (v, r) {
         var w = v.M + v.c * v.Mc, value = r + w + (v.N - 1) * ceilDiv(w, v.L) * v.L;
-        return { value: value, text: "(<i>L</i> − 1) + <i>W</i> + (<i>N</i> − 1)⌈<i>W</i> / <i>L</i>⌉<i>L</i> with " +
-          "<i>W</i> = <i>M</i> + <i>c M</i><sub>c</sub> = " + w };
+        return { value: value, text: "(<i>L</i> − 1) + (<i>M</i> + <i>c M</i><sub>c</sub>) + (<i>N</i> − 1)⌈(<i>M</i> + <i>c M</i><sub>c</sub>) / <i>L</i>⌉<i>L</i>, " +
+          "with <i>M</i> + <i>c M</i><sub>c</sub> = " + w };
       },
       state: function (v) { return "Each layer keeps <i>M</i> + <i>M</i><sub>c</sub> = " + (v.M + v.Mc) + " vectors, standing for <i>M</i> + <i>c M</i><sub>c</sub> = " + (v.M + v.c * v.Mc) + " positions."; }
     },
@@ -156,23 +156,23 @@
     recurrent_memory: {
       name: "Recurrent Memory Transformer",
       params: [param(P.L, { value: 8 }),
-               { key: "m", sym: "<i>m</i>", label: "memory tokens", min: 1, max: 16, step: 1, value: 2 },
+               { key: "m", sym: "<i>M</i>", label: "memory tokens", min: 1, max: 16, step: 1, value: 2 },
                param(P.N, { value: 3 })],
       kinds: ["seg", "tok", "sum"],
       words: { tok: "the read tokens (last segment's write tokens)", sum: "through the memory tokens" },
       tokens: function (v) { return v.m; },
       hops: plainHops,
       mems: function (v) { return repeat(0, v.N); },
-      unbounded: function (v) { return "no hard limit (the whole past, through <i>m</i> = " + v.m + " memory tokens)"; },
+      unbounded: function (v) { return "no hard limit (the whole past, through <i>M</i> = " + v.m + " memory tokens)"; },
       windowWords: "verbatim, inside the segment",
-      state: function (v) { return "The whole model keeps <i>m</i> = " + v.m + " vectors: the write tokens' outputs become the next segment's read tokens."; }
+      state: function (v) { return "The whole model keeps <i>M</i> = " + v.m + " vectors: the write tokens' outputs become the next segment's read tokens."; }
     },
     memory_depth: {
       name: "Memory depth",
       params: [param(P.L, { value: 8 }), param(P.N, { value: 4 }),
                { key: "Ml", sym: "<i>M</i><sub>long</sub>", label: "long memory", min: 0, max: 128, step: 1, value: 16 },
                { key: "Ms", sym: "<i>M</i><sub>short</sub>", label: "short memory", min: 0, max: 128, step: 1, value: 2 },
-               { key: "nl", sym: "<i>n</i>", label: "long-range layers", min: 0, max: 8, step: 1, value: 1 },
+               { key: "nl", sym: "<i>N</i><sub>long</sub>", label: "long-range layers", min: 0, max: 8, step: 1, value: 1 },
                { key: "placement", sym: "", label: "placed", options: ["first", "interleaved", "last"], value: "last" }],
       kinds: ["seg", "mem"],
       // The short memory never exceeds the long one, and there are no more long layers than

@@ -11,7 +11,8 @@ scheme), and the fills are classes (`f-seg`, `f-mem`, ...) that `docs/assets/lit
 colours per scheme. Nothing here names a colour.
 
 `FIGURES` maps an architecture package to the function that draws its figure and the caption
-under it; the hook puts the figure into the page before the list of deviations.
+under it; the page puts the figure after the paper's citation and the idea paragraph, before
+any table (`literate.figure_place`).
 """
 
 from __future__ import annotations
@@ -55,7 +56,8 @@ class Svg:
         self.parts.append(f'<path class="{cls}" d="{d}"{end}{dash}/>')
 
     def text(self, x, y, words, anchor="middle", size=FONT, cls="f-text", italic=False):
-        """A label; `_c` or `_{s-1}` in `words` is written as a subscript."""
+        """A label; `_{s-1}`, or `_c` with one character ending a word, is written as a
+        subscript; any other underscore is the character itself (`memory_grad`)."""
         style = ' font-style="italic"' if italic else ""
         self.parts.append(f'<text class="{cls}" x="{x:.1f}" y="{y:.1f}" font-size="{size}" '
                           f'text-anchor="{anchor}"{style}>{_subscripts(words)}</text>')
@@ -71,11 +73,15 @@ class Svg:
                 + marker + "".join(self.parts) + "</svg>")
 
 
-_SUBSCRIPT = re.compile(r"_(\{[^}]*\}|.)")
+# A subscript is asked for with braces, `M_{s−1}` or `A_{dot}`, or is one letter or digit
+# ending a word: `f_c`, `W_O`, `z_s,`. An underscore inside a word stays one (`memory_grad`),
+# so a name from the code is never half set as a subscript (`A_dot` would read A-subscript-d,
+# "ot").
+_SUBSCRIPT = re.compile(r"_(\{[^{}]*\}|[^\W_](?!\w))")
 
 
 def _subscripts(words: str) -> str:
-    """Escaped text with `_x` and `_{xy}` turned into subscript spans."""
+    """Escaped text with `_{xy}` and a word-ending `_x` turned into subscript spans."""
     pieces = _SUBSCRIPT.split(words)
     # split() alternates plain text (even places) and the captured subscripts (odd places).
     return "".join(
@@ -178,8 +184,8 @@ def compressive() -> Svg:
              f"compressed M_c = {compressed_len}", size=SMALL)
     svg.text(x_mem + (mem_len * PITCH) / 2 - 3, top + CELL + 18, f"memory M = {mem_len}", size=SMALL)
     svg.text(x_seg + (seq_len * PITCH) / 2 - 3, top + CELL + 18, f"segment L = {seq_len}", size=SMALL)
-    svg.text(x0 - 10, top + 16, "t", anchor="end", italic=True)
-    svg.text(x0 - 10, bottom + 16, "t+1", anchor="end", italic=True)
+    svg.text(x0 - 10, top + 16, "τ", anchor="end", italic=True)
+    svg.text(x0 - 10, bottom + 16, "τ+1", anchor="end", italic=True)
 
     # One segment later: compressed memory gains one slot, memory shifts by $L$.
     new_cm = _slots(svg, x0, bottom, compressed_len, "f-cmem")
@@ -216,8 +222,8 @@ def compressive() -> Svg:
 #
 # Left: one coordinate of the long-term memory, $\bar X(t) = B^\top \psi(t)$, a sum of radial
 # basis functions over $t \in [0, 1]$, and a query's Gaussian density over $t$, which replaces
-# the softmax. Right: the update. The old signal is sampled, contracted into $[0, \tau]$, the
-# new vectors are placed on $[\tau, 1]$ and the coefficients are fitted again by ridge
+# the softmax. Right: the update. The old signal is sampled, contracted into $[0, \rho]$, the
+# new vectors are placed on $[\rho, 1]$ and the coefficients are fitted again by ridge
 # regression, here for real, on 12 basis functions.
 
 
@@ -310,14 +316,14 @@ def infinity_former() -> Svg:
     svg.line(rx0, low_base, rx1, low_base, cls="f-thin")
     x_tau = rx0 + (rx1 - rx0) * tau
     svg.line(x_tau, low_base - 60, x_tau, low_base + 6, cls="f-thin", dashed=True)
-    svg.text(x_tau, low_base + 18, "τ", size=SMALL, italic=True)
+    svg.text(x_tau, low_base + 18, "ρ", size=SMALL, italic=True)
 
     svg.text(rx0, low_base + 18, "0", size=SMALL)
     svg.text(rx1, low_base + 18, "1", size=SMALL)
     # The contraction: all of [0, 1] goes to [0, tau].
     svg.line(rx0, top_base + 8, rx0, low_base - 62, arrow=True, cls="f-line f-muted")
     svg.line(rx1, top_base + 8, x_tau + 4, low_base - 62, arrow=True, cls="f-line f-muted")
-    svg.text(rx0 + 8, top_base + 40, "contract into [0, τ]", anchor="start", size=SMALL)
+    svg.text(rx0 + 8, top_base + 40, "contract into [0, ρ]", anchor="start", size=SMALL)
     svg.text((rx0 + x_tau) / 2, low_base + 40, "old, contracted", size=SMALL)
     svg.text((x_tau + rx1) / 2, low_base + 40, "new vectors", size=SMALL, cls="f-text f-accent")
     svg.text(WIDTH / 2, 292, "the memory keeps the same number of coefficients however long "
@@ -328,9 +334,9 @@ def infinity_former() -> Svg:
 
 # ## Infini-attention
 #
-# One head, one segment: read the memory $(M_{s-1}, z_{s-1})$ with the segment's queries,
+# One head, one segment: read the memory $(\mathcal{M}_{\tau-1}, z_{\tau-1})$ with the segment's queries,
 # attend inside the segment as usual, mix the two with the gate $\beta$, and only then write
-# the segment's keys and values into the memory handed to segment $s+1$.
+# the segment's keys and values into the memory handed to segment $\tau+1$.
 
 
 def _box(svg: Svg, x, y, w, h, lines: list[str], cls="f-box"):
@@ -344,13 +350,13 @@ def infini_attention() -> Svg:
     svg = Svg(height=300, name="fig-infini",
               title="Infini-attention: read the compressive memory, attend within the segment, "
                     "gate, then write the segment into the memory")
-    _box(svg, 20, 120, 110, 50, ["segment s", "Q, K, V"], cls="f-box f-seg")
-    _box(svg, 20, 220, 110, 50, ["M_{s−1}, z_{s−1}", "from segment s−1"], cls="f-box f-mem")
-    _box(svg, 190, 40, 190, 50, ["attention in segment", "causal softmax → A_dot"])
-    _box(svg, 190, 150, 190, 50, ["read memory", "σ(Q)M / σ(Q)z → A_mem"])
-    _box(svg, 440, 95, 130, 60, ["gate β", "mix A_mem, A_dot"])
-    _box(svg, 190, 235, 190, 50, ["write memory", "M + σ(K)ᵀV, z + Σσ(K)"])
-    _box(svg, 600, 220, 110, 50, ["M_s, z_s", "to segment s+1"], cls="f-box f-mem")
+    _box(svg, 20, 120, 110, 50, ["segment τ", "Q, K, V"], cls="f-box f-seg")
+    _box(svg, 20, 220, 110, 50, ["ℳ_{τ−1}, z_{τ−1}", "from segment τ−1"], cls="f-box f-mem")
+    _box(svg, 190, 40, 190, 50, ["attention in segment", "causal softmax → A_{dot}"])
+    _box(svg, 190, 150, 190, 50, ["read memory", "φ(Q)ℳ / φ(Q)z → A_{mem}"])
+    _box(svg, 440, 95, 130, 60, ["gate β", "mix A_{mem}, A_{dot}"])
+    _box(svg, 190, 235, 190, 50, ["write memory", "ℳ + φ(K)ᵀV, z + Σφ(K)"])
+    _box(svg, 600, 220, 110, 50, ["ℳ_τ, z_τ", "to segment τ+1"], cls="f-box f-mem")
     _box(svg, 600, 100, 110, 50, ["output", "then W_O"], cls="f-box")
     svg.line(130, 138, 190, 70, arrow=True)
     svg.line(130, 150, 190, 172, arrow=True)
@@ -405,8 +411,8 @@ def memorizing_transformer() -> Svg:
 
 # ## Recurrent Memory Transformer
 #
-# Two consecutive segments. Each row is what the unchanged transformer reads: $m$ read tokens
-# (the memory), the segment, $m$ write tokens. The outputs at the write positions become the
+# Two consecutive segments. Each row is what the unchanged transformer reads: $M$ read tokens
+# (the memory), the segment, $M$ write tokens. The outputs at the write positions become the
 # next segment's read tokens; gradients flow back along that arrow within an unroll.
 
 
@@ -417,7 +423,7 @@ def recurrent_memory() -> Svg:
     m, seg, gap = 2, 5, 36
     width = (2 * m + seg) * PITCH
     x0 = 20
-    for k, label in enumerate(("segment s", "segment s+1")):
+    for k, label in enumerate(("segment τ", "segment τ+1")):
         x = x0 + k * (width + gap)
         read = _slots(svg, x, 120, m, "f-mem")
         body = _slots(svg, x + m * PITCH, 120, seg, "f-seg")
@@ -433,9 +439,9 @@ def recurrent_memory() -> Svg:
             out = write
         else:
             into = read
-    # The write outputs of segment s feed the read tokens of segment s+1.
+    # The write outputs of segment τ feed the read tokens of segment τ+1.
     svg.path(f"M{out[0]:.1f},70 C{out[0]:.1f},30 {into[0]:.1f},30 {into[0]:.1f},70", arrow=True)
-    svg.text((out[0] + into[0]) / 2, 30, "memory: m vectors", size=SMALL)
+    svg.text((out[0] + into[0]) / 2, 30, "memory: M vectors", size=SMALL)
     svg.text(WIDTH / 2, 212, "read tokens are seen by every position; write tokens see everything",
              size=SMALL, cls="f-text f-muted")
     svg.text(WIDTH / 2, 230, "gradients follow the memory back across the segments of an unroll",
@@ -497,13 +503,13 @@ FIGURES = {
                         "The long-term memory is a signal $\\bar X(t) = B^\\top \\psi(t)$ over "
                         "$t \\in [0, 1]$; a query reads it through a Gaussian $\\mathcal{N}(\\mu, "
                         "\\sigma^2)$ instead of a softmax. New text: sample the old signal, "
-                        "contract it into $[0, \\tau]$, place the new vectors on $[\\tau, 1]$ "
+                        "contract it into $[0, \\rho]$, place the new vectors on $[\\rho, 1]$ "
                         "and fit $B$ again (computed here with a real ridge regression)."),
     "infini_attention": (infini_attention,
-                         "One head, one segment. The memory $(M_{s-1}, z_{s-1})$ is read with "
-                         "$\\sigma(Q)$, ordinary causal attention runs inside the segment, the "
+                         "One head, one segment. The memory $(\\mathcal{M}_{\\tau-1}, z_{\\tau-1})$ is read with "
+                         "$\\phi(Q)$, ordinary causal attention runs inside the segment, the "
                          "gate $\\beta$ mixes the two, and the segment's keys and values are "
-                         "then added into $(M_s, z_s)$ for the next segment."),
+                         "then added into $(\\mathcal{M}_\\tau, z_\\tau)$ for the next segment."),
     "memorizing_transformer": (memorizing_transformer,
                                "The kNN-augmented layer. Its queries attend locally (Transformer-XL's "
                                "memory and the segment) and over the top $k$ of $C$ stored pairs found "
@@ -511,8 +517,8 @@ FIGURES = {
                                "segment's normalised keys and values are then written into the table, "
                                "with no gradient, and the oldest pairs leave."),
     "recurrent_memory": (recurrent_memory,
-                         "Memory tokens around each segment: $m$ read tokens before it hold the "
-                         "memory, $m$ write tokens after it produce the next one. The transformer "
+                         "Memory tokens around each segment: $M$ read tokens before it hold the "
+                         "memory, $M$ write tokens after it produce the next one. The transformer "
                          "itself is unchanged; within an unroll the gradient follows the memory "
                          "back from segment to segment."),
     "memory_depth": (memory_depth,

@@ -354,13 +354,74 @@ def code_placeholder(index: int) -> str:
     return f"LITCODE{index}X"
 
 
+# ## Where the figure goes
+#
+# An architecture page opens with its picture: title, links, the live explorer (in `header`),
+# the paper's citation, the idea in one paragraph, then the static figure, before anything
+# else the introduction holds (equations in detail, tables, the deviations). A paragraph that
+# stops on a colon, or without ending its sentence, runs on into the equation or list it
+# introduces, and the figure waits for it; it never waits past a table, a heading, an
+# admonition or a prose paragraph.
+
+_FENCE_LINE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
+_SENTENCE_END = re.compile(r"[.!?][)*_\]\"'”’]*$")
+
+
+def _blocks(markdown: str) -> list[str]:
+    """The blank-line separated blocks of `markdown`; a fenced block is one block."""
+    blocks: list[str] = []
+    current: list[str] = []
+    fence = None
+    for line in markdown.splitlines():
+        opening = _FENCE_LINE.match(line)
+        if fence is None and not line.strip():
+            if current:
+                blocks.append("\n".join(current))
+            current = []
+            continue
+        current.append(line)
+        if fence is None and opening:
+            fence = opening.group(1)
+        elif fence is not None and opening and opening.group(1)[0] == fence[0] \
+                and len(opening.group(1)) >= len(fence) and len(current) > 1:
+            fence = None
+    if current:
+        blocks.append("\n".join(current))
+    return blocks
+
+
+def _runs_on_into(block: str) -> bool:
+    """A block that continues the sentence before it: display maths or a list."""
+    first = block.lstrip()
+    return first.startswith("$$") or bool(re.match(r"([*+-]|\d+\.)\s", first))
+
+
+def _stops_the_figure(block: str) -> bool:
+    """A block the figure must come before: a table, a heading, an admonition, code, HTML."""
+    first = block.lstrip()
+    return (first.startswith(("|", "!!!", "???", "<")) or bool(HEADING.match(block))
+            or bool(_FENCE_LINE.match(block)))
+
+
+def figure_place(blocks: list[str]) -> int:
+    """How many of the introduction's `blocks` come before the figure: the citation (a first
+    block that links the paper), the idea paragraph, and what the idea's sentence runs on
+    into; never a table, a heading or the deviations."""
+    at = 1 if blocks and first_arxiv_link(blocks[0]) else 0
+    at = min(at + 1, len(blocks))
+    while at < len(blocks) and not _SENTENCE_END.search(blocks[at - 1].rstrip()) \
+            and _runs_on_into(blocks[at]):
+        at += 1
+    return next((k for k in range(at) if _stops_the_figure(blocks[k])), at)
+
+
 def render(module: Module, header: str = "",
            figure: tuple[str, str] | None = None) -> tuple[str, dict[str, str]]:
     """Markdown for the page, and the HTML of each code placeholder in it.
 
-    `header` is Markdown placed under the title (links to the paper, Colab and the source).
-    `figure` is an SVG and its Markdown caption (see `figures.py`): it goes after the idea,
-    just before the list of deviations (at the end of the introduction if there is none)."""
+    `header` is Markdown placed under the title (links to the paper, Colab and the source,
+    and the explorer). `figure` is an SVG and its Markdown caption (see `figures.py`): it
+    goes after the citation and the idea paragraph (`figure_place`), before any table."""
     out = [f"# {module.title}", ""]
     if header:
         out += [header, ""]
@@ -374,9 +435,9 @@ def render(module: Module, header: str = "",
         block = "\n".join(['<figure class="lit-figure" markdown>', "", key, "",
                            '<figcaption markdown>', "", figure[1], "", "</figcaption>",
                            "</figure>"])
-        marker = f'!!! warning "{DEVIATIONS}"'
-        intro = (intro.replace(marker, block + "\n\n" + marker, 1) if marker in intro
-                 else intro + "\n\n" + block)
+        blocks = _blocks(intro)
+        at = figure_place(blocks)
+        intro = "\n\n".join(blocks[:at] + [block] + blocks[at:])
     if intro.strip():
         out += ['<div class="lit-intro" markdown>', "", intro, "", "</div>", ""]
     out += ['<div class="lit" markdown>', ""]

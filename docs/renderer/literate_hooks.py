@@ -7,7 +7,7 @@ Loaded from `mkdocs.yml` (`hooks:`). At each build they
    `docs/results/`), How it is measured (the benchmark's pages), then any other hand-written
    page;
 2. render each module to Markdown in memory (`on_files`; nothing generated is written to disk),
-   an architecture's page with its figure from `figures.py` before the list of deviations, and
+   an architecture's page with its figure from `figures.py` after the citation and the idea, and
    every `{{ result STUDY NAME }}` marker replaced by its sentence computed from the records;
 3. before Markdown runs on any page, rewrite links to `.py` files into links to their pages and
    put maths aside as MathML (`on_page_markdown`);

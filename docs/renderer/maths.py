@@ -11,6 +11,10 @@ stretches braces and radicals) is served by the site itself, see docs/assets/lit
 Rules, close to pandoc's: an opening `$` must be followed by a non-space, a closing `$` must
 follow a non-space and must not be followed by a digit (so "$5 and $10" is not maths). `\\$`
 is a literal dollar. Nothing inside code spans or fenced code blocks is touched.
+
+Two things Chromium draws wrongly are mended in the MathML (see `_mend`): a brace stretched
+across a term is painted only where a raster tile also holds the brace's unstretched glyph, and
+a bar (`\\overline`, `\\underline`) does not stretch at all in the site's maths font.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import html
 import logging
 import re
+import xml.etree.ElementTree as ElementTree
 
 from latex2mathml.converter import convert
 
@@ -51,7 +56,47 @@ def to_mathml(latex: str, display: bool) -> str:
     unknown = _UNKNOWN.search(mathml)
     if unknown:
         raise ValueError(f"unknown command {unknown.group(1)}")
-    return mathml
+    return _mend(mathml)
+
+
+# ## What Chromium draws wrongly, mended
+#
+# A brace under or over a term (`\underbrace`, `\overbrace`, and the bracket and parenthesis
+# forms) is an `<mo>` that the browser stretches to the term's width from the font's glyph
+# parts. Chromium keeps the `<mo>`'s box at the width of the unstretched glyph (6.8 px) while
+# it paints the parts across the whole term; the page is rasterised in tiles of 256 device
+# pixels, and a tile that does not hold that small box skips the brace. So a brace that
+# crosses a tile edge loses the part beyond it: a hook and an extender or two, at either end,
+# depending on where the formula falls on the page (Transformer-XL's term (b) lost its left
+# 16 px, under $q_i^\top$). A transparent shadow spread around the `<mo>` widens the area it
+# is known to paint to cover any term, and changes nothing that is drawn or laid out.
+_BRACES = frozenset("\u23b4\u23b5\u23dc\u23dd\u23de\u23df\u23e0\u23e1")
+_MO = re.compile(r"<mo>([^<]+)</mo>")
+_PAINT_ACROSS = "box-shadow: 0 0 0 24em transparent"
+# A bar over or under a term: latex2mathml writes an accent of U+2015, which neither it nor any
+# other bar character stretches in the site's maths font (it stays one glyph, a dash over the
+# middle of $\overline{\sum_j \psi_j(t)}$). A border of the term's own box is drawn across it.
+_BAR = "\u2015"
+_BAR_STYLE = {"mover": "border-top: 0.06em solid; padding-top: 0.12em",
+              "munder": "border-bottom: 0.06em solid; padding-bottom: 0.12em"}
+_NS = "http://www.w3.org/1998/Math/MathML"
+ElementTree.register_namespace("", _NS)
+
+
+def _mend(mathml: str) -> str:
+    mathml = _MO.sub(lambda m: f'<mo style="{_PAINT_ACROSS}">{m.group(1)}</mo>'
+                     if html.unescape(m.group(1)).strip() in _BRACES else m.group(0), mathml)
+    if "&#x02015;" not in mathml:
+        return mathml
+    root = ElementTree.fromstring(mathml)
+    for parent in root.iter():
+        for child in parent:
+            tag = child.tag.removeprefix(f"{{{_NS}}}")
+            if tag in _BAR_STYLE and len(child) == 2 and child[1].tag == f"{{{_NS}}}mo" \
+                    and (child[1].text or "").strip() == _BAR:
+                child.tag, child.attrib = f"{{{_NS}}}mrow", {"style": _BAR_STYLE[tag]}
+                child.remove(child[1])
+    return ElementTree.tostring(root, encoding="unicode")
 
 
 class MathStash:

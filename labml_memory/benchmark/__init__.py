@@ -31,7 +31,7 @@ and a peer that is not installed or cannot express the configuration, gets a row
 
 The shared configuration is the CPU preset of the [Transformer-XL experiment](../transformer_xl/experiment.py):
 4 layers, $d = 128$, 4 heads, feed-forward width 512, segments of $L = 64$ characters, a
-memory of $M = 64$ per layer (and for the Compressive Transformer $n_{cm} = 32$ slots at
+memory of $M = 64$ per layer (and for the Compressive Transformer $M_c = 32$ slots at
 rate $c = 2$), 16 streams, dropout off.
 
 ## Where each piece lives
@@ -49,7 +49,7 @@ rate $c = 2$), 16 streams, dropout off.
 | [generation timing](generation_timing.py) | seconds per generated token as the context grows |
 | [worker](worker.py) | one entry in one fresh process: build, train, generate, peak memory; a missing package simulated |
 | [rounds](rounds.py) | every entry round after round, the best round kept, ratios and shares; the record |
-| [report](report.py) | the page, its plots and its round-by-round verdicts, from the record |
+| [page](../studies/benchmark_page.py) | the page, its plots and its round-by-round verdicts, from the record (with the studies, which draw every results page) |
 
 ## Adding an entry
 

@@ -2,7 +2,7 @@ r"""
 # Counting the floating-point operations of a training step
 
 PyTorch's `FlopCounterMode` counts the matrix products of a forward and backward pass from
-their shapes: $2mnk$ for an $m \times k$ by $k \times n$ product, including batched products,
+their shapes: `2·m·n·k` for an `m × k` by `k × n` product, including batched products,
 convolutions and attention. It cannot see inside the fused CPU attention kernel, so for the
 count (and only for it) attention is forced onto PyTorch's *math* path, which spells it out
 as products; that counts every entry of the score matrix, masked or not, which is what a

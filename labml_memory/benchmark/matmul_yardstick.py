@@ -2,7 +2,7 @@ r"""
 # The yardstick: the machine's matmul throughput, and each entry's share of it
 
 "How much of the machine does training use" needs a machine to compare with. The yardstick
-is the best of several `n × n` float32 matrix products, $2n^3$ floating-point operations
+is the best of several `n × n` float32 matrix products, `2n³` floating-point operations
 each, on the same threads the model uses. Each [worker](worker.py) measures it right before
 its training, because the machine is shared and its speed drifts; the best of several is
 the least disturbed.

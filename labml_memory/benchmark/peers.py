@@ -56,7 +56,7 @@ class PeerUnavailable(Exception):
 #
 # One configuration for every entry of the benchmark. `d_ff` is the hidden width of the
 # feed-forward network; `mem_len` is $M$ (Transformer-XL's memory, the Compressive
-# Transformer's $n_m$); `compressed_len` and `compression_rate` are $n_{cm}$ and $c$.
+# Transformer's $n_m$); `compressed_len` and `compression_rate` are $M_c$ (its $n_{cm}$) and $c$.
 @dataclass
 class Sizes:
     # $d$, the number of heads $H$ (so $d_k = d / H$), and the number of layers.
@@ -69,7 +69,7 @@ class Sizes:
     mem_len: int = 64
     compressed_len: int = 32
     compression_rate: int = 2
-    # $m$, the Recurrent Memory Transformer's number of memory tokens.
+    # $M$ for the Recurrent Memory Transformer: its number of memory tokens.
     n_mem: int = 8
     # The Memorizing Transformer's kNN table per stream ($C$ pairs) and its $k$.
     knn_size: int = 1024
@@ -257,9 +257,9 @@ class LucidrainsCompressive(Peer):
 #
 # As with its Transformer-XL, only the layers, the convolution $f_c$ and the
 # attention-reconstruction loss import; the memory bookkeeping of Algorithm 1 is written
-# here: append the segment's layer inputs to $m$; when $m$ is longer than $n_m$, the oldest
-# $c \lceil (|m| - n_m) / c \rceil$ are compressed by $f_c$ and appended to $cm$, which keeps
-# its last $n_{cm}$. The loss compares attention over the memories being compressed with
+# here: append the segment's layer inputs to $m$; when $m$ is longer than $M$, the oldest
+# $c \lceil (|m| - M) / c \rceil$ are compressed by $f_c$ and appended to $\mathit{cm}$, which keeps
+# its last $M_c$. The loss compares attention over the memories being compressed with
 # attention over their compression, as labml_nn's experiment does.
 class LabmlNNCompressive(Peer):
     implements = 'compressive'
@@ -283,7 +283,7 @@ class LabmlNNCompressive(Peer):
 
     def forward(self, tokens, memory: Optional[PeerMemory] = None) -> ModelOutput:
         n = self.sizes.n_layers
-        # The list holds the $n$ memories, then the $n$ compressed memories (possibly empty).
+        # The list holds the $N$ memories, then the $N$ compressed memories (possibly empty).
         parts = [p.transpose(0, 1) for p in memory.parts] if memory is not None else []
         mem, c_mem = parts[:n], parts[n:]
         x = self.embed(tokens.t())                                    # [L, B, D]
@@ -303,7 +303,7 @@ class LabmlNNCompressive(Peer):
             old = [m[:n_old] for m in mem]
             mem = [m[n_old:] for m in mem]
             # $\texttt{new\_cm} = f_c(\texttt{old\_mem})$, with each layer's own convolution,
-            # then $cm \leftarrow [cm \circ \texttt{new\_cm}]$ cut to its last $n_{cm}$.
+            # then $\mathit{cm} \leftarrow [\mathit{cm} \circ \texttt{new\_cm}]$ cut to its last $M_c$.
             fresh = [layer.compress(o) for layer, o in zip(self.transformer.layers, old)]
             c_mem = [torch.cat((c, f), 0) for c, f in zip(c_mem, fresh)] if c_mem else fresh
             c_mem = [c[-self.sizes.compressed_len:] for c in c_mem]
@@ -318,7 +318,7 @@ class LabmlNNCompressive(Peer):
 # ## lucidrains' Infini-attention
 #
 # `forward(x, past_memories, return_new_memories=True)` returns the logits and, per layer,
-# the fast-weight memory $(M, z)$. Its feed-forward network is gated (GLU, hidden width
+# the fast-weight memory $(\mathcal{M}, z)$. Its feed-forward network is gated (GLU, hidden width
 # $\frac{2}{3} \cdot$ `ff_mult` $\cdot d$), its norms are RMSNorm and its local attention
 # is rotary; the memory is not detached here, because our trainer detaches every model's
 # memory after the optimiser step.
@@ -342,7 +342,7 @@ class LucidrainsInfini(Peer):
         if memory is not None:
             # Unflatten `[M_1, z_1, M_2, z_2, ...]` into the peer's per-layer pairs.
             past = [(memory.parts[i], memory.parts[i + 1]) for i in range(0, len(memory.parts), 2)]
-        # `return_new_memories=True` makes every call, even a single token, update $(M, z)$.
+        # `return_new_memories=True` makes every call, even a single token, update $(\mathcal{M}, z)$.
         out = self.net(tokens, past_memories=past, return_new_memories=True)
         logits, new = out[0], out[2]
         return ModelOutput(logits, PeerMemory([t for pair in new for t in pair]), {})

@@ -14,10 +14,10 @@ saw the same 4-layer step take ten times longer with two threads than with one. 
 every worker runs on **one thread**, the matmul yardstick too, which keeps the comparison fair
 and repeatable; `threads=0` gives PyTorch's default on a quiet machine. Load from other jobs
 comes and goes, so each entry is measured in `rounds` separate processes, interleaved with
-the others: round $r$ measures every entry once, one after another, before round $r + 1$
+the others: each round measures every entry once, one after another, before the next round
 starts. A burst of load then hurts one round of several entries rather than every round of
 one, and two entries of the same round met much the same machine, which is what lets the
-page compare them [round by round](report.py).
+page compare them [round by round](../studies/benchmark_page.py).
 """
 import json
 import platform

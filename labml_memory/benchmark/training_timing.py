@@ -35,7 +35,7 @@ STEP = (f"the trainer's `make_optimizer` and `train_step` (AdamW, one segment pe
 
 # ## How many steps before the clock starts
 #
-# Enough segments to fill the longest memory, the Compressive Transformer's $n_m + c\, n_{cm}$
+# Enough segments to fill the longest memory, the Compressive Transformer's $M + c\, M_c$
 # characters, or the Memorizing Transformer's kNN table (ours and the port's), the longest of
 # all; and never fewer than the plan's warm-up.
 def warmup_steps(sizes: Sizes, plan: Plan, implements: str, seq_len: int) -> int:

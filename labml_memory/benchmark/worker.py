@@ -73,7 +73,7 @@ def measure(name: str, sizes: Sizes, plan: Plan) -> Dict[str, Any]:
     except Exception as error:
         return {**row, 'status': f'failed in training: {type(error).__name__}: {error}'}
     row.update(timed)
-    # Tokens per second counts the characters of the batch, $B \times L$ per step.
+    # Tokens per second counts the characters of the batch, its streams times $L$ per step.
     row['tokens_per_second'] = batch_size * seq_len / row['step_seconds']
     # The training state covers the whole batch; the per-stream figure comes from inference.
     row['train_state_bytes'] = memory.nbytes() if memory is not None else 0

@@ -10,11 +10,12 @@ the first: when activations fall out of the memory they are *compressed* at a ra
 fewer slots and pushed into a **compressed memory** of $M_c$ slots. Each layer then attends
 over three things, oldest first: compressed memory, memory, current segment.
 
-Per layer and per segment of $L$ activations $h$ (Algorithm 1 of the paper, which writes
-$n_s$, $n_m$, $n_{cm}$ for the [site's](../__init__.py#notation) $L$, $M$, $M_c$):
+Per layer and per segment $\tau$ of $L$ activations $h$ (Algorithm 1 of the paper, which writes
+$n_s$, $n_m$, $n_{cm}$ for the [site's](../__init__.py#notation) $L$, $M$, $M_c$ and $t$ for the
+segment $\tau$; $m$ is the memory and $\mathit{cm}$ the compressed memory):
 
-$$\texttt{old\_mem} = m_t[:L], \qquad \texttt{new\_cm} = f_c(\texttt{old\_mem}) \in \mathbb{R}^{\lfloor L/c \rfloor \times d}$$
-$$m_{t+1} = [m_t \circ h]_{[-M:]}, \qquad cm_{t+1} = [cm_t \circ \texttt{new\_cm}]_{[-M_c:]}$$
+$$\texttt{old\_mem} = m_\tau[:L], \qquad \texttt{new\_cm} = f_c(\texttt{old\_mem}) \in \mathbb{R}^{\lfloor L/c \rfloor \times d}$$
+$$m_{\tau+1} = [m_\tau \circ h]_{[-M:]}, \qquad \mathit{cm}_{\tau+1} = [\mathit{cm}_\tau \circ \texttt{new\_cm}]_{[-M_c:]}$$
 
 A layer sees $M + c\, M_c$ activations back for the price of attending over
 $M + M_c$ keys, so the temporal range of an $N$-layer model grows to
@@ -28,16 +29,16 @@ model, which reuses Transformer-XL's relative attention and layers unchanged.
 ## Deviations from the paper
 
 * Everything [Transformer-XL](../transformer_xl/__init__.py) lists (pre-LN by default, GELU,
-  shared $u$, $v$ starting at zero, one dropout rate, no `same_length` evaluation, an untied
+  shared $u$, $w$ starting at zero, one dropout rate, no `same_length` evaluation, an untied
   output layer, no adaptive softmax), since this model is built on it.
 * **Compressed slots get index distances.** Relative positions simply continue through
-  $[cm \circ m \circ h]$: a compressed slot is one step further back than the slot after it,
+  $[\mathit{cm} \circ m \circ h]$: a compressed slot is one step further back than the slot after it,
   although it stands for $c$ characters. Beyond the memory, one step of distance therefore
   means $c$ characters. This is our choice; the reasons for it are in the note on the
   attention below.
 * **With $M < L$ part of the current segment is compressed.** Algorithm 1 compresses
-  $m_t[:L]$, which holds only $M$ activations when $M < L$, and the first $L - M$ of the
-  segment fall out of $[m_t \circ h]_{[-M:]}$ without being compressed: the paper drops them.
+  $m_\tau[:L]$, which holds only $M$ activations when $M < L$, and the first $L - M$ of the
+  segment fall out of $[m_\tau \circ h]_{[-M:]}$ without being compressed: the paper drops them.
   We compress everything that overflows the memory, so those activations enter the
   compressed memory too. With $M \ge L$ (every preset) the two agree.
 * **Compression happens in whole groups of $c$.** Algorithm 1 compresses $L$ activations
@@ -85,7 +86,7 @@ from labml_memory.transformer_xl import TransformerXL
 # ## The memory
 #
 # Per layer: the memory $m$ (`memory`, the layer's raw inputs, as in Transformer-XL), the
-# compressed memory $cm$ (`compressed`) and, for most-used compression only, the usage score
+# compressed memory $\mathit{cm}$ (`compressed`) and, for most-used compression only, the usage score
 # of every memory slot (`usage`), which travels with the slot until it is compressed.
 @dataclass
 class CompressiveMemory(MemoryState):
@@ -133,7 +134,7 @@ def check_compression(segment_len: int, rate: int, mem_len: int, compressed_len:
 # ## The model
 #
 # A [Transformer-XL](../transformer_xl/__init__.py) whose memory update also compresses. We
-# subclass it, so the embedding, the layers, $u$, $v$, the sinusoid table and the output head
+# subclass it, so the embedding, the layers, $u$, $w$, the sinusoid table and the output head
 # are the same modules, and only the reading and writing of the memory differ.
 class CompressiveTransformer(TransformerXL):
     r"""
@@ -171,7 +172,7 @@ class CompressiveTransformer(TransformerXL):
         # choice is kept in `self.compression_loss`.
         self.requested_loss = compression_loss
         self.compression_loss = compression_loss if self.compress[0].learnable else 'none'
-        # The auto-encoder's decoder $g$, one per layer, only when it is used.
+        # The auto-encoder's decoder $f_d$, one per layer, only when it is used.
         self.decoders = nn.ModuleList(Decoder(d_model, compression_rate) for _ in range(n_layers)) \
             if self.compression_loss == 'autoencoding' else None
         self.keeps_usage = compression == 'most_used'
@@ -216,11 +217,11 @@ class CompressiveTransformer(TransformerXL):
             x_in = x
             # ### Attention over compressed memory, memory and segment
             #
-            # The context is $[cm \circ m \circ h]$, oldest first, `[B, M_c + M + L, D]`.
+            # The context is $[\mathit{cm} \circ m \circ h]$, oldest first, `[B, M_c + M + L, D]`.
             # Relative positions simply continue through it: a compressed slot gets the
             # distance of its *index* in this sequence, one more than the slot after it.
-            # Distances then count slots, not characters; a slot $k$ places behind the oldest
-            # memory summarises activations roughly $c\,k$ characters further back. We keep the
+            # Distances then count slots, not characters; a slot that sits a few places behind
+            # the oldest memory summarises activations about $c$ times as many characters further back. We keep the
             # index distance for three reasons. A slot stands for $c$ activations (or, for the
             # dilated convolution and most-used, an irregular set of them), so there is no one
             # "true" distance to give it. Index distances depend only on $i - j$, so the same
@@ -263,11 +264,11 @@ class CompressiveTransformer(TransformerXL):
 
     # ### Algorithm 1 for one layer
     #
-    # `mem` ($m_t$), `cmem` ($cm_t$), `x_in` ($h$: this layer's input for the segment).
-    # The joined sequence $[m_t \circ h]$ keeps its last $M$ activations; what overflows
+    # `mem` ($m_\tau$), `cmem` ($\mathit{cm}_\tau$), `x_in` ($h$: this layer's input for the segment).
+    # The joined sequence $[m_\tau \circ h]$ keeps its last $M$ activations; what overflows
     # is `old_mem`, rounded down to whole groups of $c$ (the remainder stays in memory one
     # segment longer). In the steady state of training, with $M \ge L$, `old_mem` is
-    # exactly $m_t[:L]$.
+    # exactly $m_\tau[:L]$.
     def _update_layer(self, n, mem, cmem, usage, x_in, seg_usage):
         joined = torch.cat([mem, x_in.detach()], dim=1)
         overflow = max(0, joined.shape[1] - self.mem_len[n])
@@ -292,7 +293,7 @@ class CompressiveTransformer(TransformerXL):
             # through $f_c$ is what trains it. The trainer detaches it after each step.
             if self.compression_loss != 'bptt' or not self.training:
                 new_cm = new_cm.detach()
-            # $cm_{t+1} = [cm_t \circ \texttt{new\_cm}]_{[-M_c:]}$
+            # $\mathit{cm}_{\tau+1} = [\mathit{cm}_\tau \circ \texttt{new\_cm}]_{[-M_c:]}$
             cmem = torch.cat([cmem, new_cm], dim=1)
             cmem = cmem[:, max(0, cmem.shape[1] - self.compressed_len):]
         return kept, cmem, usage, loss

@@ -27,7 +27,7 @@ Left to right is oldest to newest: six buckets of compressed slots, six of memor
 current segment. Each bar is the attention weight a single key of that bucket receives on
 average, so a bar is comparable with every other bar whatever the sizes of the parts.
 
-* A weight of $1 / K$ (here $K = M_c + M + L$ keys) is what a query that looked
+* A weight of $1 / (M_c + M + L)$, one over the number of keys, is what a query that looked
   everywhere equally would give; bars above it are read more than chance.
 * The rightmost buckets are the recent characters of the segment itself; in character-level
   text they dominate, because the next character depends most on the last few.

@@ -19,7 +19,7 @@ and three ways to train the learnable ones; this page implements all of them.
 | `compression_loss=` | what trains $f_c$ |
 |---|---|
 | `attention` | Algorithm 2: reconstruct the *attention output* over `old_mem` from the compressed slots |
-| `autoencoding` | reconstruct `old_mem` itself through a learned decoder $g$ |
+| `autoencoding` | reconstruct `old_mem` itself through a learned decoder $f_d$ |
 | `bptt` | nothing extra: the language-model loss reaches $f_c$ through the compressed memory |
 
 Pooling and most-used have no parameters, so none of the losses has anything to train in them:
@@ -60,8 +60,8 @@ COMPRESSION_LOSSES = ('attention', 'autoencoding', 'bptt', 'none')
 
 # ## The common interface
 #
-# Every $f_c$ maps `old_mem`, `[batch, e, d_model]` with $e$ a multiple of $c$, to
-# `[batch, e / c, d_model]`. `usage`, `[batch, e]`, is only read by most-used. `learnable`
+# Every $f_c$ maps `old_mem`, `[batch, E, d_model]` with $E$ a multiple of $c$, to
+# `[batch, E / c, d_model]`. `usage`, `[batch, E]`, is only read by most-used. `learnable`
 # tells the model whether a compression loss has anything to train.
 class Compression(nn.Module):
     learnable = False
@@ -71,7 +71,7 @@ class Compression(nn.Module):
         self.d_model, self.rate = d_model, rate
 
     def groups(self, old_mem: torch.Tensor) -> torch.Tensor:
-        # Split the time axis into consecutive groups of $c$. `[batch, e / c, c, d_model]`
+        # Split the time axis into consecutive groups of $c$. `[batch, E / c, c, d_model]`
         batch, length, d = old_mem.shape
         if length % self.rate != 0:
             raise ValueError(f"cannot compress {length} activations at rate {self.rate}: "
@@ -115,14 +115,14 @@ class Conv(Compression):
 
     def forward(self, old_mem, usage=None):
         self.groups(old_mem)  # only to check the length
-        # `[batch, d, e]` → `[batch, d, e / c]` → `[batch, e / c, d]`
+        # `[batch, d, E]` → `[batch, d, E / c]` → `[batch, E / c, d]`
         return self.conv(old_mem.transpose(1, 2)).transpose(1, 2)
 
 
 # ## Dilated convolution
 #
 # First a length-preserving convolution with two taps $c$ apart,
-# $y_t = W_a x_t + W_b x_{t-c}$, padded with zeros on the left so that position $t$ never
+# $x'_p = W_a x_p + W_b x_{p-c}$, padded with zeros on the left so that position $p$ never
 # reads the future and the first group reads nothing before the chunk being compressed.
 # Then the strided convolution above. Slot $i$ reads activations $c(i-1) \dots c(i+1)-1$:
 # its own group and the previous one.
@@ -137,15 +137,15 @@ class DilatedConv(Compression):
     def forward(self, old_mem, usage=None):
         self.groups(old_mem)
         x = old_mem.transpose(1, 2)
-        # Causal padding of $c$ steps keeps the length at $e$. `[batch, d, e]`
+        # Causal padding of $c$ steps keeps the length at $E$. `[batch, d, E]`
         x = self.dilated(F.pad(x, (self.rate, 0)))
-        # `[batch, e / c, d]`
+        # `[batch, E / c, d]`
         return self.strided(x).transpose(1, 2)
 
 
 # ## Most-used
 #
-# Keep the $e / c$ activations with the highest usage and drop the rest, *without* reordering:
+# Keep the $E / c$ activations with the highest usage and drop the rest, *without* reordering:
 # the compressed memory stays in time order, which its relative positions assume. `topk`
 # returns indices sorted by score, so we sort them back by position before gathering.
 class MostUsed(Compression):
@@ -156,7 +156,7 @@ class MostUsed(Compression):
                              f"{tuple(old_mem.shape[:2])}, got "
                              f"{None if usage is None else tuple(usage.shape)}")
         keep = old_mem.shape[1] // self.rate
-        # `[batch, e / c]`, positions in increasing order
+        # `[batch, E / c]`, positions in increasing order
         index = usage.topk(keep, dim=1).indices.sort(dim=1).values
         return old_mem.gather(1, index[:, :, None].expand(-1, -1, old_mem.shape[2]))
 
@@ -219,7 +219,7 @@ def attention_reconstruction_loss(attention_layer: nn.Module, residual: Residual
     q = attention_layer.query(h, detached=True)                            # [B, H, L, d_k]
 
     def attend(memory: torch.Tensor) -> torch.Tensor:
-        k = attention_layer.key(memory, detached=True)                     # [B, H, e or e/c, d_k]
+        k = attention_layer.key(memory, detached=True)                     # [B, H, E or E/c, d_k]
         v = attention_layer.value(memory, detached=True)
         return attention_with_weights(q, k, v)[0]                          # [B, H, L, d_k]
 
@@ -231,18 +231,18 @@ def attention_reconstruction_loss(attention_layer: nn.Module, residual: Residual
 
 # ## The auto-encoding loss
 #
-# $\| \texttt{old\_mem} - g(f_c(\texttt{old\_mem})) \|^2$ with a learned decoder $g$: a
+# $\| \texttt{old\_mem} - f_d(f_c(\texttt{old\_mem})) \|^2$ with a learned decoder $f_d$: a
 # transposed convolution with kernel = stride = $c$ that expands each slot back into $c$
 # activations. It asks the slots to keep *everything* about the memories, which is lossless in
 # intent but spends capacity on details attention never reads (the paper finds it worse than
-# attention reconstruction). It trains $f_c$ and $g$; `old_mem` is a constant.
+# attention reconstruction). It trains $f_c$ and $f_d$; `old_mem` is a constant.
 class Decoder(nn.Module):
     def __init__(self, d_model: int, rate: int):
         super().__init__()
         self.expand = nn.ConvTranspose1d(d_model, d_model, kernel_size=rate, stride=rate)
 
     def forward(self, compressed: torch.Tensor) -> torch.Tensor:
-        # `[batch, e / c, d]` → `[batch, e, d]`
+        # `[batch, E / c, d]` → `[batch, E, d]`
         return self.expand(compressed.transpose(1, 2)).transpose(1, 2)
 
 

@@ -110,8 +110,8 @@ def split(data: torch.Tensor, train_fraction: float = 0.9) -> Tuple[torch.Tensor
 # A memory model must see consecutive segments of the *same* text in consecutive calls,
 # otherwise its memory describes the wrong context. So rather than sampling random windows,
 # we cut the text into `batch_size` long contiguous streams, one per row of the batch, and
-# walk all of them forward together, one segment of `seq_len` characters per step. Row $b$
-# of batch $t + 1$ continues exactly where row $b$ of batch $t$ stopped:
+# walk all of them forward together, one segment of `seq_len` characters per step. Each row
+# of batch $\tau + 1$ continues exactly where the same row of batch $\tau$ stopped:
 #
 # ```
 # stream 0: [seg 0][seg 1][seg 2] ...
@@ -135,7 +135,7 @@ class SequentialStreams:
         self.seq_len = seq_len
         # `[batch, stream_len + 1]`: one extra column so the last target exists.
         # Cut the text into `batch_size` equal streams, dropping the last few characters
-        # that do not fill a stream; stream $b$ starts at character $b \times$ `stream_len`.
+        # that do not fill a stream; stream `b` starts at character `b * stream_len`.
         usable = stream_len * batch_size
         rows = slice(None) if rows is None else rows
         self.inputs = data[:usable].view(batch_size, stream_len)[rows]

@@ -7,41 +7,43 @@ r"""
 Transformer-XL remembers the last few hundred positions *verbatim* and forgets everything
 older; its memory grows with how far back it can see. Infini-attention keeps instead a
 **compressive memory of fixed size** in every attention head of every layer: a matrix
-$M \in \mathbb{R}^{d_k \times d_v}$ and a normaliser $z \in \mathbb{R}^{d_k}$, which
+$\mathcal{M} \in \mathbb{R}^{d_k \times d_v}$ and a normaliser $z \in \mathbb{R}^{d_k}$, which
 together are a *linear-attention* summary of every key and value the head has ever seen.
 However long the text, a head keeps $d_k \times (d_v + 1)$ numbers.
 
 Inside a segment the head does ordinary causal softmax attention, $A_{dot}$. It also asks
 the memory what the previous segments held, through the same queries passed through a
-positive feature map $\sigma(x) = \mathrm{ELU}(x) + 1$:
+positive feature map $\phi(x) = \mathrm{ELU}(x) + 1$:
 
-$$A_{mem} = \frac{\sigma(Q)\, M_{s-1}}{\sigma(Q)\, z_{s-1}}$$
+$$A_{mem} = \frac{\phi(Q)\, \mathcal{M}_{\tau-1}}{\phi(Q)\, z_{\tau-1}}$$
 
 and only then writes the current segment into the memory, either by the **linear** rule
 
-$$M_s = M_{s-1} + \sigma(K)^\top V, \qquad z_s = z_{s-1} + \sum_{t=1}^{L} \sigma(K_t)$$
+$$\mathcal{M}_\tau = \mathcal{M}_{\tau-1} + \phi(K)^\top V, \qquad z_\tau = z_{\tau-1} + \sum_{t=1}^{L} \phi(K_t)$$
 
-(the paper's segment length $N$ is written $L$ here, as on every page of the site; see the
-[notation](../__init__.py#notation))
+(the paper writes $N$ for the segment length, $s$ for the segment, $M_s$ for the memory
+and $\sigma$ for the feature map; here they are $L$, $\tau$, $\mathcal{M}_\tau$ and $\phi$, as in
+the site's [notation](../__init__.py#notation), where $M$ is a memory's length and $\sigma$ a
+standard deviation)
 
 or by the **delta** rule, which first subtracts what the memory would already return for
 those keys, so that a value it already holds is not written twice:
 
-$$M_s = M_{s-1} + \sigma(K)^\top \Big(V - \frac{\sigma(K) M_{s-1}}{\sigma(K) z_{s-1}}\Big)$$
+$$\mathcal{M}_\tau = \mathcal{M}_{\tau-1} + \phi(K)^\top \Big(V - \frac{\phi(K) \mathcal{M}_{\tau-1}}{\phi(K) z_{\tau-1}}\Big)$$
 
 A learned scalar $\beta$ per head mixes the two readings (equation 10 of the paper):
 
 $$A = \mathrm{sigmoid}(\beta) \odot A_{mem} + \big(1 - \mathrm{sigmoid}(\beta)\big) \odot A_{dot}$$
 
-and the heads are concatenated and projected, $O = [A^1; \dots; A^H] W_O$, as in any
+and the heads are concatenated and projected, $[A^1; \dots; A^H] W_O$, as in any
 multi-head attention. The rest of the model is a standard transformer built from the shared
 [attention](../attention.py), [feed-forward](../feed_forward.py),
 [residual](../residual.py) and [embedding](../embedding.py) blocks, and it follows the
-[protocol](../protocol.py): the memory is an `InfiniMemory`, one $(M, z)$ pair per layer.
+[protocol](../protocol.py): the memory is an `InfiniMemory`, one $(\mathcal{M}, z)$ pair per layer.
 
 Public ports of this paper (there is no official code) have disagreed with it and with each
 other; each pitfall users reported is answered by a line below and checked by a test:
-$\sigma$ applied to both $Q$ and $K$; the denominator is a dot product per query, not a
+$\phi$ applied to both $Q$ and $K$; the denominator is a dot product per query, not a
 broadcast $z$; one memory per layer and per head; the memory kept in float32; a defined
 value on the first segment; the gate convention of equation 10 ($\mathrm{sigmoid}(\beta)$
 weighs the *memory*).
@@ -53,8 +55,8 @@ weighs the *memory*).
   rotate the local attention's queries and keys by their position *within the segment*
   ([RoPE](https://arxiv.org/abs/2104.09864), on the shared sinusoid frequencies of
   [positional](../positional.py)) and feed the memory the un-rotated $Q$ and $K$.
-* **First segment.** The paper leaves $M_0$, $z_0$ and the value of $0/0$ unstated. We start
-  from $M_0 = 0$, $z_0 = 0$ and clamp the denominator from below by `eps`, which makes
+* **First segment.** The paper leaves $\mathcal{M}_0$, $z_0$ and the value of $0/0$ unstated. We start
+  from $\mathcal{M}_0 = 0$, $z_0 = 0$ and clamp the denominator from below by `eps`, which makes
   $A_{mem} = 0$ exactly while the memory is empty; the gate still applies, so on the first
   segment the head outputs $(1 - \mathrm{sigmoid}(\beta)) A_{dot}$.
 * **Gate initialisation** $\beta = 0$ (an even mix), which the paper does not specify; see the gate's note.
@@ -63,8 +65,8 @@ weighs the *memory*).
   frequency-sort runs decays every parameter, $\beta$ included, at its `weight_decay` of
   0.01, which pulls the gate gently back towards the even mix.
 * **Gradients across segments are an option.** The paper back-propagates through 16
-  segments. `memory_grad=True` keeps $(M, z)$ differentiable so the trainer's `unroll=k` does
-  the same across $k$ segments; by default the state is detached at every segment boundary,
+  segments. `memory_grad=True` keeps $(\mathcal{M}, z)$ differentiable so the trainer's `unroll=U` does
+  the same across $U$ segments; by default the state is detached at every segment boundary,
   which is cheaper and is what inference does anyway.
 * **Pre-LN, GELU, no biases on $W_Q, W_K, W_V$**, as in our other models; `norm='post'` and
   `activation='relu'` are there. The paper's models are much larger (12 layers, 8 heads of 128,
@@ -94,14 +96,14 @@ UPDATE_RULES = ('linear', 'delta')
 
 # ## The memory
 #
-# One pair $(M, z)$ per layer, each with one slice per head. Its size depends on the widths
+# One pair $(\mathcal{M}, z)$ per layer, each with one slice per head. Its size depends on the widths
 # only, never on how many segments have been read: that is the whole point, and a test
 # checks it after one and after a thousand segments. The tensors are float32 whatever the
 # model computes in, because $z$ is a running *sum* over every token ever seen and a 16-bit
 # float would overflow long before a long book ends (one of the reported pitfalls).
 @dataclass
 class InfiniMemory(MemoryState):
-    # $M$ for each layer, `[batch, heads, d_k, d_v]`
+    # $\mathcal{M}$ for each layer, `[batch, heads, d_k, d_v]`
     m: List[torch.Tensor]
     # $z$ for each layer, `[batch, heads, d_k]`
     z: List[torch.Tensor]
@@ -112,30 +114,31 @@ class InfiniMemory(MemoryState):
         return d_k * (d_v + 1)
 
 
-# ## The feature map $\sigma$
+# ## The feature map
 #
-# Linear attention replaces $\exp(q^\top k)$ by $\sigma(q)^\top \sigma(k)$ for a feature map
+# Linear attention replaces $\exp(q^\top k)$ by $\phi(q)^\top \phi(k)$ for a feature map
 # whose values are positive, so that every similarity is positive and the normaliser can
 # never be negative. The paper follows
 # [Katharopoulos et al. (2020)](https://arxiv.org/abs/2006.16236) with
-# $\sigma(x) = \mathrm{ELU}(x) + 1$: the identity plus one for $x > 0$, $e^x$ below.
+# $\phi(x) = \mathrm{ELU}(x) + 1$: the identity plus one for $x > 0$, $e^x$ below. The code keeps
+# the paper's letter for it, `sigma`.
 def sigma(x: torch.Tensor) -> torch.Tensor:
     return F.elu(x) + 1.0
 
 
 # ## Reading the memory
 #
-# $$A_{mem} = \frac{\sigma(Q) M_{s-1}}{\sigma(Q) z_{s-1}}$$
+# $$A_{mem} = \frac{\phi(Q) \mathcal{M}_{\tau-1}}{\phi(Q) z_{\tau-1}}$$
 #
 # The numerator is `[L, d_k] @ [d_k, d_v]`; the denominator is a *matrix-vector* product,
 # one scalar per query, which we keep as a column so that it divides each query's row. (A
 # port that divides by $z$ broadcast over the channels computes something else entirely.)
 # Written out, query $i$ receives
-# $\sum_j \sigma(q_i)^\top \sigma(k_j)\, v_j \,/\, \sum_j \sigma(q_i)^\top \sigma(k_j)$
+# $\sum_j \phi(q_i)^\top \phi(k_j)\, v_j \,/\, \sum_j \phi(q_i)^\top \phi(k_j)$
 # over every key $j$ of every earlier segment: normalised linear attention, which is
 # exactly what the first test computes directly from the stored keys and values.
 #
-# The clamp is our answer to the first segment: there $M = 0$ and $z = 0$, so the
+# The clamp is our answer to the first segment: there $\mathcal{M} = 0$ and $z = 0$, so the
 # numerator is exactly zero and the clamped denominator turns $0/0$ into $0$. Afterwards
 # the denominator is a sum of positive terms and the clamp never binds in practice.
 def retrieve(sigma_q: torch.Tensor, m: torch.Tensor, z: torch.Tensor, eps: float) -> torch.Tensor:
@@ -147,11 +150,11 @@ def retrieve(sigma_q: torch.Tensor, m: torch.Tensor, z: torch.Tensor, eps: float
 
 # ## Writing the memory
 #
-# Both rules add $\sigma(K)^\top(\cdot)$, an outer product per token summed over the
-# segment, and both add $\sum_t \sigma(K_t)$ to $z$. They differ in what is written.
+# Both rules add $\phi(K)^\top(\cdot)$, an outer product per token summed over the
+# segment, and both add $\sum_t \phi(K_t)$ to $z$. They differ in what is written.
 # The **linear** rule writes $V$. The **delta** rule writes $V$ minus what the memory
-# already returns for these keys, $\sigma(K) M_{s-1} / \sigma(K) z_{s-1}$; a value the memory
-# already holds therefore leaves $M$ untouched (the second test), while $z$ still counts
+# already returns for these keys, $\phi(K) \mathcal{M}_{\tau-1} / \phi(K) z_{\tau-1}$; a value the memory
+# already holds therefore leaves $\mathcal{M}$ untouched (the second test), while $z$ still counts
 # the keys. On the first segment the retrieved term is $0$ (the clamp again), so both rules
 # write the same thing.
 def update(m: torch.Tensor, z: torch.Tensor, sigma_k: torch.Tensor, v: torch.Tensor,
@@ -159,17 +162,17 @@ def update(m: torch.Tensor, z: torch.Tensor, sigma_k: torch.Tensor, v: torch.Ten
     # `sigma_k`: `[B, H, L, d_k]`, `v`: `[B, H, L, d_v]`
     if rule == 'delta':
         v = v - retrieve(sigma_k, m, z, eps)
-    # $M_s$: `[B, H, d_k, d_v]`
+    # $\mathcal{M}_\tau$: `[B, H, d_k, d_v]`
     m = m + sigma_k.transpose(-2, -1) @ v
-    # $z_s$: `[B, H, d_k]`
+    # $z_\tau$: `[B, H, d_k]`
     z = z + sigma_k.sum(dim=-2)
     return m, z
 
 
 # ## Positions for the local attention
 #
-# Rotary embedding: the pair of channels $(c, c + d_k/2)$ of a query or key at position $p$
-# is rotated by the angle $p\,\theta_c$, with $\theta_c$ the sinusoid table's frequencies.
+# Rotary embedding: the pair of channels $(\kappa, \kappa + d_k/2)$ of a query or key at position $p$
+# is rotated by the angle $p\,\theta_\kappa$, with $\theta_\kappa$ the sinusoid table's frequencies.
 # The dot product of a rotated query and a rotated key then depends on their *distance*
 # only, so the segment's absolute offset in the text does not matter. It is applied to the
 # local attention alone: the memory sums keys from every segment, where "position within
@@ -199,9 +202,9 @@ class InfiniAttention(nn.Module):
         self.value = HeadProjection(d_model, heads, d_k, bias=False)
         # $W_O$
         self.output = nn.Linear(d_model, d_model, bias=False)
-        # ### The gate $\beta$
+        # ### The gate
         #
-        # One learned scalar per head. Equation 10 weighs the *memory* by
+        # One learned scalar $\beta$ per head. Equation 10 weighs the *memory* by
         # $\mathrm{sigmoid}(\beta)$; some ports weigh the local attention by it instead,
         # which flips what a trained $\beta$ means. We start at $\beta = 0$: an even mix,
         # and the point where $\mathrm{sigmoid}$ is steepest ($\mathrm{sigmoid}'(0) = 1/4$), so
@@ -220,7 +223,7 @@ class InfiniAttention(nn.Module):
                 return_parts: bool = False):
         r"""
         `x` is what the sub-layer reads, `[B, L, D]`; `m`, `z` this layer's memory. Returns
-        the output `[B, L, D]` and the updated $(M_s, z_s)$; with `return_parts`, also the
+        the output `[B, L, D]` and the updated $(\mathcal{M}_\tau, z_\tau)$; with `return_parts`, also the
         two readings $A_{mem}$ and $A_{dot}$ for the tests.
         """
         seq_len = x.shape[1]
@@ -233,8 +236,8 @@ class InfiniAttention(nn.Module):
                           dropout=self.dropout if self.training else 0.0)
         # ### Memory: read, then write
         #
-        # The memory sees the *un-rotated* $Q$, $K$ through $\sigma$, in float32. Reading
-        # comes first, from $M_{s-1}$: the current segment is the local attention's business,
+        # The memory sees the *un-rotated* $Q$, $K$ through $\phi$, in float32. Reading
+        # comes first, from $\mathcal{M}_{\tau-1}$: the current segment is the local attention's business,
         # and reading after writing would let a query see keys after it, breaking causality.
         sigma_q, sigma_k = sigma(q.float()), sigma(k.float())
         a_mem = retrieve(sigma_q, m, z, self.eps)                 # [B, H, L, d_v]
@@ -272,8 +275,8 @@ class InfiniTransformer(MemoryLanguageModel):
     A language model whose every attention layer is Infini-attention.
 
     * `update_rule`: `'linear'` or `'delta'` (the paper's "Linear" and "Linear + Delta").
-    * `memory_grad`: keep $(M, z)$ differentiable across segments, so that the trainer's
-      `unroll=k` back-propagates through the memory over $k$ segments; detached otherwise.
+    * `memory_grad`: keep $(\mathcal{M}, z)$ differentiable across segments, so that the trainer's
+      `unroll=U` back-propagates through the memory over $U$ segments; detached otherwise.
     * `gate_init`: the starting $\beta$ of every head; `eps`: the denominator's floor.
     * `norm`: `'pre'` (default) or `'post'`; `activation`: `'gelu'` or `'relu'`.
     """
@@ -303,7 +306,7 @@ class InfiniTransformer(MemoryLanguageModel):
         self.head = OutputHead(d_model, vocab_size, final_norm=(norm == 'pre'))
 
     def empty_memory(self, batch: int, device) -> InfiniMemory:
-        r"""$M_0 = 0$, $z_0 = 0$ for every layer: the start of a stream."""
+        r"""$\mathcal{M}_0 = 0$, $z_0 = 0$ for every layer: the start of a stream."""
         shape = (batch, self.heads, self.d_k)
         return InfiniMemory([torch.zeros(*shape, self.d_k, device=device) for _ in self.layers],
                             [torch.zeros(*shape, device=device) for _ in self.layers])
@@ -324,7 +327,7 @@ class InfiniTransformer(MemoryLanguageModel):
         new_memory = InfiniMemory(ms, zs)
         # ### Where gradients stop
         #
-        # Detached by default: the next segment treats $(M_s, z_s)$ as constants. With
+        # Detached by default: the next segment treats $(\mathcal{M}_\tau, z_\tau)$ as constants. With
         # `memory_grad` the graph is kept, and the trainer detaches after its `unroll`
         # segments (back-propagation through the memory, as the paper trains).
         if not self.memory_grad:

@@ -5,10 +5,10 @@ The ∞-former's long-term memory is not a list of vectors but a *function of ti
 the model has read is squeezed onto the interval $t \in [0, 1]$ (the oldest text near $0$,
 the newest near $1$) and described by a signal
 
-$$\bar X(t) = B^\top \psi(t), \qquad \psi(t) \in \mathbb{R}^J, \quad B \in \mathbb{R}^{J \times e},$$
+$$\bar X(t) = B^\top \psi(t), \qquad \psi(t) \in \mathbb{R}^J, \quad B \in \mathbb{R}^{J \times d},$$
 
 a weighted sum of $J$ fixed bumps $\psi_j$. Only the coefficients $B$ are stored, so the
-memory costs $J \times e$ numbers however much text went into it. This page holds the three
+memory costs $J \times d$ numbers however much text went into it. This page holds the three
 pieces of mathematics the [model](__init__.py) builds on:
 
 1. the **basis** $\psi$: Gaussian bumps of a few widths, spread evenly over $[0, 1]$;
@@ -34,10 +34,10 @@ from torch import nn
 SQRT_2PI = math.sqrt(2.0 * math.pi)
 
 
-# ## The basis functions $\psi$
+# ## The basis functions
 #
-# $\psi_j(t) = \mathcal{N}(t; c_j, s_j^2)$, a Gaussian density with centre $c_j$ and width
-# $s_j$. The paper's code uses two widths and gives each half of the functions, with the
+# $\psi_j(t) = \mathcal{N}(t; \mu_j, \sigma_j^2)$, a Gaussian density with centre $\mu_j$ and
+# width $\sigma_j$. The paper's code uses two widths and gives each half of the functions, with the
 # centres of each half spread evenly over $[0, 1]$; narrow bumps carry detail, wide ones fill
 # the gaps between centres so the fit never has holes. We accept any number of widths and
 # split $J$ evenly between them, so $J$ must be a multiple of the number of widths.
@@ -82,7 +82,7 @@ class GaussianBasis(nn.Module):
 
 # ## The ridge fit
 #
-# Given $L$ vectors $X \in \mathbb{R}^{L \times e}$ placed at times $t_1, \dots, t_L$, the
+# Given $L$ vectors $X \in \mathbb{R}^{L \times d}$ placed at times $t_1, \dots, t_L$, the
 # coefficients are the multivariate ridge regression
 #
 # $$B = \arg\min_B \|F^\top B - X\|_F^2 + \lambda \|B\|_F^2, \qquad
@@ -111,31 +111,31 @@ def ridge_matrix(basis: GaussianBasis, positions: torch.Tensor, ridge: float) ->
 
 def fit(g: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     r"""
-    $B = G^\top X$: `g` is `[L, J]` (or `[batch, L, J]`), `x` is `[batch, L, e]`;
-    the coefficients are `[batch, J, e]`.
+    $B = G^\top X$: `g` is `[L, J]` (or `[batch, L, J]`), `x` is `[batch, L, d]`;
+    the coefficients are `[batch, J, d]`.
     """
     return g.transpose(-2, -1) @ x
 
 
 def evaluate(basis: GaussianBasis, coefficients: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     r"""
-    The signal at given times, $\bar X(t) = B^\top \psi(t)$: `coefficients` `[batch, J, e]`,
-    `t` `[T]` or `[batch, T]`; the result is `[batch, T, e]`.
+    The signal at given times, $\bar X(t) = B^\top \psi(t)$: `coefficients` `[batch, J, d]`,
+    `t` `[T]` or `[batch, T]`; the result is `[batch, T, d]`.
     """
     return basis(t) @ coefficients
 
 
 # ## The expectation of each basis function under a Gaussian
 #
-# Continuous attention reads the signal through a density $p(t) = \mathcal{N}(t; \mu, \sigma^2)$:
+# Continuous attention reads the signal through a density $\mathcal{N}(t; \mu, \sigma^2)$ over time:
 #
-# $$\mathbb{E}_{p}[\bar X(t)] = B^\top\, \mathbb{E}_{p}[\psi(t)] = B^\top r,
-#   \qquad r_j = \int \mathcal{N}(t; \mu, \sigma^2)\, \mathcal{N}(t; c_j, s_j^2)\, dt.$$
+# $$\mathbb{E}_{t \sim \mathcal{N}(\mu, \sigma^2)}[\bar X(t)] = B^\top\, \mathbb{E}_{t \sim \mathcal{N}(\mu, \sigma^2)}[\psi(t)] = B^\top r,
+#   \qquad r_j = \int \mathcal{N}(t; \mu, \sigma^2)\, \mathcal{N}(t; \mu_j, \sigma_j^2)\, dt.$$
 #
 # The integral of a product of two Gaussian densities is itself a Gaussian density, evaluated
 # at the difference of the means with the variances added:
 #
-# $$r_j = \mathcal{N}(\mu; c_j, \sigma^2 + s_j^2).$$
+# $$r_j = \mathcal{N}(\mu; \mu_j, \sigma^2 + \sigma_j^2).$$
 #
 # No numerical integration, no grid over $t$: one exponential per query and basis function.
 # The integral runs over the whole real line, not just $[0, 1]$; the paper does the same,
@@ -209,8 +209,9 @@ def kl_to_prior(mu: torch.Tensor, variance: torch.Tensor, sigma_0: float,
 # ## Sticky memories: where did the attention go?
 #
 # Split $[0, 1]$ into `bins` equal bins and measure, per stream, how much of every density
-# fell in each: the mass of $\mathcal{N}(\mu, \sigma^2)$ between edges $a$ and $b$ is
-# $\Phi\big(\frac{b - \mu}{\sigma}\big) - \Phi\big(\frac{a - \mu}{\sigma}\big)$.
+# fell in each: the mass of $\mathcal{N}(\mu, \sigma^2)$ between edges $t_a$ and $t_b$ is
+# $\Phi\big(\frac{t_b - \mu}{\sigma}\big) - \Phi\big(\frac{t_a - \mu}{\sigma}\big)$, with $\Phi$ the standard
+# normal distribution function.
 # Summed over heads and queries and normalised, this is the histogram that decides where
 # the next update samples the old signal. A floor (`eps`, relative to a uniform share) keeps
 # every bin reachable, so a region nobody looked at is compressed hard but never erased at
@@ -232,10 +233,11 @@ def attention_histogram(mu: torch.Tensor, variance: torch.Tensor, bins: int,
 
 # ## Sampling times from the histogram
 #
-# We draw the $M$ times by inverting the histogram's cumulative distribution, treating the
-# density as constant inside each bin: a quantile $u$ that lands in bin $b$ maps to
-# $t = (b + (u - C_b) / p_b) / n_{bins}$, where $C_b$ is the mass before bin $b$. The quantiles
-# are *stratified*: $u_m = (m + \xi_m) / M$, with $\xi_m$ uniform in $[0, 1)$ when training and
+# We draw the $P$ times by inverting the histogram's cumulative distribution, treating the
+# density as constant inside each bin: a quantile `u` that lands in bin `b` maps to the time
+# `(b + (u - before) / histogram[b]) / bins`, where `before` is the mass of the bins before
+# `b`. The quantiles are *stratified*, one in each of $P$ equal slices of $[0, 1)$: the
+# `i`-th is `(i + offset) / n_samples`, with `offset` uniform in $[0, 1)$ when training and
 # $\tfrac12$ when evaluating. Three consequences:
 #
 # * the times come out sorted, so the old signal keeps its order when it is squeezed;
@@ -250,7 +252,7 @@ def sample_times(histogram: torch.Tensor, n_samples: int, stochastic: bool,
                          dtype=histogram.dtype) if stochastic
               else torch.full((batch, n_samples), 0.5, device=histogram.device, dtype=histogram.dtype))
     u = (torch.arange(n_samples, device=histogram.device, dtype=histogram.dtype) + offset) / n_samples
-    # $C_b$ at the right edge of each bin, `[batch, bins]`
+    # The mass up to the right edge of each bin, `[batch, bins]`
     cdf = histogram.cumsum(-1)
     b = torch.searchsorted(cdf, u.contiguous()).clamp(max=bins - 1)
     before = torch.gather(cdf, 1, b) - torch.gather(histogram, 1, b)

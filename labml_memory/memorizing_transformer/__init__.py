@@ -9,11 +9,13 @@ all of them, so its reach grows only as fast as its attention cost. The Memorizi
 Transformer keeps a Transformer-XL stack and gives **one layer near the top** a second,
 much larger memory: every (key, value) pair that layer has ever computed, up to a bound of
 $C$ pairs per stream and head. That memory is *external*: nothing is learned in it and no
-gradient reaches it. It is a table of vectors in a nearest-neighbour index, and each query
-reads only the $k$ entries that match it best:
+gradient reaches it.
+
+It is a table of vectors in a nearest-neighbour index, and each query reads only the $k$
+entries that match it best:
 
 $$\mathcal{K}_i = \mathrm{top}\text{-}k_j \; \hat q_i^\top \hat k_j, \qquad
-v_{m,i} = \sum_{j \in \mathcal{K}_i} \mathrm{softmax}_j\big(s\, \hat q_i^\top \hat k_j\big)\, v_j$$
+v_{m,i} = \sum_{j \in \mathcal{K}_i} \mathrm{softmax}_j\big(\gamma\, \hat q_i^\top \hat k_j\big)\, v_j$$
 
 with $\hat q = q / \lVert q \rVert$ and $\hat k = k / \lVert k \rVert$. Every query gets a
 retrieved set of its own, so this is not one attention over a shared context: it is $k$ keys
@@ -24,14 +26,6 @@ cache and the current segment, $v_c$, and a learned scalar gate per head mixes t
 readings:
 
 $$v = g \odot v_m + (1 - g) \odot v_c, \qquad g = \mathrm{sigmoid}(b_g)$$
-
-```
- segment tokens ─► XL layers ─► kNN layer ──────────────────► XL layers ─► logits
-                                  │   ▲  top-k (k̂, v) per query
-                    (k̂, v) of the │   │
-                    segment, after└─► faiss index per stream and head, FIFO, C pairs
-                    the read
-```
 
 After the layer has read, the segment's own normalised keys and values are appended, and
 when a stream's table holds $C$ pairs the oldest are dropped. Keys and queries are
@@ -58,7 +52,7 @@ keys and values and a per-stream counter, all plain tensors.
   fixed and nothing is stale.
 * **Normalisation on the memory reading only, with a learned scale.** The local reading is
   Transformer-XL's attention, unchanged from the other layers. The memory reading scores
-  $s\,\hat q^\top \hat k$ with a learned per-head scale $s$ (started at $\sqrt{d_k}$, so a
+  $\gamma\,\hat q^\top \hat k$ with a learned per-head scale $\gamma$ (started at $\sqrt{d_k}$, so a
   perfect match scores like a typical unnormalised one), since a cosine alone lies in
   $[-1, 1]$ and would make every softmax nearly flat. Retrieved pairs carry no position
   term, as in the paper.
@@ -84,7 +78,7 @@ keys and values and a per-stream counter, all plain tensors.
 * **Scale.** The paper's models have 12 layers with the kNN layer high in the stack, memories
   of up to 262K tokens and $k = 32$. Ours are sized for a CPU: 4 layers, the kNN layer third
   (`knn_layer = n_layers - 2` by default), $C = 1{,}024$, $k = 32$.
-* Pre-LN, GELU and tied $u$, $v$ by default, as in our [Transformer-XL](../transformer_xl/__init__.py).
+* Pre-LN, GELU and tied $u$, $w$ by default, as in our [Transformer-XL](../transformer_xl/__init__.py).
 
 """
 
@@ -139,18 +133,18 @@ def load_faiss(index: str):
 # * `xl`: each layer's Transformer-XL cache, `[B, M, D]`, as in the
 #   [XL memory](../transformer_xl/__init__.py#the-memory);
 # * `keys`, `values`: the kNN layer's table, `[B, H, N, d_k]`, the normalised keys $\hat k$
-#   and the values $v$ of the last $N \le C$ positions, oldest first. $N$ grows by one segment
-#   per call until it reaches $C$, so `nbytes()` grows with the text up to its bound;
+#   and the values $v$ of the last $C' \le C$ positions (`N` in the shapes), oldest first.
+#   $C'$ grows by one segment per call until it reaches $C$, so `nbytes()` grows with the text up to its bound;
 # * `seen`: `[B]`, how many tokens each stream has read since its last reset.
 #
 # Why per head: each head has its own $W_k$ and $W_q$, so the keys of different heads live
-# in different spaces and a query of head $h$ can only be compared with keys of head $h$.
+# in different spaces and a query of one head can only be compared with keys of the same head.
 # Why per stream: the streams are different places in the text, and a stream may only
 # remember its own past (a query that found a neighbour in another stream would be reading
 # text that, for it, has not been written).
 #
 # Every table is right-aligned: a stream's valid entries are its last
-# $\min(\text{seen}_b, N)$ positions, and the same holds for each XL cache. Appending and
+# $\min(\text{seen}, C')$ positions (`seen` its own count), and the same holds for each XL cache. Appending and
 # evicting are then one concatenation and one slice for all streams at once, and a stream
 # that was reset (`seen` = 0) simply has no valid entries yet, whatever the tensors hold.
 #
@@ -169,7 +163,7 @@ class KNNMemory(MemoryState):
 
     @property
     def size(self) -> int:
-        """$N$, the number of table positions held (the same for every stream)."""
+        """$C'$, the number of table positions held (the same for every stream)."""
         return self.keys.shape[2]
 
     def valid(self, length: int) -> torch.Tensor:
@@ -197,16 +191,16 @@ class KNNMemory(MemoryState):
                        values=emptied(self.values), seen=emptied(self.seen))
 
 
-# ## Finding the top $k$
+# ## Finding the nearest keys
 #
-# For every stream $b$, head $h$ and query $i$, the positions of the $k$ stored keys with the
+# For every stream, head and query $i$, the positions of the $k$ stored keys with the
 # largest $\hat q_i^\top \hat k_j$, among the stream's valid entries. On unit vectors the
 # inner product is the cosine and ranks exactly as the L2 distance does
 # ($\lVert \hat q - \hat k \rVert^2 = 2 - 2 \hat q^\top \hat k$), so an inner-product index
 # on normalised keys is the paper's nearest-neighbour search.
 #
 # Returns `positions` `[B, H, L, k']` into the table and `found` (same shape, boolean), with
-# $k' = \min(k, N)$; a query of a stream holding fewer than $k'$ valid entries has the rest
+# $k' = \min(k, C')$; a query of a stream holding fewer than $k'$ valid entries has the rest
 # marked not found.
 @torch.no_grad()
 def top_k(queries: torch.Tensor, keys: torch.Tensor, valid: torch.Tensor, k: int, index: str,
@@ -254,7 +248,7 @@ def _faiss_top_k(faiss, queries, keys, valid, k, index, hnsw_neighbors, hnsw_ef_
         # is given from 0, so `start` turns its answers back into table positions.
         start, k_b = size - n_valid, min(k, n_valid)
         for h in range(heads):
-            # `IndexFlatIP` compares the query with every key: exact, $O(N d_k)$ per query.
+            # `IndexFlatIP` compares the query with every key: exact, $O(C' d_k)$ per query.
             # `IndexHNSWFlat` walks a graph of links between near keys and visits only part
             # of them; `efSearch` is how many candidates the walk keeps, and it must be at
             # least $k$ or the walk cannot return $k$ answers.
@@ -300,9 +294,9 @@ def measure_recall(queries: torch.Tensor, keys: torch.Tensor, k: int, index: str
 
 # ## Attention over the retrieved pairs
 #
-# $v_{m,i} = \sum_{j \in \mathcal{K}_i} \mathrm{softmax}_j(s\,\hat q_i^\top \hat k_j)\, v_j$,
+# $v_{m,i} = \sum_{j \in \mathcal{K}_i} \mathrm{softmax}_j(\gamma\,\hat q_i^\top \hat k_j)\, v_j$,
 # a softmax over each query's own $k$ pairs. The retrieved keys and values are gathered from
-# the table, which is a constant: gradients reach $\hat q$ and the scale $s$, never the
+# the table, which is a constant: gradients reach $\hat q$ and the scale $\gamma$, never the
 # memory. Pairs not found get a weight of exactly zero, so a query of an empty stream reads
 # $v_m = 0$.
 def read_memory(q_hat: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,
@@ -315,13 +309,13 @@ def read_memory(q_hat: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,
     rows = (positions + torch.arange(batch * heads, device=keys.device).view(batch, heads, 1, 1) * size).reshape(-1)
     k_sel = keys.reshape(-1, d_k).index_select(0, rows).view(batch, heads, q_len, k, d_k)   # [B, H, L, k, d_k]
     v_sel = values.reshape(-1, d_k).index_select(0, rows).view(batch, heads, q_len, k, d_k)
-    # $s\,\hat q_i^\top \hat k_j$ for each query and its own $k$ keys: a batched
+    # $\gamma\,\hat q_i^\top \hat k_j$ for each query and its own $k$ keys: a batched
     # matrix-vector product, `[B, H, L, k]`, rather than the `[B, H, L, N]` of full attention.
     scores = torch.einsum('bhld,bhlkd->bhlk', q_hat.float(), k_sel) * scale[None, :, None, None]
     # A large finite number rather than $-\infty$: a row with nothing found stays defined
     # (uniform), and multiplying by `found` then zeroes it, gradient included.
     weights = scores.masked_fill(~found, -1e30).softmax(dim=-1) * found
-    # $\sum_j w_{ij} v_j$ over the query's own retrieved values.
+    # The weighted sum of the query's own retrieved values $v_j$.
     return torch.einsum('bhlk,bhlkd->bhld', weights, v_sel)                   # [B, H, L, d_k]
 
 
@@ -338,16 +332,16 @@ class KNNAttention(RelativeMultiHeadAttention):
         super().__init__(d_model, heads, dropout, impl)
         self.top_k, self.index = top_k, index
         self.hnsw_neighbors, self.hnsw_ef_search = hnsw_neighbors, hnsw_ef_search
-        # ### The gate $b_g$
+        # ### The gate
         #
         # One learned scalar per head, $g = \mathrm{sigmoid}(b_g)$ weighing the *memory*. It
         # starts at 0, an even mix, where the sigmoid is steepest and the gate moves fastest.
         self.gate_bias = nn.Parameter(torch.full((heads,), float(gate_init)))
-        # ### The scale $s$ of the memory reading
+        # ### The scale of the memory reading
         #
-        # Learned per head through its logarithm, so it stays positive: with $s > 0$ the
-        # softmax ranks pairs as the search does, and the top $k$ by cosine are also the
-        # $k$ with the largest attention weights.
+        # $\gamma$, learned per head through its logarithm (`log_scale`), so it stays positive:
+        # with $\gamma > 0$ the softmax ranks pairs as the search does, and the top $k$ by
+        # cosine are also the $k$ with the largest attention weights.
         self.log_scale = nn.Parameter(torch.full((heads,), 0.5 * float(torch.log(torch.tensor(float(self.d_k))))))
 
     def gate(self) -> torch.Tensor:
@@ -368,7 +362,7 @@ class KNNAttention(RelativeMultiHeadAttention):
         q = self.query(h)                      # [B, H, L, d_k]
         k = self.key(context)                  # [B, H, M + L, d_k]
         val = self.value(context)
-        # ### The local reading $v_c$
+        # ### The local reading
         #
         # Transformer-XL's four terms over the cache and the segment, exactly as in the
         # other layers (see [relative attention](../transformer_xl/__init__.py#relative-multi-head-attention)).
@@ -376,7 +370,7 @@ class KNNAttention(RelativeMultiHeadAttention):
         position_scores = relative_shift(torch.einsum('bhld,hkd->bhlk', q + v[:, None], r))
         local = attention(q + u[:, None], k, val, bias=position_scores * self.scale, mask=mask,
                           dropout=self.dropout.p if self.training else 0.0)
-        # ### The memory reading $v_m$
+        # ### The memory reading
         #
         # Normalise, search, attend. The search is read-only and happens before this
         # segment is written: the segment itself is the local reading's business.
@@ -551,7 +545,7 @@ class MemorizingTransformer(TransformerXL):
         for cache, x, keep in zip(memory.xl, inputs, self.memory_lengths()):
             joined = torch.cat([cache, x.detach()], dim=1)
             caches.append(joined[:, max(0, joined.shape[1] - keep):])
-        # Eviction by slicing keeps the table one contiguous block of the most recent $N$
+        # Eviction by slicing keeps the table one contiguous block of the most recent $C'$
         # positions. A ring buffer would avoid the copy, but the copy is $O(C)$ per segment
         # beside the search's $O(L C)$, and keeping the order "oldest first" is what makes
         # the reset and the masks one comparison each.

@@ -30,12 +30,12 @@ range of a 6-layer model on Tiny Shakespeare, {{ result memory_depth seeds }} ea
 validation loss beside its memory state's size, so the trade the paper describes can be read
 off one table.
 
-For a model with $N$ layers, batch $B$, width $d$, long length $M_{long}$ and short length
-$M_{short}$, with $n$ long-range layers, the state holds
+For a model with $N$ layers of width $d$, long length $M_{long}$ and short length
+$M_{short}$, with $N_{long}$ long-range layers, the state of one stream holds
 
-$$B \cdot d \cdot \big(n \, M_{long} + (N - n) \, M_{short}\big)$$
+$$d \cdot \big(N_{long} \, M_{long} + (N - N_{long}) \, M_{short}\big)$$
 
-numbers, against $B \cdot d \cdot N M_{long}$ for the plain model.
+numbers, against $d \cdot N M_{long}$ for the plain model.
 
 ## Deviations from the paper
 
@@ -60,10 +60,10 @@ PLACEMENTS = ('first', 'interleaved', 'last')
 
 # ## Which layers are long-range
 #
-# The whole intervention is this list: one memory length per layer. `first` puts the $n$ long
-# memories at the bottom of the stack, `last` at the top, and `interleaved` spreads them so the
-# $k$-th long layer is layer $\lceil k N / n \rceil$ (counting from 1): evenly spaced, the last
-# one on top.
+# The whole intervention is this list: one memory length per layer. `first` puts the
+# $N_{long}$ long memories at the bottom of the stack, `last` at the top, and `interleaved`
+# spreads them over layers $\lceil N / N_{long} \rceil, \lceil 2N / N_{long} \rceil, \dots, N$
+# (counting from 1): evenly spaced, the last one on top.
 def long_range_layers(n_layers: int, n_long: int, placement: str) -> List[int]:
     """The indices (from 0) of the layers that get the long memory."""
     if placement not in PLACEMENTS:
@@ -92,7 +92,7 @@ def memory_lengths(n_layers: int, n_long: int, placement: str, long_len: int, sh
 
 
 def state_numbers(batch: int, d_model: int, lengths: List[int]) -> int:
-    r"""How many numbers the memory holds once full: $B \cdot d \cdot \sum_n M_n$."""
+    r"""How many numbers the memory holds once full: $d \sum_n M_n$ per stream, times the batch."""
     return batch * d_model * sum(lengths)
 
 

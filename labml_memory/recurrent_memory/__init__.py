@@ -7,20 +7,21 @@ NeurIPS 2022).
 Every other model on this site changes the attention layer to give it a memory: Transformer-XL
 lets it read cached activations, the Compressive Transformer compresses them, Infini-attention
 sums them into a matrix. The Recurrent Memory Transformer (RMT) leaves the transformer exactly
-as it is and changes only its *input*. A handful of $m$ extra positions, the **memory tokens**,
-travel with every segment. They are ordinary vectors in the stream: they pass through every
+as it is and changes only its *input*. A handful of $M$ extra positions, the **memory tokens**
+(the paper's $m$: on this site $M$ is the size of every memory, as $h$ is every hidden state,
+the paper's $H$), travel with every segment. They are ordinary vectors in the stream: they pass through every
 layer, attend and are attended to like characters, and what the last layer makes of them is
-handed to the next segment. The memory is therefore a recurrent state of $m \times d_{model}$
+handed to the next segment. The memory is therefore a recurrent state of $M \times d_{model}$
 numbers, and the transformer itself learns what to put in it.
 
 In the decoder form the paper uses for language modelling, the same memory
-$H^{mem}_\tau$ (`memory.tokens`) is placed on both sides of segment $\tau$'s embeddings
-$H^0_\tau$:
+$h^{mem}_\tau$ (`memory.tokens`) is placed on both sides of segment $\tau$'s embeddings
+$h^0_\tau$:
 
-$$\tilde H^0_\tau = \big[\, H^{mem}_\tau \circ H^0_\tau \circ H^{mem}_\tau \,\big], \qquad
-\big[\, H^{read}_\tau \circ H^N_\tau \circ H^{write}_\tau \,\big] = \mathrm{Transformer}(\tilde H^0_\tau)$$
+$$\tilde h^0_\tau = \big[\, h^{mem}_\tau \circ h^0_\tau \circ h^{mem}_\tau \,\big], \qquad
+\big[\, h^{read}_\tau \circ h^N_\tau \circ h^{write}_\tau \,\big] = \mathrm{Transformer}(\tilde h^0_\tau)$$
 
-$$H^{mem}_{\tau+1} = H^{write}_\tau$$
+$$h^{mem}_{\tau+1} = h^{write}_\tau$$
 
 The copy in front is the **read** block: every character of the segment can attend to it, so it
 is how the past reaches the present. The copy behind is the **write** block: it comes after the
@@ -28,7 +29,7 @@ last character, so under a causal mask it can attend to the whole segment and to
 and what the top layer leaves there becomes the next memory. The characters themselves never see
 the write block, which has already seen their future.
 
-Which position may attend to which, for $m = 2$ and a segment of 4 (`■` allowed, `·` masked;
+Which position may attend to which, for $M = 2$ and a segment of 4 (`■` allowed, `·` masked;
 rows are queries, columns keys; `r` read, `s` segment, `w` write), with the default `mask='memory'`:
 
 | query ╲ key | `r` | `r` | `s` | `s` | `s` | `s` | `w` | `w` | |
@@ -42,15 +43,15 @@ rows are queries, columns keys; `r` read, `s` segment, `w` write), with the defa
 | `w` | ■ | ■ | ■ | ■ | ■ | ■ | ■ | ■ | write tokens see everything |
 | `w` | ■ | ■ | ■ | ■ | ■ | ■ | ■ | ■ |  |
 
-`mask='causal'` is the plain lower triangle over the whole row of $2m + N$ positions, as a
+`mask='causal'` is the plain lower triangle over the whole row of $2M + L$ positions, as a
 decoder that knows nothing of memory would use; it differs only inside the two memory blocks.
 Either way no character sees anything to its right.
 
 Training is back-propagation through time. The gradient of segment $\tau$'s loss flows into
-$H^{mem}_\tau$, through it into the whole computation of segment $\tau - 1$ that wrote it, and so
+$h^{mem}_\tau$, through it into the whole computation of segment $\tau - 1$ that wrote it, and so
 on back, which is the only way the write block learns what is worth keeping: its outputs appear
 in no loss of their own segment. The shared [trainer](../training/__init__.py)'s `unroll=k`
-does exactly that over $k$ segments and detaches the memory between steps.
+does exactly that over $U$ segments and detaches the memory between steps.
 
 The rest of the model is built from the shared [attention](../attention.py),
 [feed-forward](../feed_forward.py), [residual](../residual.py) and [embedding](../embedding.py)
@@ -62,7 +63,7 @@ blocks, and it follows the [protocol](../protocol.py): the memory is a `MemoryTo
   reports it both alone and with the XL cache ("RMT + XL"); here the backbone is a plain
   decoder, so the memory tokens are the *only* way anything crosses a segment boundary. That is
   the paper's pure RMT, and it keeps the comparison with the other pages clean.
-* **Positions: rotary over the row of $2m + N$ positions**, the same rotary encoding as
+* **Positions: rotary over the row of $2M + L$ positions**, the same rotary encoding as
   [Infini-attention](../infini_attention/__init__.py), restarted at every segment. The paper's
   backbone uses Transformer-XL's relative positions; without a cache the two carry the same
   information (only distances inside one row matter).
@@ -71,14 +72,14 @@ blocks, and it follows the [protocol](../protocol.py): the memory is a `MemoryTo
   stream is not, and feeding it back segment after segment would let its scale drift, so the
   write block's outputs pass through a layer norm of their own before they become the next
   memory. With `norm='post'` there is no extra norm, as in the paper.
-* **The initial memory** $H^{mem}_0$ is one learned vector per memory token, shared by all
+* **The initial memory** $h^{mem}_0$ is one learned vector per memory token, shared by all
   streams, drawn at the scale of the token embeddings; the paper says the memory starts from
   trainable embeddings and no more.
 * **Generation re-reads the unfinished segment.** The protocol's default feeds one character per
   call, which here would write a memory from a one-character segment, something the model never
   saw in training. Our `generate` keeps the memory of the last *full* segment and re-reads the
   partial one with each new character, so the memory advances once per `segment_len`
-  characters, exactly as in training; a character costs one pass over at most $2m + N$ positions.
+  characters, exactly as in training; a character costs one pass over at most $2M + L$ positions.
 * The paper's models are larger; our presets are sized for a CPU.
 
 """
@@ -102,19 +103,19 @@ MASK_RULES = ('memory', 'causal')
 
 # ## The memory
 #
-# $H^{mem}_\tau$: $m$ vectors of the model's width per stream, `[batch, n_mem, d_model]`, the
+# $h^{mem}_\tau$: $M$ vectors of the model's width per stream, `[batch, n_mem, d_model]`, the
 # same size after one segment and after a thousand. Unlike every other state on this site it
 # is *not* detached by the model: it carries the graph of the segment that wrote it, and the
 # trainer cuts it after `unroll` segments.
 @dataclass
 class MemoryTokens(MemoryState):
-    # $H^{mem}_\tau$, `[batch, n_mem, d_model]`
+    # $h^{mem}_\tau$, `[batch, n_mem, d_model]`
     tokens: torch.Tensor
 
 
 # ## The mask
 #
-# The row is `[read (m), segment (N), write (m)]`; `True` where query $i$ may attend to key $j$.
+# The row is `[read (M), segment (L), write (M)]`; `True` where query $i$ may attend to key $j$.
 # Every rule starts from the causal triangle, which already lets the characters see all read
 # tokens (they come first) and hides the write tokens from them (they come last). The `memory`
 # rule then opens the two memory blocks fully: a read token sees every read token, so the order
@@ -133,18 +134,18 @@ def memory_mask(n_mem: int, seq_len: int, rule: str = 'memory',
         allowed = allowed | (is_read[:, None] & is_read[None, :]) | is_write[:, None]
     elif rule != 'causal':
         raise ValueError(f"unknown mask rule {rule!r}; valid: {list(MASK_RULES)}")
-    # `[2m + N, 2m + N]`
+    # `[2M + L, 2M + L]`
     return allowed
 
 
 # ## What the memory costs
 #
-# The state is $m \times d_{model}$ numbers per stream, whatever the number of layers: one
+# The state is $M \times d_{model}$ numbers per stream, whatever the number of layers: one
 # vector per memory token, not one per token and layer as in Transformer-XL. The price is
-# paid in compute instead: every layer attends over $2m + N$ positions rather than $N$, so a
-# step costs about $(2m + N) / N$ times a memoryless step (1.25 for the CPU preset's
-# $m = 8$, $N = 64$), and training back-propagates through $k$ segments at once, so the
-# activations of all $k$ are kept until the backward pass.
+# paid in compute instead: every layer attends over $2M + L$ positions rather than $L$, so a
+# step costs about $(2M + L) / L$ times a memoryless step (1.25 for the CPU preset's
+# $M = 8$, $L = 64$), and training back-propagates through $U$ segments at once, so the
+# activations of all $U$ are kept until the backward pass.
 #
 # ## Attention
 #
@@ -163,8 +164,8 @@ class SelfAttention(nn.Module):
         self.dropout = dropout
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        # `x`: `[B, 2m + N, D]`; queries and keys rotated by their place in the row, so a
-        # character is $i + m$ positions from the first read token and the write block always
+        # `x`: `[B, 2M + L, D]`; queries and keys rotated by their place in the row, so a
+        # character is $i + M$ positions from the first read token and the write block always
         # sits right after the last character. The row starts at position $0$ in every
         # segment, so a score depends on where a token sits in its row, never on how far into
         # the text the row is.
@@ -197,11 +198,11 @@ class RecurrentMemoryTransformer(MemoryLanguageModel):
     A decoder whose only memory is `n_mem` memory tokens, read before each segment and
     written after it.
 
-    * `n_mem`: $m$, the number of memory tokens (at least one).
+    * `n_mem`: $M$, the number of memory tokens (at least one).
     * `mask`: `'memory'` (read and write blocks fully visible inside themselves, the default)
       or `'causal'` (one lower triangle over the whole row).
     * `memory_grad`: keep the written memory differentiable, so that the trainer's `unroll=k`
-      back-propagates through it across $k$ segments (the paper's training, and the default).
+      back-propagates through it across $U$ segments (the paper's training, and the default).
       With `False` the memory arrives detached and the write block never learns.
     * `norm`: `'pre'` (default) or `'post'`; `activation`: `'gelu'` or `'relu'`.
     """
@@ -211,7 +212,7 @@ class RecurrentMemoryTransformer(MemoryLanguageModel):
                  dropout: float = 0.1, norm: str = 'pre', activation: str = 'gelu'):
         super().__init__(vocab_size)
         # Every bad setting fails here, naming the value and what would be valid. Zero memory
-        # tokens is the one the paper's framing invites (RMT with $m = 0$ "is" a plain
+        # tokens is the one the paper's framing invites (RMT with $M = 0$ "is" a plain
         # transformer), so its message says what such a model would be; a boolean is refused
         # too, since `True` would otherwise pass as one token.
         if isinstance(n_mem, bool) or not isinstance(n_mem, int) or n_mem <= 0:
@@ -229,7 +230,7 @@ class RecurrentMemoryTransformer(MemoryLanguageModel):
         self.mask_rule, self.memory_grad = mask, memory_grad
         self.embed = TokenEmbedding(vocab_size, d_model)
         self.dropout = nn.Dropout(dropout)
-        # ### The initial memory $H^{mem}_0$
+        # ### The initial memory
         #
         # Learned, one vector per memory token, at the scale of a scaled token embedding
         # ($0.02 \sqrt{d_{model}}$), so that on the first segment the memory does not drown the
@@ -242,13 +243,13 @@ class RecurrentMemoryTransformer(MemoryLanguageModel):
         self.head = OutputHead(d_model, vocab_size, final_norm=(norm == 'pre'))
 
     def empty_memory(self, batch: int) -> MemoryTokens:
-        r"""$H^{mem}_0$ for every stream: the start of a stream. It is differentiable, so the
+        r"""$h^{mem}_0$ for every stream: the start of a stream. It is differentiable, so the
         initial memory learns from every segment it reaches."""
         return MemoryTokens(self.initial_memory[None].expand(batch, -1, -1))
 
     # ### Running the unchanged transformer on a row
     #
-    # `row` is `[B, 2m + N, D]`, already assembled; the result is the top layer's output for
+    # `row` is `[B, 2M + L, D]`, already assembled; the result is the top layer's output for
     # every position. It is a method of its own so that the tests can perturb single
     # positions of the row, which the protocol call cannot (it puts the same memory in front
     # and behind).
@@ -260,8 +261,8 @@ class RecurrentMemoryTransformer(MemoryLanguageModel):
 
     # ### One segment
     #
-    # `tokens` is segment $\tau$, `[B, N]`; `memory` is $H^{mem}_\tau$, or `None` at the start
-    # of a stream, where $H^{mem}_0$ takes its place. A segment may be shorter than the one
+    # `tokens` is segment $\tau$, `[B, L]`; `memory` is $h^{mem}_\tau$, or `None` at the start
+    # of a stream, where $h^{mem}_0$ takes its place. A segment may be shorter than the one
     # the model trained on (generation sends partial ones): the row is simply shorter and the
     # mask is built for its length.
     def forward(self, tokens: torch.Tensor, memory: Optional[MemoryTokens] = None) -> ModelOutput:
@@ -272,24 +273,24 @@ class RecurrentMemoryTransformer(MemoryLanguageModel):
         m = self.n_mem
         # ### Reading and writing: one row
         #
-        # $\tilde H^0_\tau = [H^{mem}_\tau \circ H^0_\tau \circ H^{mem}_\tau]$: the same memory
+        # $\tilde h^0_\tau = [h^{mem}_\tau \circ h^0_\tau \circ h^{mem}_\tau]$: the same memory
         # vectors on both sides. Dropout touches the characters' embeddings only; dropping
         # coordinates of the memory would corrupt the state itself, not a view of it.
-        h = self.dropout(self.embed(tokens))                               # [B, N, D]
+        h = self.dropout(self.embed(tokens))                               # [B, L, D]
         mem = memory.tokens.to(h.dtype)
-        row = torch.cat([mem, h, mem], dim=1)                              # [B, 2m + N, D]
+        row = torch.cat([mem, h, mem], dim=1)                              # [B, 2M + L, D]
         out = self.transform(row, seq_len)
         # ### Splitting the output
         #
-        # $[H^{read}_\tau \circ H^N_\tau \circ H^{write}_\tau]$: the read block's outputs are
+        # $[h^{read}_\tau \circ h^N_\tau \circ h^{write}_\tau]$: the read block's outputs are
         # discarded (the paper does the same), the characters' go to the output head, and the
-        # write block's become $H^{mem}_{\tau+1}$.
-        logits = self.head(self.dropout(out[:, m:m + seq_len]))           # [B, N, vocab]
+        # write block's become $h^{mem}_{\tau+1}$.
+        logits = self.head(self.dropout(out[:, m:m + seq_len]))           # [B, L, vocab]
         written = self.memory_norm(out[:, m + seq_len:])                   # [B, m, D]
         # ### Where gradients stop
         #
         # Nowhere inside the model, by default: the next segment's loss must reach the write
-        # block through $H^{mem}_{\tau+1}$. The trainer detaches after its `unroll`.
+        # block through $h^{mem}_{\tau+1}$. The trainer detaches after its `unroll`.
         new_memory = MemoryTokens(written)
         if not self.memory_grad:
             new_memory = new_memory.detach()
@@ -297,7 +298,7 @@ class RecurrentMemoryTransformer(MemoryLanguageModel):
 
     # ### Checking the memory
     #
-    # A memory from another model (another width, another $m$) or from other streams would
+    # A memory from another model (another width, another $M$) or from other streams would
     # otherwise fail deep inside `torch.cat` with a message about dimensions, or, with the
     # batch broadcast, silently read one stream's memory into another.
     def _check_memory(self, memory: MemoryTokens, batch: int) -> None:
@@ -358,7 +359,7 @@ class RecurrentMemoryTransformer(MemoryLanguageModel):
 # evaluation included), within the five minutes a CPU preset is allowed.
 #
 # What the memory buys, read from the same checkpoint over the same text: with every segment
-# started from the initial memory $H^{mem}_0$ instead of the carried one, the loss is 1.7398,
+# started from the initial memory $h^{mem}_0$ instead of the carried one, the loss is 1.7398,
 # 0.036 nats worse. Almost all of the gap is at the start of a segment: over its first 8
 # characters the carried memory gives 1.857 against 2.059, over its last 8 characters 1.684
 # against 1.689, where the segment itself already holds 56 characters of context. The
@@ -371,7 +372,7 @@ class RecurrentMemoryTransformer(MemoryLanguageModel):
 # machine the two are not told apart. Both carry 4.0 KiB per stream, and a one-character call
 # with the memory takes both a flat 10 to 13 ms whether 64 or 4,096 characters came before (the
 # benchmark's calls write a new memory at every character; our `generate` instead re-reads the
-# unfinished segment, up to $2m + N$ positions a character, see the deviations). One run,
+# unfinished segment, up to $2M + L$ positions a character, see the deviations). One run,
 # on two cores shared with other jobs:
 # `python -m labml_memory.studies run benchmark only=recurrent_memory,lucidrains_rmt`.
 #

@@ -45,7 +45,7 @@ characters, not the $L + N M = 64$ an earlier version of this page said. The que
 1, or at every depth when the whole text fits the reach. Such a model therefore draws a
 distinctive curve: accuracy near zero at small depths, rising at depth 1, and the same
 curve at every length. A compressive memory has no reach in this sense: the needle's
-segment was written into $(M, z)$ and stays there, blurred by everything written after it.
+segment was written into $(\mathcal{M}, z)$ and stays there, blurred by everything written after it.
 Its curve should fall with length (more filler blurs the memory more) but need not depend
 on depth. Comparing the two at the same state size is the point of the study.
 """
@@ -124,9 +124,9 @@ def passkey_text(length: int, depth: float, key: str, filler_offset: int = 0) ->
 # ## A batch
 #
 # `length` inputs need `length + 1` characters (the targets are the inputs shifted by one).
-# Target $t$ is character $t + 1$, so the answer's digits, the last `n_digits` characters,
-# are the last `n_digits` targets; the needle's digits at characters $p \dots p + n - 1$ are
-# targets $p - 1 \dots p + n - 2$, which the loss mask leaves out.
+# Target $i$ is character $i + 1$, so the answer's digits, the last `n_digits` characters,
+# are the last `n_digits` targets; the needle's digits, from character $p$ on, are the targets
+# from $p - 1$ on, which the loss mask leaves out.
 def sample(batch_size: int, length: int, generator: torch.Generator, n_digits: int = 4,
            depth: Optional[float] = None) -> SyntheticBatch:
     r"""Random keys, filler offsets and (unless `depth` is given) depths, uniform in $[0, 1]$."""

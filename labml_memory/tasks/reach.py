@@ -1,8 +1,8 @@
 r"""
 # How far back a model can see: the reach, counted and measured
 
-A model with a window-shaped memory has a **reach**: the largest distance $d$ such that the
-token $d$ positions before a prediction can change that prediction at all. Beyond it a token
+A model with a window-shaped memory has a **reach**: the largest distance such that the
+token that many positions before a prediction can change that prediction at all. Beyond it a token
 has no path to the output, whatever the weights. For Transformer-XL the reach follows from the
 segment length $L$, the number of layers $N$ and the memory length $M$ of each layer; for the
 Compressive Transformer the compressed memory adds $c \, M_c$ more positions per layer. The
@@ -25,19 +25,20 @@ print beside each model.
 A query at position $p$ of layer $n$ reads the $M_n$ memory positions before its segment and
 the segment up to itself; the memory holds layer $n$'s *input* at those positions, which layer
 $n - 1$ computed from its own context one segment earlier. So the earliest position the top
-layer reads is $s(p) - M_N$, where $s(p)$ is the first position of $p$'s segment, and the
-earliest position that one depends on is found the same way one layer down:
+layer reads is $\lfloor p / L \rfloor L - M_N$, where $\lfloor p / L \rfloor L$ is the first
+position of $p$'s segment, and the earliest position that one depends on is found the same way
+one layer down, from $p_N = p$:
 
-$$e_N = p, \qquad e_{n-1} = s(e_n) - M_n - c\,M_{c,n}, \qquad \text{reach} = p - e_0,$$
+$$p_{n-1} = \lfloor p_n / L \rfloor L - M_n - c\,M_{c,n}, \qquad \text{reach} = p - p_0,$$
 
-with $M_c = 0$ for Transformer-XL. At the last position of a segment ($p - s(p) = L - 1$)
+with $M_c = 0$ for Transformer-XL. At the last position of a segment ($p \bmod L = L - 1$)
 and equal memories $0 < M \le L$, this is $(L - 1) + M + (N - 1) L$: each layer below the top
 adds a whole segment, not one memory length, because the oldest position a layer reads sits
 at the *end* of an earlier segment and sees that segment whole. The simpler bound
 $L + N M$ is right only for $M = L$ (and with no memory at all, $M = 0$, the reach is the
 segment, $L - 1$, however many layers there are). For any $M$, each layer below the top steps
-back its memory rounded up to whole segments, so from offset $r = p - s(p)$ the reach is
-$r + M + (N - 1) \lceil M / L \rceil L$, and the paper's "$O(N \times L)$" is this with $M \le L$.
+back its memory rounded up to whole segments, so from offset $p \bmod L$ in the segment the
+reach is $(p \bmod L) + M + (N - 1) \lceil M / L \rceil L$, and the paper's "$O(N \times L)$" is this with $M \le L$.
 For $L = 32$, $M = 16$, $N = 2$ the simple bound says 64 where the rule (and the measurement)
 give 79.
 """

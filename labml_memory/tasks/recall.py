@@ -108,7 +108,7 @@ def layout(length: int, load: int, gap: int, n_queries: int) -> Tuple[int, int]:
 
 # ## A batch
 #
-# `length` inputs need `length + 1` characters; target $t$ is character $t + 1$. Text is built
+# `length` inputs need `length + 1` characters; target $i$ is character $i + 1$. Text is built
 # as strings, row by row, like the passkey texts, and every random choice comes from
 # `generator`, so a batch is a function of the seed.
 def sample(batch_size: int, length: int, generator: torch.Generator, load: int, gap: int,
@@ -141,7 +141,7 @@ def sample(batch_size: int, length: int, generator: torch.Generator, load: int, 
         unpredictable += list(range(start + 1, start + 1 + KEY_LEN))
         scored += list(range(start + 1 + KEY_LEN, start + 1 + KEY_LEN + VALUE_LEN))
     tokens = torch.stack(rows)
-    # Character $c$ is target $c - 1$.
+    # Character $i$ is target $i - 1$.
     loss_mask = torch.ones(batch_size, length, dtype=torch.bool)
     loss_mask[:, [c - 1 for c in unpredictable if c > 0]] = False
     score_mask = torch.zeros(batch_size, length, dtype=torch.bool)

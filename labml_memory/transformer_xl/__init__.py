@@ -24,11 +24,13 @@ one would look alike), so the paper moves position into attention as **relative*
 For query $i$ and key $j$:
 
 $$A_{i,j} = \underbrace{q_i^\top k_j}_{(a)} + \underbrace{q_i^\top W_{k,R} R_{i-j}}_{(b)}
-          + \underbrace{u^\top k_j}_{(c)} + \underbrace{v^\top W_{k,R} R_{i-j}}_{(d)}$$
+          + \underbrace{u^\top k_j}_{(c)} + \underbrace{w^\top W_{k,R} R_{i-j}}_{(d)}$$
 
 (a) matches content to content, (b) content to distance, (c) is a global preference for some
 content, (d) a global preference for some distances. $R$ is the fixed [sinusoid table](../positional.py),
-$W_{k,R}$ a key projection of its own for positions, and $u$, $v$ learned vectors per head.
+$W_{k,R}$ a key projection of its own for positions, and $u$ and $w$ learned vectors per head,
+a content bias and a position bias (`u` and `v` in the code; the paper names the second $v$,
+which on this site always means a value).
 Terms (b) and (d) are computed for every distance at once and lined up with the
 **relative shift** (below). The model is otherwise a standard transformer built from the
 shared [attention](../attention.py), [feed-forward](../feed_forward.py),
@@ -46,9 +48,9 @@ shared [attention](../attention.py), [feed-forward](../feed_forward.py),
   stream before the logits when `norm='pre'`; the authors' pre-LN variant has no such norm
   and feeds the last layer's un-normalised sum to the softmax.
 * **GELU** in the feed-forward network by default; `activation='relu'` restores the paper's.
-* **$u$ and $v$ tied across layers** by default, as in the authors' PyTorch code
+* **$u$ and $w$ tied across layers** by default, as in the authors' PyTorch code
   (their TensorFlow code has an `untie_r` flag); `tie_uv=False` gives each layer its own.
-* **$u$ and $v$ start at zero**, so terms (c) and (d) begin switched off and are learned; the
+* **$u$ and $w$ start at zero**, so terms (c) and (d) begin switched off and are learned; the
   authors draw them from $\mathcal{N}(0, 0.02^2)$ like their other weights.
 * **One dropout rate.** Attention weights are dropped at the model's `dropout`; the authors
   have a separate rate for them (`dropatt`, often 0 or lower than the main rate).
@@ -57,8 +59,8 @@ shared [attention](../attention.py), [feed-forward](../feed_forward.py),
   segment lose nothing, the last ones see no further back than the first). Here a query
   sees the whole memory plus the segment up to itself, so later positions of a segment see
   further back; evaluation losses are therefore not the authors' protocol exactly.
-* **The output layer is not tied to the embedding**: the head has its own $d \times V$ matrix
-  and bias (the authors tie them, through their adaptive softmax).
+* **The output layer is not tied to the embedding**: the head has its own matrix from the width $d$ to
+  the vocabulary, and a bias (the authors tie them, through their adaptive softmax).
 * **No adaptive softmax or adaptive embeddings**: with 65 characters there is nothing to adapt.
 * **Memory length per layer.** `mem_len` may be a list with one length per layer. The paper
   uses one length; the per-layer form is what the
@@ -107,11 +109,12 @@ class XLMemory(MemoryState):
 #
 # Terms (b) and (d) depend on the distance $i - j$ only. We compute them against the
 # sinusoid rows for *every* distance the context can hold, listed in descending order
-# $K-1, K-2, \dots, 0$ for a context of $K = M + L$ keys (memory plus segment). That gives a
-# `[L, K]` matrix $X$ whose column $c$ belongs to distance $K - 1 - c$, the same for every
-# row. The score for query $i$ (context position $M + i$) and key $j$ needs distance
-# $M + i - j$, which lives in column $c = j + (L - 1 - i)$: row $i$ must slide left by
-# $L - 1 - i$ places, a different amount per row.
+# $M + L - 1, \dots, 1, 0$ for the $M + L$ keys of the context (memory plus segment; `K` in
+# the shapes). That gives a `[L, K]` matrix whose column $j'$ belongs to distance
+# $M + L - 1 - j'$, the same for every row. The score for query $i$ (context position
+# $M + i$) and key $j$ needs distance $M + i - j$, which lives in column
+# $j' = j + (L - 1 - i)$: row $i$ must slide left by $L - 1 - i$ places, a different amount
+# per row.
 #
 # Appendix B of the paper does this without gathering: pad one column of zeros on the left
 # (`[L, K + 1]`), reinterpret the same memory as `[K + 1, L]`, drop the first row and
@@ -133,8 +136,8 @@ def relative_shift(x: torch.Tensor) -> torch.Tensor:
 
 # ## Relative multi-head attention
 #
-# One attention sub-layer with the four terms. $u$ and $v$ are passed in, because they may
-# be shared by all layers.
+# One attention sub-layer with the four terms. The biases $u$ and $w$ (`u`, `v`) are passed
+# in, because they may be shared by all layers.
 class RelativeMultiHeadAttention(nn.Module):
     def __init__(self, d_model: int, heads: int, dropout: float = 0.0, impl: str = 'sdpa'):
         super().__init__()
@@ -143,7 +146,7 @@ class RelativeMultiHeadAttention(nn.Module):
         d_k = check_heads(d_model, heads)
         self.heads, self.d_k, self.impl = heads, d_k, impl
         # $W_q$, the content key projection $W_{k,E}$ and $W_v$; the official code has no
-        # biases on these, and $u$, $v$ play the role a query bias would.
+        # biases on these, and $u$, $w$ play the role a query bias would.
         self.query = HeadProjection(d_model, heads, d_k, bias=False)
         self.key = HeadProjection(d_model, heads, d_k, bias=False)
         self.value = HeadProjection(d_model, heads, d_k, bias=False)
@@ -157,8 +160,8 @@ class RelativeMultiHeadAttention(nn.Module):
                 u: torch.Tensor, v: torch.Tensor, mask: torch.Tensor,
                 return_weights: bool = False):
         # `h`: the segment `[B, L, D]`; `context`: memory then segment `[B, K, D]`;
-        # `rel`: sinusoid rows for distances $K-1 \dots 0$, `[K, D]`;
-        # `u`, `v`: `[H, d_k]`; `mask`: `[L, K]`, `True` where attention is allowed.
+        # `rel`: sinusoid rows for distances $M + L - 1 \dots 0$, `[K, D]`;
+        # `u`, `v` ($u$, $w$): `[H, d_k]`; `mask`: `[L, K]`, `True` where attention is allowed.
         # $q_i = W_q h_i$ for the segment only; keys and values for memory and segment
         # alike, $k_j = W_{k,E} \tilde h_j$, $v_j = W_v \tilde h_j$.
         q = self.query(h)                      # [B, H, L, d_k]
@@ -167,7 +170,7 @@ class RelativeMultiHeadAttention(nn.Module):
         # $W_{k,R} R$: the position keys. They depend on distances only, not on the batch,
         # so they are computed once per call and broadcast over the batch.
         r = self.key_pos(rel[None])[0]         # [H, K, d_k]
-        # Terms (b) + (d) for every distance at once, $(q_i + v)^\top W_{k,R} R_{\cdot}$,
+        # Terms (b) + (d) for every distance at once, $(q_i + w)^\top W_{k,R} R_{\cdot}$ (`q + v`),
         # then lined up by distance. `[B, H, L, K]`
         position_scores = relative_shift(torch.einsum('bhld,hkd->bhlk', q + v[:, None], r))
         # Terms (a) + (c) are $(q_i + u)^\top k_j$: $u$ is a bias on the query.
@@ -186,7 +189,7 @@ class RelativeMultiHeadAttention(nn.Module):
         else:
             out, weights = attention_with_weights(q_u, k, val, bias=position_scores * self.scale,
                                                   mask=mask, dropout=self.dropout)
-        # Concatenate the heads and mix them: $[\mathrm{head}_1; \dots; \mathrm{head}_h] W_o$.
+        # Concatenate the heads and mix them: $[\mathrm{head}_1; \dots; \mathrm{head}_H] W_o$.
         out = self.output(merge_heads(out))    # [B, L, D]
         return (out, weights) if return_weights else out
 
@@ -247,7 +250,7 @@ class TransformerXL(MemoryLanguageModel):
       positions extend to distances never trained on. Defaults to `mem_len`.
     * `clamp_len`: distances beyond this reuse the encoding of this distance; `None`, 0 or a
       negative value for no clamp (the authors' convention).
-    * `tie_uv`: one $u$, $v$ pair for all layers (the authors' PyTorch code) or one per layer.
+    * `tie_uv`: one $u$, $w$ pair for all layers (the authors' PyTorch code) or one per layer.
     * `norm`: `'pre'` (default) or `'post'` (the paper); `attention_impl`: `'sdpa'` or `'explicit'`.
     """
 
@@ -278,7 +281,7 @@ class TransformerXL(MemoryLanguageModel):
         self.dropout = nn.Dropout(dropout)
         self.layers = nn.ModuleList(XLLayer(d_model, heads, d_ff, dropout, norm, activation,
                                             attention_impl) for _ in range(n_layers))
-        # $u$ and $v$, `[H, d_k]`: one pair shared by every layer, or one pair per layer.
+        # $u$ and $w$ (`u`, `v`), `[H, d_k]`: one pair shared by every layer, or one pair per layer.
         n_biases = 1 if tie_uv else n_layers
         self.u = nn.Parameter(torch.zeros(n_biases, heads, d_k))
         self.v = nn.Parameter(torch.zeros(n_biases, heads, d_k))
@@ -294,7 +297,7 @@ class TransformerXL(MemoryLanguageModel):
 
     # ### The relative position table
     #
-    # Rows for distances $K-1, \dots, 0$, the order the relative shift expects. With
+    # Rows for distances $M + L - 1, \dots, 0$, the order the relative shift expects. With
     # `clamp_len`, every distance beyond it shares its encoding, which caps how far apart
     # the model can tell positions and bounds the table at evaluation.
     def relative_table(self, k_len: int, device) -> torch.Tensor:
@@ -328,7 +331,7 @@ class TransformerXL(MemoryLanguageModel):
             # $i$ see the whole memory and the segment up to position $i$.
             k_len = mem.shape[1] + seq_len
             layer_mask = causal_mask(seq_len, k_len, tokens.device) if mask is None else mask
-            # With tied biases there is one $(u, v)$ pair, which `n % 1` always picks.
+            # With tied biases there is one $(u, w)$ pair, which `n % 1` always picks.
             u, v = self.u[n % len(self.u)], self.v[n % len(self.v)]
             x = layer(x, mem, rel_full[-k_len:], u, v, layer_mask)
         logits = self.head(self.dropout(x))
@@ -401,7 +404,8 @@ class TransformerXL(MemoryLanguageModel):
 # ## What it measured
 #
 # **Tiny Shakespeare.** What the CPU preset (`python -m labml_memory.transformer_xl.experiment`,
-# 1,000 steps) reaches, with dropout and without, is on the [experiment page](experiment.py).
+# 800 steps without dropout) reaches, and what 1,000 steps with dropout reached, is on the
+# [experiment page](experiment.py).
 # It is the reference every other architecture here is compared with at equal settings.
 #
 # **Speed**: {{ result xl_attention_impl cpu }}; {{ result benchmark transformer_xl }}.

@@ -130,7 +130,7 @@ def test_inherited_memory_lengths_are_refused_or_recorded_truthfully():
     (dict(n_long=5), r"n_long=5 long-range layers do not fit a model of 4 layers; valid: 0 to 4"),
     (dict(n_long=-1), r"n_long=-1"),
     (dict(placement='middle'), r"unknown placement 'middle'; valid: \['first', 'interleaved', 'last'\]"),
-    (dict(short_mem_len=200), r"short_len=200 is longer than long_len=128"),
+    (dict(short_mem_len=200), r"short_mem_len=200 is longer than long_mem_len=128"),
 ])
 def test_bad_configurations_fail_clearly(kwargs, message):
     with pytest.raises(ValueError, match=message):

@@ -140,8 +140,16 @@ def test_run_reports_and_logs(tmp_path, capsys):
     result = main(Config, PRESETS, build_model, 'report_test',
                   [f'{k}={v}' for k, v in {**TINY, 'logs_dir': tmp_path, 'steps': 4, 'sample_len': 20,
                                             'eval_every': 2}.items()])
-    out = capsys.readouterr().out.strip().splitlines()
-    assert out[-2].startswith("final validation loss: ") and out[-1] == f"logs: {result.run_path}"
+    screen = capsys.readouterr().out
+    out = screen.strip().splitlines()
+    # The last line says where the labml run and its last checkpoint are, and both exist.
+    assert out[-2].startswith("final validation loss: ")
+    assert result.checkpoint == result.run_path / 'checkpoints' / 'step_00000004.pt' and result.checkpoint.is_file()
+    assert out[-1] == (f"labml run: {result.run_path} (configs.yaml, log.jsonl); "
+                       f"checkpoint: {result.checkpoint}")
+    # The progress line counts the share of all steps done: a quarter after the first of four.
+    progress = [line for line in screen.replace('\r', '\n').splitlines() if 'train:' in line]
+    assert any(' 25%' in line for line in progress) and ' 100%' in progress[-1]
     assert (result.run_path / 'log.jsonl').is_file() and (result.run_path / 'configs.yaml').is_file()
     # Every tracked value reaches the log, the final validation included (labml writes its log
     # on a thread that the end of the experiment joins).

@@ -14,9 +14,9 @@ tracked with labml under `logs/compressive/<uuid>/`. The language-model loss is 
 `loss.train` / `loss.valid` and the compression loss separately as `aux.compression` (it
 trains only the compression function, so it is not part of the language-model figures).
 
-The CPU preset is the [Transformer-XL](../transformer_xl/experiment.py) preset (4 layers,
-128 wide, segments of $L = 64$, 32 streams, learning rate $2 \cdot 10^{-3}$), trained for 750
-steps instead of 1,000 so that it fits five minutes on two cores, with a memory of $M = 64$ and a compressed memory of $M_c = 32$ slots at rate $c = 2$,
+The CPU preset has the [Transformer-XL](../transformer_xl/experiment.py) preset's stack (4 layers,
+128 wide, segments of $L = 64$, 32 streams, learning rate $2 \cdot 10^{-3}$) with the paper's
+dropout of 0.1, trained for 750 steps so that it fits five minutes on two cores, with a memory of $M = 64$ and a compressed memory of $M_c = 32$ slots at rate $c = 2$,
 so each layer attends over 160 keys and reaches 128 characters behind the segment.
 For BPTT the paper unrolls twice the segment length with half the batch: `unroll=2
 batch_size=16` reads the same characters per step.
@@ -34,7 +34,7 @@ from typing import Optional
 
 from labml_memory.compressive import CompressiveTransformer, check_compression
 from labml_memory.training import main
-from labml_memory.training.config import ModelConfig
+from labml_memory.training.config import ModelConfig, check_lengths
 
 
 @dataclass
@@ -53,6 +53,18 @@ class Config(ModelConfig):
 
     def validate(self) -> None:
         super().validate()
+        # The two checks that involve the trainer's `seq_len` and the memory length, named as
+        # the command line names them; the rest are the model's own.
+        check_lengths(self, 'mem_len', 'compressed_len')
+        if self.compression_rate >= 1 and self.seq_len % self.compression_rate:
+            valid = [r for r in range(1, self.seq_len + 1) if self.seq_len % r == 0]
+            raise ValueError(f"seq_len={self.seq_len} is not a multiple of compression_rate="
+                             f"{self.compression_rate}: the oldest seq_len memories must split into "
+                             f"whole groups; valid compression_rate for seq_len={self.seq_len}: {valid}")
+        if self.compressed_len > 0 and self.mem_len == 0:
+            raise ValueError(f"mem_len=0 leaves compressed_len={self.compressed_len} empty forever: the "
+                             f"compressed memory is filled from what leaves the memory; set mem_len > 0 "
+                             f"or compressed_len=0")
         check_compression(self.seq_len, self.compression_rate, self.mem_len, self.compressed_len,
                           self.compression, self.compression_loss)
         # Slots compressed in one segment are first read in the next, so BPTT reaches $f_c$

@@ -12,10 +12,10 @@ The model is the [∞-former](__init__.py) of this folder, trained by the shared
 [trainer](../training/__init__.py) and tracked with labml under `logs/infinity_former/`.
 
 The CPU preset is the [Transformer-XL](../transformer_xl/experiment.py) preset (4 layers,
-128 wide, 64-character segments, a 64-character short-term memory, 32 streams) with two
-changes, 800 steps instead of 1,000 and **no dropout**, plus a long-term memory per layer of
-$J = 64$ Gaussian bumps (widths $0.03$ and $0.08$), refitted from $M = 128$ samples of the old
-signal with $\tau = 0.5$. $J$ is kept small because every layer now runs a second attention
+128 wide, 64-character segments, a 64-character short-term memory, 32 streams, 800 steps and
+**no dropout**) plus a long-term memory per layer of
+$J = 64$ Gaussian bumps (widths $0.03$ and $0.08$), refitted from $P = 128$ samples of the old
+signal with $\rho = 0.5$. $J$ is kept small because every layer now runs a second attention
 and a refit per segment. The model has 1.14M parameters (Transformer-XL 0.8M: the long-term
 reader adds four $d \times d$ projections per layer). The long-term state per stream is
 $4 \times 64 \times 128$ floats, 128 KiB, whatever the length of the text.
@@ -35,9 +35,9 @@ than twice, far from overfitting. Measured on the same idle machine, same seed:
 | ∞-former | 600 | 0.0 | 1.7197 | 151.1 s |
 | **∞-former (the preset)** | **800** | **0.0** | **1.6614** | **204.1 s** |
 
-So the preset's lead over Transformer-XL's own preset (1.7074: 1,000 steps, dropout 0.1) is
-the dropout, not the long-term memory. Transformer-XL trained the same way,
-`python -m labml_memory.transformer_xl.experiment steps=800 dropout=0.0`, reaches **1.6411**
+So the preset's lead over Transformer-XL's former preset (1.7074: 1,000 steps, dropout 0.1) is
+the dropout, not the long-term memory. Transformer-XL trained the same way, which is now its
+preset (`python -m labml_memory.transformer_xl.experiment steps=800 dropout=0.0`), reaches **1.6411**
 (in 114.6 s), ahead of the ∞-former's 1.6614: at this size and budget, on this text, the
 continuous memory does not lower the loss. Compare memories at equal settings, as the
 [benchmark](../benchmark/__init__.py) does, never preset against preset.
@@ -54,7 +54,7 @@ from typing import List, Optional
 
 from labml_memory.infinity_former import InfinityFormer
 from labml_memory.training import main
-from labml_memory.training.config import ModelConfig
+from labml_memory.training.config import ModelConfig, as_typed
 
 
 @dataclass
@@ -63,7 +63,7 @@ class Config(ModelConfig):
     # The short-term (Transformer-XL) memory per layer.
     mem_len: int = 64
     # The long-term memory: $J$ bumps of these widths, ridge penalty $\lambda$, contraction
-    # $\tau$, $M$ samples of the old signal per update.
+    # $\rho$, $P$ samples of the old signal per update.
     n_basis: int = 64
     widths: List[float] = field(default_factory=lambda: [0.03, 0.08])
     ridge: float = 1.0
@@ -77,6 +77,22 @@ class Config(ModelConfig):
     sigma_0: float = 0.05
     mu_0: Optional[float] = None
     attention_impl: str = 'sdpa'
+
+    def validate(self) -> None:
+        super().validate()
+        # The basis, named as the command line names it (the model checks the rest).
+        if not self.widths or any(w <= 0 for w in self.widths):
+            raise ValueError(f"widths={as_typed(self.widths)}: the bump widths must be a non-empty "
+                             f"list of positive numbers, such as widths=0.03,0.08")
+        if self.n_basis < 2 * len(self.widths) or self.n_basis % len(self.widths):
+            raise ValueError(f"n_basis={self.n_basis} must be a multiple of the number of widths "
+                             f"(widths={as_typed(self.widths)}: {len(self.widths)}) with at least two "
+                             f"bumps per width; valid: {[2 * len(self.widths) * k for k in (4, 8, 16)]}")
+        # A ridge penalty that is positive but tiny passes the model's check and then fails
+        # the refit's Cholesky solve at the first step: $F F^\top$ alone is singular.
+        if 0 < self.ridge < 1e-6:
+            raise ValueError(f"ridge={self.ridge} is too small for the refit's Cholesky solve "
+                             f"(F F^T + ridge I is numerically singular); valid: ridge >= 1e-6")
 
 
 # `cpu` trains in minutes on a laptop; `gpu` is a 6-layer, 384-wide model with longer

@@ -57,7 +57,7 @@ lemmas) far apart, at 12 layers and memories of up to 262K tokens.
 
 *What the model learned to do with its memory.* The gates of the four heads moved from
 $g = 0.5$ to 0.46, 0.39, 0.42 and 0.39: every head still takes about 40% of its output
-from the retrieved pairs, so the memory is read, not switched off. The learned scales $s$
+from the retrieved pairs, so the memory is read, not switched off. The learned scales $\gamma$
 ended at 5.4, 5.0, 5.9 and 5.2, near their start at $\sqrt{32} \approx 5.66$.
 
 **Recall of the approximate search.** `python -m labml_memory.memorizing_transformer.recall <step_00000800.pt of the 800-step run>`:

@@ -24,6 +24,7 @@ from typing import List, Union
 
 from labml_memory.memory_depth import PLACEMENTS, depth_study_model, memory_lengths
 from labml_memory.training import main
+from labml_memory.training.config import as_typed
 from labml_memory.transformer_xl.experiment import Config as XLConfig
 
 
@@ -42,7 +43,13 @@ class Config(XLConfig):
     eval_mem_len: Union[int, List[int], None] = None
 
     def validate(self) -> None:
-        super().validate()
+        # The two lengths, named as the command line names them.
+        for name in ('long_mem_len', 'short_mem_len'):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.short_mem_len > self.long_mem_len:
+            raise ValueError(f"short_mem_len={self.short_mem_len} is longer than long_mem_len="
+                             f"{self.long_mem_len}; valid: short_mem_len <= long_mem_len")
         # Builds the per-layer lengths, which checks count, placement and lengths.
         lengths = memory_lengths(self.n_layers, self.n_long, self.placement, self.long_mem_len,
                                  self.short_mem_len)
@@ -52,10 +59,12 @@ class Config(XLConfig):
             value = getattr(self, name)
             if value is not None and value != lengths:
                 raise ValueError(
-                    f"{name}={value!r} cannot be set in the memory-depth study: every layer's "
+                    f"{name}={as_typed(value)} cannot be set in the memory-depth study: every layer's "
                     f"memory comes from n_long, placement, long_mem_len and short_mem_len "
                     f"(here {lengths}); leave {name} unset and change those instead")
             setattr(self, name, lengths)
+        # Transformer-XL's checks last, on the lengths just filled in.
+        super().validate()
 
 
 PRESETS = {
@@ -79,7 +88,7 @@ def build_model(config: Config, vocab_size: int):
 #
 # Every distinct arrangement of long layers: counts from 1 to half the layers in each placement
 # (an arrangement already seen, such as one long layer interleaved or last, runs once), then
-# the all-short ($n = 0$) and all-long ($n = N$) baselines.
+# the all-short ($N_{long} = 0$) and all-long ($N_{long} = N$) baselines.
 def arrangements(n_layers: int) -> List[tuple]:
     seen, runs = set(), []
     for n_long in [0] + list(range(1, n_layers // 2 + 1)) + [n_layers]:

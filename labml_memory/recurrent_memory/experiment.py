@@ -13,12 +13,12 @@ shared [trainer](../training/__init__.py), tracked with labml under `logs/recurr
 
 The CPU preset has the Transformer-XL preset's stack (4 layers, 128 wide, 4 heads, 64-character
 segments, 32 streams) with 8 memory tokens, $8 \times 128 = 1{,}024$ numbers per stream in all
-(Transformer-XL's 64-position memory keeps 8,192 per *layer*). Two things differ, both for the
+(Transformer-XL's 64-position memory keeps 8,192 per *layer*). One thing differs, for the
 time budget. Every step back-propagates through the memory across `unroll=2` segments, since
 without that the write block never learns; a step therefore reads twice as many characters, and
-the preset takes 600 steps instead of 1,000. And dropout is off: on a CPU drawing its masks is
-the largest single cost of a step (see the [Transformer-XL preset](../transformer_xl/experiment.py)),
-and at about two passes over the text it does not pay for itself.
+the preset takes 600 steps instead of 800. Dropout is off, as in the
+[Transformer-XL preset](../transformer_xl/experiment.py): on a CPU drawing its masks is the
+largest single cost of a step, and at about two passes over the text it does not pay for itself.
 
 ## Measured here
 
@@ -53,7 +53,7 @@ from labml_memory.training.config import ModelConfig
 @dataclass
 class Config(ModelConfig):
     r"""The trainer's settings, the stack's shape, and this model's own."""
-    # $m$, the number of memory tokens.
+    # $M$, the number of memory tokens.
     n_mem: int = 8
     # `memory` or `causal`; see the figure on the model's page.
     mask: str = 'memory'
@@ -96,8 +96,8 @@ def build_model(config: Config, vocab_size: int) -> RecurrentMemoryTransformer:
 
 # ## Sizing for the memory-reach suite
 #
-# What crosses a segment boundary is the $m$ memory tokens' outputs, $m \cdot d$ numbers per
-# stream, so a budget of $S$ numbers is $m = S / d$ tokens
+# What crosses a segment boundary is the $M$ memory tokens' outputs, $M \cdot d$ numbers per
+# stream, so a budget of $S$ numbers is $M = S / d$ tokens
 # ([memory reach](../studies/memory_reach.py) calls this to compare at equal state).
 def reach_overrides(numbers: int, d_model: int, n_layers: int, heads: int, seg_len: int):
     return dict(n_mem=max(1, round(numbers / d_model)))

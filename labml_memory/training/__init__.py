@@ -31,7 +31,7 @@ What a run does, in order:
 import math
 import sys
 import time
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Type
@@ -43,7 +43,8 @@ from torch import nn
 from labml_memory.protocol import MemoryLanguageModel, MemoryState
 from labml_memory.data.shakespeare import SequentialStreams, Vocabulary, load_text, split
 from labml_memory.training import checkpoint, distributed
-from labml_memory.training.config import TrainConfig, build_config, parse_overrides
+from labml_memory.training.config import (SettingError, TrainConfig, build_config, exit_on_bad_setting,
+                                          one_line, parse_overrides)
 from labml_memory.training.labml_compat import restore_ipython_display_alias
 
 # labml 0.5.3 imports a name that current IPython releases no longer have, the first time it
@@ -52,6 +53,8 @@ restore_ipython_display_alias()
 
 # A function from a configuration and a vocabulary size to a model: what each experiment provides.
 ModelBuilder = Callable[[Any, int], MemoryLanguageModel]
+# What builds the streams from one half of the text: `(data, batch_size, seq_len, rows=…)`.
+StreamMaker = Callable[..., SequentialStreams]
 
 
 # ## What a run returns
@@ -73,6 +76,8 @@ class TrainResult:
     wall_time: float = 0.0
     sample: str = ''
     memory_bytes: int = 0
+    # The last checkpoint written, the one `resume` continues from.
+    checkpoint: Optional[Path] = None
     # The trained model and its vocabulary, for notebooks and scripts that go on using them.
     model: Optional[nn.Module] = None
     vocabulary: Optional[Vocabulary] = None
@@ -93,7 +98,7 @@ def learning_rate(step: int, config: TrainConfig) -> float:
 # ## The optimiser
 #
 # Weight decay applies to the weight matrices of linear and embedding layers only; biases,
-# layer norms and the attention biases $u$, $v$ are left alone, as is customary.
+# layer norms and the attention biases $u$, $w$ (Transformer-XL's) are left alone, as is customary.
 def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
     decayed = {id(m.weight) for m in model.modules() if isinstance(m, (nn.Linear, nn.Embedding))}
     params = [p for p in model.parameters() if p.requires_grad]
@@ -111,6 +116,10 @@ def pick_device(name: str) -> torch.device:
         return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
     if name.startswith('cuda') and not torch.cuda.is_available():
         raise ValueError(f"device={name!r} was asked for but CUDA is not available; use device=cpu or auto")
+    if name.startswith('cuda:') and int(name[5:]) >= torch.cuda.device_count():
+        count = torch.cuda.device_count()
+        raise ValueError(f"device={name!r}: this machine has {count} CUDA device(s); valid: auto, cpu, "
+                         f"cuda or cuda:0 to cuda:{count - 1}")
     return torch.device(name)
 
 
@@ -145,7 +154,7 @@ def evaluate(model: MemoryLanguageModel, streams: SequentialStreams, device: tor
 #
 # Dropout draws from PyTorch's generator, so an exact resume needs the generator's state as
 # it was after the last completed step (and the GPU's generator when training on one). The
-# data needs no state at all: segment $t$ is a pure function of $t$.
+# data needs no state at all: segment $\tau$ is a pure function of $\tau$.
 def _rng_state(device: torch.device) -> Dict[str, Any]:
     state = {'torch': torch.get_rng_state()}
     if device.type == 'cuda':
@@ -178,6 +187,39 @@ def experiments_path(config: TrainConfig) -> Path:
     return root
 
 
+# ### Errors that come from the settings
+#
+# Everything a run does before its first step depends only on its settings: the device, the
+# dataset, the model's constructor, the checkpoint it resumes. An error raised there is a bad
+# setting, and it becomes a `SettingError` that the command line prints as one line; an error
+# raised once training has started is a bug, and keeps its traceback.
+@contextmanager
+def _from_settings(prefix: str = ''):
+    try:
+        yield
+    except (SettingError, checkpoint.CheckpointError):
+        raise
+    except (ValueError, ImportError, OSError) as e:
+        raise SettingError(prefix + one_line(e)) from e
+
+
+# ### Loading the weights of a resumed run
+#
+# `resume` keeps the stored settings and changes only what the command line gives again; a
+# key that shapes the model (`d_model=256`) then builds a model the weights do not fit.
+def _load_resumed(model: nn.Module, resumed: Dict[str, Any], config: TrainConfig) -> None:
+    try:
+        model.load_state_dict(resumed['model'])
+    except RuntimeError as e:
+        stored = resumed['config']
+        changed = ', '.join(f"{k}={v!r} (stored: {stored[k]!r})" for k, v in asdict(config).items()
+                            if k in stored and stored[k] != v and k != 'resume')
+        raise checkpoint.CheckpointError(
+            f"resume={config.resume!r}: the checkpoint's weights do not fit the model these settings "
+            f"build ({changed or 'the model code changed'}); resume with the stored model settings, "
+            f"changing only training settings such as steps") from e
+
+
 # ### Configuring a fresh or a resumed run
 def configure(config_cls: Type[TrainConfig], presets: Mapping[str, Mapping[str, Any]],
               overrides: Mapping[str, Any], name: str) -> TrainConfig:
@@ -193,8 +235,14 @@ def configure(config_cls: Type[TrainConfig], presets: Mapping[str, Mapping[str, 
     # checkpoint, so that `resume=latest` alone rebuilds the same model.
     probe = build_config(config_cls, presets, {k: v for k, v in overrides.items()
                                                if k in ('logs_dir', 'preset')})
-    run_path = checkpoint.find_run(experiments_path(probe), name, str(resume))
-    stored = checkpoint.load(checkpoint.checkpoints_of(run_path)[-1])['config']
+    try:
+        run_path = checkpoint.find_run(experiments_path(probe), name, str(resume))
+        stored = checkpoint.load(checkpoint.checkpoints_of(run_path)[-1])['config']
+    except checkpoint.CheckpointError as e:
+        # Name the setting that led here, as every other bad setting does.
+        message = one_line(e)
+        raise checkpoint.CheckpointError(
+            message if message.startswith('resume=') else f"resume={resume!r}: {message}") from e
     return build_config(config_cls, presets, overrides, base=stored)
 
 
@@ -208,9 +256,9 @@ def train_step(model: nn.Module, train_model: nn.Module, optimizer: torch.optim.
     (detached) and the step's statistics.
 
     With `unroll = 1` this is ordinary truncated training: gradients stop at every segment
-    boundary (the memory arrives detached). With `unroll = k`, a model that keeps its memory
-    differentiable lets the gradient of segment $k$'s loss flow back through the memory into
-    the computation of segments $1 \dots k-1$: back-propagation through time over $k$ segments,
+    boundary (the memory arrives detached). With `unroll = U`, a model that keeps its memory
+    differentiable lets the gradient of segment $U$'s loss flow back through the memory into
+    the computation of segments $1 \dots U-1$: back-propagation through time over $U$ segments,
     the Compressive Transformer's `bptt` loss and Infini-attention's unrolled training.
     """
     model.train()
@@ -249,12 +297,15 @@ def train_step(model: nn.Module, train_model: nn.Module, optimizer: torch.optim.
 
 # ## The training loop
 def train(config: TrainConfig, build_model: ModelBuilder, name: str,
-          on_step: Optional[Callable[[int, float], None]] = None) -> TrainResult:
+          on_step: Optional[Callable[[int, float], None]] = None,
+          make_streams: Optional[StreamMaker] = None) -> TrainResult:
     r"""
     Train `build_model(config, vocab_size)` on Tiny Shakespeare under the labml experiment
     `name`. `on_step(step, loss)` is called after every step (the tests use it to simulate an
-    interruption); a `KeyboardInterrupt` from anywhere in the loop saves a checkpoint and is
-    raised again. Under `torchrun` every rank calls this; see [distributed](distributed.py).
+    interruption); `make_streams(data, batch_size, seq_len, rows)` replaces the sequential
+    streams with another source of the same interface, for training and validation alike (the
+    [echo streams](../data/echo.py) of the echo study); a `KeyboardInterrupt` from anywhere in
+    the loop saves a checkpoint and is raised again. Under `torchrun` every rank calls this; see [distributed](distributed.py).
     """
     # labml is imported here rather than at the top so that importing the trainer (from a
     # test or a notebook) does not print labml's notices.
@@ -263,53 +314,64 @@ def train(config: TrainConfig, build_model: ModelBuilder, name: str,
     # One process, or one rank of a `torchrun` job: either way the loop below is the same.
     ctx = distributed.init_from_env(config.device)
     try:
-        return _train(config, build_model, name, on_step, ctx, experiment, monit, tracker)
+        return _train(config, build_model, name, on_step, ctx, experiment, monit, tracker,
+                      make_streams or SequentialStreams)
     finally:
         distributed.shutdown(ctx)
 
 
-def _train(config, build_model, name, on_step, ctx, experiment, monit, tracker) -> TrainResult:
+def _train(config, build_model, name, on_step, ctx, experiment, monit, tracker,
+           make_streams) -> TrainResult:
     main_rank = ctx.is_main
     # A resumed run continues from the newest checkpoint of the run `resume` names
     # (build its configuration with `configure`, which starts from the stored one).
     resumed = None
     root = experiments_path(config)
+    with _from_settings(f"logs_dir={config.logs_dir!r}: cannot write there: " if config.logs_dir else
+                        f"cannot write the logs folder {root}: "):
+        root.mkdir(parents=True, exist_ok=True)
     if config.resume:
         run_path = checkpoint.find_run(root, name, config.resume)
         resumed = checkpoint.load(checkpoint.checkpoints_of(run_path)[-1])
         if len(resumed['rng']) != ctx.world_size:
             raise checkpoint.CheckpointError(
-                f"the checkpoint was written by {len(resumed['rng'])} process(es); resume it with "
-                f"the same number (this run has {ctx.world_size})")
+                f"resume={config.resume!r}: the checkpoint was written by {len(resumed['rng'])} "
+                f"process(es); resume it with the same number (this run has {ctx.world_size})")
 
     # Seed before the model is built: the same seed gives the same initial weights, and
     # under torchrun every rank starts from the same weights (DDP also broadcasts rank 0's).
     if config.threads:
         torch.set_num_threads(config.threads)
-    device = distributed.device_for(ctx, pick_device(config.device))
+    with _from_settings():
+        device = distributed.device_for(ctx, pick_device(config.device))
     torch.manual_seed(config.seed)
 
     # ### Data
-    text = load_text(Path(config.data_file) if config.data_file else None)
+    with _from_settings(f"data_file={config.data_file!r}: " if config.data_file else ''):
+        text = load_text(Path(config.data_file) if config.data_file else None)
     vocab = Vocabulary.from_text(text)
     if resumed is not None and resumed['vocabulary'] != vocab.chars:
-        raise checkpoint.CheckpointError("the checkpoint's vocabulary does not match this dataset")
+        raise checkpoint.CheckpointError(
+            f"resume={config.resume!r}: the checkpoint's vocabulary does not match the dataset "
+            f"(data_file={config.data_file!r}); resume with the data_file the run was trained on")
     # The first 90% trains, the last 10% validates. Each rank reads its own `batch_size`
     # rows of `world_size * batch_size` training streams; every rank sees the same
     # validation streams, but only rank 0 runs validation.
     train_data, valid_data = split(vocab.encode(text))
     batch = config.batch_size
-    train_streams = SequentialStreams(train_data, batch * ctx.world_size, config.seq_len,
-                                      rows=slice(ctx.rank * batch, (ctx.rank + 1) * batch))
-    valid_streams = SequentialStreams(valid_data, batch, config.seq_len)
+    with _from_settings():
+        train_streams = make_streams(train_data, batch * ctx.world_size, config.seq_len,
+                                     rows=slice(ctx.rank * batch, (ctx.rank + 1) * batch))
+        valid_streams = make_streams(valid_data, batch, config.seq_len)
 
     # ### Model and optimiser
     # `memory` is the training memory. It lives here, outside the model, so the loop can
     # reset it at an epoch boundary, detach it after a step and save it in a checkpoint.
-    model = build_model(config, vocab.size).to(device)
+    with _from_settings():
+        model = build_model(config, vocab.size).to(device)
     start_step, memory = 0, None
     if resumed is not None:
-        model.load_state_dict(resumed['model'])
+        _load_resumed(model, resumed, config)
     # Under torchrun the training forward pass goes through DistributedDataParallel, which
     # averages gradients across ranks; validation and sampling use the model itself.
     train_model = model
@@ -338,8 +400,10 @@ def _train(config, build_model, name, on_step, ctx, experiment, monit, tracker) 
         from labml.internal.experiment import experiment_singleton
         run = experiment_singleton().run
         run_path, run_uuid = Path(run.run_path), run.uuid
+        # The screen shows the losses only, so that the progress line fits a terminal (a line
+        # that wraps is redrawn as a new one at every step); `log.jsonl` keeps everything.
         for key in ('loss.*', 'bpc.*', 'accuracy.*', 'tokens_per_second', 'lr', 'aux.*'):
-            tracker.set_scalar(key, is_print=key != 'lr')
+            tracker.set_scalar(key, is_print=key in ('loss.*', 'aux.*'))
 
     # ### Saving a checkpoint
     #
@@ -370,14 +434,22 @@ def _train(config, build_model, name, on_step, ctx, experiment, monit, tracker) 
         if main_rank:
             tracker.set_global_step(start_step)
         try:
-            for step in (monit.loop(steps) if main_rank else steps):  # a progress bar over steps
+            # The progress line: the step, `train:` with the share of all `steps` done (one
+            # section entered at every step, so labml counts its progress over the whole run),
+            # the validations, the losses, the time per step, and the time spent and left.
+            # labml prints an untimed section with no space after it, hence the leading
+            # space of the validation sections' names.
+            for step in (monit.loop(steps) if main_rank else steps):
                 lr = learning_rate(step, config)
                 for group in optimizer.param_groups:
                     group['lr'] = lr
                 step_started = time.time()
-                with (monit.section('train') if main_rank else nullcontext()):
+                with (monit.section('train', is_partial=True, total_steps=config.steps, is_timed=False)
+                      if main_rank else nullcontext()):
                     memory, stats = train_step(model, train_model, optimizer, train_streams,
                                                memory, step, config, device)
+                    if main_rank:
+                        monit.progress(step + 1)
                 lm_total, correct, aux_totals = stats['lm'], stats['correct'], stats['aux']
                 # #### Tracking
                 #
@@ -411,14 +483,14 @@ def _train(config, build_model, name, on_step, ctx, experiment, monit, tracker) 
                     # labml closes its file writer when `monit.loop` ends; anything tracked
                     # after that would never reach `log.jsonl`.
                     if last:
-                        with monit.section('final validation'):
+                        with monit.section(' final validation'):
                             final = evaluate(model, valid_streams, device, config.final_eval_segments or None)
                         result.final_valid_loss, result.final_valid_accuracy = final['loss'], final['accuracy']
                         result.valid_losses[done] = final['loss']
                         tracker.add({'loss.valid': final['loss'], 'bpc.valid': final['loss'] / math.log(2),
                                      'accuracy.valid': final['accuracy']})
                     elif done % config.eval_every == 0:
-                        with monit.section('valid'):
+                        with monit.section(' valid'):
                             metrics = evaluate(model, valid_streams, device, config.eval_segments)
                         result.valid_losses[done] = metrics['loss']
                         tracker.add({'loss.valid': metrics['loss'], 'bpc.valid': metrics['loss'] / math.log(2),
@@ -449,7 +521,7 @@ def _train(config, build_model, name, on_step, ctx, experiment, monit, tracker) 
             raise
         # The end of training: a final checkpoint, so `resume` with a larger `steps` can
         # extend a finished run, and the throughput over the whole run.
-        save_checkpoint(step)
+        result.checkpoint = save_checkpoint(step)
         result.final_step = step
         result.wall_time = time.time() - started
         result.tokens_per_second = (step - start_step) * tokens_per_step / max(result.wall_time, 1e-9)
@@ -492,10 +564,21 @@ def _wait_for_log_writer(timeout: float = 30.0) -> None:
 # ## The command line
 #
 # Every experiment module ends with `main(Config, PRESETS, build_model, name)`. Its last two
-# printed lines are always the final validation loss and the run's folder, so scripts (and
-# people) can read the outcome of a run from the end of its output.
+# printed lines are always the final validation loss and where the labml run and its last
+# checkpoint are, so scripts (and people) can read the outcome of a run from the end of its
+# output.
+def _shown(path: Optional[Path]) -> str:
+    # Relative to the working directory when the run is under it: shorter, and what one types.
+    if path is None:
+        return 'none'
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
 def report(result: TrainResult) -> str:
-    """The closing lines a run prints: the sample, the final validation loss, and where the logs are."""
+    """The closing lines a run prints: the sample, the final validation loss, where the run is."""
     lines = []
     if result.sample:
         lines += ['', '--- sample (prompt from the validation text, then generated with memory) ---',
@@ -505,15 +588,19 @@ def report(result: TrainResult) -> str:
               f"final validation loss: {result.final_valid_loss:.4f} nats/char "
               f"({result.final_valid_loss / math.log(2):.4f} bits/char, accuracy "
               f"{result.final_valid_accuracy:.3f}) at step {result.final_step}",
-              f"logs: {result.run_path}"]
+              f"labml run: {_shown(result.run_path)} (configs.yaml, log.jsonl); "
+              f"checkpoint: {_shown(result.checkpoint)}"]
     return '\n'.join(lines)
 
 
 def main(config_cls: Type[TrainConfig], presets: Mapping[str, Mapping[str, Any]],
          build_model: ModelBuilder, name: str, argv: Optional[Sequence[str]] = None) -> TrainResult:
     r"""
-    The command line every experiment shares: `key=value` overrides. Configuration errors
-    print one clear line and exit with status 2; Ctrl-C exits with 130 after saving.
+    The command line every experiment shares: `key=value` overrides. A bad setting, wherever
+    it is found (the parser, a `validate` method, the device, the dataset, the model's
+    constructor, the checkpoint to resume), prints one line naming the key, the value and what
+    is valid, and exits with status 2 ([configuration](config.py)); running out of memory
+    prints one line and exits with 1; Ctrl-C exits with 130 after saving a checkpoint.
     """
     argv = sys.argv[1:] if argv is None else argv
     if any(a in ('-h', '--help') for a in argv):
@@ -523,15 +610,29 @@ def main(config_cls: Type[TrainConfig], presets: Mapping[str, Mapping[str, Any]]
     try:
         config = configure(config_cls, presets, parse_overrides(argv), name)
     except (ValueError, checkpoint.CheckpointError) as e:
-        print(f"configuration error: {e}", file=sys.stderr)
-        raise SystemExit(2)
+        exit_on_bad_setting(e)
     try:
         result = train(config, build_model, name)
     except KeyboardInterrupt:
         raise SystemExit(130)
-    except (checkpoint.CheckpointError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        raise SystemExit(1)
+    # Only what the settings caused: an error raised inside the training loop is a bug and
+    # keeps its traceback.
+    except (SettingError, checkpoint.CheckpointError) as e:
+        exit_on_bad_setting(e)
+    except (MemoryError, torch.OutOfMemoryError) as e:
+        exit_on_bad_setting(_out_of_memory(config, e), status=1)
+    except RuntimeError as e:
+        if "can't allocate memory" not in str(e):
+            raise
+        exit_on_bad_setting(_out_of_memory(config, e), status=1)
     if result.run_path is not None:  # rank 0 (the only rank that tracked the run)
         print(report(result))
     return result
+
+
+def _out_of_memory(config: TrainConfig, error: BaseException) -> str:
+    sizes = ', '.join(f"{k}={getattr(config, k)}" for k in
+                      ('batch_size', 'seq_len', 'd_model', 'n_layers', 'mem_len', 'unroll')
+                      if hasattr(config, k))
+    return (f"out of memory on device={config.device!r} ({type(error).__name__}); the run's sizes are "
+            f"{sizes}: lower one of them, or use preset=cpu")

@@ -13,14 +13,42 @@ python -m labml_memory.transformer_xl.experiment preset=cpu steps=2000 mem_len=1
 Every key is checked: an unknown one fails and lists the valid ones, a value that does not
 parse as the field's type fails and says what type was expected. Whatever the run ends up
 with is recorded in labml's `configs.yaml`, so a run can always be traced back to its settings.
+
+A bad setting, whichever check finds it (the parser here, a `validate` method, the model's
+constructor, the dataset or the checkpoint being resumed), reaches the command line as a
+`SettingError` and is printed by `exit_on_bad_setting` as one line that names the key, the
+value and what would be valid; the process exits with status 2, never with a traceback.
 """
 
 import dataclasses
+import difflib
+import math
+import sys
 import typing
 from dataclasses import dataclass
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Type, TypeVar
+from typing import Any, Dict, List, Mapping, NoReturn, Optional, Sequence, Tuple, Type, TypeVar
 
 C = TypeVar('C', bound='TrainConfig')
+
+
+# ## A bad setting, in one line
+#
+# Every check raises `ValueError` (or this subclass of it, which the trainer uses for errors
+# it finds while setting a run up: the device, the dataset, the model's constructor). The
+# command line of every experiment routes them through `exit_on_bad_setting`.
+class SettingError(ValueError):
+    """A setting that cannot run; its message names the key, the value and what is valid."""
+
+
+def one_line(error: BaseException) -> str:
+    """The message of an error with its whitespace collapsed, so it prints as one line."""
+    return ' '.join(str(error).split()) or type(error).__name__
+
+
+def exit_on_bad_setting(error: BaseException, status: int = 2) -> NoReturn:
+    """Print `error` as one line on stderr and exit with `status`: no traceback."""
+    print(f"error: {one_line(error)}", file=sys.stderr)
+    raise SystemExit(status)
 
 
 @dataclass
@@ -77,8 +105,13 @@ class TrainConfig:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if not 0.0 <= self.min_lr_ratio <= 1.0:
             raise ValueError(f"min_lr_ratio must lie in [0, 1], got {self.min_lr_ratio}")
-        if self.device not in ('auto', 'cpu', 'cuda') and not self.device.startswith('cuda:'):
-            raise ValueError(f"device must be auto, cpu, cuda or cuda:N; got {self.device!r}")
+        if self.final_eval_segments < 0:
+            raise ValueError(f"final_eval_segments must be >= 0 (0 reads the whole validation text), "
+                             f"got {self.final_eval_segments}")
+        if self.device not in ('auto', 'cpu', 'cuda') and not (
+                self.device.startswith('cuda:') and self.device[5:].isdigit()):
+            raise ValueError(f"device={self.device!r} is not a device; valid: auto, cpu, cuda or "
+                             f"cuda:N (N the GPU's index)")
 
 
 # ## Parsing a value
@@ -100,10 +133,13 @@ def _parse_value(key: str, raw: str, hint: Any, default: Any) -> Any:
                 return _parse_value(key, raw, option, default)
             except ValueError:
                 pass
-        raise ValueError(f"{key}={raw!r}: expected one of {[getattr(o, '__name__', str(o)) for o in options]}")
+        raise ValueError(f"{key}={raw!r}: expected {describe(hint)}")
     if origin in (list, List, tuple, Tuple, Sequence, typing.Sequence) or hint in (list, tuple):
         inner = args[0] if args else str
-        return [_parse_value(key, part.strip(), inner, None) for part in raw.split(',') if part.strip()]
+        try:
+            return [_parse_value(key, part.strip(), inner, None) for part in raw.split(',') if part.strip()]
+        except ValueError:
+            raise ValueError(f"{key}={raw!r}: expected {describe(hint)}") from None
     if hint is bool:
         if raw.lower() in ('true', '1', 'yes', 'on'):
             return True
@@ -115,10 +151,29 @@ def _parse_value(key: str, raw: str, hint: Any, default: Any) -> Any:
             value = hint(raw)
         except ValueError:
             raise ValueError(f"{key}={raw!r}: expected {hint.__name__}") from None
+        # `nan` and `inf` parse as floats, but no setting here means anything by them, and a
+        # `lr=nan` would pass every comparison below and train on garbage.
+        if not math.isfinite(value):
+            raise ValueError(f"{key}={raw!r}: expected a finite number")
         return value
     if hint is str:
         return raw
     raise ValueError(f"{key}: cannot parse a value of type {hint}")
+
+
+def describe(hint: Any) -> str:
+    """What a field of this type accepts on the command line, in words."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is typing.Union:
+        words = [describe(a) for a in args if a is not type(None)]
+        if type(None) in args:
+            words.append('none')
+        return ' or '.join(words)
+    if origin in (list, List, tuple, Tuple, Sequence, typing.Sequence) or hint in (list, tuple):
+        inner = describe(args[0]) if args else 'str'
+        return f"a comma-separated list of {inner}"
+    return {bool: 'a boolean (true/false)', int: 'int', float: 'float', str: 'str'}.get(
+        hint, getattr(hint, '__name__', str(hint)))
 
 
 # ## From the command line to a configuration
@@ -127,7 +182,8 @@ def parse_overrides(argv: Sequence[str]) -> Dict[str, str]:
     pairs = {}
     for arg in argv:
         if '=' not in arg:
-            raise ValueError(f"argument {arg!r} is not of the form key=value")
+            raise ValueError(f"argument {arg!r} is not of the form key=value (such as steps=200); "
+                             f"--help lists every key")
         key, raw = arg.split('=', 1)
         pairs[key.strip()] = raw.strip()
     return pairs
@@ -144,7 +200,10 @@ def build_config(config_cls: Type[C], presets: Mapping[str, Mapping[str, Any]],
     fields = {f.name: f for f in dataclasses.fields(config_cls)}
     unknown = sorted(set(overrides) - set(fields))
     if unknown:
-        raise ValueError(f"unknown configuration key(s) {unknown}; valid keys: {sorted(fields)}")
+        # The nearest valid key first: it is nearly always what was meant.
+        near = [m for k in unknown for m in difflib.get_close_matches(k, fields, n=1)]
+        hint = f" (did you mean {', '.join(near)}?)" if near else ''
+        raise ValueError(f"unknown configuration key(s) {unknown}{hint}; valid keys: {sorted(fields)}")
     preset = str(overrides.get('preset', (base or {}).get('preset', config_cls.preset)))
     if preset not in presets:
         raise ValueError(f"unknown preset {preset!r}; valid presets: {sorted(presets)}")
@@ -162,6 +221,27 @@ def build_config(config_cls: Type[C], presets: Mapping[str, Mapping[str, Any]],
     config = config_cls(**values)
     config.validate()
     return config
+
+
+def as_typed(value: Any) -> str:
+    """A value as it is written on the command line: `64,64,16,16` for a list."""
+    if isinstance(value, (list, tuple)):
+        return ','.join(as_typed(v) for v in value)
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def check_lengths(config: Any, *names: str) -> None:
+    """Fail, naming the field, unless each is a length >= 0 or one such length per layer."""
+    for name in names:
+        value = getattr(config, name)
+        if value is None:
+            continue
+        lengths = list(value) if isinstance(value, (list, tuple)) else [value]
+        if isinstance(value, (list, tuple)) and len(lengths) != config.n_layers:
+            raise ValueError(f"{name}={as_typed(value)} lists {len(lengths)} lengths for n_layers="
+                             f"{config.n_layers}; give one length, or one per layer")
+        if any(not isinstance(n, int) or n < 0 for n in lengths):
+            raise ValueError(f"{name}={as_typed(value)}: a memory length must be an integer >= 0")
 
 
 def check_positive(config: Any, *names: str) -> None:

@@ -150,9 +150,10 @@ def test_the_study_page_reads_the_numbers(tmp_path):
     assert ("* **Table 5's cells, best first:** `conv_attention`, `max_pool`, `conv_bptt`. Against `conv_attention`, "
             "the paper's best: `max_pool` +0.0900 [") in page
     assert "], not resolved; `conv_bptt` +0.2000 [+0.2000, +0.2000], behind." in page
-    assert ("* **The paper's claims, at 3 seeds and this size:** compressing beats remembering at equal attention "
+    # The claims are the page's headline, under its title.
+    assert ("The paper's claims, at 3 seeds and this size: compressing beats remembering at equal attention "
             "cost: supported; `conv_attention` is the best cell of Table 5: not resolved (the means point the "
-            "paper's way).") in page
+            "paper's way).") in page.splitlines()[2]
     # The table: noisy max_pool is not resolved against xl_mem96, BPTT behind.
     assert '| `max_pool` | 160 | 128 | 1,000 | 4,096 | 10 × 1 | 1.7000<br><small>1.6000–1.8000</small> | -0.0100 [-0.2717, +0.2517], not resolved |' in page
     assert '| `conv_bptt` | 160 | 128 | 1,000 | 4,096 | 5 × 2 |' in page
@@ -195,8 +196,9 @@ def test_the_attention_page_reads_the_numbers(tmp_path):
     assert ("`conv_attention` puts 12.8% (12.8–12.8) of a query's attention on its 32 compressed slots, "
             "`xl_mem128` 7.5% (7.0–8.0) on its 64 oldest memories") in buckets
     assert "+5.3 points; compressive over Transformer-XL 1.71× [1.42, 2.05], not resolved." in buckets
-    assert ("A query that looked everywhere equally would put 20% and 33% there. One compressed slot gets 3.41 "
-            "times the weight of one of those memories") in buckets
+    assert ("Queries that looked everywhere equally would put 25.4% and 40.4% there, averaged over the queries "
+            "of a segment as the shares are (the last query alone, which sees every key, 20% and 33%). One "
+            "compressed slot gets 3.41 times the weight of one of those memories") in buckets
     assert (tmp_path / 'compressive' / 'attention_buckets.png').stat().st_size > 0
 
 
@@ -221,3 +223,19 @@ def test_records_of_different_plans_are_not_mixed(tmp_path):
 def test_no_records_is_a_clear_error(tmp_path):
     with pytest.raises(SystemExit, match=r"compressive: no records under .*run it first"):
         runner.report(study.STUDY, tmp_path)
+
+
+# Queries that weigh every key alike, averaged over a segment as the measured shares are: a
+# slow count over every query and key, against the page's figure.
+def test_the_uniform_share_is_averaged_over_the_queries():
+    from labml_memory.studies.compressive import uniform_share
+    seq_len, before = 64, 96
+    shares = []
+    for i in range(seq_len):
+        seen = [1.0] * before + [1.0] * (i + 1)
+        shares.append(sum(seen[:32]) / sum(seen))
+    assert uniform_share(32, before + seq_len, seq_len) == pytest.approx(sum(shares) / seq_len)
+    assert round(100 * uniform_share(32, 160, 64), 1) == 25.4
+    assert round(100 * uniform_share(64, 192, 64), 1) == 40.4
+    text = (Path(__file__).parent.parent / 'docs' / 'results' / 'compressive' / 'attention_buckets.md').read_text()
+    assert 'would put 25.4% and 40.4% there, averaged over the queries' in text

@@ -126,8 +126,8 @@ def test_the_page_draws_the_best_trained_record_and_names_the_others(tmp_path, m
     page = (tmp_path / f'{study.NAME}.md').read_text()
     assert 'trained for 800 steps, reaching 1.6600' in page and "of the preset's" not in page
     assert f"Also recorded, not drawn: `{short['key']}`." in page
-    # Plot first, then its table, the second plot, and how it was made.
-    assert page.index('density.png') < page.index('| head |') < page.index('sticky.png') < page.index('**Machine:**')
+    # The plots first, then the table, and how it was made last.
+    assert page.index('density.png') < page.index('sticky.png') < page.index('| head |') < page.index('**Machine:**')
 
 
 def test_the_middle_half_counts_sample_times_and_mass():

@@ -155,8 +155,9 @@ def test_the_reading_follows_the_numbers(tmp_path):
     assert ("* **With 2,000 steps**, all long against all short: -0.0500 [-0.0500, -0.0500] nats, ahead "
             "(all long 1.4100, all short 1.4600): by then the long memory has paid for itself. Only these two "
             "baselines were trained that long; every line above is read at 1,000 steps.") in page
-    assert ('* **In sum**, at 3 seeds and 1,000 steps: finding 1 is read against all long above; finding 2 is '
-            'shown; finding 3 is shown.') in page
+    # The three findings in one line: the page's headline, under its title.
+    assert ('In sum, at 3 seeds and 1,000 steps: finding 1 is read against all long below; finding 2 is '
+            'shown; finding 3 is shown.') in page.splitlines()[2]
     # The table: one row per configuration, all short against all long is the premise turned.
     assert '| all long | [128, 128, 128, 128, 128, 128] | 393,216 | 1.5100' in page
     assert '| all short | [16, 16, 16, 16, 16, 16] | 49,152 | 1.6100<br><small>1.6000–1.6200</small> | ' \
@@ -167,9 +168,10 @@ def test_the_reading_follows_the_numbers(tmp_path):
     assert 'across the 7 comparisons of this page' in page
     assert '3 seeds per configuration' in page
     assert "* **Steps:** 1,000 per run (2,000 for the longer budget's baselines)" in page
-    # Every command the records were made by, oldest first, once each.
+    # Every command the records were made by, oldest first, once each (in the folded block,
+    # whose lines are indented by four spaces).
     assert ("```\npython -m labml_memory.studies run memory_depth\npython -m labml_memory.studies run memory_depth "
-            "part=longer\npython -m labml_memory.studies report memory_depth\n```") in page
+            "part=longer\npython -m labml_memory.studies report memory_depth\n```") in page.replace('\n    ', '\n')
     assert 'earlier script' not in page and 'Margin:' not in page
     assert (tmp_path / 'memory_depth' / 'study.png').stat().st_size > 0
 

@@ -69,8 +69,8 @@ def test_window_models_report_measured_reach_equal_to_the_rule(quick_records):
 def test_report_is_written_from_the_records_alone(quick_records):
     out, _, results = quick_records
     text = (out / 'memory_reach.md').read_text()
-    assert text.startswith('# Memory reach and capacity\n\nHow far back, and how much')
-    assert f'forgot the pairs, is {recall.FLOOR:.2f}' in text and 'control' in text and '## How these numbers were made' in text
+    assert text.startswith('# Memory reach and capacity\n\n**How far back, and how much')
+    assert f'forgot the pairs, is {recall.FLOOR:.2f}' in text and 'control' in text and '??? note "How it was made"' in text
     for r in results:
         assert (f"{r['name']} at budget {r['budget']}" if 'skipped' in r else f"| {r['name']}") in text
     figures = out / 'memory_reach'

@@ -7,7 +7,7 @@ import pytest
 from labml_memory.benchmark.peers import PEERS
 from labml_memory.studies import quality_peers as study
 from labml_memory.studies import stats
-from labml_memory.studies.runner import Records, Run, parse_settings, pending, report
+from labml_memory.studies.runner import Records, Run, parse_settings, pending, report, write_pages
 
 RESULTS = Path(__file__).resolve().parents[1] / 'docs' / 'results'
 BASELINE = study.BASELINE
@@ -104,7 +104,7 @@ def test_a_peer_shown_no_worse_with_less_state_has_the_memory_advantage(tmp_path
     found = study.verdicts(done, margin=0.01)
     assert found['lucidrains_infini'].verdict == stats.AHEAD
     assert found['lucidrains_rmt'].verdict == stats.BEHIND
-    study.report(_Records(records), tmp_path)
+    write_pages(study.report(_Records(records), tmp_path), tmp_path)
     page = (tmp_path / 'quality_peers.md').read_text()
     infini = next(line for line in page.splitlines() if line.startswith('* `lucidrains_infini`'))
     rmt = next(line for line in page.splitlines() if line.startswith('* `lucidrains_rmt`'))

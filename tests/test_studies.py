@@ -1,5 +1,7 @@
 """One home for studies: the runner, the registry, and every page given back by its report."""
+import builtins
 import json
+import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -8,6 +10,7 @@ from typing import List
 import pytest
 
 from labml_memory.studies import STUDY_MODULES, by_name, index, main, studies
+from labml_memory.studies import runner
 from labml_memory.studies.runner import Records, Run, Study, parse_settings, pending, report, run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,9 +58,10 @@ def test_unknown_study_and_bad_commands_say_what_is_valid(capsys):
 
 
 # The pages' dates of records that did not store one come from `git log`, which a copy
-# outside the repository does not have; every other line must come back as committed.
+# outside the repository does not have; every other line must come back as committed (the
+# date is an item of the folded block, so it is indented).
 def _without_dates(text: str) -> list:
-    return [line for line in text.splitlines() if not line.startswith('* **Date:**')]
+    return [line for line in text.splitlines() if not line.lstrip().startswith('* **Date:**')]
 
 
 @pytest.mark.parametrize('name', STUDY_MODULES)
@@ -177,3 +181,109 @@ def test_run_keys_are_file_names_and_unique(tmp_path):
     twice = Study('twice', '?', Toy, lambda s: [Run('a'), Run('a')], lambda r: {}, lambda r, o: None, ['twice.md'])
     with pytest.raises(ValueError, match=r"names a run twice: \['a'\]"):
         run(twice, [], tmp_path)
+
+
+# ## One template for every page
+#
+# Read from the committed pages, as a reader gets them: the title, the verdict under it, the
+# plots before any table or section, the numbers defined once before the first table, and
+# last the folded block holding the command, the machine, the date, the seeds and the wall
+# time. Nothing after the block.
+def _pages():
+    return [p for s in studies() for p in s.pages if (RESULTS / p).exists()]
+
+
+BRACKET = re.compile(r'[-+]?\d[\d.,]*×? \[[-+]?\d')
+
+
+@pytest.mark.parametrize('page', _pages())
+def test_every_results_page_reads_in_the_one_order(page):
+    lines = (RESULTS / page).read_text().splitlines()
+    assert lines[0].startswith('# ') and lines[1] == '' and lines[3] == '{: .lit-verdict }', page
+    assert lines[2].startswith('**') and lines[2].strip(), page
+    first = lambda test: next((i for i, line in enumerate(lines) if test(line)), len(lines))  # noqa: E731
+    images = [i for i, line in enumerate(lines) if line.startswith('![')]
+    table, section = first(lambda l: l.startswith('|')), first(lambda l: l.startswith('## '))
+    made = lines.index('??? note "How it was made"')
+    assert images and max(images) < min(table, section), page
+    # The numbers defined once, before the first table, wherever the page prints a range in
+    # small type or a bracket.
+    text = '\n'.join(lines)
+    defined = [i for i, line in enumerate(lines) if line.startswith('**Reading the numbers.**')]
+    if '<small>' in text or BRACKET.search(text):
+        assert len(defined) == 1 and defined[0] < table, page
+    assert text.count("Holm's correction") <= 1 and text.count('95% Student interval') <= 1, page
+    # Square brackets hold the interval of a comparison only: a signed difference, or a ratio;
+    # a range over seeds or rounds is in small type or parentheses, never `0.29 [0.00, 0.58]`.
+    for found in re.finditer(r'(\S+) \[([-+]?\d[\d.,]*×?), [-+]?\d[\d.,]*×?\]', text):
+        before, low = found.group(1), found.group(2)
+        assert low[0] in '+-' or '×' in before + low, (page, found.group(0))
+    # The folded block: every line after its title is indented or empty, and it holds a code
+    # block of commands and the four items.
+    block = lines[made + 1:]
+    assert all(not line or line.startswith('    ') for line in block), page
+    folded = '\n'.join(line[4:] for line in block)
+    assert re.search(r'^```\n.+?\n```', folded, re.S | re.M), page
+    for item in ('Machine', 'Date', 'Seeds', 'Wall time'):
+        assert f'* **{item}:**' in folded, (page, item)
+    assert '## How these numbers were made' not in text, page
+
+
+# What a page must never print: an exception's name (any of Python's, or any the project
+# defines), "Error:", or a traceback. The names are collected here, apart from the runner's
+# own guard.
+def _exception_names():
+    names = {n for n in dir(builtins) if isinstance(getattr(builtins, n), type)
+             and issubclass(getattr(builtins, n), BaseException)}
+    for path in (ROOT / 'labml_memory').rglob('*.py'):
+        names |= set(re.findall(r'^class (\w+)\((?:\w+\.)?\w*(?:Error|Exception|Unavailable)\w*\)', path.read_text(), re.M))
+    return names - {'Warning'}
+
+
+@pytest.mark.parametrize('page', _pages())
+def test_no_results_page_prints_a_raw_failure(page):
+    text = (RESULTS / page).read_text()
+    named = [n for n in _exception_names() if re.search(rf'\b{n}\b', text)]
+    assert not named, (page, named)
+    assert 'Error:' not in text and 'Traceback' not in text, page
+
+
+def _page(**changes):
+    base = dict(title='T', verdict='**Q?** A.', figures=[('t/a.png', 'a')], body=['| a |', '|---|', '| 1 |'],
+                made=['```', 'python -m x', '```', '', '* **Machine:** m', '* **Date:** d', '* **Seeds:** 0',
+                      '* **Wall time:** 1 s'])
+    return runner.Page(**{**base, **changes})
+
+
+def test_the_template_refuses_what_a_page_must_not_be():
+    text = runner.render(_page(), 't.md')
+    assert text.splitlines()[:4] == ['# T', '', '**Q?** A.', '{: .lit-verdict }']
+    assert '??? note "How it was made"' in text and '    * **Wall time:** 1 s' in text
+    with pytest.raises(ValueError, match=r"t\.md: a results page needs how it was made: Seeds"):
+        runner.render(_page(made=['```', 'python -m x', '```', '* **Machine:** m', '* **Date:** d',
+                                  '* **Wall time:** 1 s']), 't.md')
+    with pytest.raises(ValueError, match='the command'):
+        runner.render(_page(made=['* **Machine:** m', '* **Date:** d', '* **Seeds:** 0', '* **Wall time:** 1 s']), 't.md')
+    with pytest.raises(ValueError, match='one-paragraph verdict'):
+        runner.render(_page(verdict='two\nlines'), 't.md')
+    # The cell of the quality-peers page as it read before: refused, with the words to use.
+    raw = 'PeerUnavailable: labml-nn does not import: ModuleNotFoundError: No module named labml_nn'
+    with pytest.raises(ValueError, match="would print 'PeerUnavailable'"):
+        runner.render(_page(body=[f'| labml_nn_xl | {raw} |']), 't.md')
+    assert runner.why_not_run(raw) == 'not run: the package does not install here'
+    assert runner.why_not_run('unavailable: x-transformers does not import: ImportError: y') == \
+        'not run: the package does not install here'
+    assert runner.why_not_run('failed in training: RuntimeError: shapes') == \
+        'failed while training: the error is in its record'
+    # The statistics link from a page one folder deeper.
+    text = runner.render(_page(convention=runner.Convention(runner.SEED_CELLS, 2, 0.1)), 'a/b.md')
+    assert '(see [the statistics](../../studies/stats.md))' in text and "across the 2 comparisons" in text
+
+
+def test_the_headline_counts_what_the_seeds_decide():
+    from labml_memory.studies import stats
+    found = stats.compare({'a': ({0: 1.0, 1: 1.1, 2: 1.2}, {0: 2.0, 1: 2.1, 2: 2.2}),
+                           'b': ({0: 1.0, 1: 2.0, 2: 0.5}, {0: 1.5, 1: 1.0, 2: 1.0})}, margin=0.01)
+    assert runner.tally(found) == "three seeds resolve one of the page's 2 comparisons (1 ahead)"
+    one = stats.compare({'a': ({0: 1.0}, {0: 2.0})}, margin=0.01)
+    assert runner.tally(one) == "one seed resolves none of the page's one comparison"

@@ -8,8 +8,9 @@ Transformer-XL remembers a fixed number of past vectors; the Compressive Transfo
 older ones into fewer slots, but still a fixed number of slots of fixed age. The ∞-former
 keeps the past as a **continuous signal** over $t \in [0, 1]$: every vector the model has
 read is a sample of a function $\bar X(t) = B^\top \psi(t)$ built from $J$ fixed Gaussian bumps (the paper's $N$; see the [notation](../__init__.py#notation)),
-and only the $J \times e$ coefficients $B$ are stored. When new vectors arrive, the old signal
-is *contracted* into $[0, \tau]$, the new vectors are placed on $[\tau, 1]$, and the whole is
+and only the $J \times d$ coefficients $B$ are stored. When new vectors arrive, the old signal
+is *contracted* into $[0, \rho]$ (the paper's $\tau$, a letter this site keeps for the segment), the
+new vectors are placed on $[\rho, 1]$, and the whole is
 refitted with the same $J$ bumps. The memory never grows; older text simply gets blurrier,
 because it is described by fewer and fewer bumps.
 
@@ -25,11 +26,11 @@ because the bumps are Gaussians. The result is *added* to the output of an ordin
 Transformer-XL attention over a **short-term memory** (the previous segment's layer inputs)
 and the segment itself. What leaves the short-term memory enters the long-term one:
 
-$$B_{new} = G^\top \big[\bar X_{old}(t_1), \dots, \bar X_{old}(t_M),\; x_1, \dots, x_L\big],
+$$B_{new} = G^\top \big[\bar X_{old}(t_1), \dots, \bar X_{old}(t_P),\; x_1, \dots, x_L\big],
   \qquad G = F^\top (F F^\top + \lambda I)^{-1},$$
 
-with the $M$ samples of the old signal placed evenly on $[0, \tau]$ and the $L$ new vectors on
-$[\tau, 1]$. **Sticky memories** choose the sample times $t_m$ not evenly but where the last
+with the $P$ samples of the old signal placed evenly on $[0, \rho]$ and the $L$ new vectors on
+$[\rho, 1]$. **Sticky memories** choose the sample times $t_1, \dots, t_P$ not evenly but where the last
 reads put their attention, so regions the model keeps using are kept sharp.
 
 A KL term between each density and $\mathcal{N}(\mu_0, \sigma_0^2)$ keeps the densities from
@@ -45,13 +46,13 @@ blocks, following the [protocol](../protocol.py).
 * **Trained from scratch on characters.** The paper's language-modelling results fine-tune
   GPT-2 (or train a word-level model on WikiText-103); ours is a small character model, so
   $J$ is small too: the CPU preset uses $J = 64$ bumps (the paper 512) with widths
-  $0.03, 0.08$ scaled up to match the wider spacing of the centres, and $M = 128$ samples.
+  $0.03, 0.08$ scaled up to match the wider spacing of the centres, and $P = 128$ samples.
 * **Pre-LN by default**, as everywhere on this site; under pre-LN the long-term memory is fitted
   to the *normalised* layer inputs, which is what its key and value projections read.
-* **Contraction per vector.** The paper contracts by $\tau$ per update, assuming every update
-  brings one segment. We contract by $\tau^{n / L}$ when $n$ vectors arrive and $L$ is the
-  training segment length: a full segment contracts by $\tau$ exactly, and $L$ one-token
-  updates (generation) contract by the same total amount instead of by $\tau^L$.
+* **Contraction per vector.** The paper contracts by $\rho$ per update, assuming every update
+  brings one segment. We contract by $\rho^{L' / L}$ when $L'$ vectors arrive and $L$ is the
+  training segment length: a full segment contracts by $\rho$ exactly, and $L$ one-token
+  updates (generation) contract by the same total amount instead of by $\rho^L$.
 * **Sticky sampling by stratified inverse-CDF.** Sample times are drawn by inverting the
   attention histogram's distribution at stratified quantiles (jittered when training,
   midpoints when evaluating), uniform inside a bin. The authors' code snaps samples to bin
@@ -72,7 +73,7 @@ blocks, following the [protocol](../protocol.py).
   segment with a $W_Q$ of its own (`LongTermAttention.query`), so the two readers can ask
   different questions at the cost of one more $d \times d$ matrix per layer.
 * **An empty memory is the zero signal.** At the start of a stream $B = 0$, which reads as
-  zero (the value projection has no bias); the first update contracts that zero into $[0, \tau]$.
+  zero (the value projection has no bias); the first update contracts that zero into $[0, \rho]$.
 * **Keys on the signal's scale, and biases on $\mu$ and $\sigma^2$.** Coefficient rows are
   multiplied by the basis mass before the key projection, and $\sigma^2$ starts at $\sigma_0^2$
   through a learned bias (see *The scale of the keys* below). Without both, at our scale every
@@ -134,12 +135,9 @@ class InfinityMemory(MemoryState):
 #
 # ![Densities of the four heads over the long-term memory](../results/infinity_former_figures/density.png)
 #
-# At this scale the heads learned to sit at the two ends of the interval, $\mu$ saturated at
-# $0$ or $1$: one reads the newest stretch (the segment that just left the short-term memory)
-# with a width of $0.075$, three the oldest, most contracted part, with widths between $0.03$
-# and $0.05$. Nothing in the middle is read by this query; the histogram below shows the same
-# for all queries together. (An earlier run, with dropout and 1,000 steps, split its heads two
-# and two between the ends: the division varies from run to run, the two ends do not.)
+# What the heads learned {{ result infinity_former_figures heads }}. The histogram on the
+# figures page shows where all queries of the layer read together. One model is one seed: the
+# picture shows what a trained model can do, not what every seed does.
 class LongTermAttention(nn.Module):
     def __init__(self, d_model: int, heads: int, basis: GaussianBasis, dropout: float,
                  min_variance: float, sigma_0: float):
@@ -187,20 +185,21 @@ class LongTermAttention(nn.Module):
 
 # ## Writing the long-term memory
 #
-# The unbounded update, for every stream at once. $n$ new vectors $X$ arrive (those leaving
-# the short-term memory). The old signal is sampled at $M$ times $t_m$, evenly spaced or,
+# The unbounded update, for every stream at once. $L'$ new vectors $X$ arrive (those leaving
+# the short-term memory; $L' = L$ for a whole segment). The old signal is sampled at $P$ times
+# $t_1, \dots, t_P$, evenly spaced or,
 # with sticky memories, drawn from the attention histogram; the samples are laid down evenly
-# on $[0, \tau']$ and the new vectors evenly on $[\tau', 1]$ (midpoints of equal cells, so no
+# on $[0, \rho']$ and the new vectors evenly on $[\rho', 1]$ (midpoints of equal cells, so no
 # two points share a position), and the coefficients are refitted:
 #
-# $$B_{new} = G_n^\top \big[\bar X_{old}(t_1) \dots \bar X_{old}(t_M);\; X\big].$$
+# $$B_{new} = G_{L'}^\top \big[\bar X_{old}(t_1) \dots \bar X_{old}(t_P);\; X\big].$$
 #
 # The *placement* of the points does not depend on where the samples were taken, only on
-# $n$, so $G_n$ depends on positions only. The one for a full segment ($n = L$) is computed
+# $L'$, so $G_{L'}$ depends on positions only. The one for a full segment ($L' = L$) is computed
 # at construction; others (the first segments, one-token generation) are computed on first
-# use and cached. $\tau' = \tau^{n / L}$: see the deviations.
+# use and cached. $\rho' = \rho^{L' / L}$: see the deviations.
 #
-# With sticky memories the $M$ times crowd where the last reads put their mass (red) instead
+# With sticky memories the $P$ times crowd where the last reads put their mass (red) instead
 # of spreading evenly (grey); the same trained model and query as above:
 #
 # ![Sticky against uniform sample times](../results/infinity_former_figures/sticky.png)
@@ -213,19 +212,19 @@ class UnboundedMemory(nn.Module):
         self._cache: Dict[Tuple[int, str, torch.dtype], torch.Tensor] = {}
         self.register_buffer('g_segment', ridge_matrix(basis, self.positions(segment_len), ridge),
                              persistent=False)
-        # Uniform sampling reads the old signal at fixed midpoints, `[M]`.
+        # Uniform sampling reads the old signal at fixed midpoints, `[P]`.
         self.register_buffer('uniform_times', (torch.arange(n_samples) + 0.5) / n_samples,
                              persistent=False)
 
     def positions(self, n_new: int) -> torch.Tensor:
-        r"""Where the $M$ old samples and the $n$ new vectors sit on $[0, 1]$, `[M + n]`."""
+        r"""Where the $P$ old samples and the $L'$ new vectors sit on $[0, 1]$, `[P + L']`."""
         tau = self.tau ** (n_new / self.segment_len)
         old = tau * (torch.arange(self.n_samples, dtype=torch.float32) + 0.5) / self.n_samples
         new = tau + (1.0 - tau) * (torch.arange(n_new, dtype=torch.float32) + 0.5) / n_new
         return torch.cat([old, new])
 
     def g(self, n_new: int, like: torch.Tensor) -> torch.Tensor:
-        r"""$G_n$, `[M + n, J]`, on the device and in the dtype of `like`."""
+        r"""$G_{L'}$, `[P + L', J]`, on the device and in the dtype of `like`."""
         if n_new == self.segment_len:
             return self.g_segment.to(like.dtype)
         key = (n_new, str(like.device), like.dtype)
@@ -237,15 +236,15 @@ class UnboundedMemory(nn.Module):
     @torch.no_grad()
     def forward(self, coefficients: torch.Tensor, new: torch.Tensor,
                 histogram: Optional[torch.Tensor] = None) -> torch.Tensor:
-        # `coefficients` `[B, J, e]`, `new` `[B, n, e]`, `histogram` `[B, bins]` or `None`
+        # `coefficients` `[B, J, D]`, `new` `[B, L', D]`, `histogram` `[B, bins]` or `None`
         if self.sticky and histogram is not None:
-            # `[B, M]`, a different set of times per stream
+            # `[B, P]`, a different set of times per stream
             times = sample_times(histogram, self.n_samples, stochastic=self.training)
         else:
             times = self.uniform_times.to(new.dtype)
-        # $\bar X_{old}(t_m)$, `[B, M, e]`: the old signal is read, never differentiated.
+        # $\bar X_{old}(t_1) \dots \bar X_{old}(t_P)$, `[B, P, D]`: the old signal is read, never differentiated.
         old = evaluate(self.basis, coefficients.detach(), times)
-        # `[B, J, e]`
+        # `[B, J, D]`
         return fit(self.g(new.shape[1], new), torch.cat([old, new], dim=1))
 
 
@@ -287,8 +286,8 @@ class InfinityFormer(MemoryLanguageModel):
     * `mem_len`: the short-term memory per layer (Transformer-XL's $M$).
     * `n_basis` ($J$) and `widths`: the Gaussian basis; $J$ must be a multiple of the number
       of widths. `ridge` ($\lambda$): the ridge penalty of the fit.
-    * `tau` ($\tau$): the share of $[0, 1]$ the old signal keeps when a segment arrives.
-    * `n_samples` ($M$): how many points of the old signal are refitted at each update.
+    * `tau` ($\rho$): the share of $[0, 1]$ the old signal keeps when a segment arrives.
+    * `n_samples` ($P$): how many points of the old signal are refitted at each update.
     * `sticky`: sample those points where attention went (sticky memories), with `bins` bins.
     * `kl_weight`, `sigma_0` ($\sigma_0$), `mu_0` ($\mu_0$ or `None`): the KL regulariser.
     * `segment_len`: the training segment length $L$, which defines what "one update" is.
@@ -333,7 +332,7 @@ class InfinityFormer(MemoryLanguageModel):
         self.layers = nn.ModuleList(
             InfinityLayer(d_model, heads, d_ff, dropout, norm, activation, attention_impl,
                           self.basis, min_variance, sigma_0) for _ in range(n_layers))
-        # Transformer-XL's $u$ and $v$, shared by all layers as in its authors' code.
+        # Transformer-XL's $u$ and $w$, shared by all layers as in its authors' code.
         self.u = nn.Parameter(torch.zeros(heads, d_k))
         self.v = nn.Parameter(torch.zeros(heads, d_k))
         self.head = OutputHead(d_model, vocab_size, final_norm=(norm == 'pre'))
@@ -352,7 +351,7 @@ class InfinityFormer(MemoryLanguageModel):
         short, coefficients = self._memories(memory, batch, tokens.device)
         x = self.dropout(self.embed(tokens))
         # Every layer's short-term memory has the same length, so one table and one mask serve
-        # all of them: distances $K - 1 \dots 0$ for $K = M + L$ keys.
+        # all of them: distances $M + L - 1 \dots 0$ for the $M + L$ keys.
         k_len = short[0].shape[1] + seq_len
         rel = self.dropout(sinusoid_table(torch.arange(k_len - 1, -1, -1, device=tokens.device),
                                           self.d_model))
@@ -419,7 +418,7 @@ class InfinityFormer(MemoryLanguageModel):
                 new_coefficients.append(coef)
                 continue
             # The vectors leaving the short-term memory, as the attention reads them.
-            # `[B, n, D]` with $n$ = `cut`, usually one segment.
+            # `[B, L', D]` with $L'$ = `cut`, usually one segment.
             leaving = layer.attention_residual.prepare(joined[:, :cut])
             histogram = attention_histogram(mu, var, self.bins) if self.sticky else None
             new_coefficients.append(self.memory_update(coef, leaving, histogram))
@@ -430,7 +429,7 @@ class InfinityFormer(MemoryLanguageModel):
 #
 # **Tiny Shakespeare.** The CPU preset (`python -m labml_memory.infinity_former.experiment`:
 # 4 layers, 128 wide, segments and short-term memory of 64, $J = 64$ basis functions,
-# $\tau = 0.5$, 800 steps without dropout) carries 256 KiB per stream however long the text;
+# $\rho = 0.5$, 800 steps without dropout) carries 256 KiB per stream however long the text;
 # its loss beside Transformer-XL's trained the same way, without dropout, is on the
 # [experiment page](experiment.py), and the memory is not what that comparison shows. The figures
 # above come from `python -m labml_memory.studies run infinity_former_figures`.

@@ -22,7 +22,7 @@ measuring a recorded configuration again is a deliberate act: move its record to
 `docs/results/benchmark/history/<why>/` first.
 
 The page ([benchmark](../results/benchmark.md)) is written by the
-[report](../benchmark/report.py) from the record of the default configuration, or, where
+[page builder](benchmark_page.py) from the record of the default configuration, or, where
 there is none (a test's folder), from the newest record there is.
 """
 import math
@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
 from labml_memory.studies import stats
-from labml_memory.studies.runner import Records, Run, Study
+from labml_memory.studies.runner import Convention, Page, Records, Run, Study, number, tally
 
 NAME = 'benchmark'
 
@@ -85,7 +85,7 @@ def plan(settings: Settings) -> List[Run]:
 
 
 def execute(run: Run) -> Dict[str, Any]:
-    from labml_memory.benchmark.report import console_table
+    from labml_memory.studies.benchmark_page import console_table
     from labml_memory.benchmark.rounds import measure_all
     from labml_memory.benchmark.timing_plan import SIZES
     settings = Settings(**run.settings)
@@ -160,26 +160,43 @@ def verdict_text(verdict: stats.Verdict) -> str:
             f"over {verdict.seeds} rounds, **{verdict.verdict}**")
 
 
-# What the reading prints for each paper, and the one definition of its brackets and words.
+# What the reading prints for each paper, and what this study adds to the definition of the
+# brackets and words every page gives once: the pairs are rounds, printed back as ratios.
 def judged(record: Dict[str, Any]) -> Tuple[Dict[str, str], str]:
     found, unpaired = verdicts(record)
     texts = {family: f"round by round, ours over the peer: {verdict_text(v)}" for family, v in found.items()}
     texts.update({family: f"not compared round by round: {why}" for family, why in unpaired.items()})
-    convention = ''
+    note = ''
     if found:
-        convention = (stats.convention(record['run']['margin'], len(found), unit=' in ln tokens/s')
-                      + " Here the pairs are rounds, not seeds (each round measured every entry once), "
-                      "and the difference and its interval are printed back as the ratio of "
-                      "throughputs, ours over the peer's.")
-    return texts, convention
+        note = ("Here the pairs are rounds, not seeds (each round measured every entry once), and the "
+                "difference of a round is the log of its ratio of throughputs, ours over the peer's.")
+    return texts, note
+
+
+# The headline: for each paper with a peer that ran, ours over the fastest peer (best rounds),
+# and how many of those the rounds decide.
+def headline(record: Dict[str, Any]) -> str:
+    from labml_memory.studies.benchmark_page import FAMILY
+    rows = record['rows']
+    ratios = [(FAMILY.get(r['implements'], r['implements']), r['ratio_to_fastest_peer']) for r in rows
+              if r['kind'] == 'ours' and r.get('status') == 'ok' and r.get('ratio_to_fastest_peer') is not None]
+    if not ratios:
+        return 'No architecture of ours had a peer that ran.'
+    faster = [n for n, q in ratios if q > 1]
+    found, _ = verdicts(record)
+    return ("In the best round ours trains faster than the fastest public peer of its paper for "
+            + (f"all {number(len(ratios))}" if len(faster) == len(ratios) > 1 else
+               f"{number(len(faster)) if faster else 'none'} of {number(len(ratios))}") + " papers ("
+            + ', '.join(f"{n} {q:.2f}×" for n, q in ratios) + ')'
+            + (f"; round by round, {tally(found, 'rounds')}" if found else '') + '.')
 
 
 # ## The page
 #
 # The default configuration's record is the page; every other record, current or
 # superseded, is named at its foot.
-def report(records: Records, out: Path) -> None:
-    from labml_memory.benchmark.report import page, plot
+def report(records: Records, out: Path) -> Dict[str, Page]:
+    from labml_memory.studies.benchmark_page import page, plot
     if not len(records):
         raise SystemExit(f"{NAME}: only superseded records under {records.folder / 'history'}; "
                          f"run the study to make a current one")
@@ -194,9 +211,14 @@ def report(records: Records, out: Path) -> None:
                for why, kept in records.history.items() for record, path in kept]
     folder = Path(out) / NAME
     figures = [f'{NAME}/{name}' for name in plot(shown, folder)]
-    texts, convention = judged(shown)
-    text = page(shown, f"{NAME}/records/{shown['key']}.json", figures, texts, convention, others)
-    (Path(out) / f'{NAME}.md').write_text(text)
+    texts, note = judged(shown)
+    found, _ = verdicts(shown)
+    convention = Convention('A throughput is the best of the rounds; the rounds column gives the slowest '
+                            'and the fastest.', len(found), shown['run']['margin'], ' in ln tokens/s',
+                            pairs='rounds', ratio=True,
+                            example=verdict_text(next(iter(found.values()))).replace('**', '') if found else '')
+    return {f'{NAME}.md': page(shown, f"{NAME}/records/{shown['key']}.json", figures, texts, note, others,
+                               verdict=headline(shown), convention=convention)}
 
 
 STUDY = Study(NAME, 'How fast does each architecture train and generate, against the public '

@@ -1,10 +1,11 @@
 r"""
-# Writing the results page
+# Writing the benchmark's results page
 
-The [benchmark study](../studies/benchmark.py) hands its record here and gets back the page
+The [benchmark study](benchmark.py) hands its record here and gets back the page
 `docs/results/benchmark.md`, with its two plots in `docs/results/benchmark/`: the plots
-first, then the two tables with every column defined, a reading of what they show, and last
-how the numbers were made (command, machine, date, configuration). Nothing on the page is
+first, then the two tables with every column defined, a reading of what they show, and last,
+folded, how the numbers were made (command, machine, date, configuration); the study's
+[runner](runner.py) writes it in the template of every results page. Nothing on the page is
 typed by hand, and nothing here measures: the page is rebuilt from the record alone.
 
 ## Reading the numbers
@@ -29,7 +30,7 @@ typed by hand, and nothing here measures: the page is rebuilt from the record al
 
 The reading compares each of ours with the *fastest* peer of the same paper, never an
 average of peers: beating a slow port proves nothing. Its verdict, which the study computes,
-pairs the two [round by round](../studies/benchmark.py), and its account of what limits a lead is written from
+pairs the two [round by round](benchmark.py), and its account of what limits a lead is written from
 reading both codes, printed next to the measured FLOP counts and shares, so a reader can see
 whether the numbers bear it out.
 
@@ -181,9 +182,8 @@ def console_table(record: Dict[str, Any]) -> str:
 # rounds (lowest to highest), so a reader sees which gaps are wider than the noise, and each
 # bar carries its ratio to the fastest peer, so the figure stands on its own.
 def plot(record: Dict[str, Any], folder: Path) -> List[str]:
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
+    from labml_memory.studies import plots
+    plt = plots.pyplot()
     # Nothing ran (every package missing, say): no figures, and the page links none.
     rows = _ok(record['rows'])
     if not rows:
@@ -192,7 +192,7 @@ def plot(record: Dict[str, Any], folder: Path) -> List[str]:
     # Sorted by paper, then ours before peers, then by name: a stable order from run to run.
     rows = sorted(rows, key=lambda r: (r['implements'], r['kind'] != 'ours', r['name']))
     # The figure grows with the number of bars, so labels never overlap.
-    fig, ax = plt.subplots(figsize=(8.0, 0.45 * len(rows) + 1.4))
+    fig, ax = plt.subplots(figsize=(8.0, 0.45 * len(rows) + 1.4), layout='constrained')
     labels = [f"{r['name']} ({r['package'] if r['kind'] == 'peer' else r['kind']})" for r in rows]
     colours = [{'ours': 'C0', 'baseline': 'C3'}.get(r['kind'], '0.6') for r in rows]
     # Reversed, so the first row of the table is the top bar.
@@ -212,10 +212,9 @@ def plot(record: Dict[str, Any], folder: Path) -> List[str]:
     ax.set(xlabel='training tokens/s (bar: best round; whisker: slowest round)',
            xlim=(0, 1.75 * max(best)), title='Training throughput at one shared configuration')
     ax.grid(axis='x', alpha=0.3)
-    fig.tight_layout()
-    # 110 dpi: sharp in the site's content column without making the repository heavy.
-    fig.savefig(folder / 'training.png', dpi=110)
-    plt.close(fig)
+    # 110 dpi: sharp in the site's content column without making the repository heavy; a white
+    # ground, which the site shows as a light card in the dark scheme (see studies/plots.py).
+    plots.save(fig, folder / 'training.png')
 
     # **Inference cost per token** against the context already read: one panel per paper,
     # ours and its peers in it, so no panel has more than a handful of lines, each with its
@@ -233,8 +232,8 @@ def plot(record: Dict[str, Any], folder: Path) -> List[str]:
         panels.append(('no public peer', alone))
     columns = 2 if len(panels) > 1 else 1
     fig, axes = plt.subplots((len(panels) + columns - 1) // columns, columns, sharex=True, sharey=True,
-                             figsize=(9.0, 3.0 * ((len(panels) + columns - 1) // columns) + 0.6),
-                             squeeze=False)
+                             figsize=(9.0, 3.4 * ((len(panels) + columns - 1) // columns) + 0.6),
+                             squeeze=False, layout='constrained')
     styles = [('C0', '-', 'o'), ('C1', '--', 's'), ('C2', '-.', '^'), ('C4', ':', 'D')]
     top = max(1e3 * v for r in rows for v in r['inference_seconds_per_token'].values())
     for ax, (title, entries) in zip(axes.flat, panels):
@@ -248,17 +247,15 @@ def plot(record: Dict[str, Any], folder: Path) -> List[str]:
         ax.set_xscale('log', base=2)
         ax.set_ylim(0, 1.1 * top)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
     for ax in axes.flat[len(panels):]:
         ax.set_visible(False)
-    for ax in axes[:, 0]:
-        ax.set_ylabel('ms per token (batch 1)')
-    for ax in axes[-1, :]:
-        ax.set_xlabel('characters of context already read')
+    shown = list(axes.flat[:len(panels)])
+    plots.label_grid(shown, columns, f'characters of context already read ({plots.LOG})', 'ms per token (batch 1)')
+    # Each panel names its own entries, under it.
+    for ax in shown:
+        plots.legend_under(ax, ncol=2)
     fig.suptitle('Inference cost per generated token as the context grows', fontsize=11)
-    fig.tight_layout()
-    fig.savefig(folder / 'inference.png', dpi=110)
-    plt.close(fig)
+    plots.save(fig, folder / 'inference.png')
     return list(FIGURES)
 
 
@@ -286,13 +283,13 @@ def reading(record: Dict[str, Any], judged: Mapping[str, str], convention: str =
         name = FAMILY.get(family, family)
         running = _ok(peers)
         if ours.get('status') != 'ok':
-            notes += [f"**{name}.** Ours did not run ({ours['status']}).", '']
+            notes += [f"**{name}.** Ours did not run ({_why(ours['status'])}).", '']
             continue
         # If no peer ran, each one's reason is listed: the comparison was not possible here,
         # which is different from ours being fast.
         if not running:
             notes += [f"**{name}.** No peer ran here (" +
-                      '; '.join(f"{p['name']}: {p['status']}" for p in peers) + ").", '']
+                      '; '.join(f"{p['name']}: {_why(p['status'])}" for p in peers) + ").", '']
             continue
         fastest = max(running, key=lambda p: p['tokens_per_second'])
         ratio = ours['ratio_to_fastest_peer']
@@ -319,10 +316,18 @@ def reading(record: Dict[str, Any], judged: Mapping[str, str], convention: str =
         if family in WHY_THE_GAP:
             line += f" What limits the lead: {WHY_THE_GAP[family]}"
         notes += [line, '']
-    # The bracket and the verdict words, defined once, under the paragraphs that use them.
+    # What the study adds to the bracket and the verdict words, which the page defines once
+    # before its tables.
     if convention:
         notes += [convention, '']
     return notes
+
+
+# Why a row has no numbers, in the words of every results page (never the exception itself,
+# which the record keeps).
+def _why(status: str) -> str:
+    from labml_memory.studies.runner import why_not_run
+    return why_not_run(status)
 
 
 # ## The page
@@ -334,23 +339,21 @@ def reading(record: Dict[str, Any], judged: Mapping[str, str], convention: str =
 # the configuration, how to rerun. Every number is formatted from the record. `record_link`
 # and `figures` are relative to the page; `judged` and `convention` are the study's verdicts
 # and their definition; `others` lists the study's other records.
+# The page is returned to the study, whose runner writes it in the template of every results
+# page: `verdict` is its headline, `convention` the definition of its cells and brackets, said
+# once before the tables; `note` is what the study adds to that definition in the reading.
 def page(record: Dict[str, Any], record_link: str, figures: List[str], judged: Mapping[str, str],
-         convention: str = '', others: List[str] = ()) -> str:
+         note: str = '', others: List[str] = (), verdict: str = '', convention=None):
+    from labml_memory.studies.runner import Page
     p = record['plan']
     contexts = [str(c) for c in p['contexts']]
-    out = [
-        '# Benchmark: every memory architecture on one machine', '',
-        'How fast does each architecture train and generate, against the public implementations '
-        'of the same paper, at one shared configuration on one machine? Speed only: what each '
-        'learns from the same characters is on the [quality](quality.md) page. What is measured '
-        'and how is explained on the [benchmark](../../labml_memory/benchmark/__init__.py) page, '
-        'the peers on the [peers](../../labml_memory/benchmark/peers.py) page; raw rows in '
-        f'[the record]({record_link}).', '']
-    for figure in figures:
-        out += [f"![{FIGURES.get(Path(figure).name, Path(figure).stem)}]({figure})", '']
+    about = ('Speed only: what each learns from the same characters is on the [quality](quality.md) page. '
+             'What is measured and how is explained on the [benchmark](../../labml_memory/benchmark/__init__.py) '
+             'page, the peers on the [peers](../../labml_memory/benchmark/peers.py) page; raw rows in '
+             f'[the record]({record_link}).')
     # ### Training: one row per entry that ran, ours in bold
     # Right-aligned number columns (`---:`), so digits line up.
-    out += ['## Training', '',
+    out = ['## Training', '',
             '| entry | package | implements | parameters | tokens/s | rounds (tokens/s) | '
             '× fastest peer | share of matmul peak |',
             '|---|---|---|---:|---:|---:|---:|---:|']
@@ -396,14 +399,18 @@ def page(record: Dict[str, Any], record_link: str, figures: List[str], judged: M
     # Entries that did not run are never silently dropped.
     if missing:
         out += ['### Entries that could not run', '']
-        out += [f"* `{r['name']}` ({r['package']}): {r['status']}" for r in missing]
+        out += [f"* `{r['name']}` ({r['package']}): {_why(r['status'])}" for r in missing]
         out += ['']
     out += ['## What the measurements say', '']
-    out += reading(record, judged, convention) or ['No architecture of ours had a peer that ran.', '']
+    out += reading(record, judged, note) or ['No architecture of ours had a peer that ran.', '']
     out += ['Single-thread CPU timings at a small size: on a GPU, or with larger models, fused '
             'kernels and launch overheads change the picture and the ratios may move either way.', '']
-    out += provenance(record, record_link, others)
-    return '\n'.join(out) + '\n'
+    return Page(title='Benchmark: every memory architecture on one machine',
+                verdict=('**How fast does each architecture train and generate, against the public '
+                         'implementations of the same paper, at one shared configuration on one machine?** '
+                         + verdict),
+                figures=[(figure, FIGURES.get(Path(figure).name, Path(figure).stem)) for figure in figures],
+                about=about, convention=convention, body=out, made=provenance(record, record_link, others))
 
 
 # ## Where the numbers come from
@@ -417,8 +424,7 @@ def provenance(record: Dict[str, Any], record_link: str, others: List[str] = ())
     seconds = record.get('seconds')
     wall = (f"{seconds:,.0f} s for the whole measurement" if seconds else
             "not recorded by this run; the measurement takes about five minutes a round on two cores")
-    out = ['## How these numbers were made', '',
-           '```', record['command'], '```', '',
+    out = ['```', record['command'], '```', '',
            f"* **Date:** {m['date']}",
            f"* **Machine:** CPU: {m['cpu']}, {m['cores']} cores; "
            + (f"{p['threads']} PyTorch thread(s) per measured process" if p['threads'] else "PyTorch's default threads")

@@ -711,6 +711,32 @@ def sort_infinity_former(records: Records) -> str:
             f"move it by {min(sticky):+.3f} to {max(sticky):+.3f}")
 
 
+# ## Where the ∞-former's heads look
+#
+# The figures study draws its best-trained record; the model page describes that record.
+@citation('infinity_former_figures', 'heads')
+def infinity_former_heads(records: Records) -> str:
+    figures = importlib.import_module('labml_memory.studies.infinity_former_figures')
+    record = max(records, key=lambda r: r['steps'])
+    heads = figures.heads(record)
+
+    def where(mu: float) -> str:
+        return 'the oldest quarter' if mu < 0.25 else 'the newest quarter' if mu >= 0.75 else 'the middle half'
+    places: Dict[str, List[int]] = {}
+    for h, (mu, _) in enumerate(heads):
+        places.setdefault(where(mu), []).append(h)
+    bins = record['bins']
+    middle = sum(m for b, m in enumerate(record['histogram']) if 0.25 <= b / bins < 0.75)
+    widths = [v ** 0.5 for _, v in heads]
+    told = '; '.join(f"{'head' if len(hs) == 1 else 'heads'} {', '.join(map(str, hs))} in {place}"
+                     for place, hs in sorted(places.items()))
+    return (f"([the figures](results/infinity_former_figures.md), one model of {record['steps']:,} steps, "
+            f"seed {record['run']['seed']}): the heads' means are "
+            f"{', '.join(f'{mu:.3f}' for mu, _ in heads)}, so {told}, with widths $\\sigma$ from "
+            f"{min(widths):.3f} to {max(widths):.3f}; over all queries of the layer the middle half of "
+            f"the memory, $0.25 \\le t < 0.75$, holds {middle:.0%} of the attention mass")
+
+
 # ## Speed against the public implementations
 #
 # The benchmark's default record is its page; its comparisons pair each of ours with the

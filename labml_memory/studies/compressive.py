@@ -62,7 +62,8 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
 from labml_memory.studies import stats
-from labml_memory.studies.runner import Records, Run, Study
+from labml_memory.studies import plots
+from labml_memory.studies.runner import SEED_CELLS, Convention, Page, Records, Run, Study, tally
 
 NAME = 'compressive'
 # The quality study's sizes, so the cells here and its Transformer-XL row are the same model.
@@ -102,6 +103,8 @@ PROFILED_COMPRESSIVE = 'conv_attention'
 TABLE5 = {'conv_bptt': 0.996, 'max_pool': 0.986, 'conv_autoencoding': 0.984, 'mean_pool': 0.982,
           'most_used': 0.980, 'dilated_conv_attention': 0.977, 'conv_attention': 0.973}
 PAPER_BEST = min(TABLE5, key=TABLE5.get)
+# The three parts of the keys, oldest first, as the bucket table and its plot name them.
+PARTS = ('cmem', 'mem', 'seq')
 DEFAULT_STEPS = 1000
 
 
@@ -274,12 +277,16 @@ def incomplete(rs: List[Dict], seeds: List[int]) -> str:
 
 
 # ## Page 1: loss by cell
+#
+# Left, every cell against the reference, seed by seed (the mean and range of the paired
+# differences, blue where the mean is lower, orange where higher); right, the validation
+# curves of the equal-cost cells and the equal-span control, each its own colour, marker and
+# line, the band the range over seeds. One legend, under both.
 def draw_study(runs: Dict[str, List[Dict]], path: Path) -> None:
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
+    plt = plots.pyplot()
     names = sorted(runs, key=lambda n: statistics.mean(losses(runs[n])))
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.6), gridspec_kw={'width_ratios': [1.1, 1]})
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9.0, 4.4), layout='constrained',
+                                      gridspec_kw={'width_ratios': [1.1, 1]})
     if REFERENCE in runs:
         # Differences paired by seed (the same seed's Transformer-XL), mean and range.
         for k, name in enumerate(names):
@@ -290,33 +297,31 @@ def draw_study(runs: Dict[str, List[Dict]], path: Path) -> None:
             left.errorbar([mean], [k], xerr=[[mean - min(gaps)], [max(gaps) - mean]], fmt='o',
                           color=colour, capsize=3)
         left.axvline(0, color='0.3', linewidth=1)
-        left.set_yticks(range(len(names)), names, fontsize=8)
+        left.set_yticks(range(len(names)), names)
         left.invert_yaxis()
         left.set_xlabel(f'validation loss − {REFERENCE}\'s, same seed (nats/char)')
-        left.set_title(f'Every cell against {REFERENCE} (left is better)\nmean and range over seeds',
-                       fontsize=10)
+        left.set_title(f'Every cell against {REFERENCE} (left is better)\nmean and range over seeds')
         left.grid(axis='x', alpha=0.3)
     # Validation curves of the equal-cost cells and the equal-span control, mean and band.
-    for name, colour, style in ((REFERENCE, '0.2', '-'), ('conv_attention', 'C0', '--'),
-                                ('conv_attention_c4', 'C1', ':'), (EQUAL_SPAN, 'C2', '-.')):
+    for i, (name, style) in enumerate(((REFERENCE, '-'), ('conv_attention', '--'),
+                                       ('conv_attention_c4', ':'), (EQUAL_SPAN, '-.'))):
         if name not in runs:
             continue
         steps = sorted(set.intersection(*[set(r['valid_curve']) for r in runs[name]]), key=int)
         per_step = runs[name][0]['characters'] / runs[name][0]['steps']
         characters = [int(s) * per_step / 1e6 for s in steps]
         values = [[r['valid_curve'][s] for r in runs[name]] for s in steps]
-        right.plot(characters, [statistics.mean(v) for v in values], color=colour, linestyle=style, label=name)
+        look = plots.series(i)
+        right.plot(characters, [statistics.mean(v) for v in values], linestyle=style, label=name, markersize=4,
+                   markevery=max(1, len(steps) // 6), **look)
         right.fill_between(characters, [min(v) for v in values], [max(v) for v in values],
-                           color=colour, alpha=0.15, linewidth=0)
+                           color=look['color'], alpha=0.15, linewidth=0)
     right.set_xlabel('characters read (millions)')
     right.set_ylabel('validation loss, 16 segments (nats/char)')
-    right.set_title('Learning curves: equal cost and equal span', fontsize=10)
+    right.set_title('Learning curves: equal cost and equal span')
     right.grid(alpha=0.3)
-    right.legend(fontsize=8)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    plots.legend_below(fig, ncol=4)
+    plots.save(fig, path)
 
 
 # Every comparison of the page, made in one call so that Holm's correction covers the page:
@@ -342,19 +347,14 @@ def study_verdicts(runs: Dict[str, List[Dict]], margin: float):
     return seeds, (stats.compare(pairs, margin) if pairs else {})
 
 
-def write_study(runs: Dict[str, List[Dict]], out: Path, margin: float) -> None:
+def write_study(runs: Dict[str, List[Dict]], out: Path, margin: float) -> Page:
     draw_study(runs, out / NAME / 'study.png')
     seeds, verdicts = study_verdicts(runs, margin)
 
     def said(label: str, rs: List[Dict]) -> str:
         return verdicts[label].text(4) if label in verdicts else incomplete(rs, seeds)
 
-    lines = ['# Compressive Transformer study', '',
-             'At equal attention cost, does compressing old memories beat keeping more of them? And which '
-             'compression function and loss (the paper\'s Table 5) trains best? Tiny Shakespeare, '
-             f'{len(seeds)} seeds per cell, every cell reading the same characters.', '',
-             f'![Left: each cell\'s validation loss minus {REFERENCE}\'s. Right: validation curves of the '
-             f'equal-cost and equal-span cells]({NAME}/study.png)', '',
+    lines = [
              '| run | keys per query | reach (chars) | parameters | state per stream (bytes) | steps × segments '
              f'| validation loss | against {REFERENCE} |', '|---|---:|---:|---:|---:|---|---:|---|']
     for name in sorted(runs, key=lambda n: statistics.mean(losses(runs[n]))):
@@ -379,7 +379,6 @@ def write_study(runs: Dict[str, List[Dict]], out: Path, margin: float) -> None:
               'is never part of it.',
               f'* **against {REFERENCE}**: the row\'s loss minus {REFERENCE}\'s, seed by seed; ahead is a lower '
               'loss.', '',
-              stats.convention(margin, len(verdicts), ' nats per character'), '',
               '## Reading', '']
     for name in ('conv_attention', 'conv_attention_c4', EQUAL_SPAN):
         if name in runs and REFERENCE in runs:
@@ -407,11 +406,22 @@ def write_study(runs: Dict[str, List[Dict]], out: Path, margin: float) -> None:
     grid_verdicts = [verdicts[f'{n} against {PAPER_BEST}'] for n in TABLE5 if f'{n} against {PAPER_BEST}' in verdicts]
     if grid_verdicts:
         claims.append(f'`{PAPER_BEST}` is the best cell of Table 5: ' + claim(grid_verdicts, +1))
-    if claims:
-        lines.append(f"* **The paper's claims, at {len(seeds)} seeds and this size:** " + '; '.join(claims) + '.')
     lines.append(f'* **Where attention goes** is on its own page, [attention buckets]({NAME}/attention_buckets.md).')
-    lines += [''] + made(runs, seeds, margin, ' nats per character', verdicts)
-    (out / f'{NAME}.md').write_text('\n'.join(lines))
+    verdict = ('**At equal attention cost, does compressing old memories beat keeping more of them? And which '
+               'compression function and loss (the paper\'s Table 5) trains best?** '
+               + (f"The paper's claims, at {len(seeds)} seeds and this size: " + '; '.join(claims) + '.'
+                  if claims else 'These records hold no cell the claims are read from.')
+               + (f' In all, {tally(verdicts)}.' if verdicts else ''))
+    return Page(
+        title='Compressive Transformer study', verdict=verdict,
+        figures=[(f'{NAME}/study.png', f"Left: each cell's validation loss minus {REFERENCE}'s. Right: validation "
+                                       'curves of the equal-cost and equal-span cells')],
+        about=f'Tiny Shakespeare, {len(seeds)} seeds per cell, every cell reading the same characters.',
+        convention=Convention(SEED_CELLS, len(verdicts), margin, ' nats per character',
+                              example=next(iter(verdicts.values())).text(4) if verdicts else ''),
+        body=lines, made=made(runs, seeds, margin, ' nats per character', verdicts))
+
+
 
 
 # What a set of verdicts says of one claim of the paper. `expect` is the sign of the difference
@@ -441,8 +451,7 @@ def made(runs: Dict[str, List[Dict]], seeds: List[int], margin: float, unit: str
     dates = sorted(r['machine']['date'] for r in every)
     m = every[0]['machine']
     commands = sorted({r['command'].strip() for r in every})
-    lines = ['## How these numbers were made', '', '```', *commands,
-             f'python -m labml_memory.studies report {NAME}', '```', '']
+    lines = ['```', *commands, f'python -m labml_memory.studies report {NAME}', '```', '']
     if any(not c.startswith('python -m labml_memory.studies') for c in commands):
         lines += ['The runs were launched by the study\'s earlier script, as their records say; '
                   f'`python -m labml_memory.studies run {NAME}` plans these runs under the same keys, so it '
@@ -478,8 +487,8 @@ def spans(rate: int, m_c: int, mem: int, seq_len: int) -> List[str]:
     from labml_memory.compressive.analysis import BUCKETS_PER_PART
     names = []
     # Characters before the segment's first one (negative distances count into the segment).
-    for part, size, per_key, start_back in (('cmem', m_c, rate, mem + rate * m_c), ('mem', mem, 1, mem),
-                                            ('seq', seq_len, 1, 0)):
+    for part, size, per_key, start_back in zip(PARTS, (m_c, mem, seq_len), (rate, 1, 1),
+                                               (mem + rate * m_c, mem, 0)):
         for b, keys in enumerate(torch.tensor_split(torch.arange(size), BUCKETS_PER_PART)):
             if part == 'seq':
                 names.append(f'{part} {b + 1}: positions {int(keys[0])}–{int(keys[-1])}')
@@ -512,41 +521,42 @@ def oldest_share(per_key: List[float], keys: int) -> float:
     return sum(v * n for v, n in zip(per_key[:BUCKETS_PER_PART], bucket_sizes(keys)))
 
 
+# The buckets are named as the table names them: six per part, oldest first, the part's name
+# (cmem, mem, seq) under its six; the weights span two decades, so the axis is logarithmic
+# and says so.
 def draw_buckets(per_key, comp_char, ctrl_char, uniform_keys: int, path: Path) -> None:
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-
+    plt = plots.pyplot()
     from labml_memory.compressive.analysis import BUCKETS_PER_PART
     x = list(range(3 * BUCKETS_PER_PART))
-    ticks = [f'{p}{b + 1}' for p in ('c', 'm', 's') for b in range(BUCKETS_PER_PART)]
-    fig, (a, b) = plt.subplots(1, 2, figsize=(12, 4.2))
-    for axis, series in ((a, ((f'{PROFILED_COMPRESSIVE}, per slot', per_key, 'C4', '-o'),)),
-                         (b, ((f'{PROFILED_COMPRESSIVE}, per character', comp_char, 'C4', '-o'),
-                              (f'{EQUAL_SPAN}, per character', ctrl_char, 'C2', '--s')))):
-        for label, values, colour, style in series:
+    ticks = [f'{b + 1}' for _ in PARTS for b in range(BUCKETS_PER_PART)]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(9.0, 4.0), layout='constrained')
+    for axis, series in ((a, ((f'{PROFILED_COMPRESSIVE}, per slot', per_key, 0, '-'),)),
+                         (b, ((f'{PROFILED_COMPRESSIVE}, per character', comp_char, 0, '-'),
+                              (f'{EQUAL_SPAN}, per character', ctrl_char, 1, '--')))):
+        for label, values, k, line in series:
             columns = list(zip(*values))
-            axis.plot(x, [statistics.mean(c) for c in columns], style, color=colour, label=label, markersize=4)
-            axis.fill_between(x, [min(c) for c in columns], [max(c) for c in columns], color=colour,
+            look = plots.series(k)
+            axis.plot(x, [statistics.mean(c) for c in columns], line, label=label, markersize=4, **look)
+            axis.fill_between(x, [min(c) for c in columns], [max(c) for c in columns], color=look['color'],
                               alpha=0.2, linewidth=0)
         for edge in (BUCKETS_PER_PART - 0.5, 2 * BUCKETS_PER_PART - 0.5):
             axis.axvline(edge, color='0.6', linewidth=0.8)
-        axis.set_xticks(x, ticks, fontsize=8)
+        axis.set_xticks(x, ticks)
+        # The part's name under its six buckets.
+        for i, (part, words) in enumerate(zip(PARTS, ('compressed', 'memory', 'segment'))):
+            axis.text((i + 0.5) / 3, -0.1, f'{part}\n({words})', transform=axis.transAxes, ha='center', va='top',
+                      fontsize=8)
         axis.set_yscale('log')
         axis.grid(alpha=0.3)
-        axis.set_xlabel('key bucket, oldest on the left: compressed (c), memory (m), segment (s)')
+        axis.set_xlabel('\n\nkey bucket, oldest on the left')
     a.axhline(1 / uniform_keys, color='black', linestyle=':', linewidth=0.8,
               label=f"uniform, 1/{uniform_keys}")
-    a.set_ylabel('mean attention weight per key')
-    a.set_title('The paper\'s view: weight per key (mean, range over seeds)', fontsize=10)
-    a.legend(fontsize=8)
-    b.set_ylabel('attention per character of history')
-    b.set_title('Against a Transformer-XL of equal span, per character', fontsize=10)
-    b.legend(fontsize=8)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    a.set_ylabel(f'mean attention weight per key ({plots.LOG})')
+    a.set_title('The paper\'s view: weight per key\n(mean, range over seeds)')
+    b.set_ylabel(f'attention per character of history ({plots.LOG})')
+    b.set_title('Against a Transformer-XL of equal span,\nper character')
+    plots.legend_below(fig, ncol=2)
+    plots.save(fig, path)
 
 
 # Attention is compared as a ratio, seed by seed: the paired difference of logarithms, whose
@@ -563,6 +573,14 @@ def ratio(v: stats.Verdict) -> str:
 
 # What a verdict on a rise says in words, the means' direction given where the seeds do not
 # decide.
+# The share of attention a query that weighs every key it may see alike puts on `slots` keys
+# before the segment, averaged over the segment's queries: query $i$ (0-based) sees the
+# `keys - seq_len` keys before the segment and $i + 1$ of the segment.
+def uniform_share(slots: int, keys: int, seq_len: int) -> float:
+    before = keys - seq_len
+    return statistics.mean(slots / (before + i + 1) for i in range(seq_len))
+
+
 def rise_words(v: stats.Verdict) -> str:
     if v.verdict == stats.AHEAD:
         return 'attention rises from the memory into the compressed memory'
@@ -623,11 +641,11 @@ def read_profiles(runs: Dict[str, List[Dict]], margin: float) -> Optional[Profil
     return Profiles(comp, ctrl, seeds, rate, m_c, per_key, comp_char, ctrl_char, comp_share, ctrl_share, verdicts)
 
 
-def write_buckets(runs: Dict[str, List[Dict]], out: Path, margin: float) -> None:
+def write_buckets(runs: Dict[str, List[Dict]], out: Path, margin: float) -> Optional[Page]:
     from labml_memory.compressive.analysis import BUCKETS_PER_PART
     found = read_profiles(runs, margin)
     if found is None:
-        return
+        return None
     comp, ctrl, seeds, rate, m_c = found.comp, found.ctrl, found.seeds, found.rate, found.m_c
     per_key, comp_char, ctrl_char = found.per_key, found.comp_char, found.ctrl_char
     comp_share, ctrl_share, verdicts = found.comp_share, found.ctrl_share, found.verdicts
@@ -638,16 +656,7 @@ def write_buckets(runs: Dict[str, List[Dict]], out: Path, margin: float) -> None
 
     names = spans(rate, m_c, memory['mem_len'], memory['seq_len'])
     measured = [r['profile']['segments_measured'] * r['profile']['streams'] for r in comp + ctrl]
-    lines = ['# Compressive Transformer: where attention goes', '',
-             f"Does `{PROFILED_COMPRESSIVE}` (M = {memory['mem_len']}, M_c = {m_c}, c = {rate}, "
-             f"L = {memory['seq_len']}) read its compressed memory more than a plain distance effect "
-             f"would give? Beside it, `{EQUAL_SPAN}`, a Transformer-XL whose {ctrl[0]['memory']['mem_len']} "
-             'memories cover the same characters, bucketed over the same spans. Every segment of the '
-             f"held-out text with full memories ({min(measured):,}"
-             + (f"–{max(measured):,}" if max(measured) > min(measured) else '') + " sequences of "
-             f"{memory['seq_len']} characters per model and seed), {len(comp)} seeds each.", '',
-             '![Left: weight per key by bucket. Right: attention per character of history, against '
-             'Transformer-XL of equal span](attention_buckets.png)', '',
+    lines = [
              f'| bucket | {PROFILED_COMPRESSIVE}: per key (×1000) | per character (×1000) | {EQUAL_SPAN}: per '
              f'character (×1000) | ratio | against {EQUAL_SPAN} |', '|---|---:|---:|---:|---:|---|']
     for k in x:
@@ -669,9 +678,6 @@ def write_buckets(runs: Dict[str, List[Dict]], out: Path, margin: float) -> None
               'logarithms and its interval, shown as ratios (the first is the geometric mean of the seeds\' '
               'ratios), then the verdict. Every comparison on this page is of attention, as a ratio: **ahead** '
               'means the first gets more attention than the second, **behind** less.', '',
-              stats.convention(margin, len(verdicts),
-                               f' in the logarithm of the ratio (a ratio between {math.exp(-margin):.2f} and '
-                               f'{math.exp(margin):.2f})', link='../../studies/stats.md'), '',
               '## Reading', '']
     cm = [statistics.mean(v[k] for v in per_key) for k in x]
     lines.append(f"* **Per key, the paper's view:** the newest compressed bucket gets {cm[newest_cmem] * 1000:.2f} "
@@ -701,22 +707,48 @@ def write_buckets(runs: Dict[str, List[Dict]], out: Path, margin: float) -> None
                  f"{percent(comp_share)} of a query's attention on its {m_c} compressed slots, `{EQUAL_SPAN}` "
                  f"{percent(ctrl_share)} on its {rate * m_c} oldest memories (mean, and the range over seeds), "
                  f"{100 * (statistics.mean(comp_share) - statistics.mean(ctrl_share)):+.1f} points; compressive "
-                 f"over Transformer-XL {ratio(verdicts['share'])}. A query that looked everywhere equally would "
-                 f"put {100 * m_c / comp[0]['keys']:.0f}% and {100 * rate * m_c / ctrl[0]['keys']:.0f}% there. "
+                 f"over Transformer-XL {ratio(verdicts['share'])}. Queries that looked everywhere equally would "
+                 f"put {100 * uniform_share(m_c, comp[0]['keys'], memory['seq_len']):.1f}% and "
+                 f"{100 * uniform_share(rate * m_c, ctrl[0]['keys'], memory['seq_len']):.1f}% there, averaged "
+                 "over the queries of a segment as the shares are (the last query alone, which sees every key, "
+                 f"{100 * m_c / comp[0]['keys']:.0f}% and {100 * rate * m_c / ctrl[0]['keys']:.0f}%). "
                  "One compressed slot gets "
                  f"{(statistics.mean(comp_share) / m_c) / (statistics.mean(ctrl_share) / (rate * m_c)):.2f} times "
                  f"the weight of one of those memories; it stands for {rate} characters.")
-    lines += [''] + made({PROFILED_COMPRESSIVE: comp, EQUAL_SPAN: ctrl}, seeds, margin,
-                         ' in the logarithm of the ratio', verdicts)
-    (out / NAME / 'attention_buckets.md').write_text('\n'.join(lines))
+    question = (f"Does `{PROFILED_COMPRESSIVE}` (M = {memory['mem_len']}, M_c = {m_c}, c = {rate}, "
+                f"L = {memory['seq_len']}) read its compressed memory more than a plain distance effect would give?")
+    verdict = (f"**{question}** Per key, newest compressed over oldest memory bucket {ratio(verdicts['rise'])}: "
+               f"{rise_words(verdicts['rise'])}. In all, its "
+               f"{m_c} compressed slots take {percent(comp_share)} of a query's attention where `{EQUAL_SPAN}`'s "
+               f"{rate * m_c} oldest memories, over the same characters, take {percent(ctrl_share)}: compressive "
+               f"over Transformer-XL {ratio(verdicts['share'])}.")
+    return Page(
+        title='Compressive Transformer: where attention goes', verdict=verdict,
+        figures=[('attention_buckets.png', 'Left: weight per key by bucket. Right: attention per character of '
+                                           'history, against Transformer-XL of equal span')],
+        about=(f"Beside it, `{EQUAL_SPAN}`, a Transformer-XL whose {ctrl[0]['memory']['mem_len']} "
+               'memories cover the same characters, bucketed over the same spans. Every segment of the '
+               f"held-out text with full memories ({min(measured):,}"
+               + (f"–{max(measured):,}" if max(measured) > min(measured) else '') + " sequences of "
+               f"{memory['seq_len']} characters per model and seed), {len(comp)} seeds each."),
+        convention=Convention(SEED_CELLS, len(verdicts), margin, ' in the logarithm of the ratio', ratio=True,
+                              example=ratio(next(iter(verdicts.values())))),
+        body=lines,
+        made=made({PROFILED_COMPRESSIVE: comp, EQUAL_SPAN: ctrl}, seeds, margin, ' in the logarithm of the ratio',
+                  verdicts))
 
 
-def report(records: Records, out: Path) -> None:
+
+
+def report(records: Records, out: Path) -> Dict[str, Page]:
     every = list(records)
     declared(every, 'steps')
     runs = by_name(records)
-    write_study(runs, Path(out), declared(every, 'margin'))
-    write_buckets(runs, Path(out), declared(every, 'bucket_margin'))
+    pages = {f'{NAME}.md': write_study(runs, Path(out), declared(every, 'margin'))}
+    buckets = write_buckets(runs, Path(out), declared(every, 'bucket_margin'))
+    if buckets is not None:
+        pages[f'{NAME}/attention_buckets.md'] = buckets
+    return pages
 
 
 STUDY = Study(NAME, 'Does compressing beat remembering at equal attention cost; which compression function '

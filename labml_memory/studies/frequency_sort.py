@@ -115,7 +115,8 @@ from typing import Any, Dict, List, Tuple
 import torch
 
 from labml_memory.studies import stats
-from labml_memory.studies.runner import Records, Run, Study
+from labml_memory.studies import plots
+from labml_memory.studies.runner import SEED_CELLS, Convention, Page, Records, Run, Study, tally, unheaded
 from labml_memory.tasks.frequency_sort import (ORACLE_WINDOW, SYMBOLS, VOCAB, memoryless_floor, sample,
                                                window_oracle)
 from labml_memory.training.synthetic import (SyntheticBatch, SyntheticTrainConfig, architectures,
@@ -397,7 +398,7 @@ def verdicts(cells: Dict[Tuple[str, int], List[Dict[str, Any]]], margin: float) 
 # thing), the columns defined, the verdicts, and how every cell was made. The commands keep
 # their training time, so every number can be reproduced; the machines were shared, so times
 # are upper bounds. The page reads only the records, never the models.
-def report(records: Records, out: Path) -> None:
+def report(records: Records, out: Path) -> Dict[str, Page]:
     from labml_memory.training import provenance
     out = Path(out)
     pairs = records.runs
@@ -419,16 +420,7 @@ def report(records: Records, out: Path) -> None:
     floor = {n: memoryless_floor(n) for n in lengths}
     stderr = lambda p: (p * (1 - p) / positions) ** 0.5  # noqa: E731
     mean = {k: statistics.mean(r['accuracy'] for r in rs) for k, rs in cells.items()}
-    lines = ['# Frequency sort', '',
-             f'How well can a memory count? Each sequence draws {SYMBOLS} symbols with '
-             'frequencies that drift along it; the model must then emit the symbols sorted by '
-             'how often they occurred in the whole sequence. Longer sequences put more of the '
-             'counting out of reach of a fixed window.', '',
-             f'![Token accuracy against sequence length]({NAME}/accuracy.png)', '',
-             f'Error bars: one standard error of the evaluation ({defaults.eval_samples} sequences '
-             f'of {SYMBOLS} answer positions), about {stderr(0.2):.3f} near 0.2: the noise of the '
-             'scoring alone, not of training, which only more seeds measure.', '',
-             '## Token accuracy by length', '',
+    lines = ['## Token accuracy by length', '',
              '| run | ' + ' | '.join(f'{n:,} symbols' for n in lengths) + ' |',
              '|---|' + '---:|' * len(lengths)]
     for name in names:
@@ -456,7 +448,9 @@ def report(records: Records, out: Path) -> None:
               f'counts the last {ORACLE_WINDOW} symbols exactly and ranks by those counts, about '
               'what a window as long as Transformer-XL\'s reach allows (a perfect count of the '
               'whole sequence would score 1).', '']
-    lines += reading(cells, mean, floor, oracle, names, lengths, stderr, declared_margin(runs))
+    margin = declared_margin(runs)
+    found = verdicts(cells, margin)
+    lines += reading(cells, mean, floor, oracle, names, lengths, stderr, margin)
 
     # How each run trained, in words: one sentence when every run agrees, else one per recipe
     # with the runs that used it.
@@ -482,9 +476,30 @@ def report(records: Records, out: Path) -> None:
                      f'task\'s former command line; `{STUDY.run_command}` plans the same runs, one '
                      f'record per name, length and seed (`{pairs[0][1].stem}`), and runs those not recorded.')
     section = provenance.section(ordered, label=label, seeds=[seed_of(r) for r, _ in ordered], extra=extra)
-    lines += [dated(line, ordered) for line in section]
-    (out / f'{NAME}.md').write_text('\n'.join(lines))
     draw(cells, names, lengths, oracle, floor, stderr, out / NAME / 'accuracy.png')
+    # The headline: the best run at the longest length, against the floor and the window.
+    n = lengths[-1]
+    best = max((k for k in names if (k, n) in mean), key=lambda k: mean[k, n])
+    near = mean[best, n] - floor[n] < 0.05
+    said = tally(found)
+    verdict = (f'**How well can a memory count?** {"No model counts much beyond a guess" if near else "Some count"}: '
+               f'at {n:,} symbols the best, {best}, gets {mean[best, n]:.3f} of the answer positions right, against '
+               f'{floor[n]:.3f} for a guesser that never read the sequence and {oracle[n]:.3f} for exact counts '
+               f'of the last {ORACLE_WINDOW} symbols' + (f'; {said}.' if said else '.'))
+    one_seed = seeds_per_cell == [1]
+    return {f'{NAME}.md': Page(
+        title='Frequency sort', verdict=verdict,
+        figures=[(f'{NAME}/accuracy.png', 'Token accuracy against sequence length')],
+        about=(f'Each sequence draws {SYMBOLS} symbols with frequencies that drift along it; the model must '
+               'then emit the symbols sorted by how often they occurred in the whole sequence. Longer '
+               'sequences put more of the counting out of reach of a fixed window. Error bars: one standard '
+               f'error of the evaluation ({defaults.eval_samples} sequences of {SYMBOLS} answer positions), '
+               f'about {stderr(0.2):.3f} near 0.2: the noise of the scoring alone, not of training, which '
+               'only more seeds measure.'),
+        convention=Convention('' if one_seed else SEED_CELLS, len(found), margin,
+                              example=next(iter(found.values())).text(3) if found else ''),
+        body=lines,
+        made=unheaded([dated(line, ordered) for line in section]))}
 
 
 # ## The reading
@@ -503,9 +518,8 @@ def reading(cells, mean, floor, oracle, names, lengths, stderr, margin) -> List[
         for a, b in compared:
             lines.append(f'| {a} − {b} | ' + ' | '.join(found[a, b, n].text(3) if (a, b, n) in found else '–'
                                                        for n in lengths) + ' |')
-        lines += ['', stats.convention(margin, len(found)) + ' "Ahead" is the first run ranking more '
-                  'symbols right. The margin was declared when the study moved to its runner, after '
-                  'the runs recorded then.'
+        lines += ['', '"Ahead" is the first run ranking more symbols right. The margin was declared when '
+                  'the study moved to its runner, after the runs recorded then.'
                   + (' With one training seed per cell no comparison can be resolved.'
                      if all(v.seeds < 2 for v in found.values()) else ''), '']
     lines += [f'Each run against the floor and the window reference (run minus reference) at '
@@ -538,30 +552,24 @@ def dated(line: str, runs: List[Tuple[Dict[str, Any], Path]]) -> str:
 # mean over its seeds with one standard error of the evaluation; the window reference dashed
 # and the memoryless floor dotted; the y-axis from zero.
 def draw(cells, names, lengths, oracle, floor, stderr, path: Path) -> None:
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    plt = plots.pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 4.4), layout='constrained')
     for k, name in enumerate(names):
         xs = [n for n in lengths if (name, n) in cells]
         ys = [statistics.mean(r['accuracy'] for r in cells[name, n]) for n in xs]
-        ax.errorbar(xs, ys, yerr=[stderr(y) for y in ys], marker='osD^v'[k % 5], color=f'C{k}',
-                    capsize=3, label=name)
-    ax.plot(lengths, [oracle[n] for n in lengths], color='0.3', linestyle='--', linewidth=1,
+        ax.errorbar(xs, ys, yerr=[stderr(y) for y in ys], capsize=3, label=name, **plots.series(k))
+    ax.plot(lengths, [oracle[n] for n in lengths], color='0.3', linestyle='--', linewidth=1, marker='x',
             label=f'exact counts, last {ORACLE_WINDOW} symbols')
-    ax.plot(lengths, [floor[n] for n in lengths], color='0.45', linestyle=':', linewidth=1.5,
+    ax.plot(lengths, [floor[n] for n in lengths], color='0.45', linestyle=':', linewidth=1.5, marker='+',
             label='floor: guesser that never read the sequence')
     ax.set_xscale('log', base=2)
     ax.set_xticks(lengths, [f'{n:,}' for n in lengths])
-    ax.set_xlabel('sequence length (symbols)')
+    ax.set_xlabel(f'sequence length (symbols, {plots.LOG})')
     ax.set_ylabel('token accuracy of the sorted answer')
     ax.set_ylim(0, 1)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    plots.legend_below(fig, ncol=2)
+    plots.save(fig, path, dpi=120)
 
 
 STUDY = Study(NAME, "Can each model count symbols over a long sequence (the ∞-former's task)?",

@@ -42,7 +42,8 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
 from labml_memory.studies import stats
-from labml_memory.studies.runner import Records, Run, Study
+from labml_memory.studies import plots
+from labml_memory.studies.runner import Convention, Page, Records, Run, Study, why_not_run
 
 NAME = 'infini_benchmark'
 PORT = 'infini-transformer-pytorch'
@@ -176,30 +177,25 @@ def ratio_text(v: stats.Verdict) -> str:
 # line the paper's claim is about. The whiskers span the lowest and highest round: the spread
 # the ratios are read against.
 def draw(summary: Dict[str, Dict[str, Dict]], path: Path) -> None:
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.4))
-    for name, res in summary.items():
+    plt = plots.pyplot()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(8.0, 3.6), layout='constrained')
+    for k, (name, res) in enumerate(summary.items()):
         ok = [L for L in res if res[L] and 'error' not in res[L]]
         xs = [int(L) for L in ok]
         for ax, key, scale in ((left, 'tokens_per_second', 1), (right, 'peak_bytes', 1024 ** 2)):
             mid = [res[L][key] / scale for L in ok]
             low = [m - res[L].get(f'{key}_min', res[L][key]) / scale for m, L in zip(mid, ok)]
             high = [res[L].get(f'{key}_max', res[L][key]) / scale - m for m, L in zip(mid, ok)]
-            ax.errorbar(xs, mid, yerr=[low, high], marker='o', capsize=3, label=name)
+            ax.errorbar(xs, mid, yerr=[low, high], capsize=3, label=name, **plots.series(k))
     for ax, title in ((left, 'tokens per second'), (right, 'peak memory during the read (MiB)')):
         ax.set_xscale('log', base=2)
-        ax.set_xlabel('context length (tokens)')
+        ax.set_xlabel(f'context length (tokens, {plots.LOG})')
         ax.set_title(title)
         ax.grid(alpha=0.3)
     right.set_ylim(bottom=0)
     left.set_ylim(bottom=0)
-    left.legend(fontsize=8)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    plots.legend_below(fig, ncol=2)
+    plots.save(fig, path)
 
 
 # ## The table of one record
@@ -223,11 +219,11 @@ def table(record: Dict[str, Any]) -> List[str]:
             scale = 1024 ** 2 if key == 'peak_bytes' else 1
             cells = [summary[n][length] for n in names]
             values = [c[key] / scale if key in c else None for c in cells]
-            row += [f"{v:,.1f} [{c[f'{key}_min'] / scale:,.1f}, {c[f'{key}_max'] / scale:,.1f}]"
-                    if v is not None else f"failed: {c.get('error')}" for v, c in zip(values, cells)]
+            row += [f"{v:,.1f}<br><small>{c[f'{key}_min'] / scale:,.1f}–{c[f'{key}_max'] / scale:,.1f}</small>"
+                    if v is not None else why_not_run(c.get('error', '')) for v, c in zip(values, cells)]
             if both and key == 'tokens_per_second':
                 rs = sorted(record['ratios'][length])
-                row.append(f'{rs[len(rs) // 2]:.2f} [{rs[0]:.2f}, {rs[-1]:.2f}]' if rs else '–')
+                row.append(f'{rs[len(rs) // 2]:.2f}<br><small>{rs[0]:.2f}–{rs[-1]:.2f}</small>' if rs else '–')
             elif both:
                 ok = None not in values and values[1] > 0
                 row.append(f'{values[0] / values[1]:.2f}' if ok else '–')
@@ -270,43 +266,35 @@ def reading(record: Dict[str, Any], device: str) -> List[str]:
     return lines
 
 
-# The bracket and the verdict words, defined once on the page, under the first verdicts.
+# What the verdicts of this page add to the convention every page states: a round stands for
+# a seed, and the margin is a ratio.
 def convention(found: Dict[str, stats.Verdict], records: Records) -> List[str]:
-    margin = next(iter(found.values())).margin
-    return [stats.convention(margin, len(found), ' in log tokens per second') + ' '
-            f"Here a round stands for a seed: the difference of a round is the log of its ratio, "
-            f"and the bracket is printed as the ratios it stands for, so the margin is a ratio "
-            f"between {math.exp(-margin):.2f} and {math.exp(margin):.2f}."
+    return ["Here a round stands for a seed: the difference of a round is the log of its ratio."
             + (' The record predates the margin, which was declared with this study after the '
                'measurement.' if any(r.get('converted') for r in records) else '')]
 
 
 # ## The page
-def report(records: Records, out: Path) -> None:
+def report(records: Records, out: Path) -> Dict[str, Page]:
     from labml_memory.training import provenance
     found = verdicts(records)
     words: Dict[str, List[str]] = {}
     for label, v in found.items():
         words.setdefault(v.verdict, []).append(f"{int(label.split()[-1]):,}")
-    lines = ['# Infini-attention against infini-transformer-pytorch', '',
-             'Does reading a longer text cost more memory? Infini-attention says no: its state is '
-             'fixed whatever the length. Both implementations read texts of growing length here, '
-             'and the figure gives tokens per second and peak memory against the length.'
-             + (' Is ours faster? Round by round: '
-                + '; '.join(f"{w} at {', '.join(ls)} tokens" for w, ls in words.items()) + '.'
-                if words else ''), '']
+    lines, figures, flat = [], [], []
     for record, path in records.runs:
         s, names, config = record['run'], list(record['summary']), record['config']
         figure = f"{NAME}/{record['key']}.png"
         draw(record['summary'], Path(out) / figure)
+        figures.append((figure, 'Tokens per second and peak memory against context length'
+                        + (f" on {record['key']}" if len(records) > 1 else '')))
         if len(records) > 1:
             lines += [f"## On `{record['key']}`", '']
-        lines += [f'![Tokens per second and peak memory against context length]({figure})', '',
-                  f"Reading random text segment by segment, no gradients; batch {s['batch']}, segment "
+        lines += [f"Reading random text segment by segment, no gradients; batch {s['batch']}, segment "
                   f"{config['seg_len']}, {config['n_layers']} layers, width {config['d_model']}, "
                   f"{config['heads']} heads, feed-forward {config['d_ff']}; device {s['device']}, "
                   f"{s['threads']} thread(s). Each figure is the median of {s['rounds']} interleaved "
-                  "rounds, with the lowest and highest round in brackets.", '']
+                  "rounds, with the lowest and highest round in small type.", '']
         if len(names) == 1:
             lines += [f'**{PORT} is not installed**: our model alone. Install it with '
                       f'`pip install --no-deps {PORT} einops rotary-embedding-torch`.', '']
@@ -329,19 +317,35 @@ def report(records: Records, out: Path) -> None:
             lines += [f"| {int(label.split()[-1]):,} | {ratio_text(v)} |" for label, v in mine.items()]
             lines += [''] + convention(found, records) + ['']
         lines += reading(record, s['device']) + ['']
-    lines += ['## How these numbers were made', '', '```'] + [r['command'] for r in records] + ['```', '']
+        lengths = [int(L) for L in record['summary'][names[0]]]
+        flat.append(max(lengths) // min(lengths))
+    made = ['```'] + [r['command'] for r in records] + ['```', '']
     for record, path in records.runs:
         seconds = record.get('seconds')
-        lines += [f"* **Machine:** {provenance.describe(record.get('machine'))} as the run ended",
-                  f"* **Date:** {provenance.date_of(record, path)}",
-                  f"* **Rounds:** {record['run']['rounds']}, interleaved (no seeds: the texts are random, "
-                  "the models untrained)",
-                  f"* **Wall time:** {f'{seconds:,.0f} s' if seconds else 'not recorded'} for the whole run"]
+        made += [f"* **Machine:** {provenance.describe(record.get('machine'))} as the run ended",
+                 f"* **Date:** {provenance.date_of(record, path)}",
+                 "* **Seeds:** none: the texts are random and the models untrained; the rounds are the repeats",
+                 f"* **Rounds:** {record['run']['rounds']}, interleaved",
+                 f"* **Wall time:** {f'{seconds:,.0f} s' if seconds else 'not recorded'} for the whole run"]
         if record.get('converted'):
-            lines.append(f"* **Record:** {record['converted']}; the same measurement is now "
-                         f"`python -m labml_memory.studies run {NAME}` (with this record moved to `history/`)")
-    lines.append('')
-    (Path(out) / f'{NAME}.md').write_text('\n'.join(lines))
+            made.append(f"* **Record:** {record['converted']}; the same measurement is now "
+                        f"`python -m labml_memory.studies run {NAME}` (with this record moved to `history/`)")
+    example = ratio_text(next(iter(found.values()))) if found else ''
+    return {f'{NAME}.md': Page(
+        title='Infini-attention against infini-transformer-pytorch',
+        verdict=('**Does reading a longer text cost more memory?** Infini-attention says no: its state is fixed '
+                 'whatever the length, and the peak memory of both implementations stays flat over '
+                 f'{max(flat)} times more text.'
+                 + (' Is ours faster? Round by round: '
+                    + '; '.join(f"{w} at {', '.join(ls)} tokens" for w, ls in words.items()) + '.'
+                    if words else '')),
+        figures=figures,
+        about=('Both implementations read texts of growing length here, and the figure gives tokens per second '
+               'and peak memory against the length.'),
+        convention=Convention('A table cell is the median over rounds, with the lowest and highest round in '
+                              'small type under it.', len(found), next(iter(found.values())).margin if found else 0,
+                              ' in log tokens per second', pairs='rounds', ratio=True, example=example),
+        body=lines, made=made)}
 
 
 STUDY = Study(NAME, "How do our Infini-attention's speed and memory scale with length, against the port?",

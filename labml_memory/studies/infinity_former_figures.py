@@ -43,7 +43,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List
 
-from labml_memory.studies.runner import Records, Run, Study
+from labml_memory.studies import plots
+from labml_memory.studies.runner import Page, Records, Run, Study, number, unheaded
 
 NAME = 'infinity_former_figures'
 
@@ -148,42 +149,36 @@ def label_of(record: Dict[str, Any]) -> str:
 # functions the signal is made of (rebuilt from its size and widths: the basis is fixed), and
 # the dotted line at $\tau$ where the newest vectors begin.
 def draw_density(record: Dict[str, Any], path: Path) -> None:
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
+    plt = plots.pyplot()
     import torch
 
     from labml_memory.infinity_former.continuous import GaussianBasis
     t = torch.linspace(0, 1, 1000)
-    fig, ax = plt.subplots(figsize=(8, 3.6))
+    fig, ax = plt.subplots(figsize=(7.2, 4.0), layout='constrained')
     psi = GaussianBasis(record['n_basis'], record['widths'])(t)
     ax.plot(t, psi / psi.max() * 0.15, color='0.85', linewidth=0.6)
     for h, (m, s2) in enumerate(heads(record)):
         density = torch.exp(-0.5 * (t - m) ** 2 / s2) / (2 * torch.pi * s2) ** 0.5
-        ax.plot(t, density / density.max(), label=f"head {h}: μ={m:.2f}, σ={s2 ** 0.5:.3f}")
+        ax.plot(t, density / density.max(), markevery=50, markersize=4, label=f"head {h}: μ={m:.2f}, σ={s2 ** 0.5:.3f}",
+                **plots.series(h))
     ax.axvline(record['tau'], color='0.5', linestyle=':', linewidth=1)
     ax.text(record['tau'], 0.93, ' τ: the newest vectors start here', color='0.4', fontsize=8)
     ax.set_xlabel('t in the long-term memory (0 = oldest text, 1 = newest)')
     ax.set_ylabel('density (scaled to peak 1)')
     ax.set_title(f"∞-former, layer {record['run']['layer']}, last query of a segment after "
-                 f"{record['run']['segments']} segments ({label_of(record)})", fontsize=9)
-    ax.legend(fontsize=7, loc='upper left')
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
+                 f"{record['run']['segments']} segments\n({label_of(record)})", fontsize=9)
+    plots.legend_below(fig, ncol=2)
     # 130 dpi: sharp on the page at the width of the text column, small in the repository.
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
+    plots.save(fig, path, dpi=130)
 
 
 # ### Sticky against uniform sampling
 #
 # The histogram as bars, and the $M$ times of both schemes as two rows of ticks under it.
 def draw_sticky(record: Dict[str, Any], path: Path) -> None:
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
+    plt = plots.pyplot()
     histogram, bins, m_samples = record['histogram'], record['bins'], record['n_samples']
-    fig, ax = plt.subplots(figsize=(8, 3.6))
+    fig, ax = plt.subplots(figsize=(7.2, 4.0), layout='constrained')
     ax.bar([b / bins for b in range(bins)], histogram, width=1 / bins, align='edge', color='tab:blue',
            alpha=0.5, label='attention mass per bin (all heads and queries)')
     top = max(histogram)
@@ -191,17 +186,14 @@ def draw_sticky(record: Dict[str, Any], path: Path) -> None:
             label=f'sticky: {m_samples} sample times')
     ax.plot(record['uniform_times'], [-0.2 * top] * m_samples, '|', color='0.4', markersize=12,
             label=f'uniform: {m_samples} sample times')
-    # Room below zero for the ticks, above the bars for the legend.
-    ax.set_ylim(-0.3 * top, 1.15 * top)
+    # Room below zero for the two rows of ticks.
+    ax.set_ylim(-0.3 * top, 1.1 * top)
     ax.set_xlabel('t in the long-term memory (0 = oldest text, 1 = newest)')
     ax.set_ylabel('share of attention mass')
-    ax.set_title(f"Where the next update samples the old signal (layer {record['run']['layer']}, one stream; "
+    ax.set_title(f"Where the next update samples the old signal\n(layer {record['run']['layer']}, one stream; "
                  f"{label_of(record)})", fontsize=9)
-    ax.legend(fontsize=7, loc='upper left')
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
+    plots.legend_below(fig, ncol=2)
+    plots.save(fig, path, dpi=130)
 
 
 # $(\mu_h, \sigma_h^2)$ of every head for the last query: what the density figure draws.
@@ -222,12 +214,8 @@ def page_lines(record: Dict[str, Any], runs: List[tuple], history: Dict[str, Lis
     middle = lambda times: sum(0.25 <= t < 0.75 for t in times)  # noqa: E731
     bins = record['bins']
     middle_mass = sum(m for b, m in enumerate(record['histogram']) if 0.25 <= b / bins < 0.75)
-    lines = ['# ∞-former: where the heads look in the long-term memory', '',
-             f"Where does a trained ∞-former read its long-term memory, and where would sticky memories "
-             f"sample it at the next update? One model, layer {s['layer']}, the last query of the segment "
-             f"after {s['segments']} segments of held-out text.", '',
-             f'![Densities of the heads over the long-term memory]({NAME}/density.png)', '',
-             f"One curve per head: the Gaussian density $\\mathcal{{N}}(t; \\mu_h, \\sigma_h^2)$ the query "
+    lines = ['## The heads', '',
+             f"One curve per head (the first figure): the Gaussian density $\\mathcal{{N}}(t; \\mu_h, \\sigma_h^2)$ the query "
              f"places over the memory, scaled to peak 1 so narrow and wide heads compare by position, "
              f"over the {record['n_basis']} basis functions (widths "
              f"{', '.join(f'{w:g}' for w in record['widths'])}) drawn faintly. Left of the dotted line "
@@ -236,8 +224,10 @@ def page_lines(record: Dict[str, Any], runs: List[tuple], history: Dict[str, Lis
              "as a bump reads a specific region.", '',
              '| head | $\\mu$ | $\\sigma$ |', '|---:|---:|---:|']
     lines += [f"| {h} | {m:.3f} | {v ** 0.5:.3f} |" for h, (m, v) in enumerate(heads(record))]
-    lines += ['', f'![Sticky against uniform sample times]({NAME}/sticky.png)', '',
-              f"The attention histogram of that call ({record['bins']} bins; all heads and queries of "
+    lines += ['', '* **head**: the attention head of the layer; **$\\mu$**, **$\\sigma$**: the centre and width of '
+              'its density over the memory, $t$ from 0 (oldest) to 1 (newest), for the last query.', '',
+              '## Sticky sample times', '',
+              f"The second figure: the attention histogram of that call ({record['bins']} bins; all heads and queries of "
               f"the layer, one stream) and the {record['n_samples']} times at which the next update "
               "samples the old signal: with sticky memories (red) they crowd where the reads put "
               "their mass, instead of spreading evenly (grey). Where they crowd, more points, and so "
@@ -265,17 +255,41 @@ def page_lines(record: Dict[str, Any], runs: List[tuple], history: Dict[str, Lis
 
 # The figures of the best-trained record (most steps; the last key among equals) are the
 # ones the model page shows. Any other record is named, not drawn.
-def report(records: Records, out: Path) -> None:
+def report(records: Records, out: Path) -> Dict[str, Page]:
     from labml_memory.training import provenance
     runs = sorted(records.runs, key=lambda rp: rp[0]['steps'])
     record, _ = runs[-1]
     folder = Path(out) / NAME
     draw_density(record, folder / 'density.png')
     draw_sticky(record, folder / 'sticky.png')
-    lines = page_lines(record, runs, records.history)
-    lines += provenance.section(runs, label=lambda r: r['key'], seconds='train_seconds',
-                                seeds=[r['run']['seed'] for r, _ in runs])
-    (Path(out) / f'{NAME}.md').write_text('\n'.join(lines))
+    s = record['run']
+    return {f'{NAME}.md': Page(
+        title='∞-former: where the heads look in the long-term memory',
+        verdict=('**Where does a trained ∞-former read its long-term memory, and where would sticky memories '
+                 f'sample it at the next update?** {headline(record)}'),
+        figures=[(f'{NAME}/density.png', 'Densities of the heads over the long-term memory'),
+                 (f'{NAME}/sticky.png', 'Sticky against uniform sample times')],
+        about=(f"One model, layer {s['layer']}, the last query of the segment after {s['segments']} segments of "
+               'held-out text.'),
+        body=page_lines(record, runs, records.history),
+        made=unheaded(provenance.section(runs, label=lambda r: r['key'], seconds='train_seconds',
+                                         seeds=[r['run']['seed'] for r, _ in runs])))}
+
+
+# The headline, from the record: where the heads look (oldest quarter, middle, newest
+# quarter), how wide, and where sticky sampling would put its times.
+def headline(record: Dict[str, Any]) -> str:
+    found = heads(record)
+    where = {'the oldest quarter': 0, 'the middle half': 0, 'the newest quarter': 0}
+    for m, _ in found:
+        where['the oldest quarter' if m < 0.25 else 'the newest quarter' if m >= 0.75 else 'the middle half'] += 1
+    looked = ' and '.join(f"{number(n)} at {part}" for part, n in where.items() if n)
+    sigmas = [v ** 0.5 for _, v in found]
+    middle = sum(0.25 <= t < 0.75 for t in record['sticky_times'])
+    uniform = sum(0.25 <= t < 0.75 for t in record['uniform_times'])
+    return (f"For the last query, {number(len(found))} heads: {looked} of the memory, with widths σ from "
+            f"{min(sigmas):.3f} to {max(sigmas):.3f}; sticky sampling would put {middle} of its "
+            f"{record['n_samples']} sample times in the middle half, where uniform sampling puts {uniform}.")
 
 
 STUDY = Study(NAME, 'Where does a trained ∞-former read its long-term memory, and where would sticky memories sample it?',

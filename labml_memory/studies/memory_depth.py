@@ -44,7 +44,8 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from labml_memory.studies import stats
-from labml_memory.studies.runner import Records, Run, Study
+from labml_memory.studies import plots
+from labml_memory.studies.runner import SEED_CELLS, Convention, Page, Records, Run, Study, tally
 
 NAME = 'memory_depth'
 SIZES = dict(n_layers=6, d_model=128, heads=4, d_ff=512, seq_len=32, batch_size=32,
@@ -202,30 +203,33 @@ def flipped(v: stats.Verdict) -> stats.Verdict:
 
 
 # ## The figure
+#
+# Three panels: loss against state for every configuration (a marker per placement, the two
+# baselines black circles), loss against the short range of the lower layers (a log scale of
+# base 2, said on the axis), and all long minus all short over training for each budget.
 def draw(placement, shorts, all_long, baselines, n_layers: int, path: Path) -> None:
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-    fig, (a, b, c) = plt.subplots(1, 3, figsize=(13, 4.4))
+    plt = plots.pyplot()
+    fig, (a, b, c) = plt.subplots(1, 3, figsize=(9.0, 3.9), layout='constrained')
     markers = {'first': 'v', 'interleaved': 'D', 'last': '^'}
     for name, rs in placement.items():
         x = rs[0]['state_bytes_per_stream'] / 1e3
         v = losses(rs)
         is_baseline = rs[0]['n_long'] in (0, n_layers)
         colour = 'black' if is_baseline else f"C{list(markers).index(rs[0]['placement'])}"
+        kind = 'all long or all short' if is_baseline else f"long layers {rs[0]['placement']}"
         a.errorbar([x], [statistics.mean(v)], yerr=[[statistics.mean(v) - min(v)], [max(v) - statistics.mean(v)]],
-                   fmt='o' if is_baseline else markers[rs[0]['placement']], color=colour, capsize=3)
+                   fmt='o' if is_baseline else markers[rs[0]['placement']], color=colour, capsize=3, label=kind)
         a.annotate(label(rs[0], n_layers), (x, statistics.mean(v)), textcoords='offset points',
-                   xytext=(5, 3), fontsize=7)
+                   xytext=(5, 3), fontsize=6.5)
     a.set_xlabel('memory state per stream (kB)')
     a.set_ylabel('validation loss (nats/char)')
     a.set_title('How many long layers, and where\n(mean, min–max over seeds)')
-    a.margins(x=0.2)
+    a.margins(x=0.4)
     a.grid(alpha=0.3)
     if shorts:
         xs = [rs[0]['short_mem_len'] for rs in shorts]
         means = [statistics.mean(losses(rs)) for rs in shorts]
-        b.plot(xs, means, '-o', color='C3', label='1 long layer on top')
+        b.plot(xs, means, '-', label='1 long layer on top', color='C3', marker='s')
         b.fill_between(xs, [min(losses(rs)) for rs in shorts], [max(losses(rs)) for rs in shorts],
                        color='C3', alpha=0.2, linewidth=0)
         if all_long:
@@ -233,31 +237,28 @@ def draw(placement, shorts, all_long, baselines, n_layers: int, path: Path) -> N
             b.axhspan(min(v), max(v), color='0.5', alpha=0.25, label='all long (range)')
         b.set_xscale('log', base=2)
         b.set_xticks(xs, [str(x) for x in xs])
-        b.legend(fontsize=8)
-    b.set_xlabel('short range of the five lower layers (characters)')
+    b.set_xlabel(f'short range below (characters, {plots.LOG})')
     b.set_ylabel('validation loss (nats/char)')
     b.set_title('A shorter range below')
     b.grid(alpha=0.3)
     # The gap over training, seed paired with seed, for each budget that has both baselines.
-    for (longs, shorts_), colour in zip(baselines, ('C0', 'C3', 'C4', 'C5')):
+    for k, (longs, shorts_) in enumerate(baselines):
         if not (longs and shorts_):
             continue
         steps = sorted(set.intersection(*[set(r['valid_curve']) for r in longs + shorts_]), key=int)
         gaps = [[l['valid_curve'][s] - s_['valid_curve'][s] for s in steps] for l, s_ in zip(longs, shorts_)]
         x = [int(s) for s in steps]
-        c.plot(x, [statistics.mean(g) for g in zip(*gaps)], '-o', color=colour, markersize=3,
-               label=f"{longs[0]['steps']:,} steps")
-        c.fill_between(x, [min(g) for g in zip(*gaps)], [max(g) for g in zip(*gaps)], color=colour, alpha=0.2)
+        look = plots.series(k + 4)
+        c.plot(x, [statistics.mean(g) for g in zip(*gaps)], '-', markersize=3,
+               label=f"all long − all short, {longs[0]['steps']:,} steps", **look)
+        c.fill_between(x, [min(g) for g in zip(*gaps)], [max(g) for g in zip(*gaps)], color=look['color'], alpha=0.2)
         c.axhline(0, color='0.4', linewidth=0.8)
-        c.legend(fontsize=8)
     c.set_xlabel('step')
     c.set_ylabel('all long − all short (nats/char)')
-    c.set_title('Has the long memory paid for itself?\n(below zero: yes; seed pairs by seed)')
+    c.set_title('Has the long memory paid for itself?\n(below zero: yes; seeds paired)')
     c.grid(alpha=0.3)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    plots.legend_below(fig, ncol=3)
+    plots.save(fig, path)
 
 
 # ## What a verdict says of a finding
@@ -384,7 +385,7 @@ def read(every: Sequence[Dict]) -> Reading:
                    shorts, seeds, order, verdicts, premise)
 
 
-def report(records: Records, out: Path) -> None:
+def report(records: Records, out: Path) -> Dict[str, Page]:
     r = read(records)
     margin, every_run, main, runs, n_layers = r.margin, r.every_run, r.main, r.runs, r.n_layers
     all_long, all_short, others, unread, placement = r.all_long, r.all_short, r.others, r.unread, r.placement
@@ -397,12 +398,7 @@ def report(records: Records, out: Path) -> None:
             return verdicts[key].text(4, unit)
         return f"not compared: seeds {', '.join(str(r['seed']) for r in rs)} of {', '.join(map(str, seeds))}"
 
-    lines = ['# Memory-depth study', '',
-             f'Does a {n_layers}-layer Transformer-XL need a long memory in every layer? If only in some, '
-             'which, and does a shorter range in the others help? Tiny Shakespeare, '
-             f"{len(seeds)} seed{'s' if len(seeds) != 1 else ''} per configuration.", '',
-             '![Loss against state; loss against the short range; all long minus all short over training]'
-             f'({NAME}/study.png)', '',
+    lines = [
              '| configuration | memory per layer | state per stream (bytes) | validation loss | against all long |',
              '|---|---|---:|---:|---|']
     for name, rs in order:
@@ -413,8 +409,7 @@ def report(records: Records, out: Path) -> None:
               '* **state per stream**: bytes of memory carried between segments for one stream, float32.',
               '* **validation loss**: nats per character on the whole held-out text at the last step; mean, '
               'and the range over seeds below it.',
-              '* **against all long**: the row\'s loss minus all long\'s, seed by seed; ahead is a lower loss.', '',
-              stats.convention(margin, len(verdicts), ' nats per character'), '']
+              '* **against all long**: the row\'s loss minus all long\'s, seed by seed; ahead is a lower loss.', '']
     lines += ['## Reading', '',
               'Rae and Razavi report, on enwik8 and WikiText-103 with 24 layers, that (1) about one '
               'long-range layer in six matches the all-long model, (2) long memory in the first layers '
@@ -460,16 +455,18 @@ def report(records: Records, out: Path) -> None:
                          f"(all long {statistics.mean(losses(longs)):.4f}, all short "
                          f"{statistics.mean(losses(shorts_)):.4f}): {paid_words(v)}. Only these two baselines were "
                          f"trained that long; every line above is read at {main:,} steps.")
-    # The three findings in one line, each from the verdicts above and nothing else.
+    # The three findings in one line, each from the verdicts above and nothing else: the
+    # page's headline.
     placements = [verdicts[f'{n} first'] for n in range(1, n_layers) if f'{n} first' in verdicts]
+    in_sum = ''
     if premise:
-        sums = ['finding 1 ' + ('is read against all long above' if premise.verdict == stats.AHEAD
+        sums = ['finding 1 ' + ('is read against all long below' if premise.verdict == stats.AHEAD
                                 else 'cannot be tested, its premise not being shown')]
         if placements:
             sums.append(f"finding 2 is {finding(placements, +1)}")
         if 'sweep' in verdicts:
             sums.append(f"finding 3 is {finding([verdicts['sweep']], -1)}")
-        lines.append(f"* **In sum**, at {len(seeds)} seeds and {main:,} steps: " + '; '.join(sums) + '.')
+        in_sum = f"In sum, at {len(seeds)} seeds and {main:,} steps: " + '; '.join(sums) + '.'
     if unread:
         lines.append(f"* **Not read here:** {', '.join(f'`{n}`' for n in sorted(unread))}: recorded at a budget "
                      f"other than {main:,} steps, where the page reads only the two baselines.")
@@ -483,8 +480,20 @@ def report(records: Records, out: Path) -> None:
                      "not in these records (left out for compute, or missing a seed); "
                      f"`python -m labml_memory.studies run {NAME}` runs only what is missing "
                      "(`part=longer` for the longer budget alone), and then rewrites this page.")
-    lines += [''] + made(list(records), seeds, margin, main, others, verdicts)
-    (Path(out) / f'{NAME}.md').write_text('\n'.join(lines))
+    question = (f'Does a {n_layers}-layer Transformer-XL need a long memory in every layer? If only in some, '
+                'which, and does a shorter range in the others help?')
+    return {f'{NAME}.md': Page(
+        title='Memory-depth study',
+        verdict=f"**{question}** {in_sum or 'These records hold neither baseline.'}"
+                + (f" Seed by seed, {tally(verdicts)}." if verdicts else ''),
+        figures=[(f'{NAME}/study.png', 'Loss against state; loss against the short range; all long minus all short '
+                                       'over training')],
+        about=f"Tiny Shakespeare, {len(seeds)} seed{'s' if len(seeds) != 1 else ''} per configuration.",
+        convention=Convention(SEED_CELLS, len(verdicts), margin, ' nats per character',
+                              example=next(iter(verdicts.values())).text(4) if verdicts else ''),
+        body=lines, made=made(list(records), seeds, margin, main, others, verdicts))}
+
+
 
 
 def name_of(runs: Dict[str, List[Dict]], rs: List[Dict]) -> Optional[str]:
@@ -500,8 +509,7 @@ def made(every: List[Dict], seeds: List[int], margin: float, main: int, others, 
     dates = sorted(r['machine']['date'] for r in every)
     m = every[0]['machine']
     commands = list(dict.fromkeys(r['command'].strip() for r in sorted(every, key=lambda r: r['machine']['date'])))
-    lines = ['## How these numbers were made', '', '```', *commands,
-             f'python -m labml_memory.studies report {NAME}', '```', '']
+    lines = ['```', *commands, f'python -m labml_memory.studies report {NAME}', '```', '']
     if any(not c.startswith('python -m labml_memory.studies') for c in commands):
         lines += ['The runs were launched by the study\'s earlier script, as their records say; '
                   f'`python -m labml_memory.studies run {NAME}` plans these runs under the same keys, so it '

@@ -67,7 +67,8 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import torch
 
 from labml_memory.studies import stats
-from labml_memory.studies.runner import Records, Run, Study
+from labml_memory.studies import plots
+from labml_memory.studies.runner import SEED_CELLS, Convention, Page, Records, Run, Study, unheaded
 from labml_memory.tasks import recall
 from labml_memory.tasks.reach import measured_reach, window_reach
 from labml_memory.training.synthetic import SyntheticTrainConfig, architectures, read_in_segments, start_run, train
@@ -573,9 +574,10 @@ def margin_of(runs: Sequence[Dict[str, Any]]) -> float:
 
 # ## The page
 #
-# Plot first, then the three tables (what each run is, exact match by gap at the lightest
-# load, by load at gap 0), then the verdicts and the reading, then how the numbers were made.
-# Records of the toy suite (`quick_` keys) are drawn only when there are no others.
+# Plots first, then the three tables (what each run is, exact match by gap at the lightest
+# load, by load at gap 0), then the verdicts and the reading; how the numbers were made is
+# folded at the end. Records of the toy suite (`quick_` keys) are drawn only when there are
+# no others.
 HISTORY = {
     'at_1000_steps': "the first runs of the three cells that failed their control at 1,000 steps",
     'colon_format': "the first recipe: pairs written `q:42`, memory texts only, 1,000 steps",
@@ -585,7 +587,7 @@ HISTORY = {
 }
 
 
-def report(records: Records, out: Path) -> None:
+def report(records: Records, out: Path) -> Dict[str, Page]:
     from labml_memory.training import provenance
     out = Path(out)
     everything = records.runs
@@ -612,75 +614,76 @@ def report(records: Records, out: Path) -> None:
     except Missing as missing:
         reading = [f'The reading is written for the full suite on the default grid; these records '
                    f'do not hold all it cites ({missing}).', '']
-        answer = ''
-    text = ['# Memory reach and capacity', '',
-            f'{STUDY.question}{" " + answer if answer else ""}', '',
-            f'![Exact match against the gap, load {loads[0]}](memory_reach/accuracy_by_gap.png)', '',
-            '![Exact match over gap and load](memory_reach/heatmap.png)', '',
-            *tables(groups, keys, gaps, loads, seg_len, skipped),
-            *verdict_table(found, groups, all('margin' in (r.get('run') or {}) for r in runs)),
-            '## Reading', '', *reading,
-            *provenance.section(measured, label=lambda r: f"{r['name']}/{r['budget']}/{r['seed']}",
-                                seeds=[r['seed'] for r in runs], extra=[
-                                    f"* **Page:** `{STUDY.report_command}` rebuilds it from the records in "
-                                    f"`docs/results/{NAME}/records/`",
-                                    *command_today(measured), *history_lines(records)])]
-    (out / f'{NAME}.md').write_text('\n'.join(text))
+        answer = 'The tables below give what these records hold.'
+    made = unheaded(provenance.section(
+        measured, label=lambda r: f"{r['name']}/{r['budget']}/{r['seed']}", seeds=[r['seed'] for r in runs],
+        extra=[f"* **Page:** `{STUDY.report_command}` rebuilds it from the records in "
+               f"`docs/results/{NAME}/records/`", *command_today(measured), *history_lines(records)]))
+    example = next(iter(found.values())).text(2) if found else ''
+    page = Page(
+        title='Memory reach and capacity',
+        verdict=f'**{STUDY.question}** {answer}',
+        figures=[(f'{NAME}/accuracy_by_gap.png', f'Exact match against the gap, load {loads[0]}, one panel '
+                                                 f'per contestant'),
+                 (f'{NAME}/heatmap.png', 'Exact match over gap and load')],
+        convention=Convention(SEED_CELLS, len(found), margin_of(runs), example=example),
+        body=[*tables(groups, keys, gaps, loads, seg_len, skipped),
+              *verdict_table(found, groups, all('margin' in (r.get('run') or {}) for r in runs)),
+              '## Reading', '', *reading],
+        made=made)
+    return {f'{NAME}.md': page}
 
 
-# Colour and marker both change from line to line, so no two series look alike even in grey or
-# to a reader who cannot tell the colours apart.
-MARKERS = 'osD^v<>pP*Xh'
-
-
-# Plot 1: accuracy against the gap at the lightest load, one panel per budget, one line per
-# contestant with its min–max band over seeds; the gap axis is in segments, evenly spaced by
-# grid index (the gaps roughly double), labelled with their values.
+# Plot 1: accuracy against the gap at the lightest load, small multiples: one panel per
+# contestant, its two budgets in it (colour and marker each), the seeds' min–max as a band,
+# the plain transformer in grey in every panel for reference and the floor dotted. The gap
+# axis is in segments, evenly spaced by grid index (the gaps roughly double), so its label
+# says it is not to scale.
 def draw_by_gap(groups, names, budgets, gaps, loads, seg_len, path: Path) -> None:
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-    colours = plt.get_cmap('tab10').colors
-    fig, axes = plt.subplots(1, len(budgets), figsize=(6.2 * len(budgets) + 2.6, 4), sharey=True, squeeze=False)
-    for ax, budget in zip(axes[0], budgets):
-        for i, name in enumerate(names):
+    plt = plots.pyplot()
+    panels = [n for n in names if n != 'plain'] or names
+    fig, axes, _ = plots.grid(plt, len(panels), 3, width=9.0, row_height=2.2, sharex=True, sharey=True)
+    xs = range(len(gaps))
+    numbers = {}
+    for budget in budgets:
+        sized = [k for k in groups if k[1] == budget and k[0] != 'plain'] or [k for k in groups if k[1] == budget]
+        numbers[budget] = groups[sized[0]][0]['budget_numbers']
+    plain = records_at(groups, 'plain', budgets[0])
+    for ax, name in zip(axes, panels):
+        if plain and name != 'plain':
+            ax.plot(xs, [statistics.mean(accuracy_at(plain, g, loads[0])) for g in gaps], color=plots.GREY,
+                    linestyle='--', marker='x', markersize=4, label='plain transformer (no memory)')
+        for i, budget in enumerate(budgets):
             records = records_at(groups, name, budget)
             if not records:
                 continue
             cells = [accuracy_at(records, g, loads[0]) for g in gaps]
-            xs = range(len(gaps))
-            ax.plot(xs, [statistics.mean(c) for c in cells], marker=MARKERS[i % len(MARKERS)], color=colours[i % 10],
-                    label=f"{name} ({len(records)} seeds{', control failed' if control_failed(records) else ''})")
-            ax.fill_between(xs, [min(c) for c in cells], [max(c) for c in cells], color=colours[i % 10], alpha=0.15)
+            style = plots.series(i)
+            ax.plot(xs, [statistics.mean(c) for c in cells], markersize=4, **style,
+                    label=f"budget {budget}: {numbers[budget]:,} numbers per stream")
+            ax.fill_between(xs, [min(c) for c in cells], [max(c) for c in cells], color=style['color'],
+                            alpha=0.15, linewidth=0)
         ax.axhline(recall.FLOOR, color='0.4', linestyle=':', linewidth=1, label='floor (memoryless guess)')
-        ax.set_xticks(range(len(gaps)), gaps)
-        ax.set_xlabel(f'gap between pairs and queries (segments of {seg_len} characters)')
-        sized = [k for k in groups if k[1] == budget and k[0] != 'plain'] or [k for k in groups if k[1] == budget]
-        ax.set_title(f"budget {budget}: {groups[sized[0]][0]['budget_numbers']:,} numbers per stream")
+        failed = [b for b in budgets if records_at(groups, name, b) and control_failed(records_at(groups, name, b))]
+        ax.set_title(name + (f" (control failed: {', '.join(failed)})" if failed else ''))
+        ax.set_xticks(list(xs), gaps)
         ax.set_ylim(0, 1.02)
         ax.grid(alpha=0.3)
-    axes[0][0].set_ylabel(f'exact match per query (load {loads[0]})')
-    # One legend for all panels, outside them (inside it would sit on the curves that stay
-    # high): a contestant run at one budget only is still named.
-    handles = {}
-    for ax in axes[0]:
-        for handle, text in zip(*ax.get_legend_handles_labels()):
-            handles.setdefault(text, handle)
-    axes[0][-1].legend(list(handles.values()), list(handles), fontsize=8, loc='upper left', bbox_to_anchor=(1.02, 1.0))
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    plots.label_grid(axes, 3, 'gap (segments, not to scale)', f'exact match (load {loads[0]})')
+    fig.suptitle(f'Exact match by the gap between pairs and queries (segments of {seg_len} characters)')
+    plots.legend_below(fig, ncol=2)
+    plots.save(fig, path, dpi=110)
 
 
 # Plot 2: the distance × load heat map of every contestant at every budget (mean over seeds),
-# all on one colour scale from 0 to 1, so panels compare at a glance.
+# all on one colour scale from 0 to 1, so panels compare at a glance. Both axes are grid
+# values spaced evenly, and say so.
 def draw_heatmap(groups, keys, gaps, loads, path: Path) -> None:
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
+    plt = plots.pyplot()
     cols = min(4, len(keys))
     rows = math.ceil(len(keys) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 2.9 * rows), squeeze=False, layout='constrained')
+    fig, axes = plt.subplots(rows, cols, figsize=(9.0, 2.2 * rows + 0.6), squeeze=False, layout='constrained',
+                             sharex=True, sharey=True)
     for ax in axes.flat[len(keys):]:
         ax.axis('off')
     for ax, key in zip(axes.flat, keys):
@@ -688,12 +691,13 @@ def draw_heatmap(groups, keys, gaps, loads, path: Path) -> None:
         image = ax.imshow(grid, vmin=0, vmax=1, cmap='viridis', origin='lower', aspect='auto')
         ax.set_xticks(range(len(gaps)), gaps, fontsize=7)
         ax.set_yticks(range(len(loads)), loads, fontsize=7)
-        ax.set_title(f'{key[0]}, {shown_budget(*key)}', fontsize=9)
-        ax.set_xlabel('gap (segments)', fontsize=8)
-        ax.set_ylabel('load (pairs)', fontsize=8)
-    fig.colorbar(image, ax=axes, shrink=0.8, label='exact match per query')
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+        ax.set_title(f'{key[0]}, {shown_budget(*key)}', fontsize=8)
+    for ax in axes[-1]:
+        ax.set_xlabel('gap (segments, not to scale)', fontsize=7)
+    for ax in axes[:, 0]:
+        ax.set_ylabel('load (pairs, not to scale)', fontsize=7)
+    fig.colorbar(image, ax=axes, shrink=0.6, location='bottom', label='exact match per query')
+    plots.save(fig, path, dpi=110)
 
 
 # Three tables, each narrow enough to read at once: what each run is, then exact match by gap
@@ -750,9 +754,7 @@ def tables(groups, keys, gaps, loads, seg_len, skipped) -> List[str]:
         '* **probe / rule**: for window-shaped memories, the farthest distance in characters at which '
         'changing one token moves the last output of the trained model (seed of the first record), '
         'beside the count from the layer-by-layer rule of [reach](../tasks/reach.md); under the reach at 50% '
-        'in its cell.',
-        '* Every other cell on this page is the mean over seeds, with the lowest and highest seed in small '
-        'type under it (one number where they agree to two decimals).', '',
+        'in its cell.', '',
         *([f"Not run: " + '; '.join(sorted({f"{r['name']} at budget {r['budget']} ({r['skipped']})" for r in skipped}))
            + '.', ''] if skipped else []),
         f'## Exact match by gap (load {loads[0]})', '', *by_gap, '',
@@ -778,13 +780,11 @@ def verdict_table(found: Dict[str, stats.Verdict], groups, declared: bool) -> Li
         first, second = (stats.cell(list(cell_by_seed(groups, side, c.gap, c.load).values()), 2)
                          for side in (c.first, c.second))
         lines.append(f"| {label} | {c.gap}, {c.load} | {first} | {second} | {verdict.text(2)} |")
-    margin = next(iter(found.values())).margin
     ties = any(v.verdict == stats.TIE for v in found.values())
     late = ('' if declared else
             f" For these records the margin was set when the page moved to these statistics, after the runs; "
             + ("read its ties with that in mind." if ties else "no comparison here is a tie, so it decides none of them."))
-    return lines + ['', f"Exact match per query at the gap (in segments) and load named. "
-                        + stats.convention(margin, len(found)) + late, '']
+    return lines + ['', "Exact match per query at the gap (in segments) and load named." + late, '']
 
 
 # Records made before the study moved to the runner name the command of that time, which no
@@ -851,9 +851,10 @@ class Reader:
         return f"{statistics.mean(self.values(name, budget, gap, load)):.2f}"
 
     def band(self, name: str, budget: str, gap: int, load: int = 1) -> str:
-        """`mean [lowest, highest]` over seeds: the reading's form of a table cell."""
+        """`mean (lowest–highest)` over seeds: the reading's form of a table cell (square
+        brackets are kept for the intervals of comparisons)."""
         v = self.values(name, budget, gap, load)
-        return f"{statistics.mean(v):.2f} [{min(v):.2f}, {max(v):.2f}]"
+        return f"{statistics.mean(v):.2f} ({min(v):.2f}–{max(v):.2f})"
 
     def reach(self, name: str, budget: str = 'small') -> float:
         return reach_at_half(self.records(name, budget))

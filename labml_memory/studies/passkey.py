@@ -66,7 +66,8 @@ from typing import Any, Dict, List, Tuple
 import torch
 
 from labml_memory.studies import stats
-from labml_memory.studies.runner import Records, Run, Study
+from labml_memory.studies import plots
+from labml_memory.studies.runner import SEED_CELLS, Convention, Page, Records, Run, Study, tally, unheaded
 from labml_memory.tasks.passkey import CHARS, NEEDLE, QUESTION, sample
 from labml_memory.training.synthetic import (SyntheticTrainConfig, architectures, evaluate,
                                              split_task_overrides, start_run, train)
@@ -322,7 +323,7 @@ def verdicts(groups: Dict[str, List[Dict[str, Any]]], lengths: List[str], contro
 # over depths per length, with the control and every column defined, the full grid, the
 # verdicts between runs, the superseded records, and how the numbers were made. Runs of one
 # `name` are that model's seeds.
-def report(records: Records, out: Path) -> None:
+def report(records: Records, out: Path) -> Dict[str, Page]:
     from labml_memory.training import provenance
     out = Path(out)
     pairs = records.runs
@@ -340,19 +341,12 @@ def report(records: Records, out: Path) -> None:
     *most, last = [str(n) for n in defaults.train_segments]
     train_lengths = f"{', '.join(most)} or {last}" if most else last
     floor = 10.0 ** -defaults.n_digits
+    margin = declared_margin(runs)
+    found, _ = verdicts(groups, lengths, control, margin)
 
     def chars(m):
         return f'{int(m) * seg_len:,} chars'
-    lines = ['# Passkey retrieval', '',
-             f'Can a model read back a {defaults.n_digits}-digit key hidden in filler text, and '
-             'how far behind the question can the key be? Each model is trained on texts of '
-             f'{train_lengths} segments of {seg_len} characters, then scored on '
-             f'{defaults.eval_samples} fresh texts per cell at {", ".join(f"{m}×" for m in lengths)} '
-             f'the segment length, with the key at {len(depths)} depths. The floor, a guesser that '
-             f'never saw the key, is {floor:g} per text: the {defaults.n_digits} digits are drawn '
-             'uniformly and independently, so no guess does better.', '',
-             f'![Exact match against needle depth, one panel per text length]({NAME}/accuracy.png)', '',
-             '## Mean exact match over depths', '']
+    lines = ['## Mean exact match over depths', '']
     lines += ['| run | seeds × steps | state | parameters | train time (s) | '
               + ' | '.join(f'{m}× ({chars(m)}){" control" if m == control else ""}' for m in lengths) + ' |',
               '|---|---:|---:|---:|---:|' + '---:|' * len(lengths)]
@@ -368,8 +362,7 @@ def report(records: Records, out: Path) -> None:
               'Infini-attention with the linear or the delta update rule. ⚠ marks a run with a seed '
               'whose control is under 0.95: its other numbers do not count.',
               '* **seeds × steps**: training seeds of the run, and optimiser steps of '
-              f'{defaults.batch_size} texts each (the command\'s `steps=`); each cell is the mean over '
-              'seeds, with the lowest and highest seed under it where they differ.',
+              f'{defaults.batch_size} texts each (the command\'s `steps=`).',
               '* **state**: the numbers one sequence carries across a segment boundary, all layers '
               'together, after the longest text (the sizes were matched on purpose).',
               '* **parameters**: trainable parameters of the model.',
@@ -390,7 +383,7 @@ def report(records: Records, out: Path) -> None:
     lines += ['', '**depth**: where the key sits, from 0 (the start of the text) to 1 (just '
               f'before the question); each seed\'s cell is the exact match over {defaults.eval_samples} '
               f'texts, so it moves in steps of 1/{defaults.eval_samples}.', '']
-    lines += reading(groups, lengths, depths, control, chars, declared_margin(runs))
+    lines += reading(groups, lengths, depths, control, chars, margin)
     lines += superseded(records, control)
     seeds = [seed_of(r) for r in runs]
     extra = ['* **Evaluation:** the same texts for every model and seed (a fixed seed per cell, never a '
@@ -401,9 +394,41 @@ def report(records: Records, out: Path) -> None:
         extra.append(f'* **Rerun:** the commands above are the runs as they were launched, by the '
                      f'task\'s former command line; `{STUDY.run_command}` plans the same runs, one '
                      f'record per name and seed (`{pairs[0][1].stem}`), and runs those not recorded.')
-    lines += provenance.section(pairs, seeds=seeds, extra=extra)
-    (out / f'{NAME}.md').write_text('\n'.join(lines))
     draw(groups, lengths, depths, control, seg_len, floor, out / NAME / 'accuracy.png')
+    question = (f'Can a model read back a {defaults.n_digits}-digit key hidden in filler text, and how far '
+                'behind the question can the key be?')
+    return {f'{NAME}.md': Page(
+        title='Passkey retrieval',
+        verdict=f'**{question}** {headline(groups, lengths, depths, control, chars, found)}',
+        figures=[(f'{NAME}/accuracy.png', 'Exact match against needle depth, one panel per text length')],
+        about=(f'Each model is trained on texts of {train_lengths} segments of {seg_len} characters, then '
+               f'scored on {defaults.eval_samples} fresh texts per cell at {", ".join(f"{m}×" for m in lengths)} '
+               f'the segment length, with the key at {len(depths)} depths. The floor, a guesser that never saw '
+               f'the key, is {floor:g} per text: the {defaults.n_digits} digits are drawn uniformly and '
+               'independently, so no guess does better.'),
+        convention=Convention(SEED_CELLS, len(found), margin,
+                              example=next(iter(found.values())).text(3) if found else ''),
+        body=lines,
+        made=unheaded(provenance.section(pairs, seeds=seeds, extra=extra)))}
+
+
+# The headline: beyond the control, which run reads back the most keys at each length (mean
+# over depths), flagged where it does so only with the key right before the question; then
+# how much of the page the seeds decide.
+def headline(groups, lengths, depths, control, chars, found) -> str:
+    parts = []
+    last = depths[-1]
+    for m in [m for m in lengths if m != control]:
+        best = max(groups, key=lambda n: statistics.mean(mean_over_depths(r, m) for r in groups[n]))
+        rs = groups[best]
+        at_end = statistics.mean(r['accuracy'][m][last] for r in rs)
+        elsewhere = statistics.mean(r['accuracy'][m][d] for r in rs for d in depths if d != last)
+        only = ', only with the key just before the question' if at_end >= 0.5 > 10 * elsewhere else ''
+        parts.append(f"{best} at {m}× ({chars(m)}), "
+                     f"{statistics.mean(mean_over_depths(r, m) for r in rs):.2f}{only}")
+    said = tally(found)
+    return ('Beyond the control, the most keys read back (mean over depths): ' + '; '.join(parts) + '.'
+            + (f' Seed by seed, {said}.' if said else ''))
 
 
 # ## The reading
@@ -423,9 +448,8 @@ def reading(groups, lengths, depths, control, chars, margin) -> List[str]:
             lines.append(f'| {a} − {b} | ' + ' | '.join(found[a, b, m].text(3) for m in beyond) + ' |')
         # The margin of the records made before the runner was declared when the study moved
         # to it, after those runs: the page says so rather than let the convention claim more.
-        lines += ['', stats.convention(margin, len(found)) + ' "Ahead" is the first run reading back '
-                  'more keys. The margin was declared when the study moved to its runner, after the '
-                  'runs recorded then.', '']
+        lines += ['', '"Ahead" is the first run reading back more keys. The margin was declared when the '
+                  'study moved to its runner, after the runs recorded then.', '']
     for a, b in unpaired:
         lines.append(f'* {a} and {b} are not compared: they were run with different seeds.')
     if unpaired:
@@ -467,30 +491,24 @@ def superseded(records: Records, control: str) -> List[str]:
 # mean over its seeds) with the seeds' range as a band, each with its own colour and marker.
 # A model that only sees a recent window shows up as a line that is zero except near depth 1.
 def draw(groups, lengths, depths, control, seg_len, floor, path: Path) -> None:
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-    # Shared y-axis from 0 to 1, so panels can be compared at a glance.
-    fig, axes = plt.subplots(1, len(lengths), figsize=(3.6 * len(lengths), 3.4), sharey=True, squeeze=False)
-    for ax, m in zip(axes[0], lengths):
+    plt = plots.pyplot()
+    # Shared axes from 0 to 1, so panels can be compared at a glance; two panels a row.
+    fig, axes, _ = plots.grid(plt, len(lengths), 2, width=8.0, row_height=2.6, sharex=True, sharey=True)
+    for ax, m in zip(axes, lengths):
         for k, (name, rs) in enumerate(groups.items()):
             xs = [float(d) for d in depths]
             values = [[r['accuracy'][m][d] for r in rs] for d in depths]
-            ax.plot(xs, [sum(v) / len(v) for v in values], marker='osD^v'[k % 5], color=f'C{k}',
-                    label=f'{name} ({len(rs)} seeds)')
-            ax.fill_between(xs, [min(v) for v in values], [max(v) for v in values], color=f'C{k}', alpha=0.15)
-        ax.axhline(floor, color='0.4', linestyle=':', linewidth=1)
+            style = plots.series(k)
+            ax.plot(xs, [sum(v) / len(v) for v in values], label=f'{name} ({len(rs)} seeds)', **style)
+            ax.fill_between(xs, [min(v) for v in values], [max(v) for v in values], color=style['color'],
+                            alpha=0.15, linewidth=0)
+        ax.axhline(floor, color='0.4', linestyle=':', linewidth=1, label=f'floor ({floor:g})')
         ax.set_title(f"{m}× segment ({int(m) * seg_len:,} chars){', control' if m == control else ''}")
-        ax.set_xlabel('needle depth (0 = start of text)')
         ax.set_ylim(-0.05, 1.05)
         ax.grid(alpha=0.3)
-    # Labels once: the y-axis is shared, the legend names the runs as the table does.
-    axes[0][0].set_ylabel('exact match')
-    axes[0][-1].legend(fontsize=8)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    plots.label_grid(axes, 2, 'needle depth (0 = start of text)', 'exact match')
+    plots.legend_below(fig, ncol=2)
+    plots.save(fig, path)
 
 
 STUDY = Study(NAME, 'Can each model retrieve one item from a long filler text, at what length and depth?',

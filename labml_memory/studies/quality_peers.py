@@ -53,7 +53,9 @@ from typing import Any, Dict, List
 
 from labml_memory.benchmark.peers import PEERS, PeerUnavailable, Sizes, build_peer
 from labml_memory.studies import stats
-from labml_memory.studies.runner import Records, Run, Study
+from labml_memory.studies import plots
+from labml_memory.studies.runner import (Convention, Page, Records, Run, Study, number, tally,
+                                          why_not_run)
 
 NAME = 'quality_peers'
 BASELINE = 'plain transformer'
@@ -222,17 +224,14 @@ def execute(run: Run) -> Dict[str, Any]:
 
 # ## Why a row is empty, in words
 #
-# The record keeps the exception as it was raised; the page says what it means. A peer's
-# package that does not import (`PeerUnavailable: ... does not import: ...`) is a package that
-# does not install here; a peer that refuses the shared sizes says so; anything else is a
-# failure whose error is in the record.
+# The record keeps the exception as it was raised; the page says what it means, in the words
+# every results page uses ([the runner](runner.py)): a peer's package that does not import
+# (`PeerUnavailable: ... does not import: ...`) is a package that does not install here; a peer
+# that refuses the shared sizes says so; anything else is a failure whose error is in the record.
 def not_run(error: str) -> str:
-    peer = error.startswith(f'{PeerUnavailable.__name__}:')
-    if peer and 'does not import' in error:
-        return 'not run: the package does not install here'
-    if peer:
+    if error.startswith(f'{PeerUnavailable.__name__}:') and 'does not import' not in error:
         return 'not run: the package cannot express the shared sizes'
-    return 'failed: the error is in its record'
+    return why_not_run(error)
 
 
 # ## Reading the records
@@ -261,40 +260,66 @@ def shared(records: Records, key: str) -> Any:
     return values.pop()
 
 
-# ## The figure
+# ## The figures
 #
-# Left: training curves at equal steps, each entry its own colour and marker (ours solid, the
-# baseline and peers dashed), the mean over seeds step by step. Right: both validation losses
-# of every entry as dots on one line per entry, not bars: a bar's length reads as its value,
-# and bars cut at 2.0 would make gaps of hundredths look two-fold.
-def draw(done: Dict[str, List[Dict[str, Any]]], steps: int, path: Path) -> None:
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 0.32 * len(done) + 3.4),
-                                      gridspec_kw={'width_ratios': [1.2, 1]})
-    # Ten tab10 colours (C7 is the grey), then four that are none of them.
-    colours = [f'C{i}' for i in range(10)] + ['black', 'navy', 'olive', 'maroon']
-    markers = 'osD^vP*Xh<>p'
-    for i, (name, rs) in enumerate(done.items()):
+# The training curves at equal steps are small multiples: one panel per paper with ours and
+# the peers that ran (ours solid, the peers dashed, each its own colour and marker), one panel
+# for ours that have no peer that ran, and the plain transformer in grey in every panel; each
+# curve is the mean over seeds step by step, with a short moving average. The second figure
+# gives both validation losses of every entry as dots on one line per entry, not bars: a bar's
+# length reads as its value, and bars cut at 2.0 would make gaps of hundredths look two-fold.
+def panels_of(done: Dict[str, List[Dict[str, Any]]]) -> List[tuple]:
+    ours_names = [n for n in done if n not in PEERS and n != BASELINE]
+    panels, alone = [], []
+    for name in ours_names:
+        peers = [p for p in done if p in PEERS and PEERS[p].implements == name]
+        (panels.append((name, [name, *peers])) if peers else alone.append(name))
+    if alone:
+        panels.append(('ours without a peer that ran', alone))
+    return panels
+
+
+def draw(done: Dict[str, List[Dict[str, Any]]], steps: int, path: Path, losses_path: Path = None) -> None:
+    plt = plots.pyplot()
+
+    def curve(rs):
         logged = sorted(set.intersection(*[set(r['steps_run']['curve']) for r in rs]), key=int)
         losses = [statistics.mean(r['steps_run']['curve'][s] for r in rs) for s in logged]
         k = 5  # a short moving average: single steps of 16 streams are noisy
-        smooth = [statistics.mean(losses[max(0, j - k + 1):j + 1]) for j in range(len(losses))]
-        left.plot([int(s) for s in logged], smooth, color=colours[i % len(colours)],
-                  marker=markers[i % len(markers)], markevery=max(1, len(logged) // 5), markersize=4,
-                  label=name, linestyle='--' if name == BASELINE or name in PEERS else '-')
+        return [int(s) for s in logged], [statistics.mean(losses[max(0, j - k + 1):j + 1]) for j in range(len(losses))]
+    panels = panels_of(done)
+    fig, axes, _ = plots.grid(plt, len(panels), 3, width=9.0, row_height=2.4, sharex=True, sharey=True)
     # The first steps fall from 4.4 for every model alike; from step 20 on the curves part,
     # so the axis starts there rather than at the common start.
-    later = [v for line in left.lines for x, v in zip(line.get_xdata(), line.get_ydata()) if x >= 20]
+    later = []
+    for ax, (title, names) in zip(axes, panels):
+        if BASELINE in done:
+            x, y = curve(done[BASELINE])
+            ax.plot(x, y, color=plots.GREY, linestyle='--', linewidth=1, marker='x', markevery=max(1, len(x) // 5),
+                    markersize=4)
+        for i, name in enumerate(names):
+            x, y = curve(done[name])
+            later += [v for xi, v in zip(x, y) if xi >= 20]
+            ax.plot(x, y, linestyle='--' if name in PEERS else '-', markevery=max(1, len(x) // 5), markersize=4,
+                    label=name, **plots.series(i))
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
     if later:
-        left.set_ylim(min(later) - 0.05, max(later) + 0.05)
-        left.set_xlim(left=15)
-    left.set_xlabel('step')
-    left.set_ylabel('training loss (nats/char, moving average of 5)')
-    left.set_title(f'Equal steps ({steps})')
-    left.grid(alpha=0.3)
-    left.legend(fontsize=7, ncol=2)
+        axes[0].set_ylim(min(later) - 0.05, max(later) + 0.05)
+        axes[0].set_xlim(left=15)
+    plots.label_grid(axes, 3, 'step', 'training loss (nats/char)')
+    for ax in axes:
+        plots.legend_under(ax, ncol=1)
+    fig.suptitle(f'Training loss at equal steps ({steps}), moving average of 5 steps: ours solid, the peers '
+                 f'dashed,\nthe {BASELINE} grey in every panel')
+    plots.save(fig, path)
+    if losses_path is not None:
+        draw_losses(done, losses_path)
+
+
+def draw_losses(done: Dict[str, List[Dict[str, Any]]], path: Path) -> None:
+    plt = plots.pyplot()
+    fig, right = plt.subplots(figsize=(6.4, 0.3 * len(done) + 1.8), layout='constrained')
     y = list(range(len(done)))[::-1]
     for yi, rs in zip(y, done.values()):
         for r in rs:
@@ -305,15 +330,12 @@ def draw(done: Dict[str, List[Dict[str, Any]]], steps: int, path: Path) -> None:
         xs = [r[phase]['valid_loss'] for rs in done.values() for r in rs]
         ys = [yi for yi, rs in zip(y, done.values()) for _ in rs]
         right.scatter(xs, ys, marker=marker, color=colour, label=label, zorder=2)
-    right.set_yticks(y, list(done), fontsize=8)
+    right.set_yticks(y, list(done))
     right.set_xlabel('validation loss (nats/char; the axis spans the data)')
     right.set_title('Validation loss at equal budget (left is better)')
     right.grid(axis='x', alpha=0.3)
-    right.legend(fontsize=8)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    plots.legend_below(fig, ncol=2)
+    plots.save(fig, path)
 
 
 # ## The verdicts
@@ -364,31 +386,21 @@ def history_lines(records: Records) -> List[str]:
 #
 # It stands alone: the question, the figure, the table with its columns defined, the check
 # against the peers with its verdicts, then how the numbers were made.
-def report(records: Records, out: Path) -> None:
+def report(records: Records, out: Path) -> Dict[str, Page]:
     out = Path(out)
     rows = rows_of(records)
     done = {name: rs for name, rs in rows.items() if not any('error' in r for r in rs)}
     steps, margin = shared(records, 'steps'), shared(records, 'margin')
-    figure = f'{NAME}/{NAME}.png'
+    figure, losses = f'{NAME}/{NAME}.png', f'{NAME}/{NAME}_loss.png'
     if done:
-        draw(done, steps, out / figure)
+        draw(done, steps, out / figure, out / losses)
     every = [r for rs in rows.values() for r in rs]
     seeds = sorted({r['seed'] for r in every})
     one_seed = all(len(rs) == 1 for rs in done.values())
-    lines = ['# Quality at equal budget: ours beside the public implementations', '',
-             'Given the same characters, or the same minutes, which architecture learns the most? '
-             'Every architecture, a plain transformer with the same attention span, and the public '
-             'implementations of the same papers are trained on Tiny Shakespeare by the shared '
-             'trainer with the same sizes, batch and schedule. Throughput, memory and inference '
-             'cost are on the [benchmark](benchmark.md) page. This is a short look at '
-             + ('one seed' if one_seed else f'{len(seeds)} seeds')
-             + ', to set ours beside the peers; the three-seed comparison past the early phase, at '
-             'equal counted compute, is the [quality](quality.md) page.', '',
-             f'![Training curves at equal steps, and validation loss at equal steps and equal time]({figure})', '',
-             'At this budget (minutes on a CPU) every model is early in training'
-             + (', and each point is one seed: one seed has no spread, so no difference between two '
-                'entries can be resolved (the verdicts below say *not resolved*); `seeds=0,1,2` would '
-                'give each an interval.' if one_seed else '.'), '',
+    lines = [('At this budget (minutes on a CPU) every model is early in training'
+              + (', and each point is one seed: one seed has no spread, so no difference between two '
+                 'entries can be resolved (the verdicts below say *not resolved*); `seeds=0,1,2` would '
+                 'give each an interval.' if one_seed else '.')), '',
              '## Every entry', '',
              '| model | validation loss, equal steps | wall time (s) | validation loss, equal time | '
              'steps in that time | state per stream (bytes) |', '|---|---:|---:|---:|---:|---:|']
@@ -426,14 +438,28 @@ def report(records: Records, out: Path) -> None:
     if reasons:
         lines.append('* ' + '; '.join(f"**{why}** for {', '.join(names)}" for why, names in reasons.items())
                      + '. Each record keeps the error as it was raised.')
-    # The ranking in words, from the numbers above, so the page never contradicts its table.
+    # The ranking in words, from the numbers of the table, so the page never contradicts it:
+    # the headline.
+    headline = 'No entry ran.'
     if done:
         best_steps = min(done, key=lambda n: _mean(done[n], 'steps_run', 'valid_loss'))
         best_time = min(done, key=lambda n: _mean(done[n], 'time_run', 'valid_loss'))
-        lines += ['', f"Lowest validation loss at equal steps: **{best_steps}** "
-                      f"({_mean(done[best_steps], 'steps_run', 'valid_loss'):.4f}); at equal wall time: "
-                      f"**{best_time}** ({_mean(done[best_time], 'time_run', 'valid_loss'):.4f})."]
+        headline = (f"Lowest validation loss at equal steps: **{best_steps}** "
+                    f"({_mean(done[best_steps], 'steps_run', 'valid_loss'):.4f}); at equal wall time: "
+                    f"**{best_time}** ({_mean(done[best_time], 'time_run', 'valid_loss'):.4f}).")
     found = verdicts(done, margin)
+    if found:
+        headline += f" Each peer against ours of the same paper: {tally(found)}."
+    # The rows with no numbers, by reason: "a and b were not run: the package does not install here".
+    by_reason: Dict[str, List[str]] = {}
+    for name, rs in missing.items():
+        by_reason.setdefault(not_run(next(r['error'] for r in rs if 'error' in r)), []).append(name)
+    for why, names in by_reason.items():
+        verb, _, reason = why.partition(': ')
+        listed = ', '.join(names[:-1]) + ' and ' + names[-1] if len(names) > 1 else names[0]
+        said = f"{'was' if len(names) == 1 else 'were'} not run" if verb == 'not run' else verb
+        headline += f" {listed} {said}: {reason}."
+
     if found:
         lines += ['', '## Memory at equal loss (equal steps)', '']
         for name, verdict in found.items():
@@ -447,14 +473,14 @@ def report(records: Records, out: Path) -> None:
                          f"{state_peer:,} vs {state_ours:,} bytes per stream: "
                          + ('**the peer is at least as good with less memory**.' if wins else
                             'no peer advantage in memory at this loss.'))
-        lines += ['', stats.convention(margin, len(found), ' nats/char')
-                  + (' For these records the margin was set when they were converted to the study '
-                     'runner, after the runs.' if any(r.get('converted') for r in every) else '')]
+        if any(r.get('converted') for r in every):
+            lines += ['', 'For these records the margin was set when they were converted to the study '
+                      'runner, after the runs.']
     total = sum(r['steps_run']['wall_time'] + r.get('time_run', {}).get('wall_time', 0)
                 for rs in done.values() for r in rs)
     commands = list(dict.fromkeys(r['command'] for r in every))
     dates = sorted({r['machine']['date'] for r in every})
-    lines += ['', '## How these numbers were made', '', '```', *commands, '```', '',
+    made = ['```', *commands, '```', '',
               f'* **Machine:** {_machine_line(every)}',
               f"* **Date:** {dates[0] if len(dates) == 1 else f'{dates[0]} to {dates[-1]}'}",
               f"* **Seeds:** {', '.join(map(str, seeds))} for every run "
@@ -470,8 +496,27 @@ def report(records: Records, out: Path) -> None:
               f'* **Redraw this page:** `{STUDY.report_command}` (reads the records under '
               f'`docs/results/{NAME}/records/`, trains nothing). For a longer look, move the records to '
               f'`history/<why>/` and run `{STUDY.run_command} steps=1000 seeds=0,1,2`.']
-    lines += history_lines(records) + ['']
-    (out / f'{NAME}.md').write_text('\n'.join(lines))
+    made += history_lines(records)
+    return {f'{NAME}.md': Page(
+        title='Quality at equal budget: ours beside the public implementations',
+        verdict=('**Given the same characters, or the same minutes, which architecture learns the most?** '
+                 + headline),
+        figures=[(figure, 'Training curves at equal steps, one panel per paper'),
+                 (losses, 'Validation loss at equal steps and equal time')] if done else [],
+        about=('Every architecture, a plain transformer with the same attention span, and the public '
+               'implementations of the same papers are trained on Tiny Shakespeare by the shared '
+               'trainer with the same sizes, batch and schedule. Throughput, memory and inference '
+               'cost are on the [benchmark](benchmark.md) page. This is a short look at '
+               + ('one seed' if one_seed else f'{len(seeds)} seeds')
+               + ', to set ours beside the peers; the three-seed comparison past the early phase, at '
+               'equal counted compute, is the [quality](quality.md) page.'),
+        convention=Convention('' if one_seed else
+                              'A table cell is the mean over seeds, with the lowest and highest seed in '
+                              'small type under it.', len(found), margin, ' nats/char',
+                              example=next(iter(found.values())).text(3) if found else ''),
+        body=lines, made=made)}
+
+
 
 
 STUDY = Study(NAME, 'How do ours compare with the public implementations of the same papers, at equal '

@@ -227,14 +227,28 @@ def cell(values: Sequence[float], digits: int = 3) -> str:
     return f"{statistics.mean(values):.{digits}f}<br><small>{low}{joint}{high}</small>"
 
 
-# What every page prints once, under its verdicts, so a reader knows what a bracket means.
-# `link` is the statistics page as seen from the results page (one folder deeper, one more `../`).
-def convention(margin: float, comparisons: int, unit: str = '', link: str = '../studies/stats.md') -> str:
-    return (f"Each verdict compares two cells seed by seed: the mean paired difference, its 95% "
-            f"Student interval in brackets, and a verdict after Holm's correction across the "
-            f"{comparisons} comparisons of this page: **tie** where a two-one-sided test shows the "
-            f"difference inside the margin of ±{margin:g}{unit} the study declares in its settings, "
-            f"**ahead** or **behind** where the difference test passes, **not resolved** otherwise "
+# What every page prints once, before its tables, so a reader knows what a bracket means.
+# `link` is the statistics page as seen from the results page (one folder deeper, one more
+# `../`). `pairs` names what is paired (seeds, or the rounds of a timing); `ratio` says the
+# differences are of logarithms and printed back as ratios; `example` is one comparison as
+# the page prints it.
+def convention(margin: float, comparisons: int, unit: str = '', link: str = '../studies/stats.md',
+               pairs: str = 'seeds', ratio: bool = False, example: str = '') -> str:
+    one = pairs[:-1] if pairs.endswith('s') else pairs
+    if ratio:
+        what = (f"the geometric mean over {pairs} of the ratio, first over second, then in square "
+                f"brackets the 95% Student interval of the mean log-ratio, printed back as ratios")
+        size = f"±{margin:g}{unit} (a ratio between {math.exp(-margin):.2f} and {math.exp(margin):.2f})"
+    else:
+        what = (f"the mean over {pairs} of the paired difference, first minus second, then in square "
+                f"brackets its 95% Student interval")
+        size = f"±{margin:g}{unit}"
+    shown = f" as `{example}`" if example else ''
+    return (f"A comparison pairs two cells {one} by {one} and is printed{shown}: {what}; then its verdict "
+            f"after Holm's correction across the {comparisons} comparisons of this page: **tie** where a "
+            f"two-one-sided test shows the difference inside the margin of {size} the study declares in its "
+            f"settings, **ahead** or **behind** where the difference test passes, **not resolved** otherwise. "
+            f"A single {one} has no interval and resolves nothing; square brackets hold nothing else "
             f"(see [the statistics]({link})).")
 
 

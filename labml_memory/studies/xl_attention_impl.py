@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Tuple
 
-from labml_memory.studies.runner import Records, Run, Study
+from labml_memory.studies import plots
+from labml_memory.studies.runner import Convention, Page, Records, Run, Study, number
 
 NAME = 'xl_attention_impl'
 
@@ -116,40 +117,50 @@ def ratio_text(values: List[float]) -> str:
     return f"{statistics.median(values):.2f}× <small>{min(values):.2f}–{max(values):.2f}</small>"
 
 
+# One bar per shape, the ratio of the medians (or the one best-of ratio), whiskers from the
+# lowest to the highest round where there were rounds, and the line at 1.
 def draw(rows: List[Dict[str, Any]], path: Path) -> None:
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
+    plt = plots.pyplot()
     labels = [f"L={r['seq_len']}\nM={r['mem_len']}" for r in rows]
     medians = [statistics.median(ratios(r)) for r in rows]
     lows = [m - min(ratios(r)) for m, r in zip(medians, rows)]
     highs = [max(ratios(r)) - m for m, r in zip(medians, rows)]
-    fig, ax = plt.subplots(figsize=(6.4, 3.4))
+    fig, ax = plt.subplots(figsize=(6.4, 3.6), layout='constrained')
     # Whiskers from the lowest to the highest round, where there was more than one round.
     spread = [lows, highs] if any(len(r['sdpa_ms']) > 1 for r in rows) else None
     ax.bar(range(len(rows)), medians, color='#3f51b5', yerr=spread, capsize=4)
     ax.axhline(1.0, color='#555555', linewidth=1, linestyle='--')
+    for i, m in enumerate(medians):
+        ax.text(i, m, f'{m:.2f}×', ha='center', va='bottom', fontsize=8)
     ax.set_xticks(range(len(rows)), labels)
+    ax.set_xlabel('segment L and memory M')
     ax.set_ylabel('explicit / fused step time')
     ax.set_title('Above 1: the fused path is faster')
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110, transparent=True)
-    plt.close(fig)
+    plots.save(fig, path)
 
 
-def report(records: Records, out: Path) -> None:
+def shape(row: Dict[str, Any]) -> str:
+    return f"L = {row['seq_len']}, M = {row['mem_len']}"
+
+
+def report(records: Records, out: Path) -> Dict[str, Page]:
     from labml_memory.training import provenance
-    lines = ['# Transformer-XL: fused against explicit attention', '',
-             'Is the fused attention path of Transformer-XL faster than the explicit one, for one '
-             'training step of the same model?', '']
     runs: List[Tuple[Dict[str, Any], Path]] = records.runs
+    lines, figures, heads = [], [], []
     for record, path in runs:
         rows = record['rows']
         figure = f"{NAME}/{record['key']}.png"
         draw(rows, Path(out) / figure)
+        figures.append((figure, f"explicit over fused step time on {record['key']}"))
         rounds = len(rows[0]['sdpa_ms'])
-        lines += [f"## On `{record['key']}`", '', f"![explicit over fused step time]({figure})", '',
+        by = sorted(rows, key=lambda r: statistics.median(ratios(r)))
+        faster = [r for r in rows if statistics.median(ratios(r)) > 1]
+        heads.append(f"on `{record['key']}`, explicit over fused step time runs from "
+                     f"{statistics.median(ratios(by[0])):.2f}× ({shape(by[0])}) to "
+                     f"{statistics.median(ratios(by[-1])):.2f}× ({shape(by[-1])}), above 1 (the fused path faster) at "
+                     f"{number(len(faster)) if faster else 'none'} of the {number(len(rows))} shapes"
+                     + (', each ratio one best-of timing with no spread to judge it by' if rounds == 1 else ''))
+        lines += [f"## On `{record['key']}`", '',
                   f"Training step (forward + backward) of {record['model']}, batch "
                   f"{record['run']['batch_size']}, {record['threads']} threads, torch {record['torch']}. "
                   + (f"Median of {record['run']['repeats']} steps per path per round, {rounds} rounds, "
@@ -163,24 +174,35 @@ def report(records: Records, out: Path) -> None:
                   '|---:|---:|---:|---:|---:|']
         lines += [f"| {r['seq_len']} | {r['mem_len']} | {statistics.median(r['sdpa_ms']):.1f} | "
                   f"{statistics.median(r['explicit_ms']):.1f} | {ratio_text(ratios(r))} |" for r in rows]
-        lines.append('')
+        lines += ['', '* **segment L**, **memory M**: the shape of the step; **fused** and **explicit**: milliseconds '
+                  'per training step of each attention path; **explicit / fused**: their ratio, above 1 where the '
+                  'fused path is faster.', '']
     lines += ['Both paths must build the `[L, M + L]` position-score matrix (terms (b) and (d)) '
               'explicitly, so the fused kernel can only save the softmax and the weighted sum; on a '
               'CPU that is a small share of a step, and the ratio moves with it. See the '
               '[Transformer-XL experiment page](../transformer_xl/experiment.md).', '']
     # A timing's provenance: no seeds (the rounds are its repeats) and no training time.
-    lines += ['## How these numbers were made', '', '```'] + [r['command'] for r, _ in runs] + ['```', '']
+    made = ['```'] + [r['command'] for r, _ in runs] + ['```', '']
     for record, path in runs:
         seconds = record.get('seconds')
-        lines += [f"* **Machine:** {provenance.describe(record.get('machine'))}",
-                  f"* **Date:** {provenance.date_of(record, path)}",
-                  '* **Seeds:** none: a timing; the rounds are its repeats',
-                  f"* **Wall time:** {f'{seconds:.0f} s' if seconds else 'not recorded'}"]
+        made += [f"* **Machine:** {provenance.describe(record.get('machine'))}",
+                 f"* **Date:** {provenance.date_of(record, path)}",
+                 '* **Seeds:** none: a timing; the rounds are its repeats',
+                 f"* **Wall time:** {f'{seconds:.0f} s' if seconds else 'not recorded'}"]
         if record.get('converted'):
-            lines.append(f"* **Record:** converted {record['converted']}")
-    lines.append('')
-    (Path(out) / f'{NAME}.md').write_text('\n'.join(lines))
+            made.append(f"* **Record:** converted {record['converted']}")
+    rounds = max(len(record['rows'][0]['sdpa_ms']) for record, _ in runs)
+    return {f'{NAME}.md': Page(
+        title='Transformer-XL: fused against explicit attention',
+        verdict=(f'**{STUDY_QUESTION}** ' + '; '.join(h[0].upper() + h[1:] if i == 0 else h
+                                                      for i, h in enumerate(heads)) + '.'),
+        figures=figures,
+        convention=Convention('A ratio over several rounds is their median, with the lowest and highest round in '
+                              'small type under it.') if rounds > 1 else None,
+        body=lines, made=made)}
 
 
+STUDY_QUESTION = ('Is the fused attention path of Transformer-XL faster than the explicit one, for one training '
+                  'step of the same model?')
 STUDY = Study(NAME, 'Is the fused attention path of Transformer-XL faster than the explicit one?',
               Settings, plan, execute, report, pages=[f'{NAME}.md'], seeds='rounds')

@@ -30,7 +30,7 @@ from labml_memory.studies.runner import RESULTS, Study, parse_settings, pending,
 # synthetic tasks), what they are worth on text, how they are built, how fast they run.
 STUDY_MODULES = ['memory_reach', 'passkey', 'frequency_sort', 'quality', 'quality_peers', 'compressive',
                  'memory_depth', 'infinity_former_figures', 'benchmark', 'infini_benchmark',
-                 'xl_attention_impl']
+                 'xl_attention_impl', 'echo']
 
 
 def studies() -> List[Study]:

@@ -1,0 +1,120 @@
+"""The echo study: which distances a memory can copy, the judged cells, and the page's verdicts."""
+import random
+
+import pytest
+
+from labml_memory.studies import echo
+from labml_memory.studies.runner import Records, parse_settings, render
+from labml_memory.tasks.reach import window_reach
+
+
+# The copy of character j of an echo is a read D − 1 positions back, from the query at offset t
+# of its segment. A one-layer Transformer-XL's reach from offset t is the whole story (the reach
+# rule, tested against real models in test_reach.py); count the offsets that reach by brute force.
+@pytest.mark.parametrize('mem', [0, 1, 16, 64, 100, 256])
+def test_coverage_counts_the_offsets_a_one_layer_read_reaches(mem):
+    seg = 64
+    for distance in list(range(1, 3 * seg + mem)) + [512, 2048]:
+        start = 10 * seg
+        reached = [window_reach(start + t, seg, [mem]) >= distance - 1 for t in range(seg)]
+        want = 'every' if all(reached) else 'none' if not any(reached) else 'some'
+        assert echo.coverage(mem, distance, seg) == want, (mem, distance)
+
+
+def test_the_judged_cells_are_the_edges_of_each_direct_read():
+    cells = {c: [{'gains': {str(d): {} for d in (64, 128, 256, 512, 1024, 2048)}}]
+             for c in ('transformer_xl:0', 'transformer_xl:64', 'transformer_xl:256')}
+    cells['compressive:64:48:4'] = cells['transformer_xl:64']
+    # The ties sit where the reach rule (4 layers) leaves no path: past (L - 1) + M + 3 M.
+    assert echo.judged(cells) == [('transformer_xl:0', 128, 'tie'),
+                                  ('transformer_xl:64', 64, 'ahead'), ('transformer_xl:64', 512, 'tie'),
+                                  ('transformer_xl:256', 256, 'ahead'), ('transformer_xl:256', 2048, 'tie')]
+    # Past one read, inside the rule: shown, not judged.
+    assert echo.relayed(cells) == [('transformer_xl:64', 256), ('transformer_xl:256', 512)]
+    assert [echo.newly_covered(m, [64, 128, 256, 512]) for m in (128, 256, 512)] == [128, 256, 512]
+
+
+# The positive control and the compression cells: Transformer-XL at the Compressive
+# Transformer's attention cost (112) and at its span (256).
+CELLS = ['transformer_xl:0', 'transformer_xl:64', 'transformer_xl:256', 'transformer_xl:112',
+         'compressive:64:48:4']
+
+
+def _records(tmp_path, copies_to):
+    """Fake records: each cell copies (gain 0.8) up to `copies_to(M)` and gains nothing beyond."""
+    folder = tmp_path / 'echo'
+    (folder / 'records').mkdir(parents=True)
+    settings = echo.Settings(cells=CELLS)
+    for r in echo.plan(settings):
+        cell = r.settings['cell']
+        mem = echo.mem_of(cell)
+        compressed, rate = echo.compressed_of(cell)
+        rng = random.Random(r.key)
+
+        def gains(reach):
+            out = {}
+            for d in settings.distances:
+                gain = (0.8 if d <= reach else 0.0) + rng.gauss(0, 0.002)
+                out[str(d)] = {'first': 1.8, 'echo': 1.8 - gain, 'gain': gain, 'characters': 100, 'echoes': 2}
+            return out
+        record = {'study': 'echo', 'key': r.key, 'run': r.settings, 'cell': r.settings['cell'],
+                  'seed': r.settings['seed'], 'mem_len': mem, 'steps': 1200, 'train_seconds': 10.0,
+                  'gains': gains(copies_to(mem + rate * compressed)), 'command': 'python -m labml_memory.studies run echo',
+                  'machine': {'cpu': 'test', 'cores': 2, 'torch': 'x', 'date': '2026-12-03 00:00 UTC'}}
+        if compressed:
+            record['without_compressed'] = gains(copies_to(mem))
+        if 'eval_mem_lens' in r.settings:
+            record['eval_mem_len'] = {str(m): gains(copies_to(m)) for m in r.settings['eval_mem_lens']}
+        import json
+        (folder / 'records' / f'{r.key}.json').write_text(json.dumps(record))
+    return Records(folder)
+
+
+def test_a_model_that_copies_within_its_direct_read_passes_the_control(tmp_path):
+    records = _records(tmp_path, lambda mem: mem + 1)
+    pages = echo.report(records, tmp_path)
+    text = render(pages['echo.md'], 'echo.md')
+    assert 'all 7 judged cells of the positive control match' in text
+    assert 'adds no copying' not in text  # the fake longer memories copy further: ahead, not a tie
+    assert '⚠' not in text
+    assert (tmp_path / 'echo' / 'gain.png').exists()
+    found = echo.verdicts(echo.load(records), 0.1)
+    assert all(v.verdict == 'ahead' for k, v in found.items() if 'evaluated with' in k)
+    # Slots that carry the passage: ahead of the same model without them and of Transformer-XL
+    # at equal attention cost, a tie with Transformer-XL of equal span.
+    assert {k: v.verdict for k, v in found.items() if ' against ' in k} == {
+        'compressive:64:48:4 against its compressed memory removed, at D = 256': 'ahead',
+        'compressive:64:48:4 against transformer_xl:112 (equal attention cost), at D = 256': 'ahead',
+        'compressive:64:48:4 against transformer_xl:256 (equal span), at D = 256': 'tie'}
+    assert '## What the compressed slots carry' in text
+
+
+# A memory that copied further than its direct read allows (or not at all) fails the control,
+# and the page says which cells.
+@pytest.mark.parametrize('copies_to, failing', [
+    (lambda mem: 4 * mem + 400, 'transformer_xl:64 at D = 512: expected **tie**'),
+    (lambda mem: 0, 'transformer_xl:64 at D = 64: expected **ahead**'),
+])
+def test_a_model_that_does_not_follow_its_read_fails_the_control(tmp_path, copies_to, failing):
+    text = render(echo.report(_records(tmp_path, copies_to), tmp_path)['echo.md'], 'echo.md')
+    assert 'The positive control does not pass' in text
+    line = next(line for line in text.splitlines() if line.startswith(f'* {failing}'))
+    assert line.endswith('⚠')
+
+
+@pytest.mark.parametrize('argv, word', [
+    (['cells=compressive'], 'cells'), (['cells=compressive:64:48:5'], 'rate must divide'), (['cells=transformer_xl:x'], 'cells'),
+    (['rate=1.5'], 'rate'), (['distances=32,64'], 'distances'), (['margin=0'], 'margin'),
+])
+def test_bad_settings_name_the_setting(argv, word):
+    with pytest.raises((ValueError, SystemExit), match=word):
+        parse_settings(echo.Settings, argv)
+
+
+def test_every_run_reads_the_same_held_out_streams():
+    runs = echo.plan(echo.Settings())
+    a, b = (echo.held_out(r.settings) for r in runs[:2])
+    assert a.echoes == b.echoes and (a.chars == b.chars).all()
+    # At rate 0.5 a source falls inside an earlier echo often enough that some draws are given
+    # up: the measured share, which the page prints, is lower than the rate asked for.
+    assert 0.35 < a.echo_fraction() < 0.5

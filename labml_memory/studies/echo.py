@@ -538,7 +538,7 @@ def report(records: Records, out: Path) -> Dict[str, Page]:
                  'At the nearest distance no single attention read reaches but the reach rule does (a lower '
                  'layer reads the source into a state the layer above reads later), the gain of each seed. '
                  'Shown, not judged: the distance was not among the comparisons planned before the runs, and '
-                 'adding it to the page would cost the planned ones their power under Holm\'s correction.', '',
+                 'adding it to the page\'s comparisons would cost the planned ones their power.', '',
                  *relay, '']
     if longer:
         body += ['## A longer memory at evaluation than in training', '',

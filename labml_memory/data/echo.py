@@ -53,7 +53,7 @@ natural text; where that fails, up to eight draws are tried before more text is 
 
 import random
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import torch
 

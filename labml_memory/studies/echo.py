@@ -69,7 +69,6 @@ trained one, paired by seed, Holm-corrected across the page, ties against the ma
 `margin` in nats per character, declared in the settings before the runs.
 """
 import functools
-import math
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -115,7 +114,6 @@ class Settings:
     eval_mem_lens: List[int] = field(default_factory=lambda: [128, 256, 512])
     # nats per character: a gain inside ±margin of zero is "no gain" (copying gains about 0.8).
     margin: float = 0.1
-    threads: int = 1
 
     def validate(self) -> None:
         for cell in self.cells:
@@ -218,16 +216,16 @@ def held_out(s: Dict[str, Any]):
     return EchoStreams(split(data)[1], STREAMS, SEGMENT, echo_settings(s, EVAL_SEED))
 
 
+# One run: train on echo streams of the training half, then score the held-out streams. The
+# shared sizes (`config_for`) set one PyTorch thread, which the scoring after training keeps:
+# two workers on two cores, as every study on this machine.
 def execute(run: Run) -> Dict[str, Any]:
-    import torch
-
     from labml_memory.data.echo import EchoStreams, echo_gains
     from labml_memory.studies.quality_peers import builder, config_for
     from labml_memory.training import train
     s = run.settings
     cell, seed, mem = s['cell'], s['seed'], mem_of(s['cell'])
     arch, (compressed, rate) = arch_of(cell), compressed_of(cell)
-    torch.set_num_threads(s.get('threads', 1) or 1)
     sizes = {'mem_len': mem, 'eval_mem_len': mem} if arch == XL else {
         'mem_len': mem, 'compressed_len': compressed, 'compression_rate': rate}
     with tempfile.TemporaryDirectory(prefix='echo_') as logs:
@@ -298,7 +296,7 @@ def rule_coverage(cell: str, distance: int, layers: int = LAYERS, segment: int =
     return 'every' if all(reached) else 'none' if not any(reached) else 'some'
 
 
-def reach_of(cell: str, layers: int = 4, segment: int = SEGMENT) -> int:
+def reach_of(cell: str, layers: int = LAYERS, segment: int = SEGMENT) -> int:
     """The reach rule's count from the last position of a segment (tasks/reach.py)."""
     from labml_memory.tasks.reach import window_reach
     compressed, rate = compressed_of(cell)

@@ -179,3 +179,23 @@ def test_time_budget_stops_training_early(tmp_path):
     result = train(tiny(tmp_path, steps=100_000, time_budget=1.0), build_model, 'budget_test')
     assert 0 < result.final_step < 100_000
     assert result.wall_time < 30
+
+
+# A study's own streams (the echo study's) replace the sequential ones for training and for
+# validation alike: every segment the trainer reads comes from the maker it was given.
+def test_make_streams_feeds_training_and_validation(tmp_path):
+    made, read = [], []
+
+    class Counted(SequentialStreams):
+        def segment(self, index):
+            read.append(self.name)
+            return super().segment(index)
+
+    def maker(data, batch_size, seq_len, rows=None):
+        streams = Counted(data, batch_size, seq_len, rows=rows)
+        streams.name = 'train' if rows is not None else 'valid'
+        made.append(streams.name)
+        return streams
+    train(tiny(tmp_path, steps=3), build_model, 'streams_test', make_streams=maker)
+    assert made == ['train', 'valid']
+    assert read.count('train') == 3 and read.count('valid') == 4

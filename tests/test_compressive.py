@@ -779,3 +779,36 @@ def test_analysis_defaults_to_48_segments_of_the_projects_own_text(tmp_path, mon
     analysis.main([f'out={tmp_path / "out"}'])
     page = (tmp_path / 'out' / 'attention_buckets.md').read_text()
     assert f"run `{result.run_uuid}`, 48 validation segments with full memories." in page
+
+
+@pytest.mark.parametrize("compression,c,mem_len,compressed_len", [('conv', 2, 5, 3), ('mean_pool', 3, 4, 2),
+                                                                  ('dilated_conv', 2, 6, 4)])
+def test_generation_with_the_key_value_cache_equals_reading_the_memories_afresh(compression, c, mem_len,
+                                                                               compressed_len):
+    # Without gradients every call after the first reads both memories' keys and values from
+    # the cache; with gradients on (still in evaluation) the model reads its memories afresh.
+    # The two must give the same logits, token after token, through evictions, compressions
+    # and a compressed memory that drops its oldest slots; the cache must be the projections
+    # of [cm, m] themselves.
+    model = small_model(compression=compression, compression_rate=c, mem_len=mem_len,
+                        compressed_len=compressed_len, segment_len=6)
+    gen = torch.Generator().manual_seed(7)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.5 * torch.randn(p.shape, generator=gen))
+    tokens = torch.randint(0, VOCAB, (2, 30))
+    cached = fresh = None
+    for start, end in [(0, 6)] + [(t, t + 1) for t in range(6, 30)]:
+        with torch.no_grad():
+            logits, cached, _ = model(tokens[:, start:end], cached)
+        with torch.enable_grad():
+            expected, fresh, _ = model(tokens[:, start:end], fresh)
+        torch.testing.assert_close(logits, expected.detach(), atol=1e-5, rtol=1e-4)
+        assert cached.lengths == fresh.lengths
+        with torch.no_grad():
+            for n, layer in enumerate(model.layers):
+                rows = layer.attention_residual.prepare(torch.cat([cached.compressed[n], cached.memory[n]], 1))
+                torch.testing.assert_close(cached.kv_cache.keys[n], layer.attention.key(rows), atol=1e-5, rtol=1e-5)
+                torch.testing.assert_close(cached.kv_cache.values[n], layer.attention.value(rows),
+                                           atol=1e-5, rtol=1e-5)
+    assert cached.lengths[0][1] == compressed_len

@@ -404,3 +404,56 @@ def test_a_memory_with_the_wrong_number_of_layers_is_refused_by_name():
     model = small_model()
     with pytest.raises(ValueError, match=r"expected an XLMemory with 2 layers"):
         model(torch.zeros(1, 3, dtype=torch.long), XLMemory([torch.zeros(1, 2, 16)]))
+
+
+@pytest.mark.parametrize("norm,mem_len,impl", [('pre', [5, 0], 'sdpa'), ('post', 3, 'explicit'),
+                                               ('pre', [2, 6], 'explicit')])
+def test_generation_with_the_key_value_cache_equals_the_slow_reference(norm, mem_len, impl):
+    # One token at a time without gradients, the path generation takes: every call after the
+    # first reads the memory's keys and values from the cache. The slow reference recomputes
+    # every key from the memory's rows, with loops of its own.
+    model = _perturb(small_model(d_model=8, heads=2, norm=norm, mem_len=mem_len, attention_impl=impl))
+    tokens = torch.randint(0, VOCAB, (2, 9))
+    memory = None
+    slow_memories = [[torch.zeros(0, 8) for _ in model.layers] for _ in range(2)]
+    with torch.no_grad():
+        # A first segment of three, then single tokens: the cache is made by a segment and
+        # then extended and cut one row at a time, past the point where the memories are full.
+        for start, end in [(0, 3)] + [(t, t + 1) for t in range(3, 9)]:
+            logits, memory, _ = model(tokens[:, start:end], memory)
+            assert memory.kv_cache is not None
+            for b in range(2):
+                slow_logits, slow_memories[b] = slow_xl(model, tokens[b, start:end], slow_memories[b],
+                                                        None, 'gelu', [])
+                torch.testing.assert_close(logits[b], slow_logits, atol=1e-4, rtol=1e-4)
+            # The cache holds exactly the memory's rows, projected by each layer's W_k and W_v.
+            for n, layer in enumerate(model.layers):
+                rows = layer.attention_residual.prepare(memory.layers[n])
+                torch.testing.assert_close(memory.kv_cache.keys[n], layer.attention.key(rows), atol=1e-5, rtol=1e-5)
+                torch.testing.assert_close(memory.kv_cache.values[n], layer.attention.value(rows),
+                                           atol=1e-5, rtol=1e-5)
+
+
+def test_a_cache_made_by_other_weights_is_not_used():
+    # A training step (here: W_k and a layer norm changed in place) between two calls makes the
+    # carried cache stale: the next call must read the memory's rows afresh, as a memory
+    # without a cache is read, and never the old keys.
+    model = _perturb(small_model(d_model=8, heads=2))
+    tokens = torch.randint(0, VOCAB, (2, 7))
+    # Each weight that maps memory rows to keys or values, changed alone.
+    for change in (lambda: model.layers[0].attention.key.linear.weight.add_(0.5),
+                   lambda: model.layers[1].attention.value.linear.weight.mul_(1.5),
+                   lambda: model.layers[1].attention_residual.norm.bias.sub_(0.3),
+                   lambda: model.layers[0].attention_residual.norm.weight.mul_(0.7)):
+        with torch.no_grad():
+            _, memory, _ = model(tokens[:, :6], None)
+            assert memory.kv_cache is not None
+            change()
+            cached, _, _ = model(tokens[:, 6:], memory)
+            fresh, _, _ = model(tokens[:, 6:], XLMemory(list(memory.layers)))
+        torch.testing.assert_close(cached, fresh, atol=0, rtol=0)
+    # In training, or with gradients on, no cache is made: the memory is the paper's state alone.
+    model.train()
+    _, memory, _ = model(tokens[:, :6], None)
+    assert getattr(memory, 'kv_cache', None) is None
+    assert memory.nbytes() == sum(m.numel() * 4 for m in memory.layers)

@@ -67,6 +67,10 @@ model, which reuses Transformer-XL's relative attention and layers unchanged.
   compression gradient still takes a share of the clipped norm and so shrinks the
   language-model update in that step: "trains only $f_c$" holds for the gradients, not for
   the size of the language model's update.
+* **Generation keeps the keys and values of both memories**, as
+  [Transformer-XL's](../transformer_xl/__init__.py) does: a generated token projects itself,
+  and a new compressed slot (one per $c$ tokens) is projected once, when it is made. Not with
+  most-used compression, whose usage scores need the explicit attention path.
 """
 
 from dataclasses import dataclass
@@ -80,7 +84,7 @@ from labml_memory.compressive.compression import (COMPRESSION_LOSSES, COMPRESSIO
                                                   attention_reconstruction_loss, autoencoding_loss,
                                                   make_compression, segment_usage)
 from labml_memory.protocol import MemoryState, ModelOutput
-from labml_memory.transformer_xl import TransformerXL
+from labml_memory.transformer_xl import KVCache, TransformerXL
 
 
 # ## The memory
@@ -199,6 +203,14 @@ class CompressiveTransformer(TransformerXL):
         self.check_tokens(tokens)
         batch, seq_len = tokens.shape
         state = self._state(memory, batch, tokens.device)
+        # Generation reads the keys and values of both memories from the cache, as
+        # [Transformer-XL](../transformer_xl/__init__.py#the-key-and-value-cache-of-generation) does
+        # (not with most-used compression, nor when the weights are wanted: those take the
+        # explicit path).
+        generating = not self.training and not torch.is_grad_enabled() and not keep_weights \
+            and not self.keeps_usage
+        cache = self._valid_cache(memory) if generating else None
+        keys, values = [], []
         x = self.dropout(self.embed(tokens))
         # One sinusoid table for the longest context of any layer; each layer takes its last
         # rows, the distances its own context spans (as in Transformer-XL).
@@ -230,10 +242,12 @@ class CompressiveTransformer(TransformerXL):
             # distances, so the model learns what those distances mean: beyond $M + L$ back,
             # one step is $c$ characters.
             k_len = cmem.shape[1] + mem.shape[1] + seq_len
-            mask = causal_mask(seq_len, k_len, tokens.device)
+            # A single query sees every key: no mask.
+            mask = causal_mask(seq_len, k_len, tokens.device) if seq_len > 1 else None
             u, v = self.u[n % len(self.u)], self.v[n % len(self.v)]
             rel = rel_full[-k_len:]
-            past = torch.cat([cmem, mem], dim=1)
+            # The raw rows of both memories, which a call with the cache does not read.
+            past = torch.cat([cmem, mem], dim=1) if cache is None else None
             if keep_weights or self.keeps_usage:
                 # The same sub-layers as `XLLayer.forward`, with the explicit attention path,
                 # because most-used and the analysis need the weights.
@@ -244,6 +258,10 @@ class CompressiveTransformer(TransformerXL):
                 x = layer.feed_forward_residual(x, layer.feed_forward)
                 if keep_weights:
                     all_weights.append(weights.detach())
+            elif generating:
+                kv = (cache.keys[n], cache.values[n]) if cache is not None else None
+                x, (k, val) = layer(x, past, rel, u, v, mask, past=kv, keep=True)
+                weights = None
             else:
                 x = layer(x, past, rel, u, v, mask)
                 weights = None
@@ -252,6 +270,10 @@ class CompressiveTransformer(TransformerXL):
             seg_usage = segment_usage(weights) if self.keeps_usage else None
             # ### Writing the memories
             m, cm, use, loss = self._update_layer(n, mem, cmem, usage, x_in, seg_usage)
+            if generating:
+                k, val = self._cache_rows(n, cmem.shape[1], mem.shape[1] + seq_len - m.shape[1], m, cm, k, val)
+                keys.append(k)
+                values.append(val)
             new_memory.append(m)
             new_compressed.append(cm)
             if self.keeps_usage:
@@ -260,7 +282,39 @@ class CompressiveTransformer(TransformerXL):
                 losses['compression'] = losses.get('compression', 0.0) + loss
         # The output head is Transformer-XL's: final norm (pre-LN) and projection to logits.
         logits = self.head(self.dropout(x))
-        return logits, CompressiveMemory(new_memory, new_compressed, new_usage), losses, all_weights
+        new_state = CompressiveMemory(new_memory, new_compressed, new_usage)
+        if generating:
+            new_state.kv_cache = KVCache(keys, values, self._kv_stamp())
+        return logits, new_state, losses, all_weights
+
+    # ### The cache after a call
+    #
+    # `k`, `val` hold the keys and values of this call's context $[\mathit{cm} \circ m \circ h]$.
+    # The memory keeps the rows after the `evicted` ones, so its keys are the matching rows;
+    # the compressed memory keeps its old slots and gains the new ones at its end, which are
+    # the only rows projected here (one slot per $c$ generated tokens); both are cut to what
+    # the memories kept. The cache of a layer lists compressed memory, then memory.
+    def _cache_rows(self, n: int, old_compressed: int, evicted: int, m, cm, k, val):
+        layer = self.layers[n]
+        added = min(evicted // self.rate if self.compressed_len > 0 else 0, cm.shape[1])
+        kept_k, kept_v = k[:, :, old_compressed + evicted:], val[:, :, old_compressed + evicted:]
+        old_k, old_v = k[:, :, :old_compressed], val[:, :, :old_compressed]
+        if added:
+            rows = layer.attention_residual.prepare(cm[:, cm.shape[1] - added:])
+            old_k = torch.cat([old_k, layer.attention.key(rows)], dim=2)
+            old_v = torch.cat([old_v, layer.attention.value(rows)], dim=2)
+        start = old_k.shape[2] - cm.shape[1]
+        return (torch.cat([old_k[:, :, start:], kept_k], dim=2),
+                torch.cat([old_v[:, :, start:], kept_v], dim=2))
+
+    def _valid_cache(self, memory: Optional[CompressiveMemory]) -> Optional[KVCache]:
+        cache = getattr(memory, 'kv_cache', None)
+        if cache is None or cache.stamp != self._kv_stamp():
+            return None
+        if any(k.shape[2] != m.shape[1] + cm.shape[1] or k.shape[0] != m.shape[0]
+               for k, m, cm in zip(cache.keys, memory.memory, memory.compressed)):
+            return None
+        return cache
 
     # ### Algorithm 1 for one layer
     #

@@ -71,10 +71,18 @@ shared [attention](../attention.py), [feed-forward](../feed_forward.py),
   This is the same arithmetic as the paper's, arranged for the fused kernel
   (`attention_impl='explicit'` keeps the step-by-step version). On a CPU the two measure
   within a few percent of each other (figures on the [experiment page](experiment.py)).
+* **Generation keeps the memory's keys and values.** The paper's state is the layer inputs
+  $m^{n-1}_\tau$, and training recomputes their keys and values at every segment, as it must
+  (the projections are learning). In evaluation without gradients the same projections of
+  the same rows would be recomputed for every generated token, so a memory returned then
+  also carries them in a [cache](#the-key-and-value-cache-of-generation), and the position
+  keys $W_{k,R} R$ are kept per context length: a token projects only itself. The
+  arithmetic is the paper's; the tests check token-by-token generation against the slow
+  reference, and that a cache made by other weights is never read.
 """
 
 from dataclasses import dataclass
-from typing import List, Optional, Sequence, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import nn
@@ -103,6 +111,23 @@ class XLMemory(MemoryState):
     @property
     def lengths(self) -> List[int]:
         return [m.shape[1] for m in self.layers]
+
+
+# ### The key and value cache of generation
+#
+# In evaluation without gradients, the keys $W_{k,E} \tilde h_j$ and values $W_v \tilde h_j$
+# of the memory's rows are the same at every call until they fall out of the memory: only the
+# new rows need projecting. A memory returned in that mode carries them as `kv_cache`, an
+# attribute and not a field, so it is not part of the model's state (its size, a checkpoint,
+# `select` and `to` all leave it out, and a memory rebuilt from its fields simply recomputes
+# them). `stamp` records the versions of the weights that made the cache; a memory handed
+# back after those weights changed (a training step, a checkpoint loaded) is read afresh.
+@dataclass
+class KVCache:
+    # `[batch, heads, mem_len_n, d_k]` for each layer $n$
+    keys: List[torch.Tensor]
+    values: List[torch.Tensor]
+    stamp: tuple
 
 
 # ## The relative shift
@@ -157,22 +182,32 @@ class RelativeMultiHeadAttention(nn.Module):
         self.scale = d_k ** -0.5
 
     def forward(self, h: torch.Tensor, context: torch.Tensor, rel: torch.Tensor,
-                u: torch.Tensor, v: torch.Tensor, mask: torch.Tensor,
-                return_weights: bool = False):
+                u: torch.Tensor, v: torch.Tensor, mask: Optional[torch.Tensor],
+                return_weights: bool = False, past: Optional[Tuple[torch.Tensor, torch.Tensor]] = None,
+                keep: bool = False):
         # `h`: the segment `[B, L, D]`; `context`: memory then segment `[B, K, D]`;
         # `rel`: sinusoid rows for distances $M + L - 1 \dots 0$, `[K, D]`;
-        # `u`, `v` ($u$, $w$): `[H, d_k]`; `mask`: `[L, K]`, `True` where attention is allowed.
+        # `u`, `v` ($u$, $w$): `[H, d_k]`; `mask`: `[L, K]`, `True` where attention is allowed,
+        # or `None` where every key is (a single query at the end of its context).
+        # In generation, `past` holds the memory's keys and values from the
+        # [cache](#the-key-and-value-cache-of-generation), and `context` is then the segment
+        # alone; `keep` hands back the keys and values of the whole context for the next call.
         # $q_i = W_q h_i$ for the segment only; keys and values for memory and segment
         # alike, $k_j = W_{k,E} \tilde h_j$, $v_j = W_v \tilde h_j$.
         q = self.query(h)                      # [B, H, L, d_k]
         k = self.key(context)                  # [B, H, K, d_k]
         val = self.value(context)              # [B, H, K, d_k]
+        if past is not None:
+            k, val = torch.cat([past[0], k], dim=2), torch.cat([past[1], val], dim=2)
         # $W_{k,R} R$: the position keys. They depend on distances only, not on the batch,
         # so they are computed once per call and broadcast over the batch.
-        r = self.key_pos(rel[None])[0]         # [H, K, d_k]
+        r = self.position_keys(rel)            # [H, K, d_k]
         # Terms (b) + (d) for every distance at once, $(q_i + w)^\top W_{k,R} R_{\cdot}$ (`q + v`),
-        # then lined up by distance. `[B, H, L, K]`
-        position_scores = relative_shift(torch.einsum('bhld,hkd->bhlk', q + v[:, None], r))
+        # then lined up by distance. `[B, H, L, K]`. A single query needs no shift: its row
+        # is already in the order of the keys (the distances $K - 1, \dots, 0$).
+        position_scores = torch.einsum('bhld,hkd->bhlk', q + v[:, None], r)
+        if q.shape[2] > 1:
+            position_scores = relative_shift(position_scores)
         # Terms (a) + (c) are $(q_i + u)^\top k_j$: $u$ is a bias on the query.
         q_u = q + u[:, None]
         # Scaling: every term is divided by $\sqrt{d_k}$, as in the paper's code.
@@ -191,7 +226,28 @@ class RelativeMultiHeadAttention(nn.Module):
                                                   mask=mask, dropout=self.dropout)
         # Concatenate the heads and mix them: $[\mathrm{head}_1; \dots; \mathrm{head}_H] W_o$.
         out = self.output(merge_heads(out))    # [B, L, D]
+        if keep:
+            return out, (k, val)
         return (out, weights) if return_weights else out
+
+    # ### Position keys, computed once in evaluation
+    #
+    # In training $W_{k,R}$ changes every step (and dropout touches $R$), so the product is
+    # taken at every call. In evaluation without gradients it depends on the context's length
+    # alone, so it is kept per length, with the version of $W_{k,R}$ it was made from: a
+    # generated token then pays for no `[M + L, d] \times [d, d]` product at all.
+    def position_keys(self, rel: torch.Tensor) -> torch.Tensor:
+        if self.training or torch.is_grad_enabled():
+            return self.key_pos(rel[None])[0]
+        weight = self.key_pos.linear.weight
+        key = (rel.shape[0], rel.dtype, rel.device, weight.data_ptr(), weight._version)
+        cache = self.__dict__.setdefault('_position_keys', {})
+        if key not in cache:
+            # Stale lengths go: a model switched between memories keeps only what it uses.
+            if len(cache) > 8:
+                cache.clear()
+            cache[key] = self.key_pos(rel[None])[0]
+        return cache[key]
 
 
 # ## A Transformer-XL layer
@@ -212,15 +268,24 @@ class XLLayer(nn.Module):
         self.feed_forward_residual = Residual(d_model, norm, dropout)
 
     def forward(self, x: torch.Tensor, memory: torch.Tensor, rel: torch.Tensor,
-                u: torch.Tensor, v: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+                u: torch.Tensor, v: torch.Tensor, mask: Optional[torch.Tensor],
+                past: Optional[Tuple[torch.Tensor, torch.Tensor]] = None, keep: bool = False):
         seq_len = x.shape[1]
-        # $\tilde h^{n-1}_\tau = [\mathrm{SG}(m^{n-1}_\tau) \circ h^{n-1}_\tau]$, normalised
-        # as a whole under pre-LN. `[B, M + L, D]`
-        context = self.attention_residual.prepare(torch.cat([memory, x], dim=1))
+        if past is None:
+            # $\tilde h^{n-1}_\tau = [\mathrm{SG}(m^{n-1}_\tau) \circ h^{n-1}_\tau]$, normalised
+            # as a whole under pre-LN. `[B, M + L, D]`
+            context = self.attention_residual.prepare(torch.cat([memory, x], dim=1))
+        else:
+            # With the memory's keys and values cached, only the segment is read; the layer
+            # norm works row by row, so its rows are the ones the whole context would give.
+            context = self.attention_residual.prepare(x)
         # Queries come from the segment only: the last $L$ rows of the context.
-        attended = self.attention(context[:, -seq_len:], context, rel, u, v, mask)
+        attended = self.attention(context[:, -seq_len:], context, rel, u, v, mask, past=past, keep=keep)
+        if keep:
+            attended, kv = attended
         x = self.attention_residual.combine(x, attended)
-        return self.feed_forward_residual(x, self.feed_forward)
+        x = self.feed_forward_residual(x, self.feed_forward)
+        return (x, kv) if keep else x
 
 
 # ### Memory lengths, one per layer
@@ -300,12 +365,24 @@ class TransformerXL(MemoryLanguageModel):
     # Rows for distances $M + L - 1, \dots, 0$, the order the relative shift expects. With
     # `clamp_len`, every distance beyond it shares its encoding, which caps how far apart
     # the model can tell positions and bounds the table at evaluation.
+    # In evaluation (no dropout) the table depends on its length alone and is kept per length.
     def relative_table(self, k_len: int, device) -> torch.Tensor:
+        if not self.training:
+            cache = self.__dict__.setdefault('_relative_tables', {})
+            if (k_len, device) not in cache:
+                if len(cache) > 8:
+                    cache.clear()
+                with torch.no_grad():
+                    cache[(k_len, device)] = self._sinusoids(k_len, device)
+            return cache[(k_len, device)]
+        return self.dropout(self._sinusoids(k_len, device))
+
+    def _sinusoids(self, k_len: int, device) -> torch.Tensor:
         distances = torch.arange(k_len - 1, -1, -1, device=device)
         if self.clamp_len is not None:
             distances = distances.clamp(max=self.clamp_len)
         # `[K, D]`
-        return self.dropout(sinusoid_table(distances, self.d_model))
+        return sinusoid_table(distances, self.d_model)
 
     def forward(self, tokens: torch.Tensor, memory: Optional[XLMemory] = None,
                 mask: Optional[torch.Tensor] = None) -> ModelOutput:
@@ -317,26 +394,64 @@ class TransformerXL(MemoryLanguageModel):
         self.check_tokens(tokens)
         batch, seq_len = tokens.shape
         memories = self._memories(memory, batch, tokens.device)
+        # Generation (evaluation, no gradients, the causal mask) reads the memory's keys and
+        # values from the cache where the memory carries a valid one.
+        generating = not self.training and not torch.is_grad_enabled() and mask is None
+        cache = self._valid_cache(memory, memories) if generating else None
         # $h^0_\tau$: the embedded segment, `[B, L, D]`
         x = self.dropout(self.embed(tokens))
         # One table for the longest context; a layer with a shorter memory uses its last rows,
         # which are exactly the distances its own context spans.
         longest = max(m.shape[1] for m in memories) + seq_len
         rel_full = self.relative_table(longest, tokens.device)
-        inputs = []
+        inputs, keys, values = [], [], []
         for n, (layer, mem) in enumerate(zip(self.layers, memories)):
             # Remember what this layer reads: these become $m^{n-1}_{\tau+1}$.
             inputs.append(x)
             # This layer's context is its own memory plus the segment; its mask lets query
-            # $i$ see the whole memory and the segment up to position $i$.
+            # $i$ see the whole memory and the segment up to position $i$. A single query
+            # (a generated token) sees every key, and needs no mask at all.
             k_len = mem.shape[1] + seq_len
-            layer_mask = causal_mask(seq_len, k_len, tokens.device) if mask is None else mask
+            if mask is not None:
+                layer_mask = mask
+            else:
+                layer_mask = causal_mask(seq_len, k_len, tokens.device) if seq_len > 1 else None
             # With tied biases there is one $(u, w)$ pair, which `n % 1` always picks.
             u, v = self.u[n % len(self.u)], self.v[n % len(self.v)]
-            x = layer(x, mem, rel_full[-k_len:], u, v, layer_mask)
+            if generating:
+                past = (cache.keys[n], cache.values[n]) if cache is not None else None
+                x, (k, val) = layer(x, mem, rel_full[-k_len:], u, v, layer_mask, past=past, keep=True)
+                keys.append(k)
+                values.append(val)
+            else:
+                x = layer(x, mem, rel_full[-k_len:], u, v, layer_mask)
         logits = self.head(self.dropout(x))
+        new_memory = self._update_memory(memories, inputs)
+        if generating:
+            # Each layer's cache keeps the rows its memory keeps: the last ones of the context.
+            new_memory.kv_cache = KVCache([k[:, :, k.shape[2] - m.shape[1]:] for k, m in zip(keys, new_memory.layers)],
+                                          [w[:, :, w.shape[2] - m.shape[1]:] for w, m in zip(values, new_memory.layers)],
+                                          self._kv_stamp())
         # Transformer-XL has no auxiliary loss: the dictionary of losses is empty.
-        return ModelOutput(logits, self._update_memory(memories, inputs), {})
+        return ModelOutput(logits, new_memory, {})
+
+    # ### Is a memory's cache still good?
+    #
+    # The cache is used only when it was made by these very weights (the versions of every
+    # layer norm, $W_{k,E}$ and $W_v$ that map memory rows to keys and values) and still
+    # has the memory's lengths; anything else is recomputed, never trusted.
+    def _kv_stamp(self) -> tuple:
+        return tuple((p.data_ptr(), p._version) for layer in self.layers
+                     for p in (layer.attention_residual.norm.weight, layer.attention_residual.norm.bias,
+                               layer.attention.key.linear.weight, layer.attention.value.linear.weight))
+
+    def _valid_cache(self, memory: Optional[XLMemory], memories: List[torch.Tensor]) -> Optional[KVCache]:
+        cache = getattr(memory, 'kv_cache', None)
+        if cache is None or cache.stamp != self._kv_stamp():
+            return None
+        if any(k.shape[2] != m.shape[1] or k.shape[0] != m.shape[0] for k, m in zip(cache.keys, memories)):
+            return None
+        return cache
 
     # ### Checking the memory handed in
     #

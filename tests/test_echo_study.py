@@ -118,3 +118,25 @@ def test_every_run_reads_the_same_held_out_streams():
     # At rate 0.5 a source falls inside an earlier echo often enough that some draws are given
     # up: the measured share, which the page prints, is lower than the rate asked for.
     assert 0.35 < a.echo_fraction() < 0.5
+
+
+def test_another_architecture_is_a_cell_by_its_name_shown_beside_the_control(tmp_path):
+    # An architecture named alone runs at the shared sizes: its row and line join the page,
+    # unjudged, and the control's verdicts and their count do not change.
+    settings = parse_settings(echo.Settings, ['cells=transformer_xl:64,infini_attention@2000'])
+    assert echo.plan(settings)[1].key == 'infini_attention_seed0' and echo.plan(settings)[1].settings['steps'] == 2000
+    with pytest.raises((ValueError, SystemExit), match='nor one of infini_attention'):
+        parse_settings(echo.Settings, ['cells=infini_attention:64'])
+    records = _records(tmp_path, lambda mem: mem + 1)
+    before = echo.verdicts(echo.load(records), 0.1)
+    import json
+    one = json.loads(next((tmp_path / 'echo' / 'records').glob('transformer_xl_m64_seed0.json')).read_text())
+    for seed in (0, 1, 2):
+        (tmp_path / 'echo' / 'records' / f'infini_attention_seed{seed}.json').write_text(json.dumps(
+            {**{k: v for k, v in one.items() if k != 'eval_mem_len'}, 'key': f'infini_attention_seed{seed}',
+             'cell': 'infini_attention', 'seed': seed,
+             'run': {**one['run'], 'cell': 'infini_attention', 'seed': seed}}))
+    records = Records(tmp_path / 'echo')
+    assert echo.verdicts(echo.load(records), 0.1).keys() == before.keys()
+    text = render(echo.report(records, tmp_path)['echo.md'], 'echo.md')
+    assert '| infini_attention <small>(1,200 steps; shared sizes)</small> |' in text

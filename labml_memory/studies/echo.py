@@ -87,6 +87,10 @@ EVAL_SEED = 1_000
 STREAMS, SEGMENT = 16, 64
 # The shared sizes' layers.
 LAYERS = 4
+# The other architectures, each a cell by its name alone, at the shared sizes of every study
+# (the benchmark's: $M = 64$ where a memory has a length, 8 memory tokens for the RMT, a kNN
+# table of 1,024 pairs with $k = 32$ for the Memorizing Transformer).
+OTHERS = ('infini_attention', 'infinity_former', 'memorizing_transformer', 'memory_depth', 'recurrent_memory')
 
 
 # ## Settings
@@ -121,10 +125,13 @@ class Settings:
             if _ and not steps.isdigit():
                 raise ValueError(f"cells: {cell}@{steps}: the steps after @ must be a whole number")
             arch, *sizes = cell.split(':')
+            if arch in OTHERS and not sizes:
+                continue
             if not ((arch == XL and len(sizes) == 1) or (arch == COMPRESSIVE and len(sizes) == 3)) \
                     or not all(x.isdigit() for x in sizes):
                 raise ValueError(f"cells: {cell!r} is neither transformer_xl:M nor compressive:M:Mc:c with "
-                                 f"whole numbers (e.g. transformer_xl:64, compressive:64:48:4)")
+                                 f"whole numbers (e.g. transformer_xl:64, compressive:64:48:4), nor one of "
+                                 f"{', '.join(OTHERS)} (at the shared sizes)")
             if arch == COMPRESSIVE and SEGMENT % int(sizes[2]):
                 raise ValueError(f"cells: {cell!r}: the compression rate must divide the segment of {SEGMENT}")
         if not self.seeds or self.steps < 1:
@@ -151,8 +158,15 @@ def arch_of(cell: str) -> str:
 
 
 def mem_of(cell: str) -> int:
-    """$M$, the verbatim memory per layer."""
-    return int(cell.split(':')[1])
+    """$M$, the verbatim memory per layer (0 for an architecture named alone: it is not sized here)."""
+    sizes = cell.split(':')
+    return int(sizes[1]) if len(sizes) > 1 else 0
+
+
+def sized(cell: str) -> bool:
+    """Whether the cell is Transformer-XL or the Compressive Transformer with its lengths named,
+    the cells whose reads the page can count."""
+    return arch_of(cell) in (XL, COMPRESSIVE)
 
 
 def compressed_of(cell: str) -> Tuple[int, int]:
@@ -227,7 +241,7 @@ def execute(run: Run) -> Dict[str, Any]:
     cell, seed, mem = s['cell'], s['seed'], mem_of(s['cell'])
     arch, (compressed, rate) = arch_of(cell), compressed_of(cell)
     sizes = {'mem_len': mem, 'eval_mem_len': mem} if arch == XL else {
-        'mem_len': mem, 'compressed_len': compressed, 'compression_rate': rate}
+        'mem_len': mem, 'compressed_len': compressed, 'compression_rate': rate} if arch == COMPRESSIVE else {}
     with tempfile.TemporaryDirectory(prefix='echo_') as logs:
         config = config_for(arch, {'logs_dir': logs, 'steps': s['steps'], 'seed': seed, 'warmup': s['warmup'],
                                    'batch_size': STREAMS, 'seq_len': SEGMENT, 'log_every': 20,
@@ -267,7 +281,7 @@ def load(records: Records) -> Dict[str, List[Dict]]:
     cells: Dict[str, List[Dict]] = {}
     for record, _ in records.runs:
         cells.setdefault(record['cell'], []).append(record)
-    order = sorted(cells, key=lambda c: (arch_of(c) != XL, mem_of(c)))
+    order = sorted(cells, key=lambda c: (arch_of(c) != XL, not sized(c), arch_of(c), mem_of(c)))
     return {c: sorted(cells[c], key=lambda r: r['seed']) for c in order}
 
 
@@ -371,7 +385,7 @@ def verdicts(cells: Dict[str, List[Dict]], margin: float) -> Dict[str, stats.Ver
         pairs[f"{cell} at D = {d}"] = (gain_by_seed(rs, d), {r['seed']: 0.0 for r in rs})
     distances = distances_of(cells)
     for cell, rs in cells.items():
-        with_eval = [r for r in rs if r.get('eval_mem_len')]
+        with_eval = [r for r in rs if r.get('eval_mem_len')] if arch_of(cell) == XL else []
         for m in sorted({int(m) for r in with_eval for m in r['eval_mem_len']}):
             d = newly_covered(m, distances)
             pairs[f"{cell} evaluated with M = {m}, at D = {d}"] = (
@@ -423,9 +437,10 @@ def draw(cells: Dict[str, List[Dict]], path: Path) -> None:
             ax.plot(distances, [stats.mean([r['without_compressed'][str(d)]['gain'] for r in rs])
                                 for d in distances], color=style['color'], linestyle='--',
                     marker=style['marker'], fillstyle='none', label=f"{cell}, compressed memory removed")
-        mem = mem_of(cell)
-        ax.axvspan(max(mem + 1, distances[0] / 1.2), direct_read(cell), color=style['color'], alpha=0.07)
-        ax.axvline(direct_read(cell), color=style['color'], linestyle=':', linewidth=1)
+        if sized(cell):
+            mem = mem_of(cell)
+            ax.axvspan(max(mem + 1, distances[0] / 1.2), direct_read(cell), color=style['color'], alpha=0.07)
+            ax.axvline(direct_read(cell), color=style['color'], linestyle=':', linewidth=1)
     ax.axhline(0, color=plots.GREY, linewidth=0.8)
     ax.set_xscale('log', base=2)
     ax.set_xticks(distances, [str(d) for d in distances])
@@ -458,11 +473,14 @@ def report(records: Records, out: Path) -> Dict[str, Page]:
     rows = [header, '|---|' + '---:|' * len(distances)]
     for cell, rs in cells.items():
         steps = sorted({r['steps'] for r in rs})
-        row = [f"{cell} <small>({'/'.join(f'{n:,}' for n in steps)} steps; direct read {direct_read(cell)}, "
-               f"rule {reach_of(cell)})</small>"]
+        row = [f"{cell} <small>({'/'.join(f'{n:,}' for n in steps)} steps; "
+               + (f"direct read {direct_read(cell)}, rule {reach_of(cell)})</small>" if sized(cell) else
+                  "shared sizes)</small>")]
         for d in distances:
             text = stats.cell([r['gains'][str(d)]['gain'] for r in rs], 3)
-            if coverage(mem_of(cell), d) == 'some':
+            if not sized(cell):
+                pass
+            elif coverage(mem_of(cell), d) == 'some':
                 text += ' <small>(partly covered)</small>'
             elif arch_of(cell) == XL and coverage(mem_of(cell), d) == 'none' and rule_coverage(cell, d) != 'none':
                 text += ' <small>(past one read)</small>'
@@ -510,7 +528,9 @@ def report(records: Records, out: Path) -> Dict[str, Page]:
             '* **cell**: `transformer_xl:M` is Transformer-XL with a memory of M per layer, '
             '`compressive:M:Mc:c` the Compressive Transformer with M verbatim and Mc compressed slots '
             'per layer at rate c; *direct read* is M + c·Mc + L, the furthest a query at the end of a '
-            'segment reads in one attention step, *rule* the reach rule\'s count through the layers.',
+            'segment reads in one attention step, *rule* the reach rule\'s count through the layers. '
+            'An architecture named alone runs at the shared sizes of every study; its reads are not '
+            'counted here, and its row is shown, not judged.',
             '* **gain**: loss at the first occurrence minus loss in the echo, nats per character, on the '
             f"scored characters (each passage's characters after its first {first['cue']}); 0 is the "
             'memoryless floor, the first-occurrence loss (below) the perfect copier.',

@@ -17,7 +17,7 @@ from labml_memory.benchmark.entries import training_shape
 from labml_memory.benchmark.flop_count import count_step_flops
 from labml_memory.benchmark.ours import build_ours, config_overrides, our_architectures
 from labml_memory.benchmark.peers import PEERS, PeerUnavailable, Sizes, build_peer
-from labml_memory.benchmark.rounds import add_ratios, best_of
+from labml_memory.benchmark.rounds import add_matmul_shares, add_ratios, summarise
 from labml_memory.benchmark.timing_plan import TINY, Plan
 from labml_memory.protocol import ModelOutput
 from labml_memory.studies import runner
@@ -118,7 +118,10 @@ def test_the_default_record_is_the_page_and_the_others_are_named_at_its_foot(tmp
     page = (tmp_path / 'benchmark.md').read_text()
     # The newer record does not displace the default configuration's.
     assert '[the record](benchmark/records/full.json)' in page and '| xtransformers_xl |' in page
-    assert '* **Other records of this study** (not shown here): `tiny` (2030-01-01 00:00 UTC).' in page
+    line = next(l for l in page.splitlines() if l.strip().startswith('* **Other records of this study** (not shown here): '))
+    assert '`tiny` (2030-01-01 00:00 UTC)' in line
+    # Superseded records are named too, by the folder that says why.
+    assert '`history/best_of_2_rounds_own_yardsticks/full`' in line
 
 def test_the_default_plan_finds_the_committed_record():
     assert runner.pending(STUDY, Settings(), RESULTS) == []
@@ -140,7 +143,7 @@ def test_a_converted_record_pairs_its_rounds_only_when_every_round_ran():
 # ## Verdicts from hand-made rounds
 def _row(name, kind, implements, rounds, which=None):
     return {'name': name, 'kind': kind, 'implements': implements, 'package': 'p', 'status': 'ok',
-            'tokens_per_second': max(rounds), 'tokens_per_second_rounds': list(rounds),
+            'tokens_per_second': sorted(rounds)[len(rounds) // 2], 'tokens_per_second_rounds': list(rounds),
             'rounds_measured': list(which if which is not None else range(len(rounds))),
             'state_bytes_per_stream': 1024, 'peak_rss_mb': 400.0, 'flops_per_step': 1e9,
             'matmul_share': 0.3, 'parameters': 10}
@@ -207,7 +210,8 @@ def test_the_reading_prints_each_verdict_and_the_convention_once():
     record = _record({'transformer_xl': ([200.0, 210.0, 190.0], [100.0, 104.0, 96.0]),
                       'compressive': ([100.0, 200.0], [150.0, 150.0])})
     text = '\n'.join(report.reading(record, *judged(record)))
-    assert '**Transformer-XL.** Ours trains 210 tokens/s, **2.02×** `transformer_xl_peer` (104)' in text
+    # The median round's throughputs, and the median of the per-round ratios (2.00, 2.02, 1.98).
+    assert '**Transformer-XL.** Ours trains 200 tokens/s, **2.00×** `transformer_xl_peer` (100)' in text
     assert 'over 3 rounds, **ahead** (ours 190–210, the peer 96–104)' in text
     assert 'over 2 rounds, **not resolved**' in text
     # The brackets and the verdict words are defined once per page, before its tables (the
@@ -255,26 +259,54 @@ def test_ratios_are_to_the_fastest_peer_of_the_same_paper():
     assert ratios['ours_inf'] is None and ratios['peer_c'] is None
 
 
-def test_best_round_is_kept_with_the_fastest_inference_seen_and_which_rounds_ran():
-    slow = {**_row('x', 'ours', 'xl', [100.0]), 'inference_seconds_per_token': {'64': 0.01, '256': 0.02}}
-    fast = {**_row('x', 'ours', 'xl', [150.0]), 'inference_seconds_per_token': {'64': 0.03, '256': 0.01}}
-    failed = {'name': 'x', 'status': 'failed: boom'}
-    best = best_of([slow, failed, fast])
-    assert best['tokens_per_second'] == 150.0
-    assert best['inference_seconds_per_token'] == {'64': 0.01, '256': 0.01}
-    assert best['tokens_per_second_rounds'] == [100.0, 150.0] and best['rounds'] == 2
-    # The failed middle round leaves a gap, so round 2 is still round 2 when pairing.
-    assert best['rounds_measured'] == [0, 2]
-    assert best_of([failed])['status'] == 'failed: boom'
+def _round(tps, times):
+    # One round of an entry as a worker writes it: batch 1 and batch 16 generation times.
+    return {**_row('x', 'ours', 'xl', [tps]), 'step_seconds': 1024 / tps,
+            'generation_seconds_per_token': {'1': dict(times), '16': {c: 2 * t for c, t in times.items()}}}
 
 
-def test_the_share_is_against_the_best_yardstick_of_the_run():
-    from labml_memory.benchmark.matmul_yardstick import add_matmul_shares
-    rows = [{'status': 'ok', 'matmul_flops_per_second': 100.0, 'flops_per_step': 30.0, 'step_seconds': 1.0},
-            {'status': 'ok', 'matmul_flops_per_second': 200.0, 'flops_per_step': 50.0, 'step_seconds': 0.5},
-            {'status': 'unavailable: no'}]
-    assert add_matmul_shares(rows) == 200.0
-    assert [r.get('matmul_share') for r in rows] == [0.15, 0.5, None]
+def test_the_row_is_the_median_round_and_a_failed_round_leaves_a_gap():
+    rounds = [_round(100.0, {'64': 0.01, '256': 0.02}), {'name': 'x', 'status': 'failed: boom'},
+              _round(150.0, {'64': 0.03, '256': 0.01}), _round(120.0, {'64': 0.02, '256': 0.05})]
+    row = summarise(rounds)
+    assert row['tokens_per_second'] == 120.0 and row['rounds'] == 3
+    assert row['tokens_per_second_rounds'] == [100.0, 150.0, 120.0]
+    # The failed second round leaves a gap, so round 3 is still round 3 when pairing.
+    assert row['rounds_measured'] == [0, 2, 3]
+    assert row['generation_seconds_per_token']['1'] == {'64': 0.02, '256': 0.02}
+    assert row['generation_seconds_per_token']['16'] == {'64': 0.04, '256': 0.04}
+    assert row['inference_seconds_per_token'] == row['generation_seconds_per_token']['1']
+    assert row['characters_per_step'] == pytest.approx(1024)
+    assert summarise([{'name': 'x', 'status': 'failed: boom'}])['status'] == 'failed: boom'
+
+
+def test_ratios_are_taken_round_by_round_and_generation_is_the_peers_time_over_ours():
+    # Round 0 is slow for both, round 1 fast for both: the per-round ratios are 2 and 2,
+    # where ours' best round over the peer's worst would say 8.
+    ours = summarise([_round(100.0, {'64': 0.010}), _round(400.0, {'64': 0.005})])
+    peer = summarise([_round(50.0, {'64': 0.030}), _round(200.0, {'64': 0.020})])
+    peer.update(name='peer', kind='peer')
+    add_ratios([ours, peer])
+    assert ours['ratio_to_fastest_peer'] == pytest.approx(2.0)
+    # The peer's time over ours, per round: 3 and 4, median 3.5.
+    assert ours['generation_ratio_to_fastest_peer']['1'] == {'peer': 'peer', 'ratio': pytest.approx(3.5)}
+
+
+def test_the_share_is_against_the_yardstick_of_its_own_round():
+    row = summarise([_round(1024.0, {'64': 0.01}), _round(2048.0, {'64': 0.01}), _round(512.0, {'64': 0.01})])
+    row['flops_per_step'] = 100.0
+    # FLOP/s per round: 100, 200, 50; yardsticks 400, 400, 100 (round 2's machine was slow).
+    add_matmul_shares([row, {'status': 'unavailable: no'}], {0: 400.0, 1: 400.0, 2: 100.0})
+    assert row['matmul_share_rounds'] == pytest.approx([0.25, 0.5, 0.5])
+    assert row['matmul_share'] == pytest.approx(0.5)
+
+
+def test_every_architecture_of_the_registry_has_a_row_on_the_page():
+    # A new architecture that the committed benchmark never measured fails here, by name.
+    record = json.loads((RESULTS / 'benchmark' / 'records' / 'full.json').read_text())
+    measured = {r['name'] for r in record['rows'] if r.get('status') == 'ok'}
+    missing = set(our_architectures()) - measured
+    assert not missing, f"no benchmark row for {sorted(missing)}: run python -m labml_memory.studies run benchmark"
 
 
 def test_warm_up_fills_the_longest_memory_before_the_clock_starts():

@@ -21,8 +21,16 @@ For every entry it measures
 * the **share of the machine's matmul throughput** that training achieves;
 * **peak resident memory** of the process that trained it;
 * the **memory state**: bytes one stream carries between segments, after a long text;
-* **inference time per token as the context grows**: one token at a time with memory, after
-  reading $64$, $256$, $1024$ and $4096$ characters of context.
+* **generation time per token as the context grows**: one token at a time with memory, at
+  batch 1 and at batch 16, after reading $64$, $256$, $1024$, $4096$ and $16384$ characters;
+* a **profile** of one training step and one generated token of each of ours: the
+  operations that take the time.
+
+Every entry is measured in five rounds, interleaved: each round first measures the
+[matmul yardstick](matmul_yardstick.py) in a process of its own, then every entry once, and
+every ratio on the page is taken within a round and then summarised over rounds (the
+median, with the paired interval), so entries are compared on the same minutes of the
+same machine.
 
 The study's record holds every row; its [page](../results/benchmark.md) gives each entry's
 throughput as a ratio to the fastest peer implementing the same paper, and a verdict on each
@@ -46,9 +54,10 @@ rate $c = 2$), 16 streams, dropout off.
 | [training timing](training_timing.py) | timing the trainer's training step, after the memories are full |
 | [FLOP count](flop_count.py) | the counted matrix-product work of one step |
 | [matmul yardstick](matmul_yardstick.py) | the machine's matmul rate, and each entry's share of it |
-| [generation timing](generation_timing.py) | seconds per generated token as the context grows |
+| [generation timing](generation_timing.py) | seconds per generated token as the context grows, at each batch |
+| [profile](profile.py) | the operations that take the time of one training step and one generated token |
 | [worker](worker.py) | one entry in one fresh process: build, train, generate, peak memory; a missing package simulated |
-| [rounds](rounds.py) | every entry round after round, the best round kept, ratios and shares; the record |
+| [rounds](rounds.py) | every entry round after round, the round's yardstick first; medians, per-round ratios and shares; the record |
 | [page](../studies/benchmark_page.py) | the page, its plots and its round-by-round verdicts, from the record (with the studies, which draw every results page) |
 
 ## Adding an entry

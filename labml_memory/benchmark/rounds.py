@@ -2,9 +2,9 @@ r"""
 # Rounds: every entry, one process each, round after round
 
 This is the measuring half of the [benchmark study](../studies/benchmark.py): it starts a
-[worker](worker.py) per entry and round, keeps each entry's best round, and derives the two
-figures that need every row at once, the [ratios](#ratios-to-the-fastest-peer) and the
-[matmul shares](matmul_yardstick.py). What it returns is the study's record.
+[worker](worker.py) per entry and round (and one for the round's yardstick), summarises each
+entry by its median round, and derives the two figures that need every row at once, the
+[ratios](#ratios-to-the-fastest-peer) and the [shares of the yardstick](#the-share-of-the-rounds-yardstick). What it returns is the study's record.
 
 ## Threads and rounds on a shared machine
 
@@ -20,14 +20,15 @@ one, and two entries of the same round met much the same machine, which is what 
 page compare them [round by round](../studies/benchmark_page.py).
 """
 import json
+import math
 import platform
 import subprocess
 import sys
-from dataclasses import asdict
+import time
+from dataclasses import asdict, replace
 from typing import Any, Dict, List, Optional, Sequence
 
 from labml_memory.benchmark.entries import all_entries, describe
-from labml_memory.benchmark.matmul_yardstick import add_matmul_shares
 from labml_memory.benchmark.peers import Sizes
 from labml_memory.benchmark.timing_plan import Plan
 from labml_memory.benchmark.training_timing import STEP
@@ -37,9 +38,11 @@ from labml_memory.benchmark.training_timing import STEP
 #
 # Never two in parallel: they would compete for the same cores and every throughput would be
 # wrong. A worker that dies or overruns becomes a row with the reason.
-def run_worker(name: str, sizes: Sizes, plan: Plan, hide: Sequence[str] = ()) -> Dict[str, Any]:
+def run_worker(name: str, sizes: Sizes, plan: Plan, hide: Sequence[str] = (),
+               yardstick: bool = False) -> Dict[str, Any]:
     # The same interpreter as the parent, so the worker sees the same installed packages.
-    job = {'name': name, 'sizes': asdict(sizes), 'plan': asdict(plan), 'hide': list(hide)}
+    job = {'name': name, 'sizes': asdict(sizes), 'plan': asdict(plan), 'hide': list(hide),
+           'yardstick': yardstick}
     command = [sys.executable, '-m', 'labml_memory.benchmark.worker', json.dumps(job)]
     # The worker's own console output (warnings, a peer's prints) is captured and ignored;
     # only its last JSON line is read, and its last error line if there is no JSON.
@@ -57,46 +60,128 @@ def run_worker(name: str, sizes: Sizes, plan: Plan, hide: Sequence[str] = ()) ->
     return json.loads(lines[-1])
 
 
-# ## The best round
+# ## The median round
 #
-# The round with the best training throughput is kept (with, for inference, the best time
-# seen at each context length): the least disturbed measurement is the closest to what the
-# code itself costs. Every round's throughput is kept beside it, with the round it came from,
-# so the page can show the spread and pair two entries round by round.
-def best_of(rounds: List[Dict[str, Any]]) -> Dict[str, Any]:
+# Every round of an entry is kept (`per_round`, with the round it came from), and the row's
+# figures are medians over its rounds: the training throughput, each generation time, and
+# the share of the round's yardstick. The median is what a typical run of this machine
+# gives; one disturbed round moves it little, and unlike a best-of it is not flattered by
+# the luck of many tries. `tokens_per_second_rounds` and `rounds_measured` pair two entries
+# round by round on the page.
+def median(values: Sequence[float]) -> float:
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+
+def summarise(rounds: List[Dict[str, Any]]) -> Dict[str, Any]:
     ok = [(i, r) for i, r in enumerate(rounds) if r.get('status') == 'ok']
     # An entry that never ran keeps the reason from its last attempt.
     if not ok:
         return rounds[-1]
-    # The whole row of the best round, so that its step time, FLOP count and matmul rate
-    # belong together; only the inference times are the best of all rounds, per length.
-    best = dict(max((r for _, r in ok), key=lambda r: r['tokens_per_second']))
-    best['inference_seconds_per_token'] = {
-        c: min(r['inference_seconds_per_token'][c] for _, r in ok)
-        for c in best['inference_seconds_per_token']}
-    best['rounds'] = len(ok)
-    best['tokens_per_second_rounds'] = [r['tokens_per_second'] for _, r in ok]
-    # Which rounds those were (from 0): a round that failed leaves a gap, not a shift.
-    best['rounds_measured'] = [i for i, _ in ok]
-    return best
+    # The figures that do not vary by round (parameters, FLOPs, state) come from the first
+    # round that ran, the profile from the round that made one.
+    row = dict(ok[0][1])
+    row.pop('profile', None)
+    for _, r in ok:
+        if 'profile' in r:
+            row['profile'] = r['profile']
+    row['characters_per_step'] = row['tokens_per_second'] * row['step_seconds']
+    row['rounds'] = len(ok)
+    row['rounds_measured'] = [i for i, _ in ok]
+    row['tokens_per_second_rounds'] = [r['tokens_per_second'] for _, r in ok]
+    row['tokens_per_second'] = median(row['tokens_per_second_rounds'])
+    row['step_seconds'] = median([r['step_seconds'] for _, r in ok])
+    row['peak_rss_mb'] = median([r['peak_rss_mb'] for _, r in ok])
+    generation = {b: {c: [r['generation_seconds_per_token'][b][c] for _, r in ok] for c in times}
+                  for b, times in row['generation_seconds_per_token'].items()}
+    row['generation_rounds'] = generation
+    row['generation_seconds_per_token'] = {b: {c: median(v) for c, v in times.items()}
+                                           for b, times in generation.items()}
+    row['inference_seconds_per_token'] = row['generation_seconds_per_token'][next(iter(generation))]
+    return row
 
 
 # ## Ratios to the fastest peer
 #
 # For each of our architectures, the fastest *available* peer implementing the same paper
-# sets 1.00; every entry of that family (ours and the peers) gets its throughput over that
-# one.
-def add_ratios(rows: List[Dict[str, Any]]) -> None:
-    # First pass: the fastest running peer of each paper; second pass: every row against it.
-    fastest: Dict[str, float] = {}
+# (by median throughput) sets 1.00. A ratio is taken round by round, ours in round $r$
+# over that peer in round $r$, and its median over the rounds both ran is the row's
+# `ratio_to_fastest_peer`; generation likewise, as the peer's time per token over ours
+# (above 1 where ours is faster), per batch, the geometric mean over the context lengths.
+def _by_round(row: Dict[str, Any], values: Sequence[float]) -> Dict[int, float]:
+    return dict(zip(row['rounds_measured'], values))
+
+
+def generation_by_round(row: Dict[str, Any], batch: str) -> Dict[int, float]:
+    """`{round: geometric mean over contexts of seconds per token}` at one batch."""
+    times = row['generation_rounds'][batch]
+    n = len(row['rounds_measured'])
+    return {r: math.exp(sum(math.log(times[c][i]) for c in times) / len(times))
+            for i, r in enumerate(row['rounds_measured']) if i < n}
+
+
+def fastest_peers(rows: List[Dict[str, Any]]) -> Dict[str, Dict[str, Any]]:
+    fastest: Dict[str, Dict[str, Any]] = {}
     for r in rows:
         if r['kind'] == 'peer' and r.get('status') == 'ok':
-            fastest[r['implements']] = max(fastest.get(r['implements'], 0.0), r['tokens_per_second'])
+            best = fastest.get(r['implements'])
+            if best is None or r['tokens_per_second'] > best['tokens_per_second']:
+                fastest[r['implements']] = r
+    return fastest
+
+
+def fastest_generating_peers(rows: List[Dict[str, Any]], batch: str) -> Dict[str, Dict[str, Any]]:
+    fastest: Dict[str, Dict[str, Any]] = {}
+    for r in rows:
+        if r['kind'] == 'peer' and r.get('status') == 'ok' and batch in r.get('generation_rounds', {}):
+            speed = median(list(generation_by_round(r, batch).values()))
+            best = fastest.get(r['implements'])
+            if best is None or speed < best[1]:
+                fastest[r['implements']] = (r, speed)
+    return {k: v[0] for k, v in fastest.items()}
+
+
+def add_ratios(rows: List[Dict[str, Any]]) -> None:
+    fastest = fastest_peers(rows)
     # Architectures without a running peer get `None`, printed as a dash, never a made-up 1.
     for r in rows:
         best = fastest.get(r['implements'])
-        r['ratio_to_fastest_peer'] = (r['tokens_per_second'] / best
-                                      if best and r.get('status') == 'ok' else None)
+        r['ratio_to_fastest_peer'] = None
+        r['fastest_peer'] = best['name'] if best else None
+        if best and r.get('status') == 'ok':
+            mine, theirs = (_by_round(x, x['tokens_per_second_rounds']) for x in (r, best))
+            common = sorted(set(mine) & set(theirs))
+            if common:
+                r['ratio_to_fastest_peer'] = median([mine[i] / theirs[i] for i in common])
+        r['generation_ratio_to_fastest_peer'] = {}
+        if r.get('status') != 'ok' or 'generation_rounds' not in r:
+            continue
+        for batch in r['generation_rounds']:
+            peer = fastest_generating_peers(rows, batch).get(r['implements'])
+            if peer is None:
+                continue
+            mine, theirs = generation_by_round(r, batch), generation_by_round(peer, batch)
+            common = sorted(set(mine) & set(theirs))
+            if common:
+                r['generation_ratio_to_fastest_peer'][batch] = {
+                    'peer': peer['name'], 'ratio': median([theirs[i] / mine[i] for i in common])}
+
+
+# ## The share of the round's yardstick
+#
+# The share of an entry in round $r$ is its [counted FLOPs](flop_count.py) per step over its
+# seconds per step in that round, divided by the matmul rate the round's yardstick measured
+# just before; the row gives the median over its rounds.
+def add_matmul_shares(rows: List[Dict[str, Any]], yardsticks: Dict[int, float]) -> None:
+    for r in rows:
+        if r.get('status') != 'ok':
+            continue
+        # A round's steps per second are its characters per second over the characters a step reads.
+        shares = [r['flops_per_step'] * (tps / r['characters_per_step']) / yardsticks[i]
+                  for i, tps in zip(r['rounds_measured'], r['tokens_per_second_rounds']) if yardsticks.get(i)]
+        r['matmul_share_rounds'] = shares
+        r['matmul_share'] = median(shares) if shares else None
 
 
 # ## The machine
@@ -121,7 +206,7 @@ def check_entries(names: Sequence[str]) -> None:
 
 # ## The whole measurement
 #
-# Rounds on the outside, entries inside; then each entry's best round, the ratios and the
+# Rounds on the outside, entries inside; then each entry's median round, the ratios and the
 # shares. The record keeps the configuration and the plan beside the rows, and which step
 # was timed.
 def measure_all(sizes: Sizes, plan: Plan, only: Optional[Sequence[str]] = None, hide: Sequence[str] = (),
@@ -130,18 +215,29 @@ def measure_all(sizes: Sizes, plan: Plan, only: Optional[Sequence[str]] = None, 
     names = list(only) if only else all_entries()
     check_entries(names)
     started = machine()
+    clock = time.perf_counter()
     measured: Dict[str, List[Dict[str, Any]]] = {name: [] for name in names}
+    yardsticks: Dict[int, float] = {}
     for round_ in range(plan.rounds):
+        # The round's yardstick first, in a worker of its own.
+        stick = run_worker('yardstick', sizes, plan, hide, yardstick=True)
+        if stick.get('status') == 'ok':
+            yardsticks[round_] = stick['matmul_flops_per_second']
+            log(f"round {round_ + 1}/{plan.rounds}: yardstick {yardsticks[round_] / 1e9:.1f} GFLOP/s")
         for name in names:
             if measured[name] and measured[name][-1].get('status', '').startswith('unavailable'):
                 continue  # it will not become available in the next round
             log(f"round {round_ + 1}/{plan.rounds}: measuring {name} ...")
-            row = run_worker(name, sizes, plan, hide)
+            # Our entries are profiled once, in the first round, after their timings.
+            timing = replace(plan, profile=(round_ == 0 and describe(name)['kind'] == 'ours'))
+            row = run_worker(name, sizes, timing, hide)
             measured[name].append(row)
             log('    ' + (row['status'] if row['status'] != 'ok' else f"{row['tokens_per_second']:,.0f} tokens/s"))
-    rows = [best_of(measured[name]) for name in names]
+    rows = [summarise(measured[name]) for name in names]
     add_ratios(rows)
-    peak = add_matmul_shares(rows)
+    add_matmul_shares(rows, yardsticks)
     # The machine as it was when the run began: its load average says how busy it was then.
     return {'machine': started, 'sizes': asdict(sizes), 'plan': asdict(plan), 'train_step': STEP,
-            'matmul_peak_flops_per_second': peak, 'rows': rows}
+            'yardsticks': {str(k): v for k, v in yardsticks.items()},
+            'matmul_peak_flops_per_second': median(list(yardsticks.values())) if yardsticks else 0.0,
+            'wall_seconds': time.perf_counter() - clock, 'rows': rows}

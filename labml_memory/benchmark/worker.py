@@ -23,9 +23,10 @@ from typing import Any, Dict, Sequence
 import torch
 
 from labml_memory.benchmark.entries import build_entry, describe, training_shape
-from labml_memory.benchmark.generation_timing import inference_per_token
+from labml_memory.benchmark.generation_timing import inference_per_token, streams_of
 from labml_memory.benchmark.matmul_yardstick import matmul_flops_per_second
 from labml_memory.benchmark.peers import PeerUnavailable, Sizes
+from labml_memory.benchmark.profile import top_operations
 from labml_memory.benchmark.timing_plan import Plan
 from labml_memory.benchmark.training_timing import time_training, warmup_steps
 
@@ -65,7 +66,6 @@ def measure(name: str, sizes: Sizes, plan: Plan) -> Dict[str, Any]:
     seq_len, batch_size = training_shape(name, sizes)
     streams = SequentialStreams(train_data, batch_size, seq_len)
     rss_start = resident_mb()
-    row['matmul_flops_per_second'] = matmul_flops_per_second(plan.matmul_n)
     # A failure while training or reading (a shape a peer cannot take, an architecture
     # mid-rewrite) is also a row, tagged with where it happened.
     try:
@@ -77,16 +77,32 @@ def measure(name: str, sizes: Sizes, plan: Plan) -> Dict[str, Any]:
     row['tokens_per_second'] = batch_size * seq_len / row['step_seconds']
     # The training state covers the whole batch; the per-stream figure comes from inference.
     row['train_state_bytes'] = memory.nbytes() if memory is not None else 0
-    # Inference reads the validation text, which training never saw, with a fresh memory.
+    # Generation reads the whole text (the validation half alone is too short for sixteen
+    # streams of 16k characters), with a fresh memory at each batch.
+    whole = torch.cat([train_data, valid_data])
+    length = max(plan.contexts) + plan.tokens_per_context * len(plan.contexts) + 1
+    generation: Dict[str, Dict[str, float]] = {}
     try:
-        times, memory = inference_per_token(model, valid_data, seq_len, plan.contexts,
-                                            plan.tokens_per_context)
+        for batch in plan.generation_batches:
+            times, memory = inference_per_token(model, streams_of(whole, batch, length), seq_len,
+                                                plan.contexts, plan.tokens_per_context)
+            # JSON keys are strings; the lengths are kept as such everywhere after this point.
+            generation[str(batch)] = {str(c): t for c, t in times.items()}
+            if batch == plan.generation_batches[0]:
+                # One stream's state after the longest context: what it costs to keep a reader going.
+                row['state_bytes_per_stream'] = (memory.nbytes() // batch) if memory is not None else 0
+                # A key and value cache kept beside the state for generation is not state (it
+                # can always be recomputed from it), but it is memory a reader holds.
+                cache = getattr(memory, 'kv_cache', None)
+                row['cache_bytes_per_stream'] = sum(t.nbytes for t in cache.keys + cache.values) // batch \
+                    if cache is not None else 0
     except Exception as error:
         return {**row, 'status': f'failed in inference: {type(error).__name__}: {error}'}
-    # JSON keys are strings; the lengths are kept as such everywhere after this point.
-    row['inference_seconds_per_token'] = {str(c): t for c, t in times.items()}
-    # One stream's state after the longest context: what it costs to keep a reader going.
-    row['state_bytes_per_stream'] = memory.nbytes() if memory is not None else 0
+    row['generation_seconds_per_token'] = generation
+    # The first batch's times under the name records have always used.
+    row['inference_seconds_per_token'] = generation[str(plan.generation_batches[0])]
+    if plan.profile and row['kind'] == 'ours':
+        row['profile'] = profiles(model, streams, seq_len, whole)
     # `ru_maxrss` is in kilobytes on Linux.
     row['peak_rss_mb'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     # What training and inference added on top of the libraries, the model and the data:
@@ -94,6 +110,38 @@ def measure(name: str, sizes: Sizes, plan: Plan) -> Dict[str, Any]:
     row['rss_growth_mb'] = row['peak_rss_mb'] - rss_start
     row['status'] = 'ok'
     return row
+
+
+# ## The profiles
+#
+# One more training step, the trainer's own, and one more generated token at batch 1, each
+# under the [profiler](profile.py), after everything timed.
+def profiles(model, streams, seq_len: int, text: torch.Tensor) -> Dict[str, Any]:
+    from labml_memory.training import make_optimizer, train_step
+    from labml_memory.benchmark.training_timing import CONFIG
+    cpu = torch.device('cpu')
+    model.train()
+    optimizer = make_optimizer(model, CONFIG)
+    memory, _ = train_step(model, model, optimizer, streams, None, 0, CONFIG, cpu)
+    train = top_operations(lambda: train_step(model, model, optimizer, streams, memory, 1, CONFIG, cpu))
+    model.eval()
+    with torch.no_grad():
+        _, state, _ = model(text[None, :seq_len], None)
+        _, state, _ = model(text[None, seq_len:seq_len + 1], state)
+        token = text[None, seq_len + 1:seq_len + 2]
+        generate = top_operations(lambda: model(token, state))
+    return {'train_step': train, 'generated_token': generate}
+
+
+# ## The yardstick's own worker
+#
+# At the start of every round, before any entry, a worker measures only the matmul rate:
+# one yardstick per round that every entry of the round is divided by (a yardstick measured
+# in each entry's own process would partly measure which process got the faster core).
+def yardstick(plan: Plan) -> Dict[str, Any]:
+    if plan.threads:
+        torch.set_num_threads(plan.threads)
+    return {'status': 'ok', 'matmul_flops_per_second': matmul_flops_per_second(plan.matmul_n)}
 
 
 # ## Simulating a missing peer
@@ -126,7 +174,10 @@ def main(argv: Sequence[str]) -> None:
     # Hiding must come before anything could import the hidden package.
     if job.get('hide'):
         sys.meta_path.insert(0, Hidden(job['hide']))
-    row = measure(job['name'], Sizes(**job['sizes']), Plan(**job['plan']))
+    if job.get('yardstick'):
+        row = yardstick(Plan(**job['plan']))
+    else:
+        row = measure(job['name'], Sizes(**job['sizes']), Plan(**job['plan']))
     # One line of JSON on standard output is the whole answer; the parent parses nothing else.
     print(json.dumps(row), flush=True)
 

@@ -383,6 +383,8 @@ class CompressiveTransformer(TransformerXL):
 #
 # **Where attention goes** {{ result compressive buckets }}
 #
+# **Speed** {{ result benchmark compressive }}.
+#
 # **Memory reach** {{ result memory_reach compressive }} Compression extends the reach, but
 # an exact item does not survive being compressed.
 #

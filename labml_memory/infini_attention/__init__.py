@@ -359,7 +359,8 @@ class InfiniTransformer(MemoryLanguageModel):
 # **Passkey retrieval** {{ result passkey infini_attention }} The models trained on texts of
 # 2 to 4 segments; over longer texts, everything written after the needle blurs it in the sum.
 #
-# **Speed** {{ result infini_benchmark infini_attention }}.
+# **Speed** {{ result infini_benchmark infini_attention }}; at the benchmark's shared
+# configuration, {{ result benchmark infini_attention }}.
 #
 # **Memory reach** {{ result memory_reach infini_attention }} How far it carries depends on
 # how often training asks for it.

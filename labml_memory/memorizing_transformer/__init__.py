@@ -592,15 +592,9 @@ class MemorizingTransformer(TransformerXL):
 # its output from the memory. HNSW finds 99.4% of the exact top 32 at its default search
 # breadth, on trained keys as on random ones.
 #
-# Against the public port `memorizing-transformers-pytorch` (the [benchmark](../benchmark/peers.py)'s
-# sizes: 4 layers, width 128, segments of 64, a table of 1,024 pairs, $k = 32$, 16 streams,
-# one thread, one round on a shared two-core machine, so read the ratios to within a
-# few tens of percent), ours trained at 2,426 characters per second against the port's 1,919
-# (1.26×) and read one character in 10 to 11 ms against 12 to 15 ms at contexts of 64 to
-# 4,096. Ours keeps 1,152 KiB per stream (a table per head, 1 MiB, plus the XL caches), the
-# port 320 KiB, because it shares one key/value head among all its query heads. Command:
-# `python -m labml_memory.studies run benchmark only=memorizing_transformer,lucidrains_memorizing,transformer_xl rounds=1`
-# with the port installed as its adapter's note says.
+# **Speed** {{ result benchmark memorizing_transformer }}. Ours keeps a table per head (with
+# the XL caches beside it), the port one, because it shares one key/value head among all its
+# query heads: the state per stream is on the benchmark page.
 #
 # **Memory reach** {{ result memory_reach memorizing_transformer }} Exact keys looked up in a
 # table do not blur with load.

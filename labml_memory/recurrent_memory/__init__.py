@@ -365,6 +365,8 @@ class RecurrentMemoryTransformer(MemoryLanguageModel):
 # against 1.689, where the segment itself already holds 56 characters of context. The
 # notebook (*Open in Colab*, above) draws this curve for any trained model.
 #
+# **Speed** {{ result benchmark recurrent_memory }}.
+#
 # **Against the public port** (`recurrent-memory-transformer-pytorch` 0.7.0, set up as described
 # in the [benchmark's peers](../benchmark/peers.py)), at the CPU preset's sizes with one
 # thread, best of three rounds: ours trains 3,221 characters per second, 1.17 times the port's

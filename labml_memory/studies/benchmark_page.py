@@ -13,7 +13,7 @@ typed by hand, and nothing here measures: the page is rebuilt from the record al
 * **Throughput** is what a user of the code waits for, and the only column the goal is set
   on. It depends on the machine and its load; the **ratios** within one run much less,
   because every entry was measured on the same machine in the same minutes.
-* The **share of the matmul peak** says how much of the step is spent doing matrix
+* The **share of the yardstick** says how much of the step is spent doing matrix
   products at full speed. A small model on a CPU never gets near 100%: softmax, layer norms,
   activations, the relative shift, the optimiser and Python's own overhead per operation all
   take time without adding counted FLOPs. Two implementations with the same FLOPs per step
@@ -23,10 +23,12 @@ typed by hand, and nothing here measures: the page is rebuilt from the record al
   differences between rows are what matters; the record also keeps the growth after the
   model was built. The **state per stream** is exact: the bytes of the tensors the model
   hands to its next call, for one stream.
-* The **inference** columns time one generated token with the memory, batch 1. Every model
-  here keeps a memory of fixed size, so the lines should be flat: that flatness, against a
-  plain transformer whose cost per token grows with its window, is the reason these
-  architectures exist.
+* The **generation** columns time one generated token with the memory, at batch 1 and at
+  batch 16. Every model here keeps a memory of fixed size, so the lines should be flat: that
+  flatness, against a plain transformer whose cost per token grows with its window, is the
+  reason these architectures exist.
+* The **profiles** say where one training step and one generated token of each of ours
+  spend their time, operation by operation: where a goal is missed, they say why.
 
 The reading compares each of ours with the *fastest* peer of the same paper, never an
 average of peers: beating a slow port proves nothing. Its verdict, which the study computes,
@@ -42,8 +44,8 @@ whether the numbers bear it out.
   kernels and the cost of launching many small operations change the picture, and the
   ratios may move either way. The harness runs there unchanged (`threads=0`), but the
   page only ever shows the machine it was generated on.
-* Variance beyond the rounds. A few rounds on a shared machine are all that stands behind a
-  verdict; with two rounds the interval is wide, and the page says "not resolved" rather
+* Variance beyond the rounds. Five rounds on a shared machine are all that stands behind a
+  verdict; where they disagree the interval is wide, and the page says "not resolved" rather
   than read a lead into one lucky round.
 """
 
@@ -55,29 +57,38 @@ from typing import Any, Dict, List, Mapping, Optional
 # One record holds everything the page is drawn from. At the top: `machine` (CPU model,
 # cores, versions, date, load average when the run began), `sizes` and `plan` (the
 # configuration and how it was timed), `train_step` (which step was timed), `command` (what
-# produced it), `run` (the study's settings, with the equivalence `margin`) and
-# `matmul_peak_flops_per_second` (the yardstick). Then `rows`, one per entry, each with
+# produced it), `run` (the study's settings, with the equivalence `margin`), `yardsticks`
+# (the matmul rate each round measured before its entries, by round), their median
+# `matmul_peak_flops_per_second` and `wall_seconds`. Then `rows`, one per entry, each with
 #
 # * `name`, `kind` (`ours`, `baseline` or `peer`), `implements` (which of our architectures
 #   it is compared with), `package` (where it comes from) and `status` (`ok`, or the reason it
 #   did not run: `unavailable: ...` when it could not be built, `failed ...` when it broke
 #   while being measured);
 # * and, for a row that ran: `parameters`; `step_seconds` and `tokens_per_second` of the
-#   timed training steps of the best round; `tokens_per_second_rounds`, every round's, and
-#   `rounds_measured`, which rounds those were; `flops_per_step`, the counted matmul work of
-#   one step; `matmul_flops_per_second`, the worker's own yardstick, and `matmul_share`, the
-#   step's rate over the run's best yardstick; `train_state_bytes` (the whole batch's memory)
-#   and `state_bytes_per_stream` (one stream, after the longest context);
-#   `inference_seconds_per_token`, by context length; `peak_rss_mb` and `rss_growth_mb`
-#   (the peak, and how much of it came after the model was built); `rounds`, how many
-#   rounds ran; and `ratio_to_fastest_peer`, or `null` where no peer of that paper ran.
+#   timed training steps, medians over the rounds; `tokens_per_second_rounds`, every round's,
+#   and `rounds_measured`, which rounds those were; `flops_per_step`, the counted matmul work
+#   of one step; `matmul_share_rounds`, the step's rate over its round's yardstick, and their
+#   median `matmul_share`; `train_state_bytes` (the whole batch's memory),
+#   `state_bytes_per_stream` (one stream, after the longest context) and
+#   `cache_bytes_per_stream` (a key and value cache kept beside it for generation);
+#   `generation_seconds_per_token` by batch and context length (medians), with every round in
+#   `generation_rounds`, and `inference_seconds_per_token`, the batch-1 times; `peak_rss_mb`
+#   and `rss_growth_mb`; `rounds`; `ratio_to_fastest_peer` (the median of per-round ratios,
+#   or `null` where no peer of that paper ran) and `generation_ratio_to_fastest_peer`, by
+#   batch, the peer and the median of its time over ours; and for ours, `profile`, the top
+#   operations of one training step and one generated token.
 #
 # Times are in seconds and sizes in bytes in the record; the page and the console convert
 # them to milliseconds, KiB and MB.
 
 # The page's figures, in the study's folder, and their captions.
 FIGURES = {'training.png': 'Training throughput of every entry',
-           'inference.png': 'Inference cost per token against context, one panel per paper'}
+           'inference.png': 'Generation cost per token against context at batch 1, one panel per paper',
+           'inference_batch16.png': 'Generation cost per token against context at batch 16, one panel per paper'}
+
+# The goals the page checks, as ratios measured in one interleaved run.
+GOALS = {'training': 1.5, 'generation': 1.2, 'share': 0.5}
 
 # Readable names for the architectures a row is compared under; an architecture added
 # later and missing here is shown by its package name, which is still correct.
@@ -131,6 +142,15 @@ def _fmt_rate(value: Optional[float]) -> str:
     return '—' if value is None else f"{value:.2f}×"
 
 
+def _fmt_share(row: Dict[str, Any]) -> str:
+    return '—' if row.get('matmul_share') is None else f"{100 * row['matmul_share']:.1f}%"
+
+
+def _generation(row: Dict[str, Any], batch: str) -> Dict[str, float]:
+    """Seconds per token by context at one batch (records before batches kept batch 1 only)."""
+    return (row.get('generation_seconds_per_token') or {'1': row['inference_seconds_per_token']}).get(batch, {})
+
+
 # Every round's throughput, lowest to highest, as `low–high` (one value for one round).
 # On a quiet machine the two ends nearly meet; on a shared one the gap is the noise floor
 # below which a difference between rows means nothing.
@@ -165,7 +185,7 @@ def console_table(record: Dict[str, Any]) -> str:
         per_token = r['inference_seconds_per_token']
         lines.append(
             f"{r['name']:24} {r['implements']:18} {r['tokens_per_second']:9,.0f} "
-            f"{_fmt_rate(r['ratio_to_fastest_peer']):>6} {100 * r['matmul_share']:7.1f}% "
+            f"{_fmt_rate(r['ratio_to_fastest_peer']):>6} {_fmt_share(r):>8} "
             f"{r['peak_rss_mb']:8.0f} {r['state_bytes_per_stream'] / 1024:9.1f} "
             + ' '.join(f"{1e3 * per_token[c]:8.2f}" for c in contexts))
     return '\n'.join(lines) + '\n'
@@ -199,29 +219,40 @@ def plot(record: Dict[str, Any], folder: Path) -> List[str]:
     y = list(range(len(rows)))[::-1]
     best = [r['tokens_per_second'] for r in rows]
     low = [min(r.get('tokens_per_second_rounds') or [t]) for r, t in zip(rows, best)]
-    ax.barh(y, best, color=colours, xerr=[[b - lo for b, lo in zip(best, low)], [0] * len(rows)],
+    high = [max(r.get('tokens_per_second_rounds') or [t]) for r, t in zip(rows, best)]
+    ax.barh(y, best, color=colours, xerr=[[b - lo for b, lo in zip(best, low)], [h - b for b, h in zip(best, high)]],
             error_kw={'ecolor': '0.2', 'capsize': 3, 'linewidth': 1})
     # Each bar is labelled at its end with its throughput, and its ratio where it has one.
     for yi, r in zip(y, rows):
         text = f" {r['tokens_per_second']:,.0f}"
         if r['ratio_to_fastest_peer'] is not None:
             text += f"  ({r['ratio_to_fastest_peer']:.2f}× fastest peer)"
-        ax.text(r['tokens_per_second'], yi, text, va='center', fontsize=8)
+        # Past the whisker's end, so the label never sits on it.
+        ax.text(max(r.get('tokens_per_second_rounds') or [r['tokens_per_second']]), yi, text, va='center', fontsize=8)
     ax.set_yticks(y, labels, fontsize=8)
     # Room on the right (the limit) for the longest label.
-    ax.set(xlabel='training tokens/s (bar: best round; whisker: slowest round)',
+    ax.set(xlabel='training tokens/s (bar: median round; whisker: slowest to fastest round)',
            xlim=(0, 1.75 * max(best)), title='Training throughput at one shared configuration')
     ax.grid(axis='x', alpha=0.3)
     # 110 dpi: sharp in the site's content column without making the repository heavy; a white
     # ground, which the site shows as a light card in the dark scheme (see studies/plots.py).
     plots.save(fig, folder / 'training.png')
 
-    # **Inference cost per token** against the context already read: one panel per paper,
-    # ours and its peers in it, so no panel has more than a handful of lines, each with its
-    # own colour, marker and line style; the plain transformer, whose cost grows with its
-    # window, is the grey reference in every panel. The context lengths grow by factors of
-    # four, so the horizontal axis is logarithmic; the vertical axis starts at zero and is
-    # shared, so a flat line looks flat and panels compare directly.
+    figures = ['training.png']
+    for batch, name in (('1', 'inference.png'), ('16', 'inference_batch16.png')):
+        if all(_generation(r, batch) for r in rows):
+            _generation_plot(plt, plots, record, rows, batch, folder / name)
+            figures.append(name)
+    return figures
+
+
+# **Generation cost per token** against the context already read, at one batch: one panel
+# per paper, ours and its peers in it, so no panel has more than a handful of lines, each
+# with its own colour, marker and line style; the plain transformer, whose cost grows with
+# its window, is the grey reference in every panel. The context lengths grow by factors of
+# four, so the horizontal axis is logarithmic; the vertical axis starts at zero and is
+# shared, so a flat line looks flat and panels compare directly.
+def _generation_plot(plt, plots, record, rows, batch: str, path: Path) -> None:
     contexts = [int(c) for c in record['plan']['contexts']]
     plain = [r for r in rows if r['kind'] == 'baseline']
     with_peers = sorted({r['implements'] for r in rows if r['kind'] == 'peer'})
@@ -235,33 +266,35 @@ def plot(record: Dict[str, Any], folder: Path) -> List[str]:
                              figsize=(9.0, 3.4 * ((len(panels) + columns - 1) // columns) + 0.6),
                              squeeze=False, layout='constrained')
     styles = [('C0', '-', 'o'), ('C1', '--', 's'), ('C2', '-.', '^'), ('C4', ':', 'D')]
-    top = max(1e3 * v for r in rows for v in r['inference_seconds_per_token'].values())
+    # The plain transformer sets no limit: at batch 16 it would flatten every other line.
+    top = max(1e3 * v for r in rows if r['kind'] != 'baseline' for v in _generation(r, batch).values())
     for ax, (title, entries) in zip(axes.flat, panels):
         for (colour, style, marker), r in zip(styles, entries):
-            ax.plot(contexts, [1e3 * r['inference_seconds_per_token'][str(c)] for c in contexts],
+            ax.plot(contexts, [1e3 * _generation(r, batch)[str(c)] for c in contexts],
                     color=colour, linestyle=style, marker=marker, label=r['name'])
         for r in plain:
-            ax.plot(contexts, [1e3 * r['inference_seconds_per_token'][str(c)] for c in contexts],
-                    color='0.55', linestyle=':', marker='x', label=r['name'])
+            ax.plot(contexts, [1e3 * _generation(r, batch)[str(c)] for c in contexts],
+                    color='0.55', linestyle=':', marker='x',
+                    label=r['name'] + (' (clipped)' if max(_generation(r, batch).values()) * 1e3 > 1.15 * top else ''))
         ax.set_title(title, fontsize=10)
         ax.set_xscale('log', base=2)
-        ax.set_ylim(0, 1.1 * top)
+        ax.set_ylim(0, 1.15 * top)
         ax.grid(alpha=0.3)
     for ax in axes.flat[len(panels):]:
         ax.set_visible(False)
     shown = list(axes.flat[:len(panels)])
-    plots.label_grid(shown, columns, f'characters of context already read ({plots.LOG})', 'ms per token (batch 1)')
+    plots.label_grid(shown, columns, f'characters of context already read ({plots.LOG})',
+                     f'ms per token (batch {batch})')
     # Each panel names its own entries, under it.
     for ax in shown:
         plots.legend_under(ax, ncol=2)
-    fig.suptitle('Inference cost per generated token as the context grows', fontsize=11)
-    plots.save(fig, folder / 'inference.png')
-    return list(FIGURES)
+    fig.suptitle(f'Generation cost per token as the context grows, batch {batch} (median round)', fontsize=11)
+    plots.save(fig, path)
 
 
 # ## The reading
 #
-# For every architecture of ours that has a peer, one paragraph: the ratio of best rounds to
+# For every architecture of ours that has a peer, one paragraph: the median per-round ratio to
 # the fastest peer, and the round-by-round verdict the study `judged` (by the paper each
 # entry implements), with its interval; then memory, in both its
 # senses: the **state** a stream carries between segments (what grows with the number of
@@ -311,16 +344,70 @@ def reading(record: Dict[str, Any], judged: Mapping[str, str], convention: str =
         # More FLOPs at the same share means more arithmetic; the same FLOPs at a lower share
         # means the arithmetic is done less efficiently (overheads, small kernels, copies).
         line += (f" Counted work per step: ours {ours['flops_per_step'] / 1e9:.2f} GFLOP at "
-                 f"{100 * ours['matmul_share']:.0f}% of the matmul peak, `{fastest['name']}` "
-                 f"{fastest['flops_per_step'] / 1e9:.2f} GFLOP at {100 * fastest['matmul_share']:.0f}%.")
+                 f"{_fmt_share(ours)} of the yardstick, `{fastest['name']}` "
+                 f"{fastest['flops_per_step'] / 1e9:.2f} GFLOP at {_fmt_share(fastest)}.")
         if family in WHY_THE_GAP:
             line += f" What limits the lead: {WHY_THE_GAP[family]}"
+        # Generation, batch by batch: the fastest generating peer may be another one.
+        for batch, g in (ours.get('generation_ratio_to_fastest_peer') or {}).items():
+            peer = next(r for r in running if r['name'] == g['peer'])
+            mine, theirs = _generation(ours, batch), _generation(peer, batch)
+            longest = str(record['plan']['contexts'][-1])
+            line += (f" Generating at batch {batch}, ours is **{g['ratio']:.2f}×** as fast as `{peer['name']}` "
+                     f"(at {int(longest):,} characters of context {1e3 * mine[longest]:.2f} against "
+                     f"{1e3 * theirs[longest]:.2f} ms/token); {judged.get(f'{family}@{batch}', 'not compared')}.")
         notes += [line, '']
     # What the study adds to the bracket and the verdict words, which the page defines once
     # before its tables.
     if convention:
         notes += [convention, '']
     return notes
+
+
+# ## The goals
+#
+# One line per paper with a peer: training at least 1.5× the fastest peer, generation at
+# least 1.2× at every batch, and every architecture of ours at least half of the yardstick
+# in training; each marked met or missed from the medians of the record, with the profile
+# named where one is missed.
+def goals(record: Dict[str, Any]) -> List[str]:
+    out = ['| architecture | training × fastest peer (goal ≥ 1.5×) | generation × fastest peer, batch 1 / 16 '
+           '(goal ≥ 1.2×) | share of yardstick (goal ≥ 50%) |', '|---|---:|---:|---:|']
+    mark = lambda value, goal, text: f"{text} {'✓' if value >= goal else '✗'}"
+    for r in _ok(record['rows']):
+        if r['kind'] != 'ours':
+            continue
+        ratio = r.get('ratio_to_fastest_peer')
+        gen = r.get('generation_ratio_to_fastest_peer') or {}
+        # Three digits here, so that a ratio just under its goal does not print as the goal.
+        train = '— (no peer)' if ratio is None else mark(ratio, GOALS['training'], f"{ratio:.3f}×")
+        generation = ' / '.join(mark(g['ratio'], GOALS['generation'], f"{g['ratio']:.3f}×") for g in gen.values()) \
+            or '— (no peer)'
+        share = '—' if r.get('matmul_share') is None else mark(r['matmul_share'], GOALS['share'], _fmt_share(r))
+        out.append(f"| {FAMILY.get(r['implements'], r['implements'])} | {train} | {generation} | {share} |")
+    return out + ['', '✓ met, ✗ missed. Where a goal is missed, the profiles below show where the time goes.', '']
+
+
+# ## The profiles
+#
+# For each of ours, the operations with the most time of their own in one training step and
+# one generated token (batch 1), folded away: a reader who wants to know why a step costs what
+# it costs opens them.
+def profiles(record: Dict[str, Any]) -> List[str]:
+    out = []
+    for r in _ok(record['rows']):
+        prof = r.get('profile')
+        if r['kind'] != 'ours' or not prof:
+            continue
+        out += [f'??? note "Profile: {FAMILY.get(r["implements"], r["implements"])}"', '']
+        for part, title in (('train_step', 'one training step'), ('generated_token', 'one generated token, batch 1')):
+            one = prof[part]
+            out += [f"    **{title}**: {one['operations']:,} operations, {1e3 * one['self_seconds']:.1f} ms "
+                    'of their own time under the profiler.', '',
+                    '    | operation | share of self time | calls |', '    |---|---:|---:|']
+            out += [f"    | `{op['op']}` | {100 * op['share']:.1f}% | {op['calls']:,} |" for op in one['top']]
+            out += ['']
+    return out
 
 
 # Why a row has no numbers, in the words of every results page (never the exception itself,
@@ -355,7 +442,7 @@ def page(record: Dict[str, Any], record_link: str, figures: List[str], judged: M
     # Right-aligned number columns (`---:`), so digits line up.
     out = ['## Training', '',
             '| entry | package | implements | parameters | tokens/s | rounds (tokens/s) | '
-            '× fastest peer | share of matmul peak |',
+            '× fastest peer | share of yardstick |',
             '|---|---|---|---:|---:|---:|---:|---:|']
     missing = []
     ran = []
@@ -367,35 +454,55 @@ def page(record: Dict[str, Any], record_link: str, figures: List[str], judged: M
         who = f"**{r['name']}**" if r['kind'] == 'ours' else r['name']
         out.append(f"| {who} | {r['package']} | {FAMILY.get(r['implements'], r['implements'])} | "
                    f"{r['parameters']:,} | {r['tokens_per_second']:,.0f} | {_spread(r)} | "
-                   f"{_fmt_rate(r['ratio_to_fastest_peer'])} | {100 * r['matmul_share']:.1f}% |")
+                   f"{_fmt_rate(r['ratio_to_fastest_peer'])} | {_fmt_share(r)} |")
     out += ['', '* **entry**: ours in bold, `plain_transformer` a memoryless baseline, the others '
             'public implementations (**package**) of the paper in **implements**.',
             '* **parameters**: trainable parameters at this configuration.',
-            f"* **tokens/s**: training characters per second (forward, backward, AdamW), best of "
+            f"* **tokens/s**: training characters per second (forward, backward, AdamW), the median of "
             f"{p['rounds']} rounds; **rounds** gives the slowest and fastest round, the noise of "
             'this machine.',
-            '* **× fastest peer**: tokens/s over that of the fastest peer implementing the same '
-            'paper; a dash where no peer exists.',
-            "* **share of matmul peak**: the step's counted matrix-product FLOPs per second over "
-            f"the best rate of a {p['matmul_n']}×{p['matmul_n']} float32 matmul measured during the "
-            f"run on the same threads ({record.get('matmul_peak_flops_per_second', 0) / 1e9:.1f} "
-            'GFLOP/s).', '',
-            '## Memory and inference', '',
-            '| entry | peak RSS (MB) | state per stream (KiB) | '
-            + ' | '.join(f'ms/token @ {c}' for c in contexts) + ' |',
-            '|---|---:|---:|' + '---:|' * len(contexts)]
+            '* **× fastest peer**: the median over rounds of tokens/s over that of the fastest peer '
+            'implementing the same paper in the same round; a dash where no peer exists.',
+            "* **share of yardstick**: the step's counted matrix-product FLOPs per second over the rate "
+            f"of a {p['matmul_n']}×{p['matmul_n']} float32 matmul measured at the start of the same round "
+            'on the same threads, the median over rounds (the rounds\' yardsticks: '
+            + ', '.join(f"{v / 1e9:.1f}" for v in (record.get('yardsticks') or {}).values()) + ' GFLOP/s).', '',
+            '## Goals', '', *goals(record),
+            '## Memory', '',
+            '| entry | peak RSS (MB) | state per stream (KiB) | generation cache per stream (KiB) |',
+            '|---|---:|---:|---:|']
     for r in ran:
-        t = r['inference_seconds_per_token']
         who = f"**{r['name']}**" if r['kind'] == 'ours' else r['name']
         out.append(f"| {who} | {r['peak_rss_mb']:.0f} | {r['state_bytes_per_stream'] / 1024:,.1f} | "
-                   + ' | '.join(f"{1e3 * t[c]:.2f}" for c in contexts) + ' |')
+                   f"{r.get('cache_bytes_per_stream', 0) / 1024:,.1f} |")
     out += ['', '* **peak RSS**: the high-water mark of the process that built, trained and ran '
-            'the entry; PyTorch itself accounts for a few hundred MB, so compare rows, not totals.',
+            'the entry (the median round); PyTorch itself accounts for a few hundred MB, so compare rows, not totals.',
             '* **state per stream**: the bytes of the tensors a model hands to its next call for '
             'one stream, after the longest context.',
-            f"* **ms/token @ n**: milliseconds to generate one token at batch 1 after n characters "
-            f"of context, median of {p['tokens_per_context']} calls. A memory of fixed size "
-            'keeps this flat; the plain transformer\'s grows with its window.', '']
+            '* **generation cache per stream**: the keys and values ours keep beside that state while '
+            'generating, so that a token projects only itself; not state (it is recomputed from the state '
+            'whenever missing or stale), but memory a reader holds. Peers keep none beyond their state.', '']
+    batches = list((ran[0].get('generation_seconds_per_token') or {'1': None}) if ran else ['1'])
+    for batch in batches:
+        out += [f'## Generation, batch {batch}', '',
+                '| entry | ' + ' | '.join(f'ms/token @ {int(c):,}' for c in contexts) + ' | × fastest peer |',
+                '|---|' + '---:|' * (len(contexts) + 1)]
+        for r in ran:
+            t = _generation(r, batch)
+            if not t:
+                continue
+            g = (r.get('generation_ratio_to_fastest_peer') or {}).get(batch)
+            who = f"**{r['name']}**" if r['kind'] == 'ours' else r['name']
+            out.append(f"| {who} | " + ' | '.join(f"{1e3 * t[c]:.2f}" for c in contexts)
+                       + f" | {_fmt_rate(g['ratio'] if g else None)} |")
+        out += ['']
+    out += [f"* **ms/token @ n**: milliseconds for the call that generates one token for each of the "
+            f"batch's streams after n characters of context, median of {p['tokens_per_context']} calls, "
+            "then the median over rounds. A memory of fixed size keeps this flat; the plain transformer's "
+            'grows with its window.',
+            '* **× fastest peer**: the time per token of the fastest generating peer of the same paper over '
+            "ours, per round (the geometric mean over the context lengths), the median over rounds; above 1 "
+            'where ours is faster.', '']
     # Entries that did not run are never silently dropped.
     if missing:
         out += ['### Entries that could not run', '']
@@ -403,6 +510,11 @@ def page(record: Dict[str, Any], record_link: str, figures: List[str], judged: M
         out += ['']
     out += ['## What the measurements say', '']
     out += reading(record, judged, note) or ['No architecture of ours had a peer that ran.', '']
+    if any(r.get('profile') for r in ran):
+        out += ['## Profiles', '', 'Where one training step and one generated token of each of ours spend '
+                'their time: the operations with the most time of their own, from `torch.profiler`, '
+                'measured after the timings of the first round.', '']
+        out += profiles(record)
     out += ['Single-thread CPU timings at a small size: on a GPU, or with larger models, fused '
             'kernels and launch overheads change the picture and the ratios may move either way.', '']
     return Page(title='Benchmark: every memory architecture on one machine',
@@ -421,7 +533,7 @@ def page(record: Dict[str, Any], record_link: str, figures: List[str], judged: M
 # the rounds are its repeats.
 def provenance(record: Dict[str, Any], record_link: str, others: List[str] = ()) -> List[str]:
     m, s, p = record['machine'], record['sizes'], record['plan']
-    seconds = record.get('seconds')
+    seconds = record.get('wall_seconds') or record.get('seconds')
     wall = (f"{seconds:,.0f} s for the whole measurement" if seconds else
             "not recorded by this run; the measurement takes about five minutes a round on two cores")
     out = ['```', record['command'], '```', '',
@@ -432,7 +544,8 @@ def provenance(record: Dict[str, Any], record_link: str, others: List[str] = ())
            f"* **Load average when the run started:** {m.get('load', 'unknown')}. The machine was "
            'shared with other jobs, so absolute times are inflated and noisy; every entry ran in '
            f"its own process, {p['rounds']} rounds interleaved with the others, the matmul "
-           'yardstick re-measured right before each entry, and the best round is shown.',
+           + ('yardstick measured once at the start of each round, and the median round is shown.'
+              if record.get('yardsticks') else 'yardstick re-measured right before each entry, and the best round is shown.'),
            '* **Seeds:** none matter here: nothing is trained to a result, and the spread shown is '
            'over rounds.',
            f"* **Wall time:** {wall}.",
@@ -441,8 +554,9 @@ def provenance(record: Dict[str, Any], record_link: str, others: List[str] = ())
            f"$M = {s['mem_len']}$ per layer (Compressive: $M_c = {s['compressed_len']}$ at rate "
            f"$c = {s['compression_rate']}$), batch {s['batch_size']}, dropout off, float32, Tiny "
            f"Shakespeare. Training: {p['timed_steps']} timed steps after the memories are full, each "
-           f"{record.get('train_step', OLD_STEP)}. Inference: batch 1, median of "
-           f"{p['tokens_per_context']} single-token calls after each context length."]
+           f"{record.get('train_step', OLD_STEP)}. Generation: batch "
+           + ' and '.join(str(b) for b in p.get('generation_batches', [1]))
+           + f", median of {p['tokens_per_context']} single-token calls after each context length."]
     if record.get('converted'):
         out.append(f"* **Record:** [{record['key']}]({record_link}), converted {record['converted']}.")
     if others:
@@ -451,8 +565,9 @@ def provenance(record: Dict[str, Any], record_link: str, others: List[str] = ())
             'dependencies, which the layers used never need). A configuration that has a record is '
             'not measured again: move its record to `docs/results/benchmark/history/<why>/` first, '
             'since a timing is not a seed that adds to the others.', '',
-            '```', 'pip install -e ".[bench]"  &&  pip install --no-deps labml-nn',
-            'python -m labml_memory.studies run benchmark         # about five minutes a round on two cores',
+            '```', 'pip install -c constraints.txt -e ".[bench]"',
+            'pip install -c constraints.txt --no-deps labml-nn memorizing-transformers-pytorch',
+            'python -m labml_memory.studies run benchmark         # about nine minutes a round on two cores',
             'python -m labml_memory.studies report benchmark      # this page, from the record alone',
             '```']
     return out

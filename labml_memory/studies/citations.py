@@ -744,20 +744,29 @@ def infinity_former_heads(records: Records) -> str:
 BENCHMARK = '[benchmark](results/benchmark.md)'
 
 
-@citation('benchmark', 'transformer_xl')
-def benchmark_transformer_xl(records: Records) -> str:
+def _benchmark(records: Records, family: str) -> str:
     bm = importlib.import_module('labml_memory.studies.benchmark')
     record = records.get(bm.plan(bm.Settings())[0].key)
     if record is None:
         raise KeyError('no record of the default configuration')
     found, _ = bm.verdicts(record)
-    ours = next(r for r in record['rows'] if r['kind'] == 'ours' and r['implements'] == 'transformer_xl')
-    peers = [r for r in record['rows'] if r['kind'] == 'peer' and r['implements'] == 'transformer_xl'
+    ours = next(r for r in record['rows'] if r['kind'] == 'ours' and r['implements'] == family)
+    peers = [r for r in record['rows'] if r['kind'] == 'peer' and r['implements'] == family
              and r['status'] == 'ok']
+    if not peers or ours.get('ratio_to_fastest_peer') is None:
+        raise KeyError(f'no peer of {family} ran')
     fastest = max(peers, key=lambda r: r['tokens_per_second'])
+    generation = [f"{g['ratio']:.2f}× generating at batch {b}"
+                  + (f" (round by round {ratio(found[f'{family}@{b}'])})" if f'{family}@{b}' in found else '')
+                  for b, g in (ours.get('generation_ratio_to_fastest_peer') or {}).items()]
     return (f"against public implementations ours trains {ours['ratio_to_fastest_peer']:.2f}× as fast as "
-            f"the fastest, `{fastest['name']}`, at the same configuration in their best rounds, and round "
-            f"by round {ratio(found['transformer_xl'])} ({BENCHMARK})")
+            f"the fastest, `{fastest['name']}`, at the same configuration (the median of per-round ratios; "
+            f"round by round {ratio(found[family])})"
+            + (', and is ' + ', '.join(generation) if generation else '') + f" ({BENCHMARK})")
+
+
+for _family in ('transformer_xl', 'compressive', 'infini_attention', 'memorizing_transformer', 'recurrent_memory'):
+    citation('benchmark', _family)(lambda records, family=_family: _benchmark(records, family))
 
 
 INFINI_BENCHMARK = '[against infini-transformer-pytorch](results/infini_benchmark.md)'

@@ -406,7 +406,8 @@ def profiles(record: Dict[str, Any]) -> List[str]:
                     'of their own time under the profiler.', '',
                     '    | operation | share of self time | calls |', '    |---|---:|---:|']
             out += [f"    | `{op['op']}` | {100 * op['share']:.1f}% | {op['calls']:,} |" for op in one['top']]
-            out += ['']
+            out += ['', f"    The {len(one['top'])} operations with the most time of their own, as shares of all "
+                    "the call's own time; *calls* counts every time each ran.", '']
     return out
 
 
@@ -495,14 +496,17 @@ def page(record: Dict[str, Any], record_link: str, figures: List[str], judged: M
             who = f"**{r['name']}**" if r['kind'] == 'ours' else r['name']
             out.append(f"| {who} | " + ' | '.join(f"{1e3 * t[c]:.2f}" for c in contexts)
                        + f" | {_fmt_rate(g['ratio'] if g else None)} |")
-        out += ['']
-    out += [f"* **ms/token @ n**: milliseconds for the call that generates one token for each of the "
-            f"batch's streams after n characters of context, median of {p['tokens_per_context']} calls, "
-            "then the median over rounds. A memory of fixed size keeps this flat; the plain transformer's "
-            'grows with its window.',
-            '* **× fastest peer**: the time per token of the fastest generating peer of the same paper over '
-            "ours, per round (the geometric mean over the context lengths), the median over rounds; above 1 "
-            'where ours is faster.', '']
+        if batch == batches[0]:
+            out += ['', f"* **ms/token @ n**: milliseconds for the call that generates one token for each of the "
+                    f"batch's streams after n characters of context, median of {p['tokens_per_context']} calls, "
+                    "then the median over rounds. A memory of fixed size keeps this flat; the plain transformer's "
+                    'grows with its window.',
+                    '* **× fastest peer**: the time per token of the fastest generating peer of the same paper over '
+                    "ours, per round (the geometric mean over the context lengths), the median over rounds; above 1 "
+                    'where ours is faster.', '']
+        else:
+            out += ['', f"The cells are those of the batch {batches[0]} table, for {batch} streams generated side by "
+                    'side in one call.', '']
     # Entries that did not run are never silently dropped.
     if missing:
         out += ['### Entries that could not run', '']

@@ -436,7 +436,7 @@ def draw(cells: Dict[str, List[Dict]], path: Path) -> None:
         if all('without_compressed' in r for r in rs):
             ax.plot(distances, [stats.mean([r['without_compressed'][str(d)]['gain'] for r in rs])
                                 for d in distances], color=style['color'], linestyle='--',
-                    marker=style['marker'], fillstyle='none', label=f"{cell}, compressed memory removed")
+                    marker='x', label=f"{cell}, compressed memory removed")
         if sized(cell):
             mem = mem_of(cell)
             ax.axvspan(max(mem + 1, distances[0] / 1.2), direct_read(cell), color=style['color'], alpha=0.07)

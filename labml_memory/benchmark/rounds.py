@@ -25,6 +25,7 @@ import platform
 import subprocess
 import sys
 import time
+from statistics import median
 from dataclasses import asdict, replace
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -62,18 +63,13 @@ def run_worker(name: str, sizes: Sizes, plan: Plan, hide: Sequence[str] = (),
 
 # ## The median round
 #
-# Every round of an entry is kept (`per_round`, with the round it came from), and the row's
-# figures are medians over its rounds: the training throughput, each generation time, and
+# Every round's throughput and generation times are kept (`tokens_per_second_rounds`,
+# `generation_rounds`, with `rounds_measured` saying which rounds), and the row's figures are
+# medians over its rounds: the training throughput, each generation time, and
 # the share of the round's yardstick. The median is what a typical run of this machine
 # gives; one disturbed round moves it little, and unlike a best-of it is not flattered by
 # the luck of many tries. `tokens_per_second_rounds` and `rounds_measured` pair two entries
 # round by round on the page.
-def median(values: Sequence[float]) -> float:
-    ordered = sorted(values)
-    mid = len(ordered) // 2
-    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
-
-
 def summarise(rounds: List[Dict[str, Any]]) -> Dict[str, Any]:
     ok = [(i, r) for i, r in enumerate(rounds) if r.get('status') == 'ok']
     # An entry that never ran keeps the reason from its last attempt.
@@ -116,56 +112,59 @@ def _by_round(row: Dict[str, Any], values: Sequence[float]) -> Dict[int, float]:
 def generation_by_round(row: Dict[str, Any], batch: str) -> Dict[int, float]:
     """`{round: geometric mean over contexts of seconds per token}` at one batch."""
     times = row['generation_rounds'][batch]
-    n = len(row['rounds_measured'])
     return {r: math.exp(sum(math.log(times[c][i]) for c in times) / len(times))
-            for i, r in enumerate(row['rounds_measured']) if i < n}
+            for i, r in enumerate(row['rounds_measured'])}
 
 
-def fastest_peers(rows: List[Dict[str, Any]]) -> Dict[str, Dict[str, Any]]:
+# The fastest running peer of each paper: by median throughput in training (`batch=None`), by
+# median time per generated token at one batch.
+def fastest_peers(rows: List[Dict[str, Any]], batch: Optional[str] = None) -> Dict[str, Dict[str, Any]]:
+    def speed(r):
+        if batch is None:
+            return r['tokens_per_second']
+        return -median(generation_by_round(r, batch).values())
     fastest: Dict[str, Dict[str, Any]] = {}
     for r in rows:
-        if r['kind'] == 'peer' and r.get('status') == 'ok':
-            best = fastest.get(r['implements'])
-            if best is None or r['tokens_per_second'] > best['tokens_per_second']:
-                fastest[r['implements']] = r
+        if r['kind'] != 'peer' or r.get('status') != 'ok':
+            continue
+        if batch is not None and batch not in r.get('generation_rounds', {}):
+            continue
+        best = fastest.get(r['implements'])
+        if best is None or speed(r) > speed(best):
+            fastest[r['implements']] = r
     return fastest
 
 
-def fastest_generating_peers(rows: List[Dict[str, Any]], batch: str) -> Dict[str, Dict[str, Any]]:
-    fastest: Dict[str, Dict[str, Any]] = {}
-    for r in rows:
-        if r['kind'] == 'peer' and r.get('status') == 'ok' and batch in r.get('generation_rounds', {}):
-            speed = median(list(generation_by_round(r, batch).values()))
-            best = fastest.get(r['implements'])
-            if best is None or speed < best[1]:
-                fastest[r['implements']] = (r, speed)
-    return {k: v[0] for k, v in fastest.items()}
+# The median over the rounds both measured of a per-round ratio, or `None` with no round in common.
+def _paired_median(top: Dict[int, float], bottom: Dict[int, float]) -> Optional[float]:
+    common = sorted(set(top) & set(bottom))
+    return median([top[i] / bottom[i] for i in common]) if common else None
 
 
 def add_ratios(rows: List[Dict[str, Any]]) -> None:
     fastest = fastest_peers(rows)
+    # The fastest generating peers, found once per batch.
+    generating: Dict[str, Dict[str, Dict[str, Any]]] = {}
     # Architectures without a running peer get `None`, printed as a dash, never a made-up 1.
     for r in rows:
         best = fastest.get(r['implements'])
         r['ratio_to_fastest_peer'] = None
         r['fastest_peer'] = best['name'] if best else None
         if best and r.get('status') == 'ok':
-            mine, theirs = (_by_round(x, x['tokens_per_second_rounds']) for x in (r, best))
-            common = sorted(set(mine) & set(theirs))
-            if common:
-                r['ratio_to_fastest_peer'] = median([mine[i] / theirs[i] for i in common])
+            r['ratio_to_fastest_peer'] = _paired_median(_by_round(r, r['tokens_per_second_rounds']),
+                                                        _by_round(best, best['tokens_per_second_rounds']))
         r['generation_ratio_to_fastest_peer'] = {}
         if r.get('status') != 'ok' or 'generation_rounds' not in r:
             continue
         for batch in r['generation_rounds']:
-            peer = fastest_generating_peers(rows, batch).get(r['implements'])
+            if batch not in generating:
+                generating[batch] = fastest_peers(rows, batch)
+            peer = generating[batch].get(r['implements'])
             if peer is None:
                 continue
-            mine, theirs = generation_by_round(r, batch), generation_by_round(peer, batch)
-            common = sorted(set(mine) & set(theirs))
-            if common:
-                r['generation_ratio_to_fastest_peer'][batch] = {
-                    'peer': peer['name'], 'ratio': median([theirs[i] / mine[i] for i in common])}
+            ratio = _paired_median(generation_by_round(peer, batch), generation_by_round(r, batch))
+            if ratio is not None:
+                r['generation_ratio_to_fastest_peer'][batch] = {'peer': peer['name'], 'ratio': ratio}
 
 
 # ## The share of the round's yardstick

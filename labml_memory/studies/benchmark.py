@@ -137,7 +137,7 @@ def by_round(row: Dict[str, Any], rounds: int) -> Optional[Dict[int, float]]:
 # so Holm's correction spans them all.
 def verdicts(record: Dict[str, Any]) -> Tuple[Dict[str, stats.Verdict], Dict[str, str]]:
     """The verdict of each paper's comparison, and why the others could not be paired."""
-    from labml_memory.benchmark.rounds import fastest_generating_peers, generation_by_round
+    from labml_memory.benchmark.rounds import fastest_peers, generation_by_round
     ok = [r for r in record['rows'] if r.get('status') == 'ok']
     rounds = record['plan']['rounds']
     pairs: Dict[str, Tuple[Dict[int, float], Dict[int, float]]] = {}
@@ -160,7 +160,7 @@ def verdicts(record: Dict[str, Any]) -> Tuple[Dict[str, stats.Verdict], Dict[str
         fastest = max(running, key=lambda p: p['tokens_per_second'])
         pair(ours['implements'], by_round(ours, rounds), by_round(fastest, rounds))
         for batch in ours.get('generation_rounds', {}):
-            peer = fastest_generating_peers(ok, batch).get(ours['implements'])
+            peer = fastest_peers(ok, batch).get(ours['implements'])
             if peer is not None:
                 pair(f"{ours['implements']}@{batch}",
                      {i: -math.log(t) for i, t in generation_by_round(ours, batch).items()},

@@ -56,9 +56,11 @@ def brute_force_top_k(q, keys, n_valid, k):
 
 
 @pytest.mark.parametrize('index', ['flat', 'torch'])
-def test_exact_search_finds_the_true_top_k_of_each_stream(index):
+@pytest.mark.parametrize('L', [5, 1])
+def test_exact_search_finds_the_true_top_k_of_each_stream(index, L):
     # Stream 1 holds fewer valid entries than k (as after a reset): it gets all it has.
-    B, N, L, k = 3, 20, 5, 6
+    # One query per stream is a generated token, which the flat index answers in PyTorch.
+    B, N, k = 3, 20, 6
     q, keys = unit(B, H, L, DK), unit(B, H, N, DK)
     n_valid = [20, 4, 11]
     positions, found = top_k(q, keys, torch.tensor(n_valid), k, index)
@@ -203,6 +205,77 @@ def test_a_reset_empties_exactly_one_stream():
         assert (logits_kept[1] - logits[1]).abs().max() > 1e-3
         # Streams 0 and 2 are untouched by the reset.
         torch.testing.assert_close(logits[[0, 2]], logits_kept[[0, 2]], atol=1e-6, rtol=1e-6)
+
+
+def reference_step(model, tokens, memory):
+    # The training path in evaluation mode: gradients on, so no cache and no buffer is read
+    # or made, and a memory rebuilt from its fields carries neither.
+    with torch.enable_grad():
+        logits, memory, _ = model(tokens, memory)
+    return logits.detach(), KNNMemory(list(memory.xl), memory.keys, memory.values, memory.seen)
+
+
+def assert_same_memory(a, b):
+    for x, y in zip(a.xl + [a.keys, a.values], b.xl + [b.keys, b.values]):
+        torch.testing.assert_close(x, y, atol=1e-5, rtol=1e-5)
+    assert torch.equal(a.seen, b.seen) and a.nbytes() == b.nbytes()
+
+
+@pytest.mark.parametrize('index', ['flat', 'torch'])
+def test_generation_with_cached_keys_and_a_growing_table_equals_the_training_path(index):
+    # A prompt of 5 (the XL caches of 8 still partly empty, so masked), then 40 tokens one at
+    # a time: the table of 12 fills, evicts, and its buffer of 24 runs out and is renewed.
+    model = small_model(index=index)
+    tokens = torch.randint(0, VOCAB, (2, 45))
+    with torch.no_grad():
+        logits, memory, _ = model(tokens[:, :5])
+        ref_logits, ref = reference_step(model, tokens[:, :5], None)
+        torch.testing.assert_close(logits, ref_logits, atol=1e-5, rtol=1e-5)
+        renewed = 0
+        for i in range(5, 45):
+            before = memory.table_buffer[0]
+            logits, memory, _ = model(tokens[:, i:i + 1], memory)
+            ref_logits, ref = reference_step(model, tokens[:, i:i + 1], ref)
+            renewed += memory.table_buffer[0] is not before
+            torch.testing.assert_close(logits, ref_logits, atol=1e-5, rtol=1e-5)
+            assert_same_memory(memory, ref)
+        # The cache was read (the table is a view of its buffer, renewed now and then).
+        assert memory.kv_cache is not None and not memory.keys.is_contiguous() and 1 <= renewed <= 3
+
+
+def test_two_continuations_of_one_memory_do_not_overwrite_each_other():
+    model = small_model()
+    tokens = torch.randint(0, VOCAB, (2, 20))
+    with torch.no_grad():
+        _, prompt, _ = model(tokens[:, :10])
+        _, ref_prompt = reference_step(model, tokens[:, :10], None)
+        # Two different next tokens from the same memory, then each continued.
+        branches = {}
+        for name, token in (('a', tokens[:, 10:11]), ('b', (tokens[:, 10:11] + 1) % VOCAB)):
+            _, branches[name], _ = model(token, prompt)
+        for name, token in (('a', tokens[:, 10:11]), ('b', (tokens[:, 10:11] + 1) % VOCAB)):
+            _, ref = reference_step(model, token, ref_prompt)
+            assert_same_memory(branches[name], ref)
+            logits, grown, _ = model(tokens[:, 11:12], branches[name])
+            ref_logits, ref = reference_step(model, tokens[:, 11:12], ref)
+            torch.testing.assert_close(logits, ref_logits, atol=1e-5, rtol=1e-5)
+            assert_same_memory(grown, ref)
+        # The prompt's own rows never changed either.
+        assert_same_memory(prompt, ref_prompt)
+
+
+def test_a_cache_made_by_other_weights_is_not_read():
+    model = small_model()
+    tokens = torch.randint(0, VOCAB, (2, 12))
+    with torch.no_grad():
+        _, memory, _ = model(tokens[:, :10])
+        _, ref = reference_step(model, tokens[:, :10], None)
+        # The kNN layer's key projection changes (as a training step would change it).
+        model.layers[model.knn_layer].attention.key.linear.weight.mul_(1.5)
+        for i in (10, 11):
+            logits, memory, _ = model(tokens[:, i:i + 1], memory)
+            ref_logits, ref = reference_step(model, tokens[:, i:i + 1], ref)
+            torch.testing.assert_close(logits, ref_logits, atol=1e-5, rtol=1e-5)
 
 
 def test_flat_and_torch_searches_give_the_same_model_and_hnsw_is_close():

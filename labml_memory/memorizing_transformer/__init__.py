@@ -63,7 +63,13 @@ keys and values and a per-stream counter, all plain tensors.
   than the search. For the approximate one (`IndexHNSWFlat`, `index='hnsw'`) it is a graph
   construction per call; that is affordable at the sizes here, and an index kept across
   calls, as the paper's 262K-token memories need, is left for larger machines. Its recall
-  against the exact index is measured on the [experiment page](experiment.py).
+  against the exact index is measured on the [experiment page](experiment.py). A call
+  with one query per stream (a generated token) is searched in PyTorch even under the
+  exact faiss index: the same answer, without an index per stream and head for one query.
+* **Generation grows the table in place.** In evaluation without gradients the table is a
+  view of a larger buffer and a new row is written past it rather than appended by a copy,
+  and the XL caches' keys and values are kept between calls as in Transformer-XL (see
+  [generation](#generation-without-recomputing-or-copying)). Training is unchanged.
 * **`index='torch'`**: exact top-$k$ with a matrix product and `topk` on the tensors'
   device, so the GPU preset does not copy its memory to the CPU for faiss at every call.
 * **An empty memory reads zero.** The paper does not say what a query reads before the
@@ -92,7 +98,7 @@ from torch import nn
 
 from labml_memory.attention import attention, causal_mask, merge_heads
 from labml_memory.protocol import MemoryState, ModelOutput
-from labml_memory.transformer_xl import RelativeMultiHeadAttention, TransformerXL, XLLayer, relative_shift
+from labml_memory.transformer_xl import KVCache, RelativeMultiHeadAttention, TransformerXL, XLLayer, relative_shift
 
 # ## The searches on offer
 #
@@ -208,7 +214,12 @@ def top_k(queries: torch.Tensor, keys: torch.Tensor, valid: torch.Tensor, k: int
     batch, heads, q_len, d_k = queries.shape
     size = keys.shape[2]
     k = min(k, size)
-    if index == 'torch':
+    # A single query per stream (a generated token) is searched in PyTorch even when the
+    # exact faiss index is asked for. Both are exact, but faiss would build one index per
+    # stream and head to answer one query each: at batch 16 that is 64 indexes, and a copy
+    # of the whole table into numpy, per token, where one batched product and one `topk`
+    # read the table once. The answers are the same keys (up to the order of exact ties).
+    if index == 'torch' or (index == 'flat' and q_len == 1):
         # Exact: every similarity, invalid (older than the stream's reset) positions pushed to
         # $-\infty$, then the $k$ largest.
         sims = queries.float() @ keys.float().transpose(-2, -1)              # [B, H, L, N]
@@ -306,9 +317,16 @@ def read_memory(q_hat: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,
     # Rows of the table flattened to `[B * H * N, d_k]`, and each position turned into a
     # row number there: one `index_select` per tensor, about twice as fast on a CPU as a
     # `gather` with an index expanded over the channels.
-    rows = (positions + torch.arange(batch * heads, device=keys.device).view(batch, heads, 1, 1) * size).reshape(-1)
-    k_sel = keys.reshape(-1, d_k).index_select(0, rows).view(batch, heads, q_len, k, d_k)   # [B, H, L, k, d_k]
-    v_sel = values.reshape(-1, d_k).index_select(0, rows).view(batch, heads, q_len, k, d_k)
+    if keys.is_contiguous() and values.is_contiguous():
+        rows = (positions + torch.arange(batch * heads, device=keys.device).view(batch, heads, 1, 1) * size).reshape(-1)
+        k_sel = keys.reshape(-1, d_k).index_select(0, rows).view(batch, heads, q_len, k, d_k)   # [B, H, L, k, d_k]
+        v_sel = values.reshape(-1, d_k).index_select(0, rows).view(batch, heads, q_len, k, d_k)
+    else:
+        # A table that is a view of a larger buffer (in generation, see `TableBuffer`) is
+        # indexed where it lies: flattening it would copy it whole.
+        streams = torch.arange(batch, device=keys.device).view(batch, 1, 1, 1)
+        heads_ = torch.arange(heads, device=keys.device).view(1, heads, 1, 1)
+        k_sel, v_sel = keys[streams, heads_, positions], values[streams, heads_, positions]
     # $\gamma\,\hat q_i^\top \hat k_j$ for each query and its own $k$ keys: a batched
     # matrix-vector product, `[B, H, L, k]`, rather than the `[B, H, L, N]` of full attention.
     scores = torch.einsum('bhld,bhlkd->bhlk', q_hat.float(), k_sel) * scale[None, :, None, None]
@@ -350,11 +368,15 @@ class KNNAttention(RelativeMultiHeadAttention):
 
     def forward(self, h: torch.Tensor, context: torch.Tensor, rel: torch.Tensor,
                 u: torch.Tensor, v: torch.Tensor, mask: torch.Tensor, table_keys: torch.Tensor,
-                table_values: torch.Tensor, valid: torch.Tensor, return_parts: bool = False):
+                table_values: torch.Tensor, valid: torch.Tensor, return_parts: bool = False,
+                past: Optional[Tuple[torch.Tensor, torch.Tensor]] = None, keep: bool = False):
         r"""
         `h`, `context`, `rel`, `u`, `v`, `mask` as in Transformer-XL's attention; `table_keys`,
         `table_values` the kNN table `[B, H, N, d_k]` and `valid` `[B]` its valid entries per
         stream. Returns the output `[B, L, D]` and the segment's $(\hat k, v)$ to append.
+        `past` and `keep` are Transformer-XL's [cache of generation](../transformer_xl/__init__.py#the-key-and-value-cache-of-generation):
+        with `past`, `context` is the segment alone; with `keep`, the keys and values of the
+        whole context are handed back as a third result.
         """
         seq_len = h.shape[1]
         # $q = W_q h$ for the segment, $k = W_{k,E} \tilde h$ and $v = W_v \tilde h$ for the
@@ -362,12 +384,16 @@ class KNNAttention(RelativeMultiHeadAttention):
         q = self.query(h)                      # [B, H, L, d_k]
         k = self.key(context)                  # [B, H, M + L, d_k]
         val = self.value(context)
+        if past is not None:
+            k, val = torch.cat([past[0], k], dim=2), torch.cat([past[1], val], dim=2)
         # ### The local reading
         #
         # Transformer-XL's four terms over the cache and the segment, exactly as in the
-        # other layers (see [relative attention](../transformer_xl/__init__.py#relative-multi-head-attention)).
-        r = self.key_pos(rel[None])[0]
-        position_scores = relative_shift(torch.einsum('bhld,hkd->bhlk', q + v[:, None], r))
+        # other layers (see [relative attention](../transformer_xl/__init__.py#relative-multi-head-attention)),
+        # with its position keys kept per length in evaluation and no shift for a single query.
+        position_scores = torch.einsum('bhld,hkd->bhlk', q + v[:, None], self.position_keys(rel))
+        if seq_len > 1:
+            position_scores = relative_shift(position_scores)
         local = attention(q + u[:, None], k, val, bias=position_scores * self.scale, mask=mask,
                           dropout=self.dropout.p if self.training else 0.0)
         # ### The memory reading
@@ -398,7 +424,7 @@ class KNNAttention(RelativeMultiHeadAttention):
                    val[:, :, -seq_len:].detach().float())
         if return_parts:
             return out, written, {'local': local, 'memory': remote, 'positions': positions, 'found': found}
-        return out, written
+        return (out, written, (k, val)) if keep else (out, written)
 
 
 # ## The kNN layer
@@ -413,15 +439,89 @@ class KNNLayer(XLLayer):
         self.attention = KNNAttention(d_model, heads, dropout, attention_impl, top_k, index,
                                       gate_init, hnsw_neighbors, hnsw_ef_search)
 
-    def forward(self, x, memory, rel, u, v, mask, table_keys, table_values, valid):
+    def forward(self, x, memory, rel, u, v, mask, table_keys, table_values, valid, past=None, keep=False):
         seq_len = x.shape[1]
-        # As in `XLLayer.forward`: cache and segment normalised together under pre-LN, the
-        # queries the last $L$ rows; the layer also hands back the pairs it will write.
-        context = self.attention_residual.prepare(torch.cat([memory, x], dim=1))
-        attended, written = self.attention(context[:, -seq_len:], context, rel, u, v, mask,
-                                           table_keys, table_values, valid)
+        # As in `XLLayer.forward`: cache and segment normalised together under pre-LN (the
+        # segment alone when the cache's keys and values are handed in), the queries the
+        # last $L$ rows; the layer also hands back the pairs it will write.
+        context = self.attention_residual.prepare(x if past is not None else torch.cat([memory, x], dim=1))
+        attended = self.attention(context[:, -seq_len:], context, rel, u, v, mask,
+                                  table_keys, table_values, valid, past=past, keep=keep)
+        attended, written, *kv = attended
         x = self.attention_residual.combine(x, attended)
-        return self.feed_forward_residual(x, self.feed_forward), written
+        x = self.feed_forward_residual(x, self.feed_forward)
+        return (x, written, kv[0]) if keep else (x, written)
+
+
+# ## Generation without recomputing or copying
+#
+# Two costs of a generated token can be avoided. The keys and values of the XL caches are
+# Transformer-XL's [cache of generation](../transformer_xl/__init__.py#the-key-and-value-cache-of-generation)
+# (`kv_cache`), kept and checked the same way, the kNN layer's included. And the table:
+# appending one row with `cat` copies all of it, two `[B, H, C, d_k]` blocks (8 MiB each at
+# batch 16 and $C = 1{,}024$), for every token. In generation the table lives instead in a
+# `TableBuffer` with room for $C$ rows more than the table holds: a memory's `keys` and
+# `values` are views of the block of its last $C'$ rows, the new rows are written just past
+# that block, and the next memory's view is the block moved on by as many rows. Only when the
+# room is used up are the rows kept copied to the front of a new buffer, one copy per $C$
+# tokens. The table read is the same, row for row, as the one `cat` and a slice would make.
+#
+# Rows are written past a view only while nothing has been written there yet (`written`
+# marks the end of the newest view). So a memory extended twice, say two continuations of
+# one prompt, has its second continuation copied into a buffer of its own, and no memory ever
+# sees its own rows change. The buffer rides on the memory as the attribute `table_buffer`,
+# like the key and value cache: not state, dropped by `detach`, `select` and `to`, after
+# which the table is copied once into a new buffer.
+@dataclass
+class TableBuffer:
+    # `[B, H, capacity, d_k]` each
+    keys: torch.Tensor
+    values: torch.Tensor
+    # The end of the newest view: rows up to here are some memory's.
+    written: int
+
+    @staticmethod
+    def of(memory: KNNMemory) -> Optional[Tuple['TableBuffer', int]]:
+        """The memory's buffer and the end of its view, if its table may grow in place."""
+        found = getattr(memory, 'table_buffer', None)
+        if found is None:
+            return None
+        buffer, end = found
+        start = end - memory.size
+        # Still the newest view, and still the very rows of the buffer (not a copy).
+        if (buffer.written != end or start < 0
+                or memory.keys.data_ptr() != buffer.keys[:, :, start:end].data_ptr()
+                or memory.values.data_ptr() != buffer.values[:, :, start:end].data_ptr()
+                or memory.keys.stride() != buffer.keys.stride()):
+            return None
+        return found
+
+    @staticmethod
+    def append(found: Optional[Tuple['TableBuffer', int]], memory: KNNMemory,
+               written: Tuple[torch.Tensor, torch.Tensor], mem_size: int,
+               caches: List[torch.Tensor], seen: torch.Tensor) -> KNNMemory:
+        """The memory after appending `written` to its table and keeping the last `mem_size` rows."""
+        new = written[0].shape[2]
+        # The old rows that stay: the table keeps its last $C$ rows, the new ones included.
+        kept = min(memory.size, mem_size - new)
+        if found is not None and found[1] + new <= found[0].keys.shape[2]:
+            buffer, end = found
+        else:
+            batch, heads, _, d_k = written[0].shape
+            capacity = 2 * mem_size
+            buffer = TableBuffer(written[0].new_empty(batch, heads, capacity, d_k),
+                                 written[1].new_empty(batch, heads, capacity, d_k), kept)
+            buffer.keys[:, :, :kept] = memory.keys[:, :, memory.size - kept:]
+            buffer.values[:, :, :kept] = memory.values[:, :, memory.size - kept:]
+            end = kept
+        buffer.keys[:, :, end:end + new] = written[0]
+        buffer.values[:, :, end:end + new] = written[1]
+        end += new
+        buffer.written = end
+        grown = KNNMemory(caches, buffer.keys[:, :, end - kept - new:end],
+                          buffer.values[:, :, end - kept - new:end], seen)
+        grown.table_buffer = (buffer, end)
+        return grown
 
 
 # ## The model
@@ -507,6 +607,13 @@ class MemorizingTransformer(TransformerXL):
         # `None` is the start of every stream: empty caches, an empty table.
         memory = self.empty_memory(batch, tokens.device) if memory is None else memory
         self._check_knn_memory(memory, batch)
+        # Generation (evaluation without gradients) reads the XL caches' keys and values from
+        # the memory where it carries valid ones, and appends to the table in place where it
+        # can (both [below](#generation-without-recomputing-or-copying)). Both ride on the
+        # memory as attributes, which `detach` drops, so they are read first.
+        generating = not self.training and not torch.is_grad_enabled()
+        cache = self._valid_cache(memory, memory.xl) if generating else None
+        buffer = TableBuffer.of(memory) if generating else None
         # A memory is never differentiable: whatever is handed in is treated as constants,
         # so no gradient can reach it even if the caller kept a graph.
         memory = memory.detach()
@@ -517,21 +624,34 @@ class MemorizingTransformer(TransformerXL):
         rel_full = self.relative_table(longest, tokens.device)
         # One host synchronisation per call decides whether any stream needs its cache masked.
         partial = bool((memory.seen < max(m.shape[1] for m in memory.xl)).any())
-        inputs, written = [], None
-        for n, (layer, cache) in enumerate(zip(self.layers, memory.xl)):
+        inputs, written, keys, values = [], None, [], []
+        for n, (layer, xl_cache) in enumerate(zip(self.layers, memory.xl)):
             inputs.append(x)
-            k_len = cache.shape[1] + seq_len
-            mask = self._mask(seq_len, cache.shape[1], memory.seen, partial)
+            k_len = xl_cache.shape[1] + seq_len
+            mask = self._mask(seq_len, xl_cache.shape[1], memory.seen, partial)
             u, v = self.u[n % len(self.u)], self.v[n % len(self.v)]
+            past = (cache.keys[n], cache.values[n]) if cache is not None else None
             # The kNN layer reads the table as it was before this segment; every other
-            # layer is a Transformer-XL layer and knows nothing of the table.
+            # layer is a Transformer-XL layer and knows nothing of the table. In generation
+            # each layer also hands back the keys and values of its context, last.
             if n == self.knn_layer:
-                x, written = layer(x, cache, rel_full[-k_len:], u, v, mask, memory.keys,
-                                   memory.values, memory.valid(memory.size))
+                out = layer(x, xl_cache, rel_full[-k_len:], u, v, mask, memory.keys, memory.values,
+                            memory.valid(memory.size), past=past, keep=generating)
+                x, written = out[0], out[1]
             else:
-                x = layer(x, cache, rel_full[-k_len:], u, v, mask)
+                out = layer(x, xl_cache, rel_full[-k_len:], u, v, mask, past=past, keep=generating)
+                x = out[0] if generating else out
+            if generating:
+                keys.append(out[-1][0])
+                values.append(out[-1][1])
         logits = self.head(self.dropout(x))
-        return ModelOutput(logits, self._write(memory, inputs, written, seq_len), {})
+        new_memory = self._write(memory, inputs, written, seq_len, generating, buffer)
+        if generating:
+            # Each layer's cache keeps the rows its XL cache keeps: the last ones of the context.
+            new_memory.kv_cache = KVCache([k[:, :, k.shape[2] - m.shape[1]:] for k, m in zip(keys, new_memory.xl)],
+                                          [w[:, :, w.shape[2] - m.shape[1]:] for w, m in zip(values, new_memory.xl)],
+                                          self._kv_stamp())
+        return ModelOutput(logits, new_memory, {})
 
     # ### Writing: append, then evict the oldest
     #
@@ -540,11 +660,16 @@ class MemorizingTransformer(TransformerXL):
     # first in, first out, the newest always kept.
     @torch.no_grad()
     def _write(self, memory: KNNMemory, inputs: List[torch.Tensor],
-               written: Tuple[torch.Tensor, torch.Tensor], seq_len: int) -> KNNMemory:
+               written: Tuple[torch.Tensor, torch.Tensor], seq_len: int,
+               generating: bool = False, buffer: Optional[Tuple['TableBuffer', int]] = None) -> KNNMemory:
         caches = []
         for cache, x, keep in zip(memory.xl, inputs, self.memory_lengths()):
             joined = torch.cat([cache, x.detach()], dim=1)
             caches.append(joined[:, max(0, joined.shape[1] - keep):])
+        seen = memory.seen + seq_len
+        # In generation the table grows in a buffer (below); in training it is rebuilt.
+        if generating:
+            return TableBuffer.append(buffer, memory, written, self.mem_size, caches, seen)
         # Eviction by slicing keeps the table one contiguous block of the most recent $C'$
         # positions. A ring buffer would avoid the copy, but the copy is $O(C)$ per segment
         # beside the search's $O(L C)$, and keeping the order "oldest first" is what makes
@@ -552,7 +677,7 @@ class MemorizingTransformer(TransformerXL):
         keys = torch.cat([memory.keys, written[0]], dim=2)
         values = torch.cat([memory.values, written[1]], dim=2)
         start = max(0, keys.shape[2] - self.mem_size)
-        return KNNMemory(caches, keys[:, :, start:], values[:, :, start:], memory.seen + seq_len)
+        return KNNMemory(caches, keys[:, :, start:], values[:, :, start:], seen)
 
     # ### Checking the memory handed in
     #

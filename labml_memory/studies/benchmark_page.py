@@ -130,10 +130,12 @@ WHY_THE_GAP = {
     'memorizing_transformer': (
         'The two do different work, so the ratio compares designs as much as code. The port searches one '
         'faiss HNSW graph per stream that it grows in place, and it shares one key/value head among all '
-        'query heads, so it keeps and searches one table where ours keeps one per head; ours rebuilds an '
-        'exact index per stream and head from its tensors at every call, which is a copy, and runs the '
-        "searches on one thread beside PyTorch's. The searches are outside PyTorch, so neither side's FLOP "
-        'count includes them.'),
+        'query heads, so it keeps and searches one table where ours keeps one per head. In training ours '
+        'builds an exact faiss index per stream and head from its tensors at every call, which is a copy, and '
+        "runs the searches on one thread beside PyTorch's; a generated token (one query per stream) is "
+        'searched in PyTorch instead, one product over all streams and heads, and its row is written into a '
+        "buffer the table is a view of, not appended by a copy. The faiss searches are outside PyTorch, so "
+        "neither side's FLOP count includes them."),
 }
 
 

@@ -437,21 +437,26 @@ def test_generation_with_the_key_value_cache_equals_the_slow_reference(norm, mem
 def test_a_cache_made_by_other_weights_is_not_used():
     # A training step (here: W_k and a layer norm changed in place) between two calls makes the
     # carried cache stale: the next call must read the memory's rows afresh, as a memory
-    # without a cache is read, and never the old keys.
+    # without a cache is read, and never the old keys. W_q is in no cache of keys, but the
+    # stacked [W_q; W_k; W_v] of generation is made from it, so a changed W_q must be read too,
+    # at the call after the change and the one after that (which reads a cache made since).
     model = _perturb(small_model(d_model=8, heads=2))
-    tokens = torch.randint(0, VOCAB, (2, 7))
+    tokens = torch.randint(0, VOCAB, (2, 8))
     # Each weight that maps memory rows to keys or values, changed alone.
     for change in (lambda: model.layers[0].attention.key.linear.weight.add_(0.5),
                    lambda: model.layers[1].attention.value.linear.weight.mul_(1.5),
                    lambda: model.layers[1].attention_residual.norm.bias.sub_(0.3),
-                   lambda: model.layers[0].attention_residual.norm.weight.mul_(0.7)):
+                   lambda: model.layers[0].attention_residual.norm.weight.mul_(0.7),
+                   lambda: model.layers[1].attention.query.linear.weight.mul_(-1.2)):
         with torch.no_grad():
-            _, memory, _ = model(tokens[:, :6], None)
+            _, memory, _ = model(tokens[:, :5], None)
+            _, memory, _ = model(tokens[:, 5:6], memory)
             assert memory.kv_cache is not None
             change()
-            cached, _, _ = model(tokens[:, 6:], memory)
-            fresh, _, _ = model(tokens[:, 6:], XLMemory(list(memory.layers)))
-        torch.testing.assert_close(cached, fresh, atol=0, rtol=0)
+            for t in (6, 7):
+                fresh, _, _ = model(tokens[:, t:t + 1], XLMemory(list(memory.layers)))
+                cached, memory, _ = model(tokens[:, t:t + 1], memory)
+                torch.testing.assert_close(cached, fresh, atol=1e-6, rtol=1e-6)
     # In training, or with gradients on, no cache is made: the memory is the paper's state alone.
     model.train()
     _, memory, _ = model(tokens[:, :6], None)

@@ -381,11 +381,14 @@ class KNNAttention(RelativeMultiHeadAttention):
         seq_len = h.shape[1]
         # $q = W_q h$ for the segment, $k = W_{k,E} \tilde h$ and $v = W_v \tilde h$ for the
         # XL cache and the segment, as in every Transformer-XL layer.
-        q = self.query(h)                      # [B, H, L, d_k]
-        k = self.key(context)                  # [B, H, M + L, d_k]
-        val = self.value(context)
         if past is not None:
+            # In generation the context is the segment itself: one product for all three.
+            q, k, val = self.projections_together(context)
             k, val = torch.cat([past[0], k], dim=2), torch.cat([past[1], val], dim=2)
+        else:
+            q = self.query(h)                      # [B, H, L, d_k]
+            k = self.key(context)                  # [B, H, M + L, d_k]
+            val = self.value(context)
         # ### The local reading
         #
         # Transformer-XL's four terms over the cache and the segment, exactly as in the

@@ -85,6 +85,7 @@ from dataclasses import dataclass
 from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from labml_memory.attention import (HeadProjection, attention, attention_with_weights, causal_mask,
@@ -194,11 +195,16 @@ class RelativeMultiHeadAttention(nn.Module):
         # alone; `keep` hands back the keys and values of the whole context for the next call.
         # $q_i = W_q h_i$ for the segment only; keys and values for memory and segment
         # alike, $k_j = W_{k,E} \tilde h_j$, $v_j = W_v \tilde h_j$.
-        q = self.query(h)                      # [B, H, L, d_k]
-        k = self.key(context)                  # [B, H, K, d_k]
-        val = self.value(context)              # [B, H, K, d_k]
         if past is not None:
+            # With the memory's keys and values cached, the context is the segment itself, so
+            # $q$, $k$ and $v$ project the same rows: one product with the three matrices
+            # side by side, rather than three.
+            q, k, val = self.projections_together(context)
             k, val = torch.cat([past[0], k], dim=2), torch.cat([past[1], val], dim=2)
+        else:
+            q = self.query(h)                      # [B, H, L, d_k]
+            k = self.key(context)                  # [B, H, K, d_k]
+            val = self.value(context)              # [B, H, K, d_k]
         # $W_{k,R} R$: the position keys. They depend on distances only, not on the batch,
         # so they are computed once per call and broadcast over the batch.
         r = self.position_keys(rel)            # [H, K, d_k]
@@ -229,6 +235,25 @@ class RelativeMultiHeadAttention(nn.Module):
         if keep:
             return out, (k, val)
         return (out, weights) if return_weights else out
+
+    # ### $W_q$, $W_{k,E}$ and $W_v$ in one product, in generation
+    #
+    # The stacked matrix `[3 H d_k, D]` is kept with the versions of the three it was made
+    # from (generation runs without gradients, so nothing needs to flow back through it),
+    # and made again when any of them changes.
+    def projections_together(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        projections = (self.query, self.key, self.value)
+        # Transformer-XL's have no biases; a subclass whose do is projected one by one.
+        if any(p.linear.bias is not None for p in projections):
+            return tuple(p(x) for p in projections)
+        weights = tuple(p.linear.weight for p in projections)
+        stamp = tuple((w.data_ptr(), w._version) for w in weights)
+        stacked = self.__dict__.get('_stacked_qkv')
+        if stacked is None or stacked[0] != stamp:
+            stacked = (stamp, torch.cat([w.detach() for w in weights]))
+            self.__dict__['_stacked_qkv'] = stacked
+        q, k, v = F.linear(x, stacked[1]).unflatten(-1, (3, self.heads, self.d_k)).permute(2, 0, 3, 1, 4)
+        return q, k, v
 
     # ### Position keys, computed once in evaluation
     #

@@ -64,6 +64,8 @@ def test_the_default_plan_finds_every_committed_record():
 
 def test_the_report_gives_back_the_committed_pages(tmp_path):
     shutil.copytree(RESULTS / 'compressive', tmp_path / 'compressive')
+    # The page's echo section is read from the echo study's records.
+    shutil.copytree(RESULTS / 'echo' / 'records', tmp_path / 'echo' / 'records')
     runner.report(study.STUDY, tmp_path)
     assert study.STUDY.pages == PAGES
     for page in PAGES:

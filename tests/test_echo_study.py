@@ -43,7 +43,7 @@ CELLS = ['transformer_xl:0', 'transformer_xl:64', 'transformer_xl:256', 'transfo
 def _records(tmp_path, copies_to):
     """Fake records: each cell copies (gain 0.8) up to `copies_to(M)` and gains nothing beyond."""
     folder = tmp_path / 'echo'
-    (folder / 'records').mkdir(parents=True)
+    (folder / 'records').mkdir(parents=True, exist_ok=True)
     settings = echo.Settings(cells=CELLS)
     for r in echo.plan(settings):
         cell = r.settings['cell']
@@ -120,23 +120,115 @@ def test_every_run_reads_the_same_held_out_streams():
     assert 0.35 < a.echo_fraction() < 0.5
 
 
-def test_another_architecture_is_a_cell_by_its_name_shown_beside_the_control(tmp_path):
-    # An architecture named alone runs at the shared sizes: its row and line join the page,
-    # unjudged, and the control's verdicts and their count do not change.
+def _other(tmp_path, cell, copies_to, seeds=(0, 1, 2)):
+    """Fake records of an architecture named alone: it copies (gain 0.8) up to `copies_to`."""
+    import json
+    one = json.loads((tmp_path / 'echo' / 'records' / 'transformer_xl_m64_seed0.json').read_text())
+    for seed in seeds:
+        rng = random.Random(f'{cell}{seed}')
+        gains = {d: {**g, 'gain': (0.8 if int(d) <= copies_to else 0.0) + rng.gauss(0, 0.002)}
+                 for d, g in one['gains'].items()}
+        (tmp_path / 'echo' / 'records' / f'{cell}_seed{seed}.json').write_text(json.dumps(
+            {**{k: v for k, v in one.items() if k != 'eval_mem_len'}, 'key': f'{cell}_seed{seed}',
+             'cell': cell, 'seed': seed, 'gains': gains, 'run': {**one['run'], 'cell': cell, 'seed': seed}}))
+    return Records(tmp_path / 'echo')
+
+
+def test_another_architecture_is_a_cell_by_its_name_judged_where_only_its_memory_reaches(tmp_path):
+    # An architecture named alone runs at the shared sizes: its row and line join the page, the
+    # control's verdicts keep their labels, and its paper's memory is judged at D = 512, past
+    # every relay of four layers of M = 64 (the rule: 319).
     settings = parse_settings(echo.Settings, ['cells=transformer_xl:64,infini_attention@2000'])
     assert echo.plan(settings)[1].key == 'infini_attention_seed0' and echo.plan(settings)[1].settings['steps'] == 2000
     with pytest.raises((ValueError, SystemExit), match='nor one of infini_attention'):
         parse_settings(echo.Settings, ['cells=infini_attention:64'])
-    records = _records(tmp_path, lambda mem: mem + 1)
-    before = echo.verdicts(echo.load(records), 0.1)
-    import json
-    one = json.loads(next((tmp_path / 'echo' / 'records').glob('transformer_xl_m64_seed0.json')).read_text())
-    for seed in (0, 1, 2):
-        (tmp_path / 'echo' / 'records' / f'infini_attention_seed{seed}.json').write_text(json.dumps(
-            {**{k: v for k, v in one.items() if k != 'eval_mem_len'}, 'key': f'infini_attention_seed{seed}',
-             'cell': 'infini_attention', 'seed': seed,
-             'run': {**one['run'], 'cell': 'infini_attention', 'seed': seed}}))
-    records = Records(tmp_path / 'echo')
-    assert echo.verdicts(echo.load(records), 0.1).keys() == before.keys()
+    before = echo.verdicts(echo.load(_records(tmp_path, lambda mem: mem + 1)), 0.1)
+    records = _other(tmp_path, 'infini_attention', copies_to=0)
+    found = echo.verdicts(echo.load(records), 0.1)
+    assert set(before) < set(found) and set(found) - set(before) == {'infini_attention at D = 512'}
+    assert found['infini_attention at D = 512'].verdict == 'tie'
     text = render(echo.report(records, tmp_path)['echo.md'], 'echo.md')
     assert '| infini_attention <small>(1,200 steps; shared sizes)</small> |' in text
+    line = next(line for line in text.splitlines() if line.startswith('* **infini_attention**'))
+    # Without a control a tie cannot refute: nothing copied and nothing learned look alike.
+    assert 'no cache' in line and 'the claim **not resolved (no passing positive control)**' in line
+    assert 'in-window control' not in line   # no distance of the grid is inside its segment
+
+
+@pytest.mark.parametrize('copies_to, control, claim', [
+    (1024, 'ahead', 'reproduced'),                      # a kNN table that copies as far as it holds
+    (64, 'ahead', 'refuted at this size and training'),  # copies in its cache, not from its table
+    (0, 'tie', 'not resolved (no passing positive control)'),  # copies nothing: the control fails
+])
+def test_a_paper_memory_is_judged_in_window_and_where_only_it_reaches(tmp_path, copies_to, control, claim):
+    _records(tmp_path, lambda mem: mem + 1)
+    records = _other(tmp_path, 'memorizing_transformer', copies_to)
+    found = echo.verdicts(echo.load(records), 0.1)
+    assert found['memorizing_transformer at D = 64'].verdict == control
+    text = render(echo.report(records, tmp_path)['echo.md'], 'echo.md')
+    line = next(line for line in text.splitlines() if line.startswith('* **memorizing_transformer**'))
+    assert f'the claim **{claim}**' in line and line.count('⚠') == (control != 'ahead')
+    assert f"1 {claim} (of 1)" in text
+
+
+def test_the_memory_depth_claim_is_a_tie_with_every_layer_long(tmp_path):
+    # One long layer that copies as the four-long model does at D = 64 reproduces the claim;
+    # one that does not copy there refutes it (and fails its in-window control).
+    for copies_to, word in ((64, 'reproduced'), (0, 'refuted at this size and training')):
+        _records(tmp_path, lambda mem: mem + 1)
+        records = _other(tmp_path, 'memory_depth', copies_to)
+        found = echo.verdicts(echo.load(records), 0.1)
+        label = 'memory_depth (one layer of 64) against transformer_xl:64 (four), at D = 64'
+        assert echo.claim_word(found[label].verdict, 'tie') == word
+        assert 'memory_depth at D = 512' not in found
+
+
+def test_the_compression_page_carries_the_echo_verdicts(tmp_path):
+    # The compression study's section reads the echo page's verdicts (same Holm family) and
+    # names the claims; without echo records there is no section.
+    assert echo.compression_section(tmp_path / 'nowhere', 'echo.md') == ([], [])
+    records = _records(tmp_path, lambda mem: mem + 1)
+    lines, claims = echo.compression_section(tmp_path, 'echo.md')
+    found = echo.verdicts(echo.load(records), 0.1)
+    text = '\n'.join(lines)
+    assert found['compressive:64:48:4 against its compressed memory removed, at D = 256'].text(3) in text
+    assert f"across its {len(found)} comparisons" in text and '⚠' not in text
+    assert dict(claims) == {'the compressed slots carry what the verbatim memory has dropped': 'reproduced',
+                            'compressing beats remembering at equal attention cost': 'reproduced'}
+    # Slots that carry nothing while the equal-span model copies: the premise refuted.
+    import json
+    for i, path in enumerate(sorted((tmp_path / 'echo' / 'records').glob('compressive_*.json'))):
+        record = json.loads(path.read_text())
+        record['gains']['256']['gain'] = 0.001 * i
+        path.write_text(json.dumps(record))
+    lines, claims = echo.compression_section(tmp_path, 'echo.md')
+    assert dict(claims)['the compressed slots carry what the verbatim memory has dropped'] == \
+        'refuted at this size and training'
+    # An equal-span model that copies nothing fails the control: no claim is read, and the
+    # section says the tie may be a copy not yet learned.
+    _records(tmp_path, lambda mem: min(mem, 112) + 1)
+    lines, claims = echo.compression_section(tmp_path, 'echo.md')
+    assert set(dict(claims).values()) == {'not resolved (no passing positive control)'}
+    assert any('⚠: the control does not pass yet' in line for line in lines)
+
+
+def test_the_context_page_carries_how_far_each_memory_copies(tmp_path):
+    assert echo.context_section(tmp_path / 'nowhere', '../echo.md') == []
+    records = _records(tmp_path, lambda mem: mem + 1)
+    found = echo.verdicts(echo.load(records), 0.1)
+    text = '\n'.join(echo.context_section(tmp_path, '../echo.md'))
+    # Every cell's gains by distance, its judged distances, the equal-span pair and the
+    # longer evaluation memories, with the echo page's own intervals.
+    line = next(line for line in text.splitlines() if line.startswith('* `transformer_xl:64` (3 seeds): +0.80, '))
+    assert line.endswith('at D = 64, 128, 256, 512, 1024, 2048; D = 64: ahead; D = 512: tie.')
+    label = 'compressive:64:48:4 against transformer_xl:256 (equal span), at D = 256'
+    assert f"**At equal span**, {label}: {found[label].text(3)}." in text
+    assert found['transformer_xl:64 evaluated with M = 128, at D = 128'].text(3) in text
+
+
+def test_a_claim_is_reproduced_refuted_or_not_resolved():
+    assert echo.claim_word('ahead', 'ahead') == 'reproduced' and echo.claim_word('tie', 'tie') == 'reproduced'
+    assert echo.claim_word('tie', 'ahead') == 'refuted at this size and training'
+    assert echo.claim_word('behind', 'tie') == 'refuted at this size and training'
+    assert echo.claim_word('not resolved', 'ahead') == 'not resolved'
+    assert echo.claim_word('ahead', 'ahead', controlled=False) == 'not resolved (no passing positive control)'

@@ -238,6 +238,8 @@ def test_the_default_plan_finds_every_committed_record():
 def test_report_gives_back_the_committed_pages(tmp_path):
     shutil.copy(RESULTS / 'quality.md', tmp_path / 'quality.md')
     shutil.copytree(RESULTS / 'quality', tmp_path / 'quality')
+    # The context page's echo section is read from the echo study's records.
+    shutil.copytree(RESULTS / 'echo' / 'records', tmp_path / 'echo' / 'records')
     report(study.STUDY, tmp_path)
     for page in study.STUDY.pages:
         def lines(path):

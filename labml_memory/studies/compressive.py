@@ -407,6 +407,11 @@ def write_study(runs: Dict[str, List[Dict]], out: Path, margin: float) -> Page:
     if grid_verdicts:
         claims.append(f'`{PAPER_BEST}` is the best cell of Table 5: ' + claim(grid_verdicts, +1))
     lines.append(f'* **Where attention goes** is on its own page, [attention buckets]({NAME}/attention_buckets.md).')
+    from labml_memory.studies import echo
+    echo_lines, echo_claims = echo.compression_section(out, f'{echo.NAME}.md')
+    if echo_lines:
+        lines += ['', *echo_lines]
+        claims += [f'on echoes, {what}: {word}' for what, word in echo_claims]
     verdict = ('**At equal attention cost, does compressing old memories beat keeping more of them? And which '
                'compression function and loss (the paper\'s Table 5) trains best?** '
                + (f"The paper's claims, at {len(seeds)} seeds and this size: " + '; '.join(claims) + '.'

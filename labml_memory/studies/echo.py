@@ -62,6 +62,20 @@ Transformer-XL's paper evaluates with a longer memory than it trained with. The 
 model is scored again with every layer's evaluation memory set to each of `eval_mem_lens`;
 the page compares its gain at each distance with the trained memory's.
 
+## Each paper's memory, at the shared sizes
+
+An architecture named alone runs at the sizes every study shares, where each paper's own memory
+sits beside (or instead of) a verbatim cache of 64 per layer. Four layers of $M = 64$ relay a
+copy at most 319 characters back (the reach rule), so at the first distance past that, $D = 512$,
+no verbatim read or relay can serve, and only what the paper adds can: the Memorizing
+Transformer's kNN table of 1,024 positions, the ∞-former's continuous long-term memory,
+Infini-attention's compressive memory, the RMT's memory tokens. Each paper claims its memory
+carries the past that far; the page judges the gain there against zero (ahead: the claim
+reproduced on this test; a tie: refuted at this size and training). A model with a cache of 64 is
+judged at $D = 64$ too, its in-window control. The memory-depth model (one layer of 64 last,
+three of 16) is judged against `transformer_xl:64` (all four of 64) at $D = 64$: its paper's
+claim is that a few long layers suffice, a tie.
+
 ## The verdicts
 
 Gains against zero (the memoryless floor) and the longer evaluation memory against the
@@ -373,6 +387,65 @@ def relayed(cells: Dict[str, List[Dict]]) -> List[Tuple[str, int]]:
     return out
 
 
+# ### Each paper's memory
+#
+# What each architecture named alone keeps, at the shared sizes, and which of them have a
+# verbatim cache of 64 in every layer (so that $D = 64$ is inside one read at every offset).
+PAPER_MEMORY = {
+    'memorizing_transformer': 'an XL cache of 64 per layer and, in the third layer, a kNN table of the last '
+                              '1,024 positions per head, read by its top 32',
+    'infinity_former': 'an XL cache of 64 per layer and a continuous long-term memory of 64 basis functions '
+                       'over the whole past',
+    'infini_attention': 'no cache: the segment, and per head a compressive memory matrix every segment is '
+                        'added to',
+    'recurrent_memory': 'no cache: the segment, and 8 memory tokens written by each segment and read by the next',
+    'memory_depth': 'XL caches of 16 in the first three layers and of 64 in the last: one long layer',
+}
+CACHED = ('memorizing_transformer', 'infinity_former', 'memory_depth')
+DEPTH = 'memory_depth'
+
+
+def far_distance(distances: List[int]) -> int:
+    """The first distance past every relay of four layers of M = 64: only a paper's own memory reaches it."""
+    beyond = [d for d in distances if d - 1 > reach_of(f'{XL}:64')]
+    return beyond[0] if beyond else distances[-1]
+
+
+# The judged cells of the architectures named alone: (label, cell, distance, expected, kind),
+# `kind` 'control' where a verbatim read covers the distance, 'claim' where the paper's claim
+# is what is tested.
+def paper_cells(cells: Dict[str, List[Dict]]) -> List[Tuple[str, str, int, str, str]]:
+    far = far_distance(distances_of(cells))
+    out = []
+    for cell in cells:
+        if sized(cell) or arch_of(cell) not in PAPER_MEMORY:
+            continue
+        if arch_of(cell) in CACHED:
+            out.append((f"{cell} at D = {SEGMENT}", cell, SEGMENT, stats.AHEAD, 'control'))
+        if arch_of(cell) == DEPTH:
+            if f'{XL}:64' in cells:
+                out.append((f"{cell} (one layer of 64) against {XL}:64 (four), at D = {SEGMENT}", cell,
+                            SEGMENT, stats.TIE, 'claim'))
+        else:
+            out.append((f"{cell} at D = {far}", cell, far, stats.AHEAD, 'claim'))
+    return out
+
+
+# A claim's word: reproduced where the measured verdict is the one the paper predicts,
+# refuted where it is another resolved one, and not resolved otherwise. A claim whose model has
+# no passing positive control is read as neither: a memory that carries nothing and a model
+# that has not learned to copy at all look the same.
+NO_CONTROL = 'not resolved (no passing positive control)'
+
+
+def claim_word(measured: str, expected: str, controlled: bool = True) -> str:
+    if not controlled:
+        return NO_CONTROL
+    if measured == expected:
+        return 'reproduced'
+    return 'not resolved' if measured == stats.UNRESOLVED else 'refuted at this size and training'
+
+
 def newly_covered(eval_mem: int, distances: List[int]) -> int:
     covered = [d for d in distances if d <= eval_mem + 1]
     return covered[-1] if covered else distances[0]
@@ -383,6 +456,15 @@ def verdicts(cells: Dict[str, List[Dict]], margin: float) -> Dict[str, stats.Ver
     for cell, d, _ in judged(cells):
         rs = cells[cell]
         pairs[f"{cell} at D = {d}"] = (gain_by_seed(rs, d), {r['seed']: 0.0 for r in rs})
+    for label, cell, d, _, _ in paper_cells(cells):
+        mine = gain_by_seed(cells[cell], d)
+        if ' against ' not in label:
+            pairs[label] = (mine, {seed: 0.0 for seed in mine})
+        else:
+            # Paired on the seeds both cells have (Transformer-XL's control has more).
+            other = gain_by_seed(cells[f'{XL}:64'], d)
+            both = sorted(set(mine) & set(other))
+            pairs[label] = ({s: mine[s] for s in both}, {s: other[s] for s in both})
     distances = distances_of(cells)
     for cell, rs in cells.items():
         with_eval = [r for r in rs if r.get('eval_mem_len')] if arch_of(cell) == XL else []
@@ -414,6 +496,104 @@ def compressed_distance(cell: str, distances: List[int]):
     inside = [d for d in distances if coverage(mem_of(cell), d) == 'none'
               and coverage(mem_of(cell) + rate * compressed, d) == 'every']
     return inside[-1] if inside else None
+
+
+# ## The compression study's echo section
+#
+# The [compression study](compressive.py) trains on plain Tiny Shakespeare, where no memory
+# past one segment gains measurably, so its ties have no positive control. Its page carries
+# these lines, made here from the echo records with the echo page's own verdicts (the same
+# Holm family, so the two pages print the same numbers), and the claims they bear on. Returns
+# the lines and the claims, `(claim, word)`; nothing where no Compressive Transformer cell is
+# recorded.
+def compression_section(results: Path, link: str) -> Tuple[List[str], List[Tuple[str, str]]]:
+    records = Records(Path(results) / NAME)
+    cells = load(records) if len(records) else {}
+    chosen = [c for c in cells if arch_of(c) == COMPRESSIVE]
+    if not chosen:
+        return [], []
+    found = verdicts(cells, next(iter(records))['run']['margin'])
+    distances = distances_of(cells)
+    lines = ['## On echoes, where memory must pay', '',
+             f"On the [echo streams]({link}) a passage of Tiny Shakespeare recurs verbatim D characters after "
+             'it first appeared, and a model whose memory still holds the passage copies it (the echo gain, '
+             'nats per character; 0 for a model that cannot see it). The verdicts are the echo page\'s, '
+             f"Holm-corrected across its {len(found)} comparisons.", '']
+    claims = []
+    for cell in chosen:
+        d = compressed_distance(cell, distances)
+        if d is None:
+            continue
+        compressed, rate = compressed_of(cell)
+        span, cost = f'{XL}:{mem_of(cell) + rate * compressed}', f'{XL}:{mem_of(cell) + compressed}'
+        lines.append(f"`{cell}` keeps {mem_of(cell)} verbatim memories and {compressed} slots per layer, each "
+                     f"compressing {rate}, so at D = {d} the source lies beyond its verbatim memory and the "
+                     f"segment but inside what its slots stand for: there, only the slots can carry a copy.")
+        lines.append('')
+        control = found.get(f"{span} at D = {d}")
+        if control is not None:
+            ok = control.verdict == stats.AHEAD
+            lines.append(f"* **Positive control**: `{span}` (a verbatim memory as long as the span) at D = {d}, "
+                         f"where one read reaches at every offset: expected **ahead** of zero, measured "
+                         f"{control.text(3)}" + ('.' if ok else ' ⚠: the control does not pass yet, so a tie '
+                                                 'below may still be a copy not yet learned.'))
+        controlled = control is not None and control.verdict == stats.AHEAD
+        removed = found.get(f"{cell} against its compressed memory removed, at D = {d}")
+        if removed is not None:
+            word = claim_word(removed.verdict, stats.AHEAD, controlled)
+            claims.append(('the compressed slots carry what the verbatim memory has dropped', word))
+            lines.append(f"* **The slots against the same model with them emptied** before every segment: "
+                         f"{removed.text(3)}. The paper's premise, that the compressed memory carries what "
+                         f"the verbatim memory has dropped: **{word}**.")
+        for other, why in ((cost, 'equal attention cost'), (span, 'equal span')):
+            v = found.get(f"{cell} against {other} ({why}), at D = {d}")
+            if v is not None:
+                line = f"* **Against `{other}`** ({why}): {v.text(3)}"
+                if why == 'equal attention cost':
+                    word = claim_word(v.verdict, stats.AHEAD, controlled)
+                    claims.append(('compressing beats remembering at equal attention cost', word))
+                    line += f"; compressing beats remembering at equal cost: **{word}**"
+                lines.append(line + '.')
+        lines.append('')
+    return lines, claims
+
+
+# ## The context page's echo section
+#
+# The [context page](quality.py) measures what a memory is worth on plain text, where little
+# past one segment is worth anything. Its echo section gives, from the echo page's verdicts,
+# what that page cannot: how far back each memory reaches when the text rewards it, the two
+# memories of equal span side by side, and the Transformer-XL paper's longer evaluation memory.
+def context_section(results: Path, link: str) -> List[str]:
+    records = Records(Path(results) / NAME)
+    cells = load(records) if len(records) else {}
+    if not cells:
+        return []
+    found = verdicts(cells, next(iter(records))['run']['margin'])
+    lines = ['## On echoes: how far back each memory copies', '',
+             f"On the [echo streams]({link}) a passage recurs verbatim D characters after it first appeared, "
+             'and a memory that still holds it copies it: the echo gain (nats per character, 0 for a model that '
+             'cannot see the source) is an effective context on natural text that does not depend on $h = 0$ '
+             'being in distribution. The mean gain at each distance, and the echo page\'s verdicts '
+             f"(Holm across its {len(found)} comparisons):", '']
+    distances = distances_of(cells)
+    for cell, rs in cells.items():
+        gains = ', '.join(f"{stats.mean([r['gains'][str(d)]['gain'] for r in rs]):+.2f}" for d in distances)
+        mine = [v for label, v in found.items() if label.startswith(f'{cell} at D = ')]
+        lines.append(f"* `{cell}` ({len(rs)} seed{'s' if len(rs) != 1 else ''}): {gains} at D = "
+                     f"{', '.join(map(str, distances))}"
+                     + (''.join(f"; {v.label.split(' at ')[1]}: {v.verdict}" for v in mine)) + '.')
+    span = [v for label, v in found.items() if '(equal span)' in label]
+    longer = [v for label, v in found.items() if 'evaluated with' in label]
+    if span or longer:
+        lines.append('')
+    for v in span:
+        lines.append(f"* **At equal span**, {v.label}: {v.text(3)}.")
+    if longer:
+        lines.append('* **A longer memory at evaluation than in training** (the Transformer-XL paper evaluates '
+                     'with more than it trains with), gain with it minus gain with the trained M = 64: '
+                     + '; '.join(f"{v.label.split(' evaluated with ')[1]}: {v.text(3)}" for v in longer) + '.')
+    return lines + ['']
 
 
 # ## The plot: the gain against the distance, one line per cell
@@ -503,7 +683,28 @@ def report(records: Records, out: Path) -> Dict[str, Page]:
         passed += ok
         control.append(f"* {cell} at D = {d}: expected **{wanted}**, measured {v.text(3)}{'' if ok else ' ⚠'}")
     longer = [f"* {v.label}: {v.text(3)}" for label, v in found.items() if 'evaluated with' in label]
-    compression = [f"* {v.label}: {v.text(3)}" for label, v in found.items() if ' against ' in label]
+    compression = [f"* {v.label}: {v.text(3)}" for label, v in found.items()
+                   if label.startswith(COMPRESSIVE) and ' against ' in label]
+    papers = paper_cells(cells)
+    paper_lines, claims = [], []
+    for cell in dict.fromkeys(c for _, c, _, _, _ in papers):
+        mine = [(label, d, wanted, kind) for label, c, d, wanted, kind in papers if c == cell]
+        parts = []
+        controlled = all(found[label].verdict == wanted for label, _, wanted, kind in mine if kind == 'control') \
+            and any(kind == 'control' for *_, kind in mine)
+        for label, d, wanted, kind in mine:
+            v = found[label]
+            if kind == 'control':
+                parts.append(f"in-window control at D = {d}: expected **{wanted}**, measured {v.text(3)}"
+                             + ('' if v.verdict == wanted else ' ⚠'))
+            else:
+                word = claim_word(v.verdict, wanted, controlled)
+                claims.append(word)
+                what = (f"against {XL}:64 at D = {d} (the paper: a few long layers suffice, expected a tie)"
+                        if ' against ' in label else f"at D = {d}, which only its paper's memory reaches")
+                parts.append(f"{what}: measured {v.text(3)}; the claim **{word}**")
+        paper_lines.append(f"* **{cell}** ({PAPER_MEMORY[arch_of(cell)]}; {len(cells[cell])} "
+                           f"seed{'s' if len(cells[cell]) != 1 else ''}): " + '; '.join(parts) + '.')
 
     seeds = sorted({r['seed'] for rs in cells.values() for r in rs})
     failed = [f"{cell} at D = {d}" for cell, d, wanted in controls if found[f"{cell} at D = {d}"].verdict != wanted]
@@ -516,6 +717,12 @@ def report(records: Records, out: Path) -> Dict[str, Page]:
                   f"The positive control does not pass: {passed} of the {len(controls)} judged cells of "
                   f"Transformer-XL match what its reads allow ({', '.join(failed)} not), ")
                + f"with {seed_counts(cells)}"
+               + (". Of the papers' claims (each memory judged where only it reaches, the memory-depth model "
+                  "against all four layers long): "
+                  + ', '.join(f"{claims.count(w)} {w}" for w in
+                              ('reproduced', 'refuted at this size and training', 'not resolved', NO_CONTROL)
+                              if claims.count(w))
+                  + f" (of {len(claims)})" if claims else '')
                + (". A longer memory at evaluation than in training "
                   + ("adds no copying at any distance it newly covers (a tie at each)"
                      if all(v.verdict == stats.TIE for v in longer_verdicts) else
@@ -563,6 +770,18 @@ def report(records: Records, out: Path) -> Dict[str, Page]:
                  'The M = 64 model scored with every layer\'s evaluation memory set longer, against '
                  'its trained memory (gain with the longer memory minus gain with M = 64), at the distance '
                  'each longer memory newly covers:', '', *longer, '']
+    if paper_lines:
+        far = far_distance(distances)
+        body += ["## Each paper's memory, at the shared sizes", '',
+                 f"Every architecture named alone, at the sizes all studies share. Four layers of M = 64 relay "
+                 f"a copy at most {reach_of(f'{XL}:64')} characters back, so at D = {far} no verbatim read or relay "
+                 f"reaches the source and only what a paper adds can carry it; each paper claims its memory "
+                 f"does. A model with a cache of 64 is also judged at D = {SEGMENT}, where one read reaches at "
+                 f"every offset (its in-window control); a model without one has no distance of the grid inside "
+                 f"its segment at every offset (a passage is at least {SEGMENT} characters), so it has no control "
+                 f"here. A claim is read (reproduced or refuted) only for a model whose control passes: without "
+                 f"one, a memory that carries nothing and a model that never learned to copy look alike. "
+                 f"Verdicts are against zero unless named, in the page's Holm family.", '', *paper_lines, '']
     if records.history:
         old = []
         for why, rs in records.history.items():

@@ -768,6 +768,10 @@ def context_page(runs: Dict[str, List[Dict]], out: Path) -> Page:
         against = found.get(('eval memory', XL))
         lines.append(f"The lowest mean is at an evaluation memory of {best} characters"
                      + (f"; against the trained {trained}: {against.text(4)}" if against else '') + '.')
+    from labml_memory.studies import echo
+    echo_lines = echo.context_section(out, f'../{echo.NAME}.md')
+    if echo_lines:
+        lines += ['', *echo_lines]
     worth_all, beyond = kind('worth'), kind('beyond')
 
     def count(found: Dict[str, stats.Verdict]) -> str:

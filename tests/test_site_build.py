@@ -1,5 +1,6 @@
-"""The documentation site builds with `mkdocs build --strict`, quickly and without warnings,
-and has a page for every module."""
+"""The documentation site builds with `mkdocs build --strict` without warnings, and has a page
+for every module. (How long the build takes is not asserted: a timed assertion fails on a busy
+machine and passes on an idle one, whatever the code does.)"""
 
 from pathlib import Path
 
@@ -10,10 +11,6 @@ def test_strict_build_passes_without_warnings(built_site):
     assert built_site.returncode == 0, built_site.output
     warnings = [line for line in built_site.output.splitlines() if "WARNING" in line]
     assert not warnings, "\n".join(warnings)
-
-
-def test_build_is_fast(built_site):
-    assert built_site.seconds < 30, f"the site took {built_site.seconds:.1f} s to build"
 
 
 def _expected_page(module: Path) -> str:

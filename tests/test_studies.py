@@ -69,6 +69,8 @@ def test_report_gives_back_the_committed_pages(name, tmp_path, monkeypatch):
     monkeypatch.setenv('MPLBACKEND', 'Agg')
     study = by_name(name)
     shutil.copytree(RESULTS / name, tmp_path / name)
+    for other in study.reads:
+        shutil.copytree(RESULTS / other / 'records', tmp_path / other / 'records')
     report(study, tmp_path)
     for page in study.pages:
         assert _without_dates((tmp_path / page).read_text()) == _without_dates((RESULTS / page).read_text()), page
@@ -287,3 +289,14 @@ def test_the_headline_counts_what_the_seeds_decide():
     assert runner.tally(found) == "three seeds resolve one of the page's 2 comparisons (1 ahead)"
     one = stats.compare({'a': ({0: 1.0}, {0: 2.0})}, margin=0.01)
     assert runner.tally(one) == "one seed resolves none of the page's one comparison"
+
+
+def test_pages_that_read_another_study_are_redrawn_with_it(tmp_path, monkeypatch):
+    # The compression and context pages carry echo sections: `report echo` redraws them too,
+    # and the committed-pages test gives them the echo records.
+    from labml_memory.studies import main, readers_of
+    assert sorted(s.name for s in readers_of(by_name('echo'))) == ['compressive', 'quality']
+    drawn = []
+    monkeypatch.setattr('labml_memory.studies.report', lambda study: drawn.append(study.name))
+    main(['report', 'echo'])
+    assert drawn == ['echo', 'quality', 'compressive']

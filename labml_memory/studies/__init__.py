@@ -37,6 +37,11 @@ def studies() -> List[Study]:
     return [importlib.import_module(f'labml_memory.studies.{name}').STUDY for name in STUDY_MODULES]
 
 
+def readers_of(study: Study) -> List[Study]:
+    """The studies whose pages read `study`'s records too (their `reads`)."""
+    return [other for other in studies() if study.name in other.reads]
+
+
 def by_name(name: str) -> Study:
     if name in STUDY_MODULES:
         return importlib.import_module(f'labml_memory.studies.{name}').STUDY
@@ -93,7 +98,7 @@ def main(argv: List[str]) -> None:
         chosen = studies() if rest[0] == 'all' else [by_name(rest[0])]
         if len(rest) > 1:
             raise SystemExit(f"report takes no settings (it only reads records); got {' '.join(rest[1:])}")
-        for study in chosen:
+        for study in chosen + (readers_of(chosen[0]) if rest[0] != 'all' else []):
             print(f'report {study.name}', flush=True)
             report(study)
         return
@@ -109,6 +114,10 @@ def main(argv: List[str]) -> None:
                 print(f"{'to run  ' if one.key in missing else 'recorded'} {one.key}")
             return
         run(study, rest[1:])
+        # Pages that carry a section made from this study's records are redrawn with them.
+        for reader in readers_of(study):
+            print(f'report {reader.name}', flush=True)
+            report(reader)
         return
     raise SystemExit(f"unknown action {action!r}. {USAGE}")
 

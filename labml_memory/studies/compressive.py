@@ -759,4 +759,4 @@ def report(records: Records, out: Path) -> Dict[str, Page]:
 STUDY = Study(NAME, 'Does compressing beat remembering at equal attention cost; which compression function '
                     'and loss; and does attention rise into the compressed memory beyond a distance effect?',
               Settings, plan, execute, report, pages=[f'{NAME}.md', f'{NAME}/attention_buckets.md'],
-              seeds='3')
+              seeds='3', reads=('echo',))

@@ -811,4 +811,5 @@ def report(records: Records, out: Path) -> Dict[str, Page]:
 
 STUDY = Study(NAME, 'Given the same training compute, which architecture learns the most on Tiny '
                     'Shakespeare; and does each use its memory?',
-              Settings, plan, execute, report, pages=[f'{NAME}.md', f'{NAME}/context.md'], seeds='3')
+              Settings, plan, execute, report, pages=[f'{NAME}.md', f'{NAME}/context.md'], seeds='3',
+              reads=('echo',))

@@ -74,6 +74,9 @@ class Study:
     pages: List[str]
     # What stands behind each number ("3 seeds", "5 rounds"), for the index.
     seeds: str = ''
+    # Other studies whose records its pages also read (a section made from them): their
+    # reports' numbers then appear on its pages too, and its pages must be redrawn after theirs.
+    reads: Tuple[str, ...] = ()
 
     @property
     def run_command(self) -> str:

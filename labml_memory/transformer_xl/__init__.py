@@ -236,7 +236,7 @@ class RelativeMultiHeadAttention(nn.Module):
             return out, (k, val)
         return (out, weights) if return_weights else out
 
-    # ### $W_q$, $W_{k,E}$ and $W_v$ in one product, in generation
+    # ### The three projections in one product, in generation
     #
     # The stacked matrix `[3 H d_k, D]` is kept with the versions of the three it was made
     # from (generation runs without gradients, so nothing needs to flow back through it),

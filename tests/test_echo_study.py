@@ -168,7 +168,8 @@ def test_a_paper_memory_is_judged_in_window_and_where_only_it_reaches(tmp_path, 
     text = render(echo.report(records, tmp_path)['echo.md'], 'echo.md')
     line = next(line for line in text.splitlines() if line.startswith('* **memorizing_transformer**'))
     assert f'the claim **{claim}**' in line and line.count('⚠') == (control != 'ahead')
-    assert f"1 {claim} (of 1)" in text
+    short = 'not read for want of a passing positive control' if claim == echo.NO_CONTROL else claim
+    assert f"1 {short}, of 1" in text
 
 
 def test_the_memory_depth_claim_is_a_tie_with_every_layer_long(tmp_path):
@@ -219,8 +220,8 @@ def test_the_context_page_carries_how_far_each_memory_copies(tmp_path):
     text = '\n'.join(echo.context_section(tmp_path, '../echo.md'))
     # Every cell's gains by distance, its judged distances, the equal-span pair and the
     # longer evaluation memories, with the echo page's own intervals.
-    line = next(line for line in text.splitlines() if line.startswith('* `transformer_xl:64` (3 seeds): +0.80, '))
-    assert line.endswith('at D = 64, 128, 256, 512, 1024, 2048; D = 64: ahead; D = 512: tie.')
+    line = next(line for line in text.splitlines() if line.startswith('| transformer_xl:64 | 3 | +0.80 | '))
+    assert line.endswith(' | D = 64: ahead; D = 512: tie |') and line.count('|') == 10
     label = 'compressive:64:48:4 against transformer_xl:256 (equal span), at D = 256'
     assert f"**At equal span**, {label}: {found[label].text(3)}." in text
     assert found['transformer_xl:64 evaluated with M = 128, at D = 128'].text(3) in text
@@ -232,3 +233,16 @@ def test_a_claim_is_reproduced_refuted_or_not_resolved():
     assert echo.claim_word('behind', 'tie') == 'refuted at this size and training'
     assert echo.claim_word('not resolved', 'ahead') == 'not resolved'
     assert echo.claim_word('ahead', 'ahead', controlled=False) == 'not resolved (no passing positive control)'
+
+
+def test_a_control_given_more_seeds_is_compared_with_the_others_on_the_seeds_they_share(tmp_path):
+    import json
+    _records(tmp_path, lambda mem: mem + 1)
+    folder = tmp_path / 'echo' / 'records'
+    for seed in (3, 4):
+        record = json.loads((folder / 'transformer_xl_m256_seed0.json').read_text())
+        record.update(key=f'transformer_xl_m256_seed{seed}', seed=seed, run={**record['run'], 'seed': seed})
+        (folder / f'transformer_xl_m256_seed{seed}.json').write_text(json.dumps(record))
+    found = echo.verdicts(echo.load(Records(tmp_path / 'echo')), 0.1)
+    assert found['transformer_xl:256 at D = 256'].seeds == 5
+    assert found['compressive:64:48:4 against transformer_xl:256 (equal span), at D = 256'].seeds == 3

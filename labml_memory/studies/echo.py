@@ -451,6 +451,13 @@ def newly_covered(eval_mem: int, distances: List[int]) -> int:
     return covered[-1] if covered else distances[0]
 
 
+# Two cells are compared on the seeds both have: a control given more seeds (to resolve it)
+# keeps them for its own verdict, and lends the others to every pair it is in.
+def on_common_seeds(a: Dict[int, float], b: Dict[int, float]) -> Tuple[Dict[int, float], Dict[int, float]]:
+    both = sorted(set(a) & set(b))
+    return {s: a[s] for s in both}, {s: b[s] for s in both}
+
+
 def verdicts(cells: Dict[str, List[Dict]], margin: float) -> Dict[str, stats.Verdict]:
     pairs = {}
     for cell, d, _ in judged(cells):
@@ -461,10 +468,7 @@ def verdicts(cells: Dict[str, List[Dict]], margin: float) -> Dict[str, stats.Ver
         if ' against ' not in label:
             pairs[label] = (mine, {seed: 0.0 for seed in mine})
         else:
-            # Paired on the seeds both cells have (Transformer-XL's control has more).
-            other = gain_by_seed(cells[f'{XL}:64'], d)
-            both = sorted(set(mine) & set(other))
-            pairs[label] = ({s: mine[s] for s in both}, {s: other[s] for s in both})
+            pairs[label] = on_common_seeds(mine, gain_by_seed(cells[f'{XL}:64'], d))
     distances = distances_of(cells)
     for cell, rs in cells.items():
         with_eval = [r for r in rs if r.get('eval_mem_len')] if arch_of(cell) == XL else []
@@ -484,8 +488,8 @@ def verdicts(cells: Dict[str, List[Dict]], margin: float) -> Dict[str, stats.Ver
         for other, why in ((f'{XL}:{mem_of(cell) + compressed}', 'equal attention cost'),
                            (f'{XL}:{mem_of(cell) + rate * compressed}', 'equal span')):
             if other in cells:
-                pairs[f"{cell} against {other} ({why}), at D = {d}"] = (gain_by_seed(rs, d),
-                                                                      gain_by_seed(cells[other], d))
+                pairs[f"{cell} against {other} ({why}), at D = {d}"] = on_common_seeds(
+                    gain_by_seed(rs, d), gain_by_seed(cells[other], d))
     return stats.compare(pairs, margin, lower_is_better=False)
 
 
@@ -577,12 +581,15 @@ def context_section(results: Path, link: str) -> List[str]:
              'being in distribution. The mean gain at each distance, and the echo page\'s verdicts '
              f"(Holm across its {len(found)} comparisons):", '']
     distances = distances_of(cells)
+    lines += ['| cell | seeds | ' + ' | '.join(f'D = {d}' for d in distances) + ' | judged |',
+              '|---|---:|' + '---:|' * len(distances) + '---|']
     for cell, rs in cells.items():
-        gains = ', '.join(f"{stats.mean([r['gains'][str(d)]['gain'] for r in rs]):+.2f}" for d in distances)
         mine = [v for label, v in found.items() if label.startswith(f'{cell} at D = ')]
-        lines.append(f"* `{cell}` ({len(rs)} seed{'s' if len(rs) != 1 else ''}): {gains} at D = "
-                     f"{', '.join(map(str, distances))}"
-                     + (''.join(f"; {v.label.split(' at ')[1]}: {v.verdict}" for v in mine)) + '.')
+        lines.append(f"| {cell} | {len(rs)} | " + ' | '.join(
+            f"{stats.mean([r['gains'][str(d)]['gain'] for r in rs]):+.2f}" for d in distances)
+            + ' | ' + ('; '.join(f"{v.label.split(' at ')[1]}: {v.verdict}" for v in mine) or '—') + ' |')
+    lines += ['', '* **D = n**: the mean echo gain over the seeds at that distance; **judged**: the distances '
+              'the echo page judges for the cell (against zero) and their verdicts.']
     span = [v for label, v in found.items() if '(equal span)' in label]
     longer = [v for label, v in found.items() if 'evaluated with' in label]
     if span or longer:
@@ -719,10 +726,13 @@ def report(records: Records, out: Path) -> Dict[str, Page]:
                + f"with {seed_counts(cells)}"
                + (". Of the papers' claims (each memory judged where only it reaches, the memory-depth model "
                   "against all four layers long): "
-                  + ', '.join(f"{claims.count(w)} {w}" for w in
-                              ('reproduced', 'refuted at this size and training', 'not resolved', NO_CONTROL)
+                  + ', '.join(f"{claims.count(w)} {short}" for w, short in
+                              (('reproduced', 'reproduced'), ('refuted at this size and training',
+                                                              'refuted at this size and training'),
+                               ('not resolved', 'not resolved'),
+                               (NO_CONTROL, 'not read for want of a passing positive control'))
                               if claims.count(w))
-                  + f" (of {len(claims)})" if claims else '')
+                  + f", of {len(claims)}" if claims else '')
                + (". A longer memory at evaluation than in training "
                   + ("adds no copying at any distance it newly covers (a tie at each)"
                      if all(v.verdict == stats.TIE for v in longer_verdicts) else
@@ -737,7 +747,8 @@ def report(records: Records, out: Path) -> Dict[str, Page]:
             'per layer at rate c; *direct read* is M + c·Mc + L, the furthest a query at the end of a '
             'segment reads in one attention step, *rule* the reach rule\'s count through the layers. '
             'An architecture named alone runs at the shared sizes of every study; its reads are not '
-            'counted here, and its row is shown, not judged.',
+            'counted here, and it is judged where only its paper\'s memory reaches, in the section on '
+            'each paper\'s memory below.',
             '* **gain**: loss at the first occurrence minus loss in the echo, nats per character, on the '
             f"scored characters (each passage's characters after its first {first['cue']}); 0 is the "
             'memoryless floor, the first-occurrence loss (below) the perfect copier.',

@@ -121,15 +121,17 @@ def test_every_run_reads_the_same_held_out_streams():
 
 
 def _other(tmp_path, cell, copies_to, seeds=(0, 1, 2)):
-    """Fake records of an architecture named alone: it copies (gain 0.8) up to `copies_to`."""
+    """Fake records of another cell (an architecture named alone by default): it copies (gain
+    0.8) up to `copies_to`."""
     import json
     one = json.loads((tmp_path / 'echo' / 'records' / 'transformer_xl_m64_seed0.json').read_text())
     for seed in seeds:
         rng = random.Random(f'{cell}{seed}')
         gains = {d: {**g, 'gain': (0.8 if int(d) <= copies_to else 0.0) + rng.gauss(0, 0.002)}
                  for d, g in one['gains'].items()}
-        (tmp_path / 'echo' / 'records' / f'{cell}_seed{seed}.json').write_text(json.dumps(
-            {**{k: v for k, v in one.items() if k != 'eval_mem_len'}, 'key': f'{cell}_seed{seed}',
+        key = echo.key_of(cell, seed)
+        (tmp_path / 'echo' / 'records' / f'{key}.json').write_text(json.dumps(
+            {**{k: v for k, v in one.items() if k != 'eval_mem_len'}, 'key': key, 'mem_len': echo.mem_of(cell),
              'cell': cell, 'seed': seed, 'gains': gains, 'run': {**one['run'], 'cell': cell, 'seed': seed}}))
     return Records(tmp_path / 'echo')
 
@@ -246,3 +248,19 @@ def test_a_control_given_more_seeds_is_compared_with_the_others_on_the_seeds_the
     found = echo.verdicts(echo.load(Records(tmp_path / 'echo')), 0.1)
     assert found['transformer_xl:256 at D = 256'].seeds == 5
     assert found['compressive:64:48:4 against transformer_xl:256 (equal span), at D = 256'].seeds == 3
+
+
+def test_the_memory_depth_page_carries_its_control_and_claim_from_the_echoes(tmp_path):
+    assert echo.depth_section(tmp_path / 'nowhere', 'echo.md') == ([], [])
+    _records(tmp_path, lambda mem: mem + 1)
+    _other(tmp_path, 'transformer_xl:16', copies_to=17)
+    records = _other(tmp_path, 'memory_depth', copies_to=64)
+    found = echo.verdicts(echo.load(records), 0.1)
+    assert found[echo.DEPTH_CONTROL].verdict == 'ahead'
+    lines, claims = echo.depth_section(tmp_path, 'echo.md')
+    assert dict(claims) == {'a few long layers suffice': 'reproduced'} and '⚠' not in '\n'.join(lines)
+    # All short copying as far as all long: the control fails, and the claim is not read.
+    _other(tmp_path, 'transformer_xl:16', copies_to=64)
+    lines, claims = echo.depth_section(tmp_path, 'echo.md')
+    assert dict(claims) == {'a few long layers suffice': echo.NO_CONTROL}
+    assert any(line.startswith('* **Positive control**') and line.endswith('⚠.') for line in lines)

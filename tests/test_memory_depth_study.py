@@ -75,6 +75,8 @@ def test_the_default_plan_finds_every_committed_record():
 
 def test_the_report_gives_back_the_committed_page(tmp_path):
     shutil.copytree(RESULTS / 'memory_depth', tmp_path / 'memory_depth')
+    # The page's echo section is read from the echo study's records.
+    shutil.copytree(RESULTS / 'echo' / 'records', tmp_path / 'echo' / 'records')
     runner.report(study.STUDY, tmp_path)
     assert study.STUDY.pages == ['memory_depth.md']
     undated = lambda text: [line for line in text.splitlines() if not line.startswith('* **Date:**')]  # noqa: E731

@@ -292,11 +292,11 @@ def test_the_headline_counts_what_the_seeds_decide():
 
 
 def test_pages_that_read_another_study_are_redrawn_with_it(tmp_path, monkeypatch):
-    # The compression and context pages carry echo sections: `report echo` redraws them too,
+    # The compression, context and memory-depth pages carry echo sections: `report echo` redraws them too,
     # and the committed-pages test gives them the echo records.
     from labml_memory.studies import main, readers_of
-    assert sorted(s.name for s in readers_of(by_name('echo'))) == ['compressive', 'quality']
+    assert sorted(s.name for s in readers_of(by_name('echo'))) == ['compressive', 'memory_depth', 'quality']
     drawn = []
     monkeypatch.setattr('labml_memory.studies.report', lambda study: drawn.append(study.name))
     main(['report', 'echo'])
-    assert drawn == ['echo', 'quality', 'compressive']
+    assert drawn == ['echo', 'quality', 'compressive', 'memory_depth']

@@ -403,6 +403,11 @@ PAPER_MEMORY = {
 }
 CACHED = ('memorizing_transformer', 'infinity_former', 'memory_depth')
 DEPTH = 'memory_depth'
+# The memory-depth study's control on echoes: every layer long against every layer short (16,
+# the memory-depth model's short range), at D = 64, where a read of 64 reaches at every offset
+# and one of 16 at some only.
+ALL_LONG, ALL_SHORT = f'{XL}:64', f'{XL}:16'
+DEPTH_CONTROL = f"{ALL_LONG} (all long) against {ALL_SHORT} (all short), at D = {SEGMENT}"
 
 
 def far_distance(distances: List[int]) -> int:
@@ -469,6 +474,9 @@ def verdicts(cells: Dict[str, List[Dict]], margin: float) -> Dict[str, stats.Ver
             pairs[label] = (mine, {seed: 0.0 for seed in mine})
         else:
             pairs[label] = on_common_seeds(mine, gain_by_seed(cells[f'{XL}:64'], d))
+    if ALL_LONG in cells and ALL_SHORT in cells:
+        pairs[DEPTH_CONTROL] = on_common_seeds(gain_by_seed(cells[ALL_LONG], SEGMENT),
+                                               gain_by_seed(cells[ALL_SHORT], SEGMENT))
     distances = distances_of(cells)
     for cell, rs in cells.items():
         with_eval = [r for r in rs if r.get('eval_mem_len')] if arch_of(cell) == XL else []
@@ -601,6 +609,46 @@ def context_section(results: Path, link: str) -> List[str]:
                      'with more than it trains with), gain with it minus gain with the trained M = 64: '
                      + '; '.join(f"{v.label.split(' evaluated with ')[1]}: {v.text(3)}" for v in longer) + '.')
     return lines + ['']
+
+
+# ## The memory-depth study's echo section
+#
+# On plain text all long ties all short, so the [memory-depth study](memory_depth.py) has no
+# positive control. On echoes: all long against all short at D = 64 (expected ahead, by the
+# reads alone), the one-long-layer model's own copy there, and the paper's claim that a few
+# long layers suffice (a tie with all long), read only where both controls pass.
+def depth_section(results: Path, link: str) -> Tuple[List[str], List[Tuple[str, str]]]:
+    records = Records(Path(results) / NAME)
+    cells = load(records) if len(records) else {}
+    if DEPTH not in cells or ALL_LONG not in cells:
+        return [], []
+    found = verdicts(cells, next(iter(records))['run']['margin'])
+    lines = ['## On echoes, where memory must pay', '',
+             f"On the [echo streams]({link}) a passage recurs verbatim D characters after it first appeared, "
+             'and a model whose memory still holds it copies it (the echo gain, nats per character). There the '
+             'models are at the sizes every study shares, not this page\'s: 4 layers, segments of 64, a long '
+             f"range of 64 and a short one of 16; `{DEPTH}` is one long layer, the last, and three short. The "
+             f"verdicts are the echo page's, Holm-corrected across its {len(found)} comparisons.", '']
+    controls = []
+    control = found.get(DEPTH_CONTROL)
+    if control is not None:
+        controls.append(control.verdict == stats.AHEAD)
+        lines.append(f"* **Positive control**: {DEPTH_CONTROL}, where a read of 64 reaches the source at every "
+                     f"offset and one of 16 at some only: expected **ahead**, measured {control.text(3)}"
+                     + ('.' if controls[-1] else ' ⚠.'))
+    own = found.get(f"{DEPTH} at D = {SEGMENT}")
+    if own is not None:
+        controls.append(own.verdict == stats.AHEAD)
+        lines.append(f"* **The one-long-layer model copies** at D = {SEGMENT}: expected **ahead** of zero, "
+                     f"measured {own.text(3)}" + ('.' if controls[-1] else ' ⚠.'))
+    claims = []
+    label = f"{DEPTH} (one layer of 64) against {ALL_LONG} (four), at D = {SEGMENT}"
+    if label in found:
+        word = claim_word(found[label].verdict, stats.TIE, bool(controls) and all(controls))
+        claims.append(('a few long layers suffice', word))
+        lines.append(f"* **One long layer against four**, {found[label].text(3)}. The paper's claim that a few "
+                     f"long layers suffice (a tie): **{word}**.")
+    return lines + [''], claims
 
 
 # ## The plot: the gain against the distance, one line per cell

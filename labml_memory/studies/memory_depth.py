@@ -480,6 +480,11 @@ def report(records: Records, out: Path) -> Dict[str, Page]:
                      "not in these records (left out for compute, or missing a seed); "
                      f"`python -m labml_memory.studies run {NAME}` runs only what is missing "
                      "(`part=longer` for the longer budget alone), and then rewrites this page.")
+    from labml_memory.studies import echo
+    echo_lines, echo_claims = echo.depth_section(out, f'{echo.NAME}.md')
+    if echo_lines:
+        lines += ['', *echo_lines]
+        in_sum += ''.join(f" On echoes, {what}: {word}." for what, word in echo_claims)
     question = (f'Does a {n_layers}-layer Transformer-XL need a long memory in every layer? If only in some, '
                 'which, and does a shorter range in the others help?')
     return {f'{NAME}.md': Page(
@@ -533,4 +538,4 @@ def made(every: List[Dict], seeds: List[int], margin: float, main: int, others, 
 
 
 STUDY = Study(NAME, 'How many long-range layers does a transformer need, and where?', Settings, plan,
-              execute, report, pages=[f'{NAME}.md'], seeds='3')
+              execute, report, pages=[f'{NAME}.md'], seeds='3', reads=('echo',))

@@ -241,6 +241,8 @@ def test_generation_with_cached_keys_and_a_growing_table_equals_the_training_pat
             assert_same_memory(memory, ref)
         # The cache was read (the table is a view of its buffer, renewed now and then).
         assert memory.kv_cache is not None and not memory.keys.is_contiguous() and 1 <= renewed <= 3
+        # The buffer holds C spare rows beside the table's C (what the benchmark counts as cache).
+        assert memory.table_buffer[0].keys.shape[2] == 2 * model.mem_size == 2 * memory.size
 
 
 def test_two_continuations_of_one_memory_do_not_overwrite_each_other():

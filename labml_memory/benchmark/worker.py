@@ -96,6 +96,12 @@ def measure(name: str, sizes: Sizes, plan: Plan) -> Dict[str, Any]:
                 cache = getattr(memory, 'kv_cache', None)
                 row['cache_bytes_per_stream'] = sum(t.nbytes for t in cache.keys + cache.values) // batch \
                     if cache is not None else 0
+                # A table grown in a buffer (the Memorizing Transformer's) holds spare rows too.
+                found = getattr(memory, 'table_buffer', None)
+                row['cache_bytes_per_stream'] += ((found[0].keys.nbytes + found[0].values.nbytes
+                                                   - memory.keys.nbytes - memory.values.nbytes) // batch
+                                                  if found is not None else 0)
+                row['counts_table_buffer'] = True
     except Exception as error:
         return {**row, 'status': f'failed in inference: {type(error).__name__}: {error}'}
     row['generation_seconds_per_token'] = generation

@@ -589,15 +589,17 @@ def context_section(results: Path, link: str) -> List[str]:
              'being in distribution. The mean gain at each distance, and the echo page\'s verdicts '
              f"(Holm across its {len(found)} comparisons):", '']
     distances = distances_of(cells)
-    lines += ['| cell | seeds | ' + ' | '.join(f'D = {d}' for d in distances) + ' | judged |',
-              '|---|---:|' + '---:|' * len(distances) + '---|']
+    lines += ['| cell | ' + ' | '.join(f'D = {d}' for d in distances) + ' |',
+              '|---|' + '---:|' * len(distances)]
+    judged_lines = []
     for cell, rs in cells.items():
         mine = [v for label, v in found.items() if label.startswith(f'{cell} at D = ')]
-        lines.append(f"| {cell} | {len(rs)} | " + ' | '.join(
-            f"{stats.mean([r['gains'][str(d)]['gain'] for r in rs]):+.2f}" for d in distances)
-            + ' | ' + ('; '.join(f"{v.label.split(' at ')[1]}: {v.verdict}" for v in mine) or '—') + ' |')
-    lines += ['', '* **D = n**: the mean echo gain over the seeds at that distance; **judged**: the distances '
-              'the echo page judges for the cell (against zero) and their verdicts.']
+        lines.append(f"| {cell} <small>({len(rs)} seed{'s' if len(rs) != 1 else ''})</small> | " + ' | '.join(
+            f"{stats.mean([r['gains'][str(d)]['gain'] for r in rs]):+.2f}" for d in distances) + ' |')
+        if mine:
+            judged_lines.append(f"{cell} " + ', '.join(f"{v.label.split(' at ')[1]} {v.verdict}" for v in mine))
+    lines += ['', '* **D = n**: the mean echo gain over the seeds at that distance.',
+              '* **Judged** by the echo page, against zero: ' + '; '.join(judged_lines) + '.']
     span = [v for label, v in found.items() if '(equal span)' in label]
     longer = [v for label, v in found.items() if 'evaluated with' in label]
     if span or longer:
@@ -660,7 +662,8 @@ def draw(cells: Dict[str, List[Dict]], path: Path) -> None:
     from labml_memory.studies import plots
     plt = plots.pyplot()
     distances = distances_of(cells)
-    fig, ax = plt.subplots(figsize=(8, 4.4), layout='constrained')
+    # Wide enough for three legend columns of the longest labels (every architecture named).
+    fig, ax = plt.subplots(figsize=(9, 4.8), layout='constrained')
     for i, (cell, rs) in enumerate(cells.items()):
         style = plots.series(i)
         for r in rs:

@@ -510,6 +510,19 @@ def compressed_distance(cell: str, distances: List[int]):
     return inside[-1] if inside else None
 
 
+# ## Sections of other studies' pages
+#
+# Three pages carry an echo section. Each reads the echo records under `results` and the echo
+# page's own verdicts, at the margin the records declare, so every page prints the same numbers;
+# no records, no cells.
+def recorded_verdicts(results: Path) -> Tuple[Dict[str, List[Dict]], Dict[str, stats.Verdict]]:
+    records = Records(Path(results) / NAME)
+    if not len(records):
+        return {}, {}
+    cells = load(records)
+    return cells, verdicts(cells, next(iter(records))['run']['margin'])
+
+
 # ## The compression study's echo section
 #
 # The [compression study](compressive.py) trains on plain Tiny Shakespeare, where no memory
@@ -519,12 +532,10 @@ def compressed_distance(cell: str, distances: List[int]):
 # the lines and the claims, `(claim, word)`; nothing where no Compressive Transformer cell is
 # recorded.
 def compression_section(results: Path, link: str) -> Tuple[List[str], List[Tuple[str, str]]]:
-    records = Records(Path(results) / NAME)
-    cells = load(records) if len(records) else {}
+    cells, found = recorded_verdicts(results)
     chosen = [c for c in cells if arch_of(c) == COMPRESSIVE]
     if not chosen:
         return [], []
-    found = verdicts(cells, next(iter(records))['run']['margin'])
     distances = distances_of(cells)
     lines = ['## On echoes, where memory must pay', '',
              f"On the [echo streams]({link}) a passage of Tiny Shakespeare recurs verbatim D characters after "
@@ -577,11 +588,9 @@ def compression_section(results: Path, link: str) -> Tuple[List[str], List[Tuple
 # what that page cannot: how far back each memory reaches when the text rewards it, the two
 # memories of equal span side by side, and the Transformer-XL paper's longer evaluation memory.
 def context_section(results: Path, link: str) -> List[str]:
-    records = Records(Path(results) / NAME)
-    cells = load(records) if len(records) else {}
+    cells, found = recorded_verdicts(results)
     if not cells:
         return []
-    found = verdicts(cells, next(iter(records))['run']['margin'])
     lines = ['## On echoes: how far back each memory copies', '',
              f"On the [echo streams]({link}) a passage recurs verbatim D characters after it first appeared, "
              'and a memory that still holds it copies it: the echo gain (nats per character, 0 for a model that '
@@ -620,11 +629,9 @@ def context_section(results: Path, link: str) -> List[str]:
 # reads alone), the one-long-layer model's own copy there, and the paper's claim that a few
 # long layers suffice (a tie with all long), read only where both controls pass.
 def depth_section(results: Path, link: str) -> Tuple[List[str], List[Tuple[str, str]]]:
-    records = Records(Path(results) / NAME)
-    cells = load(records) if len(records) else {}
+    cells, found = recorded_verdicts(results)
     if DEPTH not in cells or ALL_LONG not in cells:
         return [], []
-    found = verdicts(cells, next(iter(records))['run']['margin'])
     lines = ['## On echoes, where memory must pay', '',
              f"On the [echo streams]({link}) a passage recurs verbatim D characters after it first appeared, "
              'and a model whose memory still holds it copies it (the echo gain, nats per character). There the '

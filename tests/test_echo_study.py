@@ -251,6 +251,20 @@ def test_a_control_given_more_seeds_is_compared_with_the_others_on_the_seeds_the
     assert found['compressive:64:48:4 against transformer_xl:256 (equal span), at D = 256'].seeds == 3
 
 
+def test_the_page_names_the_cells_whose_seeds_were_added_after_a_first_reading(tmp_path):
+    import json
+    _records(tmp_path, lambda mem: mem + 1)
+    page = '\n'.join(echo.report(Records(tmp_path / 'echo'), tmp_path)['echo.md'].body)
+    assert 'Seeds beyond the first three' not in page
+    folder = tmp_path / 'echo' / 'records'
+    record = json.loads((folder / 'transformer_xl_m112_seed0.json').read_text())
+    record.update(key='transformer_xl_m112_seed3', seed=3, run={**record['run'], 'seed': 3})
+    (folder / 'transformer_xl_m112_seed3.json').write_text(json.dumps(record))
+    page = '\n'.join(echo.report(Records(tmp_path / 'echo'), tmp_path)['echo.md'].body)
+    line = next(x for x in page.splitlines() if 'Seeds beyond the first three' in x)
+    assert '`transformer_xl:112`' in line and '`transformer_xl:256`' not in line
+
+
 def test_the_memory_depth_page_carries_its_control_and_claim_from_the_echoes(tmp_path):
     assert echo.depth_section(tmp_path / 'nowhere', 'echo.md') == ([], [])
     _records(tmp_path, lambda mem: mem + 1)

@@ -126,6 +126,7 @@ def test_gain_of_a_copier_that_reaches_256(held_out):
     (EchoSettings(rate=1.0), 'rate'),
     (EchoSettings(min_length=0), "min_length"),
     (EchoSettings(cue=64), 'cue'),
+    (EchoSettings(draw='uniform'), 'draw'),
 ])
 def test_bad_settings_name_the_setting(settings, word):
     with pytest.raises(ValueError, match=word):
@@ -142,3 +143,34 @@ def test_a_row_built_alone_has_its_echoes_inside_it():
     row, echoes = build_row(text, EchoSettings(distances=(100,)), 0, random.Random(0))
     assert echoes and all(e.distance == 100 for e in echoes)
     assert all(torch.equal(row[e.start:e.start + e.length], row[e.source:e.source + e.length]) for e in echoes)
+
+
+# The spread draw: every distance a whole number between the grid's ends, off the grid as well
+# as on it, and log-uniform: the share below a distance x is log(x / 64) / log(2048 / 64), the
+# log-uniform law's own formula, for every octave's edge and its middle.
+def test_a_log_uniform_draw_spreads_distances_between_the_grid_ends():
+    import math
+    from labml_memory.data.echo import draw_distance
+    settings, rng = EchoSettings(draw='log_uniform'), random.Random(0)
+    drawn = [draw_distance(settings, rng) for _ in range(40_000)]
+    assert all(isinstance(d, int) and 64 <= d <= 2048 for d in drawn)
+    assert sum(d not in settings.distances for d in drawn) > 0.95 * len(drawn)
+    for x in (91, 128, 181, 256, 362, 512, 724, 1024, 1448):
+        want = math.log(x / 64) / math.log(2048 / 64)
+        assert abs(sum(d <= x for d in drawn) / len(drawn) - want) < 0.01, x
+
+
+# Built into streams, a spread draw still puts each echo exactly D after its source, verbatim,
+# with sources in every octave; the grid draw (the held-out streams') stays on the grid.
+def test_log_uniform_streams_echo_verbatim_at_every_octave():
+    text = torch.arange(60_000) % 61
+    streams = EchoStreams(text, 2, 64, EchoSettings(draw='log_uniform', rate=0.5, seed=1))
+    assert len({e.distance for e in streams.echoes}) > 100
+    for e in streams.echoes:
+        row = streams.chars[e.row]
+        assert torch.equal(row[e.start:e.start + e.length], row[e.source:e.source + e.length])
+        assert e.length <= min(128, e.distance)
+    # 64 … 2,047 span bit lengths 7 … 11: one per octave.
+    assert {e.distance.bit_length() for e in streams.echoes} == set(range(7, 12))
+    grid = EchoStreams(text, 2, 64, EchoSettings(rate=0.5, seed=1))
+    assert {e.distance for e in grid.echoes} <= set(EchoSettings().distances)

@@ -105,6 +105,7 @@ def test_a_model_that_does_not_follow_its_read_fails_the_control(tmp_path, copie
 @pytest.mark.parametrize('argv, word', [
     (['cells=compressive'], 'cells'), (['cells=compressive:64:48:5'], 'rate must divide'), (['cells=transformer_xl:x'], 'cells'),
     (['rate=1.5'], 'rate'), (['distances=32,64'], 'distances'), (['margin=0'], 'margin'),
+    (['cells=transformer_xl:64~spread'], "only recipe after ~ is 'log'"), (['cells=transformer_xl:64@x~log'], 'whole number'),
 ])
 def test_bad_settings_name_the_setting(argv, word):
     with pytest.raises((ValueError, SystemExit), match=word):
@@ -279,3 +280,40 @@ def test_the_memory_depth_page_carries_its_control_and_claim_from_the_echoes(tmp
     lines, claims = echo.depth_section(tmp_path, 'echo.md')
     assert dict(claims) == {'a few long layers suffice': echo.NO_CONTROL}
     assert any(line.startswith('* **Positive control**') and line.endswith('⚠.') for line in lines)
+
+
+# `~log` is a recipe, not a cell: the run keeps its cell's key and steps, records the draw, and
+# trains on log-uniform streams while it is scored on the grid like every other cell.
+def test_a_log_cell_trains_on_spread_distances_and_keeps_its_key():
+    runs = {r.key: r.settings for r in echo.plan(echo.Settings(cells=['transformer_xl:64', 'transformer_xl:256@3000~log'],
+                                                              seeds=[0]))}
+    assert runs['transformer_xl_m256_seed0']['cell'] == 'transformer_xl:256'
+    assert runs['transformer_xl_m256_seed0']['steps'] == 3000
+    assert runs['transformer_xl_m256_seed0']['train_draw'] == 'log_uniform'
+    assert runs['transformer_xl_m64_seed0']['train_draw'] == 'grid'
+    s = runs['transformer_xl_m256_seed0']
+    assert echo.echo_settings(s, 0, s['train_draw']).draw == 'log_uniform'
+    assert echo.held_out(s).settings.draw == 'grid'
+
+
+def test_the_page_names_each_cells_training_draw_and_what_history_measured(tmp_path):
+    import json
+    _records(tmp_path, lambda mem: mem + 1)
+    folder = tmp_path / 'echo' / 'records'
+    path = folder / 'transformer_xl_m256_seed0.json'
+    record = json.loads(path.read_text())
+    history = tmp_path / 'echo' / 'history' / 'at_grid_distances'
+    history.mkdir(parents=True)
+    (history / path.name).write_text(json.dumps(record))
+    for seed in (0, 1, 2):
+        p = folder / f'transformer_xl_m256_seed{seed}.json'
+        r = json.loads(p.read_text())
+        r['train_draw'] = 'log_uniform'
+        p.write_text(json.dumps(r))
+    page = '\n'.join(echo.report(Records(tmp_path / 'echo'), tmp_path)['echo.md'].body)
+    row = next(x for x in page.splitlines() if x.startswith('| transformer_xl:256 '))
+    assert '*D log-uniform*' in row
+    assert '*D log-uniform*' not in next(x for x in page.splitlines() if x.startswith('| transformer_xl:64 '))
+    line = next(x for x in page.splitlines() if x.startswith('    * transformer_xl:256'))
+    assert f"D = 256: {record['gains']['256']['gain']:+.2f}" in line and '1 seed)' in line
+    assert '`at_grid_distances/`' in page

@@ -49,7 +49,18 @@ source must be ordinary text (never part of an earlier echo), so every first occ
 natural text; where that fails, up to eight draws are tried before more text is copied. So
 `rate` is the share asked for: at 0.25 about 0.24 of the characters are echoes, at 0.5 about
 0.40 (more sources fall inside earlier echoes), and `echo_fraction()` measures it.
+
+## Drawing the distance: on a grid, or spread between its ends
+
+With `draw='grid'`, $D$ is one of `distances`, each equally often: the held-out streams are
+always built this way, so every scored distance has its own echoes. With `draw='log_uniform'`,
+$D$ is a whole number drawn log-uniformly between the smallest and the largest of `distances`
+(every octave equally often, as on the grid, but every offset inside it too). Training on the
+grid alone lets a model learn one attention head per distance ("look exactly $D$ back") in place
+of one copy by content; training on the spread draw gives it no fixed offset to learn.
 """
+
+import math
 
 import random
 from dataclasses import dataclass
@@ -74,6 +85,9 @@ class Echo:
         return self.start - self.source
 
 
+DRAWS = ('grid', 'log_uniform')
+
+
 @dataclass(frozen=True)
 class EchoSettings:
     r"""How an echo stream is made: the distances $D$ to draw from, the passage lengths, the
@@ -84,8 +98,12 @@ class EchoSettings:
     rate: float = 0.25
     cue: int = 8
     seed: int = 0
+    # `grid` or `log_uniform` (see above).
+    draw: str = 'grid'
 
     def validate(self) -> None:
+        if self.draw not in DRAWS:
+            raise ValueError(f"draw must be one of {', '.join(DRAWS)}; got {self.draw!r}")
         if not self.distances or min(self.distances) < self.min_length:
             raise ValueError(f"every echo distance must be at least the shortest passage "
                              f"({self.min_length} characters) so a passage never overlaps its echo; "
@@ -106,6 +124,24 @@ class EchoSettings:
 # average $\bar\ell$ characters, ordinary text between them must average
 # $\bar\ell (1 - r) / r$.
 TRIES = 8
+# The log-uniform draw's mean passage length is taken over this many of its quantiles.
+QUANTILES = 1024
+
+
+def draw_distance(settings: EchoSettings, rng: random.Random) -> int:
+    if settings.draw == 'grid':
+        return rng.choice(settings.distances)
+    low, high = min(settings.distances), max(settings.distances)
+    return min(high, max(low, round(math.exp(rng.uniform(math.log(low), math.log(high))))))
+
+
+# The distances whose passage lengths set the mean: the grid itself, or evenly spaced quantiles
+# of the log-uniform draw.
+def typical_distances(settings: EchoSettings) -> List[float]:
+    if settings.draw == 'grid':
+        return list(settings.distances)
+    low, high = min(settings.distances), max(settings.distances)
+    return [low * (high / low) ** ((i + 0.5) / QUANTILES) for i in range(QUANTILES)]
 
 
 def build_row(text: torch.Tensor, settings: EchoSettings, row: int, rng: random.Random
@@ -115,8 +151,8 @@ def build_row(text: torch.Tensor, settings: EchoSettings, row: int, rng: random.
     out: List[int] = []
     is_echo: List[bool] = []
     echoes: List[Echo] = []
-    mean_length = sum((settings.min_length + min(settings.max_length, d)) / 2
-                      for d in settings.distances) / len(settings.distances)
+    typical = typical_distances(settings)
+    mean_length = sum((settings.min_length + min(settings.max_length, d)) / 2 for d in typical) / len(typical)
     mean_gap = mean_length * (1 - settings.rate) / settings.rate
     read = 0
     while read < len(original):
@@ -130,7 +166,7 @@ def build_row(text: torch.Tensor, settings: EchoSettings, row: int, rng: random.
         # draws are tried before giving up, so short distances (whose source more often falls
         # inside the previous echo) are not thinned out.
         for _ in range(TRIES):
-            distance = rng.choice(settings.distances)
+            distance = draw_distance(settings, rng)
             length = rng.randint(settings.min_length, min(settings.max_length, distance))
             source = len(out) - distance
             if source >= 0 and not any(is_echo[source:source + length]):

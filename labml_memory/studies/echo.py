@@ -119,19 +119,19 @@ class Settings:
     # at D = 64 but barely at D = 256 (its records are kept in `history/at_1200_steps/`), so it
     # trains longer.
     cells: List[str] = field(default_factory=lambda: ['transformer_xl:0', 'transformer_xl:64',
-                                                      'transformer_xl:256@3000'])
+                                                      'transformer_xl:256@3000~log'])
     seeds: List[int] = field(default_factory=lambda: [0, 1, 2])
     steps: int = 1200
     warmup: int = 60
     # The echo streams, for training and scoring alike: the fraction of characters that are
     # echoes and the distances drawn (each equally often).
     #
-    # Training on the same six distances the page scores invites a head per distance (attend
-    # exactly D back) instead of one copy by content, and the records show it: seed 0 of the
-    # M = 256 model gains 1.00 at D = 256 and 0.10 at D = 128, which its memory covers just as
-    # well; the Compressive Transformer gains 0.98 at D = 64 and nothing at D = 128, inside its
-    # verbatim read at most offsets. Distances drawn log-uniformly between the grid's ends for
-    # training, scored on the grid, is the recipe to try next for the M = 256 control.
+    #
+    # A cell may also carry `~log`: it then trains on distances drawn log-uniformly between the
+    # grid's ends (every offset, not six), and is scored on the grid as every cell is. Trained
+    # on the grid alone, a model can learn a head per trained distance in place of one copy by
+    # content; the page's superseded runs show what that did to the M = 256 control, seed by
+    # seed, and the compression cells trained with it. Those cells now train with `~log`.
     rate: float = 0.5
     distances: List[int] = field(default_factory=lambda: [64, 128, 256, 512, 1024, 2048])
     cue: int = 8
@@ -142,6 +142,10 @@ class Settings:
 
     def validate(self) -> None:
         for cell in self.cells:
+            cell, tilde, draw = cell.partition('~')
+            if tilde and draw != 'log':
+                raise ValueError(f"cells: {cell}~{draw}: the only recipe after ~ is 'log' (distances drawn "
+                                 f"log-uniformly in training)")
             cell, _, steps = cell.partition('@')
             if _ and not steps.isdigit():
                 raise ValueError(f"cells: {cell}@{steps}: the steps after @ must be a whole number")
@@ -166,12 +170,18 @@ class Settings:
 
 
 def base_of(cell: str) -> str:
-    """The cell without its own step count."""
-    return cell.partition('@')[0]
+    """The cell without its own step count and recipe."""
+    return cell.partition('~')[0].partition('@')[0]
 
 
 def steps_for(cell: str, steps: int) -> int:
+    cell = cell.partition('~')[0]
     return int(cell.partition('@')[2]) if '@' in cell else steps
+
+
+def draw_for(cell: str) -> str:
+    """How the cell's training streams draw D: `log_uniform` for `~log`, else the grid."""
+    return 'log_uniform' if cell.partition('~')[2] == 'log' else 'grid'
 
 
 def arch_of(cell: str) -> str:
@@ -210,13 +220,14 @@ def plan(settings: Settings) -> List[Run]:
             cell = base_of(spec)
             extra = {'eval_mem_lens': settings.eval_mem_lens} if cell == f'{XL}:64' else {}
             runs.append(Run(key_of(cell, seed), {'cell': cell, 'seed': seed, **shared,
-                                                 'steps': steps_for(spec, settings.steps), **extra}))
+                                                 'steps': steps_for(spec, settings.steps),
+                                                 'train_draw': draw_for(spec), **extra}))
     return runs
 
 
-def echo_settings(s: Dict[str, Any], seed: int):
+def echo_settings(s: Dict[str, Any], seed: int, draw: str = 'grid'):
     from labml_memory.data.echo import EchoSettings
-    return EchoSettings(distances=tuple(s['distances']), rate=s['rate'], cue=s['cue'], seed=seed)
+    return EchoSettings(distances=tuple(s['distances']), rate=s['rate'], cue=s['cue'], seed=seed, draw=draw)
 
 
 # ## Scoring: the loss of every prediction of the held-out streams
@@ -269,14 +280,15 @@ def execute(run: Run) -> Dict[str, Any]:
                                    'final_eval_segments': 16, **sizes})
         started = time.time()
         result = train(config, builder(arch), f'echo_{key_of(cell, seed)}',
-                       make_streams=functools.partial(EchoStreams, settings=echo_settings(s, seed)))
+                       make_streams=functools.partial(
+                           EchoStreams, settings=echo_settings(s, seed, s.get('train_draw', 'grid'))))
         trained = time.time() - started
     model, streams = result.model, held_out(s)
     started = time.time()
     losses = position_losses(model, streams)
     record = {'cell': cell, 'seed': seed, 'mem_len': mem, 'compressed_len': compressed,
               'compression_rate': rate, 'steps': result.final_step,
-              'run_uuid': result.run_uuid, 'train_seconds': trained,
+              'train_draw': s.get('train_draw', 'grid'), 'run_uuid': result.run_uuid, 'train_seconds': trained,
               'loss': losses.mean().item(), 'gains': {str(d): g for d, g in echo_gains(streams, losses).items()},
               'echo_fraction': streams.echo_fraction(), 'curve': result.train_losses,
               'parameters': sum(p.numel() for p in model.parameters())}
@@ -708,6 +720,45 @@ def seed_counts(cells: Dict[str, List[Dict]]) -> str:
     return f"{counts[0]} seeds per cell" if len(counts) == 1 else f"{counts[0]} to {counts[-1]} seeds per cell"
 
 
+# The recipe a cell's rows name: nothing for the grid (the default), else how D was drawn.
+def recipe_words(rs: List[Dict]) -> str:
+    draws = sorted({r.get('train_draw', 'grid') for r in rs})
+    return '' if draws == ['grid'] else '; ' + '/'.join(
+        '*D log-uniform*' if d == 'log_uniform' else 'D on the grid' for d in draws)
+
+
+# ## Superseded runs
+#
+# Each history folder says why its runs were set aside, and the page shows, from their records,
+# what they measured: the M = 256 control's gain at the distance its direct read covers against
+# the one below it, seed by seed, is the evidence for a head per trained distance.
+SUPERSEDED = {
+    'at_1200_steps': 'at 1,200 steps the M = 256 model had learned to copy at D = 64 but barely at '
+                     'D = 256, where its direct read reaches, so the cell was trained for longer (3,000 steps)',
+    'at_grid_distances': 'trained on the six grid distances only, the M = 256 model copied at the distances '
+                         'it trained on rather than everywhere its memory covers, and its control stayed not '
+                         'resolved; these cells (and the compression cells compared with it) were trained '
+                         'again with D drawn log-uniformly',
+}
+
+
+def superseded(history: Dict[str, List[Tuple[Dict, Path]]]) -> List[str]:
+    lines = ['## Superseded runs', '', 'Kept as history and not read above, by why they were set aside.', '']
+    for why, rs in history.items():
+        lines.append(f"* **`{why}/`**: {SUPERSEDED.get(why, 'superseded')}.")
+        by_cell: Dict[str, List[Dict]] = {}
+        for r, _ in rs:
+            by_cell.setdefault(r['cell'], []).append(r)
+        for cell, cell_rs in by_cell.items():
+            shown = [d for d in ('64', '128', '256', '512') if all(d in r['gains'] for r in cell_rs)]
+            steps = '/'.join(f'{n:,}' for n in sorted({r['steps'] for r in cell_rs}))
+            lines.append(f"    * {cell} ({steps} steps, "
+                         f"{len(cell_rs)} seed{'s' if len(cell_rs) != 1 else ''}), gain seed by seed: " + '; '.join(
+                             f"D = {d}: " + ', '.join(f"{r['gains'][d]['gain']:+.2f}" for r in cell_rs)
+                             for d in shown))
+    return lines + ['']
+
+
 # ## The page
 def report(records: Records, out: Path) -> Dict[str, Page]:
     from labml_memory.training import provenance
@@ -725,7 +776,7 @@ def report(records: Records, out: Path) -> Dict[str, Page]:
     rows = [header, '|---|' + '---:|' * len(distances)]
     for cell, rs in cells.items():
         steps = sorted({r['steps'] for r in rs})
-        row = [f"{cell} <small>({'/'.join(f'{n:,}' for n in steps)} steps; "
+        row = [f"{cell} <small>({'/'.join(f'{n:,}' for n in steps)} steps{recipe_words(rs)}; "
                + (f"direct read {direct_read(cell)}, rule {reach_of(cell)})</small>" if sized(cell) else
                   "shared sizes)</small>")]
         for d in distances:
@@ -866,16 +917,7 @@ def report(records: Records, out: Path) -> Dict[str, Page]:
                  f"one, a memory that carries nothing and a model that never learned to copy look alike. "
                  f"Verdicts are against zero unless named, in the page's Holm family.", '', *paper_lines, '']
     if records.history:
-        old = []
-        for why, rs in records.history.items():
-            for r, _ in rs:
-                old.append(f"`{why}/{r['key']}` ({r['steps']:,} steps: gain "
-                           + ', '.join(f"{g['gain']:+.3f} at D = {d}" for d, g in list(r['gains'].items())[:3]) + ')')
-        body += ['## Superseded runs', '',
-                 'Kept as history and not read above: ' + '; '.join(old) + '. At 1,200 steps the M = 256 model '
-                 'had learned to copy at D = 64 but barely at D = 256, where its direct read reaches, so its '
-                 'control failed and the cell was trained again for longer, as the evidence standard asks of a '
-                 'model that fails its control.', '']
+        body += superseded(records.history)
     if compression:
         body += ['## What the compressed slots carry', '',
                  'At the distance only the compressed memory covers (beyond the verbatim memory and the '
@@ -888,8 +930,10 @@ def report(records: Records, out: Path) -> Dict[str, Page]:
              f"{STREAMS} streams, dropout off, peak learning rate 0.002 with warm-up {first['warmup']} and a "
              f"cosine schedule over {first['steps']:,} steps; echo rate {first['rate']:g} asked for in training "
              f"and scoring ({stats.mean([r['echo_fraction'] for r, _ in runs if 'echo_fraction' in r] or [0]):.2f} "
-             "of the held-out characters are echoes), distances {', '.join(map(str, first['distances']))} drawn equally often, passages "
-             '64–128 characters.',
+             "of the held-out characters are echoes), passages 64–128 characters. Held-out distances "
+             f"{', '.join(map(str, first['distances']))}, each equally often; in training the same grid, except "
+             f"the cells marked *D log-uniform*, whose training distances are drawn log-uniformly between "
+             f"{min(first['distances'])} and {max(first['distances'])}.",
              f'* **Held-out streams:** the validation half cut into {STREAMS} streams, echoes placed with '
              f'seed {EVAL_SEED}, the same for every run.']
     convention = Convention(cells=SEED_CELLS, comparisons=len(found), margin=margin, unit=' nats/char',

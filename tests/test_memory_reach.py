@@ -259,3 +259,44 @@ def test_window_line_is_the_share_of_queries_whose_pair_is_inside_the_segment(se
                 inside += pair >= length - seg_len
                 total += 1
         assert inside / total == pytest.approx(memory_reach.window_share(load, seg_len), abs=0.05), load
+
+
+# ## What training covered
+#
+# The longest gap a training text holds, found the slow way: the longest gap `recall.sample`
+# accepts at the longest training length, tried gap by gap (the layout refuses one more).
+def test_the_longest_trained_gap_is_the_longest_a_training_text_can_hold():
+    record = {'seg_len': 32, 'settings': {'train_segments': [2, 3, 4], 'train_loads': [1, 2, 4, 8]}}
+    length = 4 * 32
+    for load in (1, 2, 4, 8):
+        gap = 0
+        while True:
+            try:
+                recall.sample(1, length, __import__('torch').Generator().manual_seed(0), load, gap + 1)
+            except ValueError:
+                break
+            gap += 1
+        assert memory_reach.longest_trained_gap(record, load) * 32 == gap, load
+    # Gaps 0, 1, 2 segments fit a 4-segment text at every trained load, 4 does not; no text had 16 pairs.
+    assert [g for g in ('0', '1', '2', '4', '8') if memory_reach.trained(record, g, '8')] == ['0', '1', '2']
+    assert memory_reach.trained(record, '1', '1') and not memory_reach.trained(record, '0', '16')
+
+
+# The committed page prints past-training cells in italics, marks reaches resting on them, and
+# its one-line answer reads only trained gaps.
+def test_the_page_marks_every_cell_past_what_training_covered():
+    text = (RESULTS / 'memory_reach.md').read_text()
+    by_gap = text.split('## Exact match by gap')[1].split('## Exact match by load')[0]
+    def body(table):
+        return [line.split(' | ') for line in table.splitlines()
+                if line.startswith('| ') and not line.startswith('| contestant')]
+    rows = [row[1:] for row in body(by_gap)]
+    assert rows and all(not cell.startswith('<i>') for row in rows for cell in row[:3])
+    assert all(cell.startswith('<i>') for row in rows for cell in row[3:])
+    assert 'In italics: extrapolation' in by_gap
+    by_load = text.split('## Exact match by load')[1].split('\n## ')[0]
+    assert all(row[-1].startswith('<i>') and not row[-2].startswith('<i>') for row in body(by_load))
+    answer = text.split('\n')[2]
+    assert 'gaps up to 2 segments' in answer and 'extrapolation' in answer
+    summary = text.split('## The runs')[1].split('\n* ')[0]
+    assert '| 8.5 (extrapolated)' in summary and '| 1.7<br>' in summary

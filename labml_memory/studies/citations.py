@@ -208,6 +208,13 @@ def reach_at_half(group: List[Dict[str, Any]]) -> float:
     return reach
 
 
+# A reach past the longest gap any training text held is an extrapolation, and a citation says so.
+def past_training(group: List[Dict[str, Any]]) -> str:
+    longest = min(_reach().longest_trained_gap(r, 1) for r in group)
+    return (f"Reaches past {longest:.1f} segments, the longest gap its training texts held, are "
+            f"extrapolations of the recipe, not measured on trained gaps.")
+
+
 def training(group: List[Dict[str, Any]]) -> str:
     s = group[0]['settings']
     return f"{s['lookup_steps']} + {s['steps']:,} steps"
@@ -236,7 +243,7 @@ def reach_transformer_xl(records: Records) -> str:
             f"($M = {large[0]['overrides']['mem_len']}$, {training(large)}, {control(large)}), "
             f"{large[0]['reach_rule']} characters, {recall(large, 2)} at two segments (against the "
             f"small budget {versus(found['Transformer-XL, large against small budget'], 2, '')}) and "
-            f"{recall(large, 4)} at four.")
+            f"{recall(large, 4)} at four, a gap past those its training texts held (an extrapolation).")
 
 
 @citation('memory_reach', 'compressive')
@@ -276,6 +283,7 @@ def reach_infini_attention(records: Records) -> str:
             f"{reach[('infini_delta', 'large')]:.1f} with {'one head' if heads == 1 else f'{heads} heads'} at "
             f"{large[0]['state_bytes']:,} bytes. At eight segments' gap the linear rule against the "
             f"RMT of the same state: {versus(found['Infini-attention (linear) against RMT, small'], 2, '')}. "
+            f"{past_training(small)}"
             f"Trained on memory texts only (the page's earlier recipe, kept as its history) it reached "
             f"{reach_at_half(earlier['infini_linear']):.0f} and {reach_at_half(earlier['infini_delta']):.0f} "
             f"segments.")
@@ -330,7 +338,7 @@ def reach_recurrent_memory(records: Records) -> str:
             f"to {reach_at_half(small):.1f} segments. At the large budget ({large[0]['overrides']['n_mem']} "
             f"tokens, {training(large)}, {control(large)}) {recall(large, 2)} at two segments (against "
             f"the small budget {versus(found['RMT, large against small budget'], 2, '')}) and a reach of "
-            f"{reach_at_half(large):.1f}.")
+            f"{reach_at_half(large):.1f}. {past_training(small)}")
 
 
 # ## Quality at equal compute, and the use of memory

@@ -499,6 +499,47 @@ def reach_at_half(records: List[Dict[str, Any]]) -> Optional[float]:
     return None if means[0] < 0.5 else math.inf
 
 
+# ## What training covered
+#
+# A memory text of the longest training length leaves room for a gap of at most
+# $T_\max + 1 - (\text{pairs} + \text{queries})$ characters (the sampler's room $R$, see
+# [recall](../tasks/recall.py)), and loads are drawn from `train_loads` only. A grid cell past
+# either is an **extrapolation**: the model never saw a text like it, so its number says how a
+# recipe generalises, not how far the memory can carry. Tables print such cells in italics, the
+# plots shade them, and the one-line answer reads only cells inside.
+def longest_trained_gap(record: Dict[str, Any], load: int) -> float:
+    """In segments, the longest gap a training text at this load could hold."""
+    s = record['settings']
+    room = max(s['train_segments']) * record['seg_len'] + 1 - recall.needed_length(load, 0, recall.default_queries(load))
+    return room / record['seg_len']
+
+
+def trained(record: Dict[str, Any], gap: Any, load: Any) -> bool:
+    """Whether training covered grid cell (gap in segments, load)."""
+    return int(load) in record['settings']['train_loads'] and float(gap) <= longest_trained_gap(record, int(load))
+
+
+# Grid gaps training covered at a load, for every record of a cell.
+def trained_gaps(records: Sequence[Dict[str, Any]], gaps: Sequence[str], load: str) -> List[str]:
+    return [g for g in gaps if all(trained(r, g, load) for r in records)]
+
+
+def reach_words(records: List[Dict[str, Any]]) -> str:
+    """The reach at 50% as the tables print it, marked *extrapolated* where it rests on a gap
+    training did not cover: the first grid gap under one half (the crossing's far end) or, if
+    none is, the grid's last."""
+    reach = reach_at_half(records)
+    if reach is None:
+        return 'under 50% at gap 0'
+    gaps = list(records[0]['accuracy'])
+    load = list(records[0]['accuracy'][gaps[0]])[0]
+    under = [g for g in gaps if statistics.mean(accuracy_at(records, g, load)) < 0.5]
+    far = under[0] if under else gaps[-1]
+    inside = all(trained(r, far, load) for r in records)
+    text = 'beyond the grid' if reach == math.inf else f'{reach:.1f}'
+    return text + ('' if inside else ' (extrapolated)')
+
+
 # ## The comparisons of the page
 #
 # Every claim of the reading that sets one cell against another, at one (gap, load) of the
@@ -638,7 +679,7 @@ def report(records: Records, out: Path) -> Dict[str, Page]:
 # contestant, its two budgets in it (colour and marker each), the seeds' min–max as a band,
 # the plain transformer in grey in every panel for reference and the floor dotted. The gap
 # axis is in segments, evenly spaced by grid index (the gaps roughly double), so its label
-# says it is not to scale.
+# says it is not to scale; the gaps no training text held are shaded.
 def draw_by_gap(groups, names, budgets, gaps, loads, seg_len, path: Path) -> None:
     plt = plots.pyplot()
     panels = [n for n in names if n != 'plain'] or names
@@ -649,7 +690,11 @@ def draw_by_gap(groups, names, budgets, gaps, loads, seg_len, path: Path) -> Non
         sized = [k for k in groups if k[1] == budget and k[0] != 'plain'] or [k for k in groups if k[1] == budget]
         numbers[budget] = groups[sized[0]][0]['budget_numbers']
     plain = records_at(groups, 'plain', budgets[0])
+    inside = trained_gaps([r for rs in groups.values() for r in rs], gaps, loads[0])
     for ax, name in zip(axes, panels):
+        if len(inside) < len(gaps):
+            ax.axvspan(len(inside) - 0.5, len(gaps) - 0.5, color='0.5', alpha=0.12, linewidth=0,
+                       label='extrapolation: gaps training never held')
         if plain and name != 'plain':
             ax.plot(xs, [statistics.mean(accuracy_at(plain, g, loads[0])) for g in gaps], color=plots.GREY,
                     linestyle='--', marker='x', markersize=4, label='plain transformer (no memory)')
@@ -670,6 +715,8 @@ def draw_by_gap(groups, names, budgets, gaps, loads, seg_len, path: Path) -> Non
         ax.set_ylim(0, 1.02)
         ax.grid(alpha=0.3)
     plots.label_grid(axes, 3, 'gap (segments, not to scale)', f'exact match (load {loads[0]})')
+    for ax in axes:
+        ax.set_xlim(-0.5, len(gaps) - 0.5)
     fig.suptitle(f'Exact match by the gap between pairs and queries (segments of {seg_len} characters)')
     plots.legend_below(fig, ncol=2)
     plots.save(fig, path, dpi=110)
@@ -677,9 +724,10 @@ def draw_by_gap(groups, names, budgets, gaps, loads, seg_len, path: Path) -> Non
 
 # Plot 2: the distance × load heat map of every contestant at every budget (mean over seeds),
 # all on one colour scale from 0 to 1, so panels compare at a glance. Both axes are grid
-# values spaced evenly, and say so.
+# values spaced evenly, and say so; cells training did not cover are hatched.
 def draw_heatmap(groups, keys, gaps, loads, path: Path) -> None:
     plt = plots.pyplot()
+    from matplotlib.patches import Rectangle
     cols = min(4, len(keys))
     rows = math.ceil(len(keys) / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(9.0, 2.2 * rows + 0.6), squeeze=False, layout='constrained',
@@ -689,6 +737,12 @@ def draw_heatmap(groups, keys, gaps, loads, path: Path) -> None:
     for ax, key in zip(axes.flat, keys):
         grid = [[statistics.mean(accuracy_at(groups[key], g, k)) for g in gaps] for k in loads]
         image = ax.imshow(grid, vmin=0, vmax=1, cmap='viridis', origin='lower', aspect='auto')
+        # Hatched: extrapolation, a cell training did not cover.
+        for y, k in enumerate(loads):
+            for x, g in enumerate(gaps):
+                if not all(trained(r, g, k) for r in groups[key]):
+                    ax.add_patch(Rectangle((x - 0.5, y - 0.5), 1, 1, fill=False, hatch='///',
+                                           edgecolor='white', linewidth=0, alpha=0.5))
         ax.set_xticks(range(len(gaps)), gaps, fontsize=7)
         ax.set_yticks(range(len(loads)), loads, fontsize=7)
         ax.set_title(f'{key[0]}, {shown_budget(*key)}', fontsize=8)
@@ -696,8 +750,28 @@ def draw_heatmap(groups, keys, gaps, loads, path: Path) -> None:
         ax.set_xlabel('gap (segments, not to scale)', fontsize=7)
     for ax in axes[:, 0]:
         ax.set_ylabel('load (pairs, not to scale)', fontsize=7)
-    fig.colorbar(image, ax=axes, shrink=0.6, location='bottom', label='exact match per query')
+    fig.colorbar(image, ax=axes, shrink=0.6, location='bottom',
+                 label='exact match per query (hatched: extrapolation, never trained)')
     plots.save(fig, path, dpi=110)
+
+
+# A grid cell as the tables print it: in italics where training did not cover it.
+def shown(records: Sequence[Dict[str, Any]], gap: str, load: str) -> str:
+    text = stats.cell(accuracy_at(records, gap, load), 2)
+    return text if all(trained(r, gap, load) for r in records) else f'<i>{text}</i>'
+
+
+def coverage_line(runs: Sequence[Dict[str, Any]], gaps: Sequence[str], loads: Sequence[str]) -> str:
+    first = runs[0]
+    limits = ', '.join(f"{min(longest_trained_gap(r, int(k)) for r in runs):.1f} at load {k}"
+                       for k in loads if int(k) in first['settings']['train_loads'])
+    untrained = [k for k in loads if int(k) not in first['settings']['train_loads']]
+    return (f"*In italics: extrapolation*, a cell past what training covered. Training texts held at most "
+            f"{max(first['settings']['train_segments'])} segments, so the longest gap a memory text could hold was "
+            f"{limits} segments"
+            + (f", and no text had {' or '.join(untrained)} pairs" if untrained else '')
+            + ". Such a cell says how the recipe generalises, not how far the memory can carry; no headline "
+              "reads one.")
 
 
 # Three tables, each narrow enough to read at once: what each run is, then exact match by gap
@@ -705,6 +779,7 @@ def draw_heatmap(groups, keys, gaps, loads, path: Path) -> None:
 # check: two pairs right before the queries, all inside the queries' segment. A cell is the
 # mean over seeds with the lowest and highest seed under it (`stats.cell`).
 def tables(groups, keys, gaps, loads, seg_len, skipped) -> List[str]:
+    runs = [r for key in keys for r in groups[key]]
     lookup = '2' if '2' in loads else None
     summary = ['| contestant | budget | state (B) | parameters | seeds × steps | control '
                + ('| lookup ' if lookup else '') + '| reach at 50%<br><small>probe / rule</small> |',
@@ -718,8 +793,7 @@ def tables(groups, keys, gaps, loads, seg_len, skipped) -> List[str]:
         records = groups[key]
         control = stats.cell([r['control'] for r in records], 2) if records[0]['control'] is not None else 'n/a'
         failed = control_failed(records)
-        reach = reach_at_half(records)
-        reach_text = 'under 50% at gap 0' if reach is None else ('beyond the grid' if reach == math.inf else f'{reach:.1f}')
+        reach_text = reach_words(records)
         # Memories with no window (a sum, a signal, tokens) have no reach to count; the kNN
         # table's reach is its length, which the probe does not measure.
         probe = (f"{records[0]['reach_measured']} / {records[0]['reach_rule']}" if 'reach_rule' in records[0]
@@ -733,8 +807,8 @@ def tables(groups, keys, gaps, loads, seg_len, skipped) -> List[str]:
         summary.append(f"| {label} | {state} | {records[0]['parameters']:,} | {len(records)} × {steps} | {control} "
                        f"| {lookup_cell}{reach_text}<br><small>{probe}</small> |")
         short = f"{key[0]}{' ⚠' if failed else ''} ({shown_budget(*key)})"
-        by_gap.append(f"| {short} | " + ' | '.join(stats.cell(accuracy_at(records, g, loads[0]), 2) for g in gaps) + ' |')
-        by_load.append(f"| {short} | " + ' | '.join(stats.cell(accuracy_at(records, gaps[0], k), 2) for k in loads) + ' |')
+        by_gap.append(f"| {short} | " + ' | '.join(shown(records, g, loads[0]) for g in gaps) + ' |')
+        by_load.append(f"| {short} | " + ' | '.join(shown(records, gaps[0], k) for k in loads) + ' |')
     return [
         '## The runs', '', *summary, '',
         '* **budget**: the state every contestant was sized to (the panels\' titles); *any* for the plain '
@@ -750,7 +824,8 @@ def tables(groups, keys, gaps, loads, seg_len, skipped) -> List[str]:
            'whether the model learned to look a key up rather than copy the one value it saw. The load axis says '
            'something about a memory only where this is near 1.'] if lookup else []),
         f'* **reach at 50%**: the gap, in segments of {seg_len} characters, at which the mean exact '
-        f'match at load {loads[0]} first falls under one half (interpolated between grid gaps).',
+        f'match at load {loads[0]} first falls under one half (interpolated between grid gaps); '
+        f'*extrapolated* where that lies past the longest gap training covered.',
         '* **probe / rule**: for window-shaped memories, the farthest distance in characters at which '
         'changing one token moves the last output of the trained model (seed of the first record), '
         'beside the count from the layer-by-layer rule of [reach](../tasks/reach.md); under the reach at 50% '
@@ -759,7 +834,7 @@ def tables(groups, keys, gaps, loads, seg_len, skipped) -> List[str]:
            + '.', ''] if skipped else []),
         f'## Exact match by gap (load {loads[0]})', '', *by_gap, '',
         f'Per query, with the queries *gap* segments of {seg_len} characters after the pairs. The floor, a '
-        f'guesser that forgot the pairs, is {recall.FLOOR:.2f}.', '',
+        f'guesser that forgot the pairs, is {recall.FLOOR:.2f}. ' + coverage_line(runs, gaps, loads), '',
         f'## Exact match by load (gap {gaps[0]})', '', *by_load, '',
         f'Per query, with *load* pairs written right before the queries. '
         f'A pair takes {recall.PAIR_LEN} characters and a query {recall.QUERY_LEN}, so from load 4 on some pairs lie '
@@ -859,6 +934,17 @@ class Reader:
     def reach(self, name: str, budget: str = 'small') -> float:
         return reach_at_half(self.records(name, budget))
 
+    def rw(self, name: str, budget: str = 'small') -> str:
+        """The reach at 50% as the tables print it, *extrapolated* marked."""
+        return reach_words(self.records(name, budget))
+
+    def farthest_trained(self) -> str:
+        """The last grid gap training covered at the lightest load, for every record."""
+        inside = trained_gaps([r for rs in self.groups.values() for r in rs], self.gaps, self.loads[0])
+        if not inside:
+            raise Missing('a trained gap')
+        return inside[-1]
+
     def first(self, name: str, budget: str = 'small') -> Dict[str, Any]:
         return self.records(name, budget)[0]
 
@@ -883,13 +969,17 @@ class Reader:
 
     # ### The one-line answer under the question
     def answer(self) -> str:
-        window = max(self.reach(n) for n in ('transformer_xl', 'compressive', 'infinity_former',
-                                              'infinity_former_sticky'))
+        g = self.farthest_trained()
+        window = max(statistics.mean(self.values(n, 'small', int(g))) for n in (
+            'transformer_xl', 'compressive', 'infinity_former', 'infinity_former_sticky'))
         resolved = [v for v in self.found.values() if v.verdict != stats.UNRESOLVED]
-        return (f"At the small budget, by the means, Infini-attention carries one exact item furthest (half its "
-                f"queries answered up to {self.reach('infini_linear'):.1f} segments), the RMT next "
-                f"({self.reach('recurrent_memory'):.1f}), every window-shaped or smoothed memory less than "
-                f"{math.ceil(window)}; three seeds resolve {number(len(resolved))} of the page's "
+        return (f"Read only where training reached (load {self.loads[0]}, gaps up to {g} segments): at the small "
+                f"budget, by the means, Infini-attention answers {self.m('infini_linear', 'small', int(g))} "
+                f"(linear) and {self.m('infini_delta', 'small', int(g))} (delta) of its queries {g} segments "
+                f"back and the RMT {self.m('recurrent_memory', 'small', int(g))}, every window-shaped or "
+                f"smoothed memory {window:.2f} or less; how far past that they reach (half the queries up to "
+                f"{self.reach('infini_linear'):.1f} and {self.reach('recurrent_memory'):.1f} segments) is an "
+                f"extrapolation, not yet measured on trained gaps. Three seeds resolve {number(len(resolved))} of the page's "
                 f"{len(self.found)} comparisons.")
 
     def reading(self) -> List[str]:
@@ -943,7 +1033,8 @@ class Reader:
             f"`memory_reach/history/colon_format/`. One difference from them is worth knowing: Infini-attention's "
             f"reach was longer there (about {reach_at_half(colon[('infini_linear', 'small')]):.0f} segments with "
             f"the linear rule and {reach_at_half(colon[('infini_delta', 'small')]):.0f} with the delta rule, small "
-            f"budget, against {self.reach('infini_linear'):.1f} and {self.reach('infini_delta'):.1f} here). "
+            f"budget, against {self.reach('infini_linear'):.1f} and {self.reach('infini_delta'):.1f} here; all four "
+            f"past the gaps either recipe trained on, so extrapolations). "
             f"{half_of} the training texts are now lookups with no gap, so it saw half as many texts that reward carrying a "
             f"pair far: the reach of a memory trained end to end depends on how often training asks for it.", '']
 
@@ -1057,9 +1148,9 @@ class Reader:
             f"{self.v('sticky ∞-former against the ∞-former, small')}).", '',
             f"**Infini-attention** ({h} heads of $d_k (d_v + 1) = {(d // h) * (d // h + 1)}$ numbers per layer, "
             f"small; one head of {d * (d + 1):,}, large). The only memory here that carries an exact value far "
-            f"past its window: half its queries are answered up to about {self.reach('infini_linear'):.1f} segments "
-            f"with the linear rule and {self.reach('infini_delta'):.1f} with the delta rule (small), "
-            f"{self.reach('infini_linear', 'large'):.1f} and {self.reach('infini_delta', 'large'):.1f} (large). "
+            f"past its window: half its queries are answered up to about {self.rw('infini_linear')} segments "
+            f"with the linear rule and {self.rw('infini_delta')} with the delta rule (small), "
+            f"{self.rw('infini_linear', 'large')} and {self.rw('infini_delta', 'large')} (large). "
             f"The large budget against the small (linear, at eight segments): "
             f"{self.band('infini_linear', 'large', 8)} against {self.band('infini_linear', 'small', 8)}, "
             f"{self.v('Infini-attention (linear), large against small budget')}, though the large runs trained "
@@ -1073,9 +1164,9 @@ class Reader:
             f"state: at the small budget {self.m('recurrent_memory', 'small', 1)} at one segment, "
             f"{self.m('recurrent_memory', 'small', 2)} at two, {self.band('recurrent_memory', 'small', 4)} at four "
             f"(against Transformer-XL there: {self.v('RMT against Transformer-XL, small')}), half its queries "
-            f"answered up to {self.reach('recurrent_memory'):.1f} segments. The large budget is *shorter*: "
+            f"answered up to {self.rw('recurrent_memory')} segments. The large budget is *shorter*: "
             f"{self.band('recurrent_memory', 'large', 2)} at two segments, {self.band('recurrent_memory', 'large', 4)} "
-            f"at four, reach {self.reach('recurrent_memory', 'large'):.1f} (large against small at two segments: "
+            f"at four, reach {self.rw('recurrent_memory', 'large')} (large against small at two segments: "
             f"{self.v('RMT, large against small budget')}), but the two budgets did not train alike: the small runs "
             f"needed, and got, {times.get(rmt_ratio, f'{rmt_ratio:g} times')} the steps, and the large model reads "
             f"{rmt['large']['overrides']['n_mem']} + {self.seg_len} + {rmt['large']['overrides']['n_mem']} "
@@ -1099,6 +1190,10 @@ class Reader:
     # ### What the numbers support
     def support(self) -> List[str]:
         infini = sorted([self.reach('infini_linear'), self.reach('infini_delta')])
+        g = self.farthest_trained()
+        longest = min(longest_trained_gap(r, int(self.loads[0])) for rs in self.groups.values() for r in rs)
+        far_window = max(statistics.mean(self.values(n, 'small', int(g))) for n in (
+            'transformer_xl', 'compressive', 'infinity_former', 'infinity_former_sticky'))
         window = max(self.reach(n) for n in ('transformer_xl', 'compressive', 'infinity_former',
                                               'infinity_former_sticky'))
         resolved = [(label, v) for label, v in self.found.items() if v.verdict != stats.UNRESOLVED]
@@ -1109,8 +1204,14 @@ class Reader:
             f"(Infini-attention) carries one exact item furthest: half its queries answered up to {infini[0]:.1f} "
             f"to {infini[1]:.1f} segments at the small budget, against at most {window:.1f} for every "
             f"window-shaped or smoothed memory; a memory of tokens written by the model (the RMT, "
-            f"{self.reach('recurrent_memory'):.1f}) comes second; for many items at once the kNN table "
-            f"(Memorizing Transformer) is the only memory above the window line at every load; compression and "
+            f"{self.rw('recurrent_memory')}) comes second. Those reaches rest on gaps no training text held (the "
+            f"longest held {longest:.1f} segments at load {self.loads[0]}): extrapolations, which say how the "
+            f"recipe generalised. Inside "
+            f"training, at {g} segments, Infini-attention answers {self.m('infini_linear', 'small', int(g))} (linear) "
+            f"and {self.m('infini_delta', 'small', int(g))} (delta), the RMT "
+            f"{self.m('recurrent_memory', 'small', int(g))}, the window-shaped and smoothed memories "
+            f"{far_window:.2f} or less. For many items at once the kNN table "
+            f"(Memorizing Transformer) is the only memory above the window line at every load it trained on; compression and "
             f"continuous memories extend how far a token can *influence* the output without extending how far an "
             f"exact item survives; more state moves Transformer-XL's mean at two segments from "
             f"{self.m('transformer_xl', 'small', 2)} to {self.m('transformer_xl', 'large', 2)}, the hop its longer "

@@ -6,6 +6,8 @@ import json
 import shutil
 from pathlib import Path
 
+from dataclasses import replace
+
 import pytest
 
 from labml_memory.studies import memory_reach, runner, stats
@@ -300,3 +302,50 @@ def test_the_page_marks_every_cell_past_what_training_covered():
     assert 'gaps up to 2 segments' in answer and 'extrapolation' in answer
     summary = text.split('## The runs')[1].split('\n* ')[0]
     assert '| 8.5 (extrapolated)' in summary and '| 1.7<br>' in summary
+
+
+# ## Training until the task is learned
+#
+# The rounds, with the training loop and the gate's scores faked: each round a fresh schedule on
+# texts of its own seed, numbered on from the last, until both controls reach the gate or the
+# cap is spent.
+@pytest.mark.parametrize('scores, rounds, learned', [
+    ([(0.99, 0.97)], 1, True),
+    ([(1.0, 0.60), (1.0, 0.94), (0.96, 0.95)], 3, True),
+    ([(1.0, 0.60), (0.90, 0.99), (1.0, 0.10), (1.0, 0.2)], 3, False),
+])
+def test_a_run_trains_in_rounds_until_both_controls_pass_or_the_cap(monkeypatch, scores, rounds, learned):
+    calls, told = [], iter(scores)
+
+    def fake_train(model, sampler, config, device, first_step=0):
+        calls.append((config.seed, config.steps, first_step))
+        return [{'loss.train': 1.0}] * config.steps
+    monkeypatch.setattr(memory_reach, 'train', fake_train)
+    monkeypatch.setattr(memory_reach, 'gate_scores', lambda *a: dict(zip(('control', 'lookup'), next(told))))
+    one = memory_reach.RunSettings(steps=10, lookup_steps=5, gate=0.95, step_cap=30, seed=3)
+    history, kept = memory_reach.train_rounds(None, one, 'cpu')
+    assert len(kept) == len(calls) == rounds and len(history) == 10 * rounds
+    assert [c[2] for c in calls] == [5 + 10 * i for i in range(rounds)]
+    assert len({c[0] for c in calls}) == rounds and calls[0][0] == 3
+    assert [k['steps'] for k in kept] == [10 * (i + 1) for i in range(rounds)]
+    assert memory_reach.passes(kept[-1], 0.95) == learned
+    # Without a gate: one round, as the committed suite trained.
+    calls.clear()
+    history, kept = memory_reach.train_rounds(None, replace(one, gate=0.0), 'cpu')
+    assert len(calls) == 1 and kept == [] and calls[0] == (3, 10, 5)
+
+
+def test_a_seed_that_hit_the_cap_is_marked_and_its_steps_shown(tmp_path, monkeypatch):
+    monkeypatch.setenv('MPLBACKEND', 'Agg')
+    out = tmp_path
+    runner.run(STUDY, ['quick=true', 'contestants=plain,transformer_xl', 'gate=1.0', 'step_cap=8',
+                       f"logs_dir={out / 'logs'}"], out, log=lambda _: None)
+    records = [r for r in Records(out / 'memory_reach')]
+    for r in records:
+        assert r['gate']['threshold'] == 1.0 and [k['steps'] for k in r['gate']['rounds']][0] == 4
+        assert r['steps_trained'] == r['settings']['lookup_steps'] + r['gate']['rounds'][-1]['steps']
+        assert r['gate']['learned'] == memory_reach.passes(r['gate']['rounds'][-1], 1.0)
+    text = (out / 'memory_reach.md').read_text()
+    for r in records:
+        if not r['gate']['learned']:
+            assert f"| {r['name']} ⚠ |" in text

@@ -33,7 +33,13 @@ python -m labml_memory.studies report memory_reach               # the page, fro
   whose control is under 0.95 needs a better recipe (more steps, a higher learning rate),
   not a row of zeros; the report marks such runs and leaves them out of the reading. The
   cells that needed more are a setting (`rerun_cells`), so the default plan is the suite as
-  it was run.
+  it was run. The lookup (two pairs, no gap) is the control that tests the task itself, and
+  with `gate=0.95` a run trains in rounds until both pass, up to `step_cap` steps (see
+  [Settings](#settings)); the committed suite predates the gate, and its lookup column shows
+  how many of its memories had not yet learned the lookup.
+* **Only what was trained.** A grid cell past the longest gap a training text held, or at a
+  load never trained, is an extrapolation: italic in the tables, shaded in the plots, never
+  read by the one-line answer (see [what training covered](#what-training-covered)).
 * **Seeds, paired.** Three training seeds per cell by default, the same seeds for every cell;
   evaluation texts are drawn from their own seeds, the same for every model. So two cells are
   compared seed by seed with the [statistics](stats.py) of every page: the mean paired
@@ -207,6 +213,13 @@ class Settings:
     rerun_cells: List[str] = field(default_factory=lambda: [
         'infini_linear_large', 'recurrent_memory_small', 'transformer_xl_large'])
     rerun_steps: int = 2000
+    # **Train until the task is learned.** With `gate` above 0, the run proper is repeated in
+    # rounds of its `steps` (each with its own warm-up and cosine, on fresh texts) until both
+    # controls reach `gate` on texts of their own (one pair, and the lookup: two pairs, no gap),
+    # or until `step_cap` steps of the run proper are spent; a run that hits the cap is recorded
+    # as not learned, marked ⚠ and left out of the reading. 0 (the committed suite): one round.
+    gate: float = 0.0
+    step_cap: int = 0
     # The equivalence margin of the page's verdicts, in exact match per query.
     margin: float = 0.05
     quick: bool = False
@@ -235,6 +248,11 @@ class Settings:
             raise ValueError(f"lookup_share is a fraction of the training texts, in [0, 1]; got {self.lookup_share}")
         if self.margin < 0:
             raise ValueError(f"margin is a size of difference in exact match, >= 0; got {self.margin}")
+        if not 0.0 <= self.gate <= 1.0:
+            raise ValueError(f"gate is an exact match the controls must reach, in [0, 1] (0: off); got {self.gate}")
+        if self.step_cap and not self.quick and self.step_cap < max(self.steps, self.rerun_steps):
+            raise ValueError(f"step_cap={self.step_cap} must be 0 (one round) or at least one round of the run "
+                             f"proper (steps={self.steps}, rerun_steps={self.rerun_steps})")
         valid = contestants()
         bad = [c for c in self.contestants if c not in valid]
         if bad:
@@ -246,14 +264,15 @@ class Settings:
 
 
 # `quick=true`: every size at toy scale, one seed. It replaces what the command line gave for
-# those keys, so a quick run is the same toy suite whatever else is set.
+# those keys, so a quick run is the same toy suite whatever else is set (a step cap, if any,
+# becomes two toy rounds).
 def effective(settings: Settings) -> Settings:
     if not settings.quick:
         return settings
     return replace(settings, d_model=16, heads=2, n_layers=1, d_ff=32, steps=4, rerun_steps=4, eval_every=2,
                    seg_len=8, warmup=1, lookup_steps=min(settings.lookup_steps, 2), train_segments=[2],
                    train_loads=[1, 2], eval_gaps=[0, 2], eval_loads=[1, 2], eval_samples=4, batch_size=4,
-                   seeds=[0])
+                   seeds=[0], step_cap=8 if settings.step_cap else 0)
 
 
 def budget_numbers(d_model: int, n_layers: int, heads: int, budget: str) -> int:
@@ -281,6 +300,8 @@ class RunSettings(SyntheticTrainConfig):
     eval_loads: List[int] = field(default_factory=lambda: [1, 2, 4, 8, 16])
     eval_samples: int = 64
     margin: float = 0.05
+    gate: float = 0.0
+    step_cap: int = 0
     quick: bool = False
     logs_dir: str = ''
     device: str = 'cpu'
@@ -314,7 +335,7 @@ def plan(settings: Settings) -> List[Run]:
                                        'min_lr_ratio', 'weight_decay', 'grad_clip', 'lm_weight', 'eval_every')}
     shared = {k: getattr(s, k) for k in ('d_model', 'heads', 'n_layers', 'd_ff', 'train_loads', 'lookup_steps',
                                          'lookup_share', 'eval_gaps', 'eval_loads', 'eval_samples', 'margin',
-                                         'quick', 'logs_dir', 'device', 'threads')}
+                                         'gate', 'step_cap', 'quick', 'logs_dir', 'device', 'threads')}
     runs = []
     for budget in s.budgets:
         for name in names:
@@ -363,6 +384,47 @@ def evaluate_grid(model, one: RunSettings, device) -> Dict[str, Dict[str, float]
             row[str(load)] = recall.query_correct(logits.argmax(-1), batch).float().mean().item()
         grid[str(gap_segments)] = row
     return grid
+
+
+# ## The gate: has the model learned the task?
+#
+# The two controls on texts of their own (seeds apart from the grid's, so the grid's control
+# and lookup columns stay an independent reading): one pair, and two pairs, both with no gap.
+GATE_SEED = 40_000
+
+
+@torch.no_grad()
+def gate_scores(model, one: RunSettings, device) -> Dict[str, float]:
+    model.eval()
+    scores = {}
+    for name, load in (('control', 1), ('lookup', 2)):
+        length = math.ceil(recall.needed_length(load, 0, recall.default_queries(load)) / one.seg_len) * one.seg_len
+        batch = recall.sample(one.eval_samples, length, torch.Generator().manual_seed(GATE_SEED + load), load, 0)
+        logits = read_in_segments(model, batch.to(device).inputs, one.seg_len)
+        scores[name] = recall.query_correct(logits.argmax(-1), batch.to(device)).float().mean().item()
+    return scores
+
+
+def passes(scores: Dict[str, float], gate: float) -> bool:
+    return scores['control'] >= gate and scores['lookup'] >= gate
+
+
+# Rounds of the run proper until the gate passes or the cap is spent: each round its own
+# schedule and its own texts (a seed per round), one labml curve across them all.
+def train_rounds(model, one: RunSettings, device) -> Tuple[List[Dict[str, float]], List[Dict[str, Any]]]:
+    sampler = recall.training_sampler(one.train_loads, one.lookup_share)
+    cap = max(one.step_cap, one.steps) if one.gate else one.steps
+    history, rounds, done = [], [], 0
+    while done + one.steps <= cap:
+        history += train(model, sampler, replace(one, seed=one.seed + 7919 * len(rounds)), device,
+                         first_step=one.lookup_steps + done)
+        done += one.steps
+        if not one.gate:
+            break
+        rounds.append({'steps': done, **gate_scores(model, one, device)})
+        if passes(rounds[-1], one.gate):
+            break
+    return history, rounds
 
 
 # ## One run: a contestant, a budget, a seed
@@ -414,8 +476,7 @@ def execute(run: Run) -> Dict[str, Any]:
         # own warm-up and cosine, as the frequency-sort curriculum does).
         if one.lookup_steps:
             train(model, recall.training_sampler(one.train_loads, 1.0), replace(one, steps=one.lookup_steps), device)
-        history = train(model, recall.training_sampler(one.train_loads, one.lookup_share), one, device,
-                        first_step=one.lookup_steps)
+        history, rounds = train_rounds(model, one, device)
     train_seconds = time.time() - started
     grid = evaluate_grid(model, one, device)
     # The record holds everything the page prints, so `report` never needs the model: the
@@ -426,7 +487,10 @@ def execute(run: Run) -> Dict[str, Any]:
         'train_seconds': round(train_seconds, 1), 'seg_len': one.seg_len,
         'control': grid[str(one.eval_gaps[0])][str(one.eval_loads[0])] if one.eval_gaps[0] == 0 else None,
         'accuracy': grid, 'final_train_loss': history[-1]['loss.train'], 'settings': asdict(one),
+        'steps_trained': one.lookup_steps + len(history),
     }
+    if one.gate:
+        result['gate'] = {'threshold': one.gate, 'rounds': rounds, 'learned': passes(rounds[-1], one.gate)}
     # Window-shaped memories: the reach by the rule and measured on the trained model. The probe
     # reads enough segments for the rule's reach to fit with room to spare (the memory of every
     # layer, compressed slots counted at $c$ positions each, plus three segments), so a probe
@@ -468,9 +532,17 @@ def shown_budget(name: str, budget: str) -> str:
     return 'any' if name == 'plain' else budget
 
 
-# A contestant whose positive control fell under 0.95 in any seed: its numbers do not count.
+# A contestant whose positive control fell under 0.95 in any seed, or, trained to the gate, a
+# seed that hit the step cap before learning: its numbers do not count.
 def control_failed(records: List[Dict[str, Any]]) -> bool:
-    return any(r['control'] is not None and r['control'] < 0.95 for r in records)
+    return any((r['control'] is not None and r['control'] < 0.95) or not r.get('gate', {}).get('learned', True)
+               for r in records)
+
+
+# Steps of the run proper a record trained: its rounds, when trained to the gate.
+def run_proper(record: Dict[str, Any]) -> int:
+    rounds = record.get('gate', {}).get('rounds')
+    return rounds[-1]['steps'] if rounds else record['settings']['steps']
 
 
 # The exact match of one grid cell, one value per seed.
@@ -800,7 +872,7 @@ def tables(groups, keys, gaps, loads, seg_len, skipped) -> List[str]:
                  else 'no hard limit' if records[0]['model'] in UNBOUNDED else 'not probed')
         # Steps as trained: the lookup phase, if any, plus the run proper.
         steps = '/'.join(sorted({(f"{r['settings']['lookup_steps']} + " if r['settings'].get('lookup_steps') else '')
-                                 + str(r['settings']['steps']) for r in records}))
+                                 + str(run_proper(r)) for r in records}, key=lambda t: int(t.split()[-1])))
         lookup_cell = (stats.cell(accuracy_at(records, gaps[0], lookup), 2) + ' | ') if lookup else ''
         state = f"{records[0]['state_bytes']:,}" + ('' if records[0]['state_matched'] else ' (not matched)')
         label = f"{key[0]}{' ⚠' if failed else ''} | {shown_budget(*key)}"
@@ -817,7 +889,8 @@ def tables(groups, keys, gaps, loads, seg_len, skipped) -> List[str]:
         'after the longest evaluation text, times 4 bytes; *not matched* marks an architecture with no '
         'sizing rule yet, run at its defaults.',
         '* **seeds × steps**: training seeds, and optimiser steps of each run: the lookup phase plus the '
-        'run proper (a contestant that failed its control at the default was rerun, every seed, with more).',
+        'run proper (a contestant that failed its control at the default was rerun, every seed, with more; '
+        'trained to the gate, the steps its seeds took, and ⚠ for a seed that hit the step cap unlearned).',
         f'* **control**: exact match per query at gap 0 with load {loads[0]} (the answer inside the '
         'attention window); ⚠ marks a contestant with a seed under 0.95, whose other numbers do not count.',
         *([f'* **lookup**: exact match per query at gap {gaps[0]} with {lookup} pairs, both inside the queries\' segment: '

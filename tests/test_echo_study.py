@@ -302,7 +302,7 @@ def test_the_page_names_each_cells_training_draw_and_what_history_measured(tmp_p
     folder = tmp_path / 'echo' / 'records'
     path = folder / 'transformer_xl_m256_seed0.json'
     record = json.loads(path.read_text())
-    history = tmp_path / 'echo' / 'history' / 'at_grid_distances'
+    history = tmp_path / 'echo' / 'history' / 'trial_log_uniform_at_3000_steps'
     history.mkdir(parents=True)
     (history / path.name).write_text(json.dumps(record))
     for seed in (0, 1, 2):
@@ -316,4 +316,4 @@ def test_the_page_names_each_cells_training_draw_and_what_history_measured(tmp_p
     assert '*D log-uniform*' not in next(x for x in page.splitlines() if x.startswith('| transformer_xl:64 '))
     line = next(x for x in page.splitlines() if x.startswith('    * transformer_xl:256'))
     assert f"D = 256: {record['gains']['256']['gain']:+.2f}" in line and '1 seed)' in line
-    assert '`at_grid_distances/`' in page
+    assert '`trial_log_uniform_at_3000_steps/`' in page

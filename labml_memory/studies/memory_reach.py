@@ -74,6 +74,7 @@ import torch
 
 from labml_memory.studies import stats
 from labml_memory.studies import plots
+from labml_memory.studies.ablations import ABLATIONS
 from labml_memory.studies.runner import SEED_CELLS, Convention, Page, Records, Run, Study, unheaded
 from labml_memory.tasks import recall
 from labml_memory.tasks.reach import measured_reach, window_reach
@@ -369,7 +370,7 @@ def state_numbers(model, one: RunSettings, device) -> int:
 # One batch per (gap, load), from its own seed, so every model reads the same texts. The text
 # is the shortest whole number of segments that holds the layout.
 @torch.no_grad()
-def evaluate_grid(model, one: RunSettings, device) -> Dict[str, Dict[str, float]]:
+def evaluate_grid(model, one: RunSettings, device, change=None) -> Dict[str, Dict[str, float]]:
     model.eval()
     grid = {}
     for i, gap_segments in enumerate(one.eval_gaps):
@@ -380,7 +381,7 @@ def evaluate_grid(model, one: RunSettings, device) -> Dict[str, Dict[str, float]
             length = math.ceil(need / one.seg_len) * one.seg_len
             generator = torch.Generator().manual_seed(20_000 + 100 * i + j)
             batch = recall.sample(one.eval_samples, length, generator, load, gap).to(device)
-            logits = read_in_segments(model, batch.inputs, one.seg_len)
+            logits = read_in_segments(model, batch.inputs, one.seg_len, change)
             row[str(load)] = recall.query_correct(logits.argmax(-1), batch).float().mean().item()
         grid[str(gap_segments)] = row
     return grid
@@ -491,6 +492,11 @@ def execute(run: Run) -> Dict[str, Any]:
     }
     if one.gate:
         result['gate'] = {'threshold': one.gate, 'rounds': rounds, 'learned': passes(rounds[-1], one.gate)}
+    # What the paper's own memory carries: the same grid with it removed before every segment
+    # (see [ablations](ablations.py)).
+    if contestant.model in ABLATIONS:
+        what, change = ABLATIONS[contestant.model]
+        result['ablated'] = {'what': what, 'accuracy': evaluate_grid(model, one, device, change)}
     # Window-shaped memories: the reach by the rule and measured on the trained model. The probe
     # reads enough segments for the rule's reach to fit with room to spare (the memory of every
     # layer, compressed slots counted at $c$ positions each, plus three segments), so a probe
@@ -622,8 +628,8 @@ def reach_words(records: List[Dict[str, Any]]) -> str:
 @dataclass(frozen=True)
 class Comparison:
     label: str
-    first: Tuple[str, str]
-    second: Tuple[str, str]
+    first: Tuple[str, ...]
+    second: Tuple[str, ...]
     gap: int
     load: int = 1
 
@@ -656,11 +662,25 @@ COMPARISONS: Dict[str, Comparison] = {c.label: c for c in [
                ('plain', 'small'), gap=0, load=4),
     Comparison('Transformer-XL (small) against the plain transformer', ('transformer_xl', 'small'),
                ('plain', 'small'), gap=0, load=2),
+    # What each paper's own memory carries, at the gap past the cache (judged only for runs that
+    # recorded the ablation).
+    Comparison('Compressive (small) against its compressed memory emptied', ('compressive', 'small'),
+               ('compressive', 'small', 'ablated'), gap=2),
+    Comparison('∞-former (small) against its long-term memory zeroed', ('infinity_former', 'small'),
+               ('infinity_former', 'small', 'ablated'), gap=2),
+    Comparison('sticky ∞-former (small) against its long-term memory zeroed', ('infinity_former_sticky', 'small'),
+               ('infinity_former_sticky', 'small', 'ablated'), gap=2),
 ]}
 
 
-def cell_by_seed(groups, side: Tuple[str, str], gap: int, load: int) -> Optional[Dict[int, float]]:
-    records = records_at(groups, *side)
+# A side is (contestant, budget), or (contestant, budget, 'ablated') for the same runs scored with
+# their paper's memory removed (see [ablations](ablations.py)).
+def cell_by_seed(groups, side: Tuple[str, ...], gap: int, load: int) -> Optional[Dict[int, float]]:
+    records = records_at(groups, *side[:2])
+    if records and len(side) == 3:
+        if not all('ablated' in r for r in records):
+            return None
+        records = [{**r, 'accuracy': r['ablated']['accuracy']} for r in records]
     if not records or str(gap) not in records[0]['accuracy'] or str(load) not in records[0]['accuracy'][str(gap)]:
         return None
     return stats.by_seed(records, lambda r: r['accuracy'][str(gap)][str(load)])
@@ -881,6 +901,20 @@ def tables(groups, keys, gaps, loads, seg_len, skipped) -> List[str]:
         short = f"{key[0]}{' ⚠' if failed else ''} ({shown_budget(*key)})"
         by_gap.append(f"| {short} | " + ' | '.join(shown(records, g, loads[0]) for g in gaps) + ' |')
         by_load.append(f"| {short} | " + ' | '.join(shown(records, gaps[0], k) for k in loads) + ' |')
+    ablated = [key for key in keys if all('ablated' in r for r in groups[key])]
+    removed = ['| contestant (budget) | memory | ' + ' | '.join(f'gap {g}' for g in gaps) + ' |',
+               '|---|---|' + '---:|' * len(gaps)]
+    for key in ablated:
+        records, what = groups[key], groups[key][0]['ablated']['what']
+        cut = [{**r, 'accuracy': r['ablated']['accuracy']} for r in records]
+        removed.append(f"| {key[0]} ({shown_budget(*key)}) | whole | "
+                       + ' | '.join(shown(records, g, loads[0]) for g in gaps) + ' |')
+        removed.append(f"| | {what} | " + ' | '.join(shown(cut, g, loads[0]) for g in gaps) + ' |')
+    removal = ([f"## What each paper's memory carries (load {loads[0]})", '', *removed, '',
+                "The same trained runs scored twice on the same texts: whole, and with the memory their paper "
+                "adds removed before every segment (see [ablations](../studies/ablations.md)). What the score "
+                "loses is what that memory carried; what it keeps came through the cache and the segment.", '']
+               if ablated else [])
     return [
         '## The runs', '', *summary, '',
         '* **budget**: the state every contestant was sized to (the panels\' titles); *any* for the plain '
@@ -908,6 +942,7 @@ def tables(groups, keys, gaps, loads, seg_len, skipped) -> List[str]:
         f'## Exact match by gap (load {loads[0]})', '', *by_gap, '',
         f'Per query, with the queries *gap* segments of {seg_len} characters after the pairs. The floor, a '
         f'guesser that forgot the pairs, is {recall.FLOOR:.2f}. ' + coverage_line(runs, gaps, loads), '',
+        *removal,
         f'## Exact match by load (gap {gaps[0]})', '', *by_load, '',
         f'Per query, with *load* pairs written right before the queries. '
         f'A pair takes {recall.PAIR_LEN} characters and a query {recall.QUERY_LEN}, so from load 4 on some pairs lie '

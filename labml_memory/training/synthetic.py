@@ -65,11 +65,16 @@ from labml_memory.training.config import _parse_value
 #
 # The model starts each sequence from an empty memory (`None`): sequences of a batch are
 # independent texts, unlike the continuous streams of language modelling.
-def read_in_segments(model: MemoryLanguageModel, inputs: torch.Tensor, seg_len: int) -> torch.Tensor:
+def read_in_segments(model: MemoryLanguageModel, inputs: torch.Tensor, seg_len: int,
+                     change: Optional[Callable[[Any], Any]] = None) -> torch.Tensor:
+    r"""`change`, if given, is applied to the memory before every segment after the first (the
+    [ablations](../studies/ablations.py) remove one part of a memory this way)."""
     if inputs.shape[1] % seg_len != 0:
         raise ValueError(f"sequence length {inputs.shape[1]} is not a multiple of seg_len={seg_len}")
     memory, pieces = None, []
     for start in range(0, inputs.shape[1], seg_len):
+        if change is not None and memory is not None:
+            memory = change(memory)
         logits, memory, _ = model(inputs[:, start:start + seg_len], memory)
         pieces.append(logits)
     # `[batch, T, vocab]`

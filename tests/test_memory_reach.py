@@ -367,3 +367,29 @@ def test_runs_with_a_paper_memory_record_the_grid_without_it(quick_records):
             assert r['ablated']['what'] == memory_reach.ABLATIONS[r['model']][0]
     text = (out / 'memory_reach.md').read_text()
     assert "## What each paper's memory carries" in text and 'long-term memory zeroed' in text
+
+
+# ## The kNN table sweep
+def test_the_table_sweep_runs_each_size_with_k_under_it_and_measures_the_approximate_search(tmp_path, monkeypatch):
+    monkeypatch.setenv('MPLBACKEND', 'Agg')
+    runner.run(STUDY, ['quick=true', 'contestants=plain', 'tables=8,32', 'table_top_k=4',
+                       f"logs_dir={tmp_path / 'logs'}"], tmp_path, log=lambda _: None)
+    records = {r['name']: r for r in Records(tmp_path / 'memory_reach')}
+    assert set(records) == {'plain', 'memorizing_table8', 'memorizing_table32'}
+    for size in (8, 32):
+        r = records[f'memorizing_table{size}']
+        assert r['budget'] == 'sweep' and r['overrides']['mem_size'] == size and r['overrides']['top_k'] == 4
+        assert 0.0 <= r['approximate']['recall'] <= 1.0 and r['approximate']['k'] == 4
+        assert r['approximate']['accuracy'].keys() == r['accuracy'].keys()
+    # The state grows with the table: its keys and values, 2 C d numbers (all heads together).
+    d = records['plain']['overrides']['d_model']
+    assert records['memorizing_table32']['state_numbers'] - records['memorizing_table8']['state_numbers'] == 2 * 24 * d
+    text = (tmp_path / 'memory_reach.md').read_text()
+    assert "## The kNN table's size (Memorizing Transformer, k = 4)" in text
+    assert 'kNN table of 32 against 8 pairs' in text and 'kNN table of 32, exact against approximate search' in text
+
+
+@pytest.mark.parametrize('argv, message', [(['tables=4'], 'at least one segment'), (['table_top_k=0'], 'table_top_k')])
+def test_bad_table_settings_name_the_value(argv, message):
+    with pytest.raises(SystemExit, match=message):
+        parse_settings(Settings, argv)

@@ -168,6 +168,28 @@ def contestants() -> Dict[str, Contestant]:
     return found
 
 
+# ### The kNN table's size
+#
+# The paper's Memorizing Transformer gains more the larger its table, and reads only the $k$
+# nearest pairs of it. The sweep holds everything else fixed and varies the table: a contestant
+# `memorizing_table{C}` keeps $C$ pairs, reads the `table_top_k` nearest (8 by default, far
+# fewer than $C$, so the search selects), beside an XL cache of one segment per layer. Its state
+# grows with $C$ by design, so it is not held to a budget; the page shows it apart.
+TABLE = 'memorizing_table'
+
+
+def table_of(name: str) -> Optional[int]:
+    return int(name[len(TABLE):]) if name.startswith(TABLE) and name[len(TABLE):].isdigit() else None
+
+
+def contestant_of(name: str, top_k: int = 8) -> Contestant:
+    size = table_of(name)
+    if size is None:
+        return contestants()[name]
+    return Contestant('memorizing_transformer', lambda s, d, n, h, L: dict(
+        mem_size=size, top_k=min(top_k, size), mem_len=L, eval_mem_len=L))
+
+
 # ## Settings
 #
 # The study's command line. The model's shape is shared by all contestants, so no model key
@@ -221,6 +243,10 @@ class Settings:
     # as not learned, marked ⚠ and left out of the reading. 0 (the committed suite): one round.
     gate: float = 0.0
     step_cap: int = 0
+    # The Memorizing Transformer's table sizes $C$ to sweep (empty: none), each read with
+    # `table_top_k` nearest pairs; budgets do not apply to them (see the sizing above).
+    tables: List[int] = field(default_factory=list)
+    table_top_k: int = 8
     # The equivalence margin of the page's verdicts, in exact match per query.
     margin: float = 0.05
     quick: bool = False
@@ -249,6 +275,9 @@ class Settings:
             raise ValueError(f"lookup_share is a fraction of the training texts, in [0, 1]; got {self.lookup_share}")
         if self.margin < 0:
             raise ValueError(f"margin is a size of difference in exact match, >= 0; got {self.margin}")
+        if (not self.quick and any(c < self.seg_len for c in self.tables)) or not 1 <= self.table_top_k:
+            raise ValueError(f"tables must each hold at least one segment ({self.seg_len} pairs) and "
+                             f"table_top_k must be >= 1; got tables={list(self.tables)}, table_top_k={self.table_top_k}")
         if not 0.0 <= self.gate <= 1.0:
             raise ValueError(f"gate is an exact match the controls must reach, in [0, 1] (0: off); got {self.gate}")
         if self.step_cap and not self.quick and self.step_cap < max(self.steps, self.rerun_steps):
@@ -303,6 +332,7 @@ class RunSettings(SyntheticTrainConfig):
     margin: float = 0.05
     gate: float = 0.0
     step_cap: int = 0
+    table_top_k: int = 8
     quick: bool = False
     logs_dir: str = ''
     device: str = 'cpu'
@@ -310,12 +340,15 @@ class RunSettings(SyntheticTrainConfig):
 
     @property
     def numbers(self) -> int:
+        if self.budget == 'sweep':
+            return 0
         return budget_numbers(self.d_model, self.n_layers, self.heads, self.budget)
 
 
 def sizing(one: RunSettings) -> Optional[Dict[str, Any]]:
     """The contestant's overrides at this run's budget, or `None` where it cannot hold it."""
-    return contestants()[one.name].size(one.numbers, one.d_model, one.n_layers, one.heads, one.seg_len)
+    return contestant_of(one.name, one.table_top_k).size(one.numbers, one.d_model, one.n_layers, one.heads,
+                                                          one.seg_len)
 
 
 def key_of(quick: bool, name: str, budget: str, seed: int) -> str:
@@ -336,7 +369,8 @@ def plan(settings: Settings) -> List[Run]:
                                        'min_lr_ratio', 'weight_decay', 'grad_clip', 'lm_weight', 'eval_every')}
     shared = {k: getattr(s, k) for k in ('d_model', 'heads', 'n_layers', 'd_ff', 'train_loads', 'lookup_steps',
                                          'lookup_share', 'eval_gaps', 'eval_loads', 'eval_samples', 'margin',
-                                         'gate', 'step_cap', 'quick', 'logs_dir', 'device', 'threads')}
+                                         'gate', 'step_cap', 'table_top_k', 'quick', 'logs_dir', 'device',
+                                         'threads')}
     runs = []
     for budget in s.budgets:
         for name in names:
@@ -347,6 +381,11 @@ def plan(settings: Settings) -> List[Run]:
                               budget=budget)
             seeds = s.seeds if sizing(one) is not None else s.seeds[:1]
             runs += [Run(key_of(s.quick, name, budget, seed), asdict(replace(one, seed=seed))) for seed in seeds]
+    # The table sweep, after the suite, under budget `sweep` (its state is not matched).
+    for size in s.tables:
+        one = RunSettings(**loop, **shared, steps=s.steps, name=f'{TABLE}{size}', model='memorizing_transformer',
+                          budget='sweep')
+        runs += [Run(key_of(s.quick, one.name, 'sweep', seed), asdict(replace(one, seed=seed))) for seed in s.seeds]
     return runs
 
 
@@ -428,6 +467,38 @@ def train_rounds(model, one: RunSettings, device) -> Tuple[List[Dict[str, float]
     return history, rounds
 
 
+# ## Exact against approximate search
+#
+# A swept table is trained and scored with the exact index; then the same model is scored again
+# with HNSW (faiss), and the recall@k of HNSW against the exact top $k$ is measured on the
+# queries and table of the last segment of the longest grid text (captured at the kNN layer, as
+# in [the recall measurement](../memorizing_transformer/recall.py)).
+@torch.no_grad()
+def approximate_search(model, one: RunSettings, device) -> Dict[str, Any]:
+    from labml_memory.memorizing_transformer import measure_recall
+    attention = model.layers[model.knn_layer].attention
+    captured = {}
+    handle = attention.register_forward_pre_hook(lambda module, args: captured.update(h=args[0], keys=args[6]))
+    gap = max(one.eval_gaps) * one.seg_len
+    load = one.eval_loads[0]
+    length = math.ceil(recall.needed_length(load, gap, recall.default_queries(load)) / one.seg_len) * one.seg_len
+    batch = recall.sample(min(8, one.eval_samples), length, torch.Generator().manual_seed(30_000), load, gap).to(device)
+    model.eval()
+    read_in_segments(model, batch.inputs, one.seg_len)
+    handle.remove()
+    q_hat = torch.nn.functional.normalize(attention.query(captured['h']).float(), dim=-1)
+    k = min(attention.top_k, captured['keys'].shape[2])
+    found = measure_recall(q_hat, captured['keys'], k, 'hnsw', hnsw_neighbors=attention.hnsw_neighbors,
+                           hnsw_ef_search=attention.hnsw_ef_search)
+    kept, attention.index = attention.index, 'hnsw'
+    try:
+        grid = evaluate_grid(model, one, device)
+    finally:
+        attention.index = kept
+    return {'index': 'hnsw', 'recall': found, 'k': k, 'table_pairs': int(captured['keys'].shape[2]),
+            'accuracy': grid}
+
+
 # ## One run: a contestant, a budget, a seed
 #
 # Training has two phases. The first, `lookup_steps` long, reads lookup texts only: the pairs
@@ -445,7 +516,7 @@ def execute(run: Run) -> Dict[str, Any]:
     from labml import experiment
     from labml_memory.training.config import build_config
     one = RunSettings(**run.settings)
-    contestant = contestants()[one.name]
+    contestant = contestant_of(one.name, one.table_top_k)
     numbers = one.numbers
     head = {'name': one.name, 'model': contestant.model, 'budget': one.budget, 'seed': one.seed,
             'budget_numbers': numbers}
@@ -467,7 +538,7 @@ def execute(run: Run) -> Dict[str, Any]:
     # architecture with no sizing rule runs anyway and is marked as not matched on the page.
     state = state_numbers(model, one, device)
     matched = one.name == 'plain' or abs(state - numbers) <= 0.1 * numbers
-    if not matched and (one.name in CONTESTANTS or hasattr(module, 'reach_overrides')):
+    if not matched and one.budget != 'sweep' and (one.name in CONTESTANTS or hasattr(module, 'reach_overrides')):
         raise ValueError(f"{one.name} at budget {one.budget} keeps {state} numbers per stream, more than 10% "
                          f"from {numbers}; adjust its sizing")
     # Training time only (the grid's evaluation is not part of it), for the page's wall time.
@@ -497,6 +568,8 @@ def execute(run: Run) -> Dict[str, Any]:
     if contestant.model in ABLATIONS:
         what, change = ABLATIONS[contestant.model]
         result['ablated'] = {'what': what, 'accuracy': evaluate_grid(model, one, device, change)}
+    if one.budget == 'sweep':
+        result['approximate'] = approximate_search(model, one, device)
     # Window-shaped memories: the reach by the rule and measured on the trained model. The probe
     # reads enough segments for the rule's reach to fit with room to spare (the memory of every
     # layer, compressed slots counted at $c$ positions each, plus three segments), so a probe
@@ -674,21 +747,48 @@ COMPARISONS: Dict[str, Comparison] = {c.label: c for c in [
 
 
 # A side is (contestant, budget), or (contestant, budget, 'ablated') for the same runs scored with
-# their paper's memory removed (see [ablations](ablations.py)).
+# their paper's memory removed (see [ablations](ablations.py)), or with 'approximate' for a swept
+# table's runs scored with HNSW.
 def cell_by_seed(groups, side: Tuple[str, ...], gap: int, load: int) -> Optional[Dict[int, float]]:
     records = records_at(groups, *side[:2])
     if records and len(side) == 3:
-        if not all('ablated' in r for r in records):
+        if not all(side[2] in r for r in records):
             return None
-        records = [{**r, 'accuracy': r['ablated']['accuracy']} for r in records]
+        records = [{**r, 'accuracy': r[side[2]]['accuracy']} for r in records]
     if not records or str(gap) not in records[0]['accuracy'] or str(load) not in records[0]['accuracy'][str(gap)]:
         return None
     return stats.by_seed(records, lambda r: r['accuracy'][str(gap)][str(load)])
 
 
+# The sweep's own comparisons, made only when its records are there: the largest table against
+# the smallest, and exact against approximate search for the largest, at the longest gap every
+# sweep run trained on (load 1).
+def sweep_comparisons(groups) -> Dict[str, Comparison]:
+    swept = sorted((table_of(n), n) for n, b in groups if b == 'sweep' and table_of(n) is not None)
+    if not swept:
+        return {}
+    records = [r for n in dict(swept).values() for r in groups[(n, 'sweep')]]
+    gaps, load = list(records[0]['accuracy']), list(records[0]['accuracy'][list(records[0]['accuracy'])[0]])[0]
+    inside = trained_gaps(records, gaps, load)
+    far = int(inside[-1]) if inside else int(gaps[0])
+    (small, first), (large, last) = swept[0], swept[-1]
+    found = {}
+    if large != small:
+        found[f'kNN table of {large:,} against {small:,} pairs'] = Comparison(
+            f'kNN table of {large:,} against {small:,} pairs', (last, 'sweep'), (first, 'sweep'), gap=far)
+    found[f'kNN table of {large:,}, exact against approximate search'] = Comparison(
+        f'kNN table of {large:,}, exact against approximate search', (last, 'sweep'), (last, 'sweep', 'approximate'),
+        gap=far)
+    return found
+
+
+def comparisons(groups) -> Dict[str, Comparison]:
+    return {**COMPARISONS, **sweep_comparisons(groups)}
+
+
 def verdicts(groups, margin: float) -> Dict[str, stats.Verdict]:
     pairs = {}
-    for label, c in COMPARISONS.items():
+    for label, c in comparisons(groups).items():
         first, second = (cell_by_seed(groups, side, c.gap, c.load) for side in (c.first, c.second))
         if first is not None and second is not None:
             pairs[label] = (first, second)
@@ -734,7 +834,7 @@ def report(records: Records, out: Path) -> Dict[str, Page]:
     loads = list(runs[0]['accuracy'][gaps[0]])
     seg_len = runs[0]['seg_len']
     budgets = [b for b in BUDGETS if any(k[1] == b for k in groups)]
-    names = sorted({k[0] for k in groups})
+    names = sorted({k[0] for k in groups if k[1] != 'sweep'})
     keys = [(n, b) for b in budgets for n in names if (n, b) in groups]
     figures = out / NAME
     figures.mkdir(parents=True, exist_ok=True)
@@ -760,7 +860,7 @@ def report(records: Records, out: Path) -> Dict[str, Page]:
                                                  f'per contestant'),
                  (f'{NAME}/heatmap.png', 'Exact match over gap and load')],
         convention=Convention(SEED_CELLS, len(found), margin_of(runs), example=example),
-        body=[*tables(groups, keys, gaps, loads, seg_len, skipped),
+        body=[*tables(groups, keys, gaps, loads, seg_len, skipped), *sweep_table(groups, gaps, loads),
               *verdict_table(found, groups, all('margin' in (r.get('run') or {}) for r in runs)),
               '## Reading', '', *reading],
         made=made)
@@ -951,6 +1051,39 @@ def tables(groups, keys, gaps, loads, seg_len, skipped) -> List[str]:
         ' (the window line: every pair wholly inside the segment found, no other).', '']
 
 
+# The table sweep: one row per table size, the exact search's grid at the lightest load (italic
+# past training), its lookup and its load-8 cell at gap 0, then what HNSW found of the exact top k
+# and its own score at the farthest trained gap.
+def sweep_table(groups, gaps, loads) -> List[str]:
+    swept = sorted((table_of(n), (n, b)) for n, b in groups if b == 'sweep' and table_of(n) is not None)
+    if not swept:
+        return []
+    lines = ['| table C | state (B) | seeds × steps | lookup | load 8 | ' + ' | '.join(f'gap {g}' for g in gaps)
+             + ' | HNSW recall@k | HNSW at the far gap |', '|---:|---:|---:|---:|---:|' + '---:|' * len(gaps) + '---:|---:|']
+    every = [r for _, key in swept for r in groups[key]]
+    inside = trained_gaps(every, gaps, loads[0])
+    far = inside[-1] if inside else gaps[0]
+    for size, key in swept:
+        records = groups[key]
+        approx = [{**r, 'accuracy': r['approximate']['accuracy']} for r in records if 'approximate' in r]
+        steps = '/'.join(str(n) for n in sorted({r['settings']['lookup_steps'] + run_proper(r) for r in records}))
+        lookup = shown(records, gaps[0], '2') if '2' in loads else 'n/a'
+        eight = shown(records, gaps[0], '8') if '8' in loads else 'n/a'
+        lines.append(f"| {size:,}{' ⚠' if control_failed(records) else ''} | {records[0]['state_bytes']:,} | "
+                     f"{len(records)} × {steps} | {lookup} | {eight} | "
+                     + ' | '.join(shown(records, g, loads[0]) for g in gaps)
+                     + f" | {stats.cell([r['approximate']['recall'] for r in records if 'approximate' in r], 3) if approx else 'n/a'}"
+                     f" | {stats.cell(accuracy_at(approx, far, loads[0]), 2) if approx else 'n/a'} |")
+    k = groups[swept[0][1]][0]['overrides']['top_k']
+    return [f"## The kNN table's size (Memorizing Transformer, k = {k})", '', *lines, '',
+            f"The same model with its table of C pairs (the XL cache one segment per layer), reading the k = {k} "
+            f"nearest of them: the search selects. Its state grows with C, so these rows are not at a budget. "
+            f"Exact match per query, load {loads[0]} by gap, italic past training. *HNSW recall@k*: the share of the "
+            f"exact top k that faiss's HNSW index also returns, on the last segment of the longest grid text; "
+            f"*HNSW at the far gap*: the same model scored with HNSW at gap {far}, the farthest every run trained on.",
+            '']
+
+
 # `declared`: every record stored the margin it ran under; records made before runs stored
 # one were judged with the default, chosen after they were made, and the page says so.
 def verdict_table(found: Dict[str, stats.Verdict], groups, declared: bool) -> List[str]:
@@ -959,7 +1092,7 @@ def verdict_table(found: Dict[str, stats.Verdict], groups, declared: bool) -> Li
     lines = ['## What the seeds resolve', '',
              '| comparison | gap, load | first | second | first − second |', '|---|---:|---:|---:|---|']
     for label, verdict in found.items():
-        c = COMPARISONS[label]
+        c = comparisons(groups)[label]
         first, second = (stats.cell(list(cell_by_seed(groups, side, c.gap, c.load).values()), 2)
                          for side in (c.first, c.second))
         lines.append(f"| {label} | {c.gap}, {c.load} | {first} | {second} | {verdict.text(2)} |")

@@ -393,3 +393,19 @@ def test_the_table_sweep_runs_each_size_with_k_under_it_and_measures_the_approxi
 def test_bad_table_settings_name_the_value(argv, message):
     with pytest.raises(SystemExit, match=message):
         parse_settings(Settings, argv)
+
+
+def test_gate_trials_kept_as_history_get_their_own_table(tmp_path, monkeypatch):
+    monkeypatch.setenv('MPLBACKEND', 'Agg')
+    runner.run(STUDY, ['quick=true', 'contestants=plain,transformer_xl', 'budgets=small', 'gate=1.0', 'step_cap=8',
+                       f"logs_dir={tmp_path / 'logs'}"], tmp_path, log=lambda _: None)
+    folder = tmp_path / 'memory_reach'
+    (folder / 'history' / 'trials_gate').mkdir(parents=True)
+    for path in (folder / 'records').glob('*.json'):
+        path.rename(folder / 'history' / 'trials_gate' / path.name)
+    runner.run(STUDY, ['quick=true', 'contestants=plain', 'budgets=small', f"logs_dir={tmp_path / 'logs'}"],
+               tmp_path, log=lambda _: None)
+    text = (tmp_path / 'memory_reach.md').read_text()
+    table = text.split('## Trials: training until the task is learned')[1].split('\n## ')[0]
+    rows = [line for line in table.splitlines() if line.startswith('| plain') or line.startswith('| transformer_xl')]
+    assert len(rows) == 2 and all(' (small) seed 0 | 4 (' in row for row in rows)

@@ -817,6 +817,8 @@ HISTORY = {
     'colon_format_at_1000_steps': "the first recipe's cells that failed their control at 1,000 steps",
     'colon_format_trials': "a trial of the first recipe, the plain transformer at 3,000 steps",
     'trials': "one-seed trials of the text format and the training mixture that chose the recipe",
+    'trials_gate': "trials of training until learned (the gate) with texts of up to ten segments, on the plain "
+                   "transformer and Transformer-XL, shown in their own table",
 }
 
 
@@ -861,6 +863,7 @@ def report(records: Records, out: Path) -> Dict[str, Page]:
                  (f'{NAME}/heatmap.png', 'Exact match over gap and load')],
         convention=Convention(SEED_CELLS, len(found), margin_of(runs), example=example),
         body=[*tables(groups, keys, gaps, loads, seg_len, skipped), *sweep_table(groups, gaps, loads),
+              *gate_trials(records.history.get('trials_gate', [])),
               *verdict_table(found, groups, all('margin' in (r.get('run') or {}) for r in runs)),
               '## Reading', '', *reading],
         made=made)
@@ -1049,6 +1052,30 @@ def tables(groups, keys, gaps, loads, seg_len, skipped) -> List[str]:
         f'before the queries\' segment: a model that sees only its segment of {seg_len} could answer at most '
         + ', '.join(f'{window_share(int(k), seg_len):.2f} at load {k}' for k in loads) +
         ' (the window line: every pair wholly inside the segment found, no other).', '']
+
+
+# Trials of the gated recipe (history, never counted): per run, the rounds it took with the
+# gate's two scores after each, whether it learned, and its grid at the lightest load.
+def gate_trials(kept: Sequence[Tuple[Dict[str, Any], Path]]) -> List[str]:
+    runs = [r for r, _ in kept if 'gate' in r]
+    if not runs:
+        return []
+    gaps = list(runs[0]['accuracy'])
+    load = list(runs[0]['accuracy'][gaps[0]])[0]
+    s = runs[0]['settings']
+    lines = ['| run | rounds: steps (control / lookup) | learned | ' + ' | '.join(f'gap {g}' for g in gaps) + ' |',
+             '|---|---|---|' + '---:|' * len(gaps)]
+    for r in sorted(runs, key=lambda r: (r['name'], r['budget'], r['seed'])):
+        rounds = '; '.join(f"{k['steps']:,} ({k['control']:.2f} / {k['lookup']:.2f})" for k in r['gate']['rounds'])
+        lines.append(f"| {r['name']} ({r['budget']}) seed {r['seed']} | {rounds} | "
+                     f"{'yes' if r['gate']['learned'] else 'no ⚠'} | "
+                     + ' | '.join(shown([r], g, load) for g in gaps) + ' |')
+    return ['## Trials: training until the task is learned', '', *lines, '',
+            f"Kept in `history/trials_gate/`, not counted above. Each run trained its lookup phase "
+            f"({s['lookup_steps']} steps), then rounds of {s['steps']:,} steps (each its own schedule and texts) "
+            f"on texts of {min(s['train_segments'])} to {max(s['train_segments'])} segments, until the one-pair "
+            f"control and the lookup (two pairs, no gap) both reached {s['gate']:g} on texts of their own, or "
+            f"{s['step_cap']:,} steps. Exact match per query at load {load}, italic past training.", '']
 
 
 # The table sweep: one row per table size, the exact search's grid at the lightest load (italic

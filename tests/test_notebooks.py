@@ -1,6 +1,5 @@
 """Every architecture's notebook is in step with the code and runs from top to bottom."""
 import importlib.util
-import os
 import sys
 from pathlib import Path
 

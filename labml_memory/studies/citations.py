@@ -708,7 +708,7 @@ def sort_infinity_former(records: Records) -> str:
     sticky = [acc['infinity_former_sticky', n] - acc['infinity_former', n] for n in lengths]
     per_cell = sorted({len(rs) for rs in cells.values()})
     resolved = [v for v in found.values() if v.verdict != stats.UNRESOLVED]
-    judged_line = (f"one training seed per cell, so no comparison between runs is resolved" if per_cell == [1]
+    judged_line = ("one training seed per cell, so no comparison between runs is resolved" if per_cell == [1]
                    else f"{len(resolved)} of its {len(found)} comparisons resolved")
     return (f"({SORTING}; {judged_line}): the ∞-former's token accuracy is "
             f"{min(min(v) for v in lead.values()):+.3f} to {max(max(v) for v in lead.values()):+.3f} "
@@ -823,7 +823,7 @@ def attention_impl_cpu(records: Records) -> str:
     if record is None:
         raise KeyError('no record of the cpu')
     shapes = [(row['seq_len'], row['mem_len'], statistics.median(xa.ratios(row))) for row in record['rows']]
-    return (f"explicit over fused step time on a CPU is " + ', '.join(
+    return ("explicit over fused step time on a CPU is " + ', '.join(
         f"{r:.2f}× at $L = {L}$, $M = {M}$" for L, M, r in shapes) + f" ({ATTENTION_IMPL})")
 
 

@@ -522,7 +522,7 @@ def reading(cells, mean, floor, oracle, names, lengths, stderr, margin) -> List[
                   'the study moved to its runner, after the runs recorded then.'
                   + (' With one training seed per cell no comparison can be resolved.'
                      if all(v.seeds < 2 for v in found.values()) else ''), '']
-    lines += [f'Each run against the floor and the window reference (run minus reference) at '
+    lines += ['Each run against the floor and the window reference (run minus reference) at '
               + ' / '.join(f'{n:,}' for n in lengths) + f' symbols; one standard error of the '
               f'evaluation is about {stderr(0.2):.3f}:', '']
     for name in names:

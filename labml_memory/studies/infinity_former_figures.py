@@ -207,7 +207,7 @@ def heads(record: Dict[str, Any]) -> List[tuple]:
 # record; `runs` are every record, to name the ones not drawn, and `history` the superseded ones.
 def page_lines(record: Dict[str, Any], runs: List[tuple], history: Dict[str, List[tuple]] = {}) -> List[str]:
     from labml_memory.infinity_former.experiment import PRESETS
-    s, tau = record['run'], record['tau']
+    tau = record['tau']
     preset = PRESETS['cpu']['steps']
     # The middle half of the memory, $0.25 \le t < 0.75$: its share of the attention mass and
     # of each scheme's sample times, the one number that says how far sticky sampling moved.

@@ -387,7 +387,7 @@ def read(every: Sequence[Dict]) -> Reading:
 
 def report(records: Records, out: Path) -> Dict[str, Page]:
     r = read(records)
-    margin, every_run, main, runs, n_layers = r.margin, r.every_run, r.main, r.runs, r.n_layers
+    margin, every_run, main, n_layers = r.margin, r.every_run, r.main, r.n_layers
     all_long, all_short, others, unread, placement = r.all_long, r.all_short, r.others, r.unread, r.placement
     shorts, seeds, order, verdicts, premise = r.shorts, r.seeds, r.order, r.verdicts, r.premise
     draw(placement, shorts, all_long, [(all_long, all_short)] + list(others.values()), n_layers,

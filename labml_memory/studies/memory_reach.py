@@ -1040,7 +1040,7 @@ def tables(groups, keys, gaps, loads, seg_len, skipped) -> List[str]:
         'changing one token moves the last output of the trained model (seed of the first record), '
         'beside the count from the layer-by-layer rule of [reach](../tasks/reach.md); under the reach at 50% '
         'in its cell.', '',
-        *([f"Not run: " + '; '.join(sorted({f"{r['name']} at budget {r['budget']} ({r['skipped']})" for r in skipped}))
+        *(["Not run: " + '; '.join(sorted({f"{r['name']} at budget {r['budget']} ({r['skipped']})" for r in skipped}))
            + '.', ''] if skipped else []),
         f'## Exact match by gap (load {loads[0]})', '', *by_gap, '',
         f'Per query, with the queries *gap* segments of {seg_len} characters after the pairs. The floor, a '
@@ -1125,7 +1125,7 @@ def verdict_table(found: Dict[str, stats.Verdict], groups, declared: bool) -> Li
         lines.append(f"| {label} | {c.gap}, {c.load} | {first} | {second} | {verdict.text(2)} |")
     ties = any(v.verdict == stats.TIE for v in found.values())
     late = ('' if declared else
-            f" For these records the margin was set when the page moved to these statistics, after the runs; "
+            " For these records the margin was set when the page moved to these statistics, after the runs; "
             + ("read its ties with that in mind." if ties else "no comparison here is a tie, so it decides none of them."))
     return lines + ['', "Exact match per query at the gap (in segments) and load named." + late, '']
 
@@ -1319,7 +1319,7 @@ class Reader:
         cells = [f"{named.get(n, n)} at the {b} budget (one seed at {min(r['control'] for r in first[(n, b)]):.2f})"
                  for n, b in reruns]
         return [
-            f"**Controls.** "
+            "**Controls.** "
             + ("Every row passes its control (one pair, no gap) in every seed. " if not failing else
                f"{', '.join(f'{n} ({b})' for n, b in failing)} fail their control in some seed (⚠). ")
             + f"{number(len(reruns)).capitalize()} needed more steps, every seed rerun with the run proper at "

@@ -54,7 +54,7 @@ from typing import Any, Dict, List
 from labml_memory.benchmark.peers import PEERS, PeerUnavailable, Sizes, build_peer
 from labml_memory.studies import stats
 from labml_memory.studies import plots
-from labml_memory.studies.runner import (Convention, Page, Records, Run, Study, number, tally,
+from labml_memory.studies.runner import (Convention, Page, Records, Run, Study, tally,
                                           why_not_run)
 
 NAME = 'quality_peers'

@@ -292,7 +292,7 @@ def check(page: Page, where: str) -> None:
     if missing:
         problem = problem or f"how it was made: {', '.join(missing)}"
     if any(line.startswith('## How these numbers were made') for line in list(page.body) + list(page.made)):
-        problem = problem or f'the provenance inside the folded block only (no heading of its own)'
+        problem = problem or 'the provenance inside the folded block only (no heading of its own)'
     if problem:
         raise ValueError(f"{where}: a results page needs {problem}")
 

@@ -256,8 +256,8 @@ def test_a_run_records_what_it_trained_and_evaluated(tmp_path, monkeypatch):
 
 def test_the_default_plan_is_every_committed_record_and_nothing_to_run():
     runs = study.plan(parse_settings(Settings, []))
-    assert [r.key for r in runs] == [f'{n}_seed{s}' for n in ('infini_delta', 'infini_linear', 'transformer_xl')
-                                     for s in (0, 1, 2)]
+    assert [r.key for r in runs] == [f'{n}_seed{s}' for n in study.RUNS for s in (0, 1, 2)]
+    assert len(study.RUNS) == 9  # the eight contestants of memory reach and the plain transformer
     assert pending(STUDY, parse_settings(Settings, []), RESULTS) == []
     # Each planned run's settings are what its record says it was run with.
     records = Records(RESULTS / 'passkey')
@@ -267,16 +267,16 @@ def test_the_default_plan_is_every_committed_record_and_nothing_to_run():
 
 
 def test_the_plan_of_a_new_seed_and_a_new_architecture():
-    runs = study.plan(parse_settings(Settings, ['models=transformer_xl,recurrent_memory', 'seeds=3',
+    runs = study.plan(parse_settings(Settings, ['models=transformer_xl,memory_depth', 'seeds=3',
                                                 'margin=0.1', 'threads=2']))
-    assert [r.key for r in runs] == ['transformer_xl_seed3', 'recurrent_memory_seed3']
+    assert [r.key for r in runs] == ['transformer_xl_seed3', 'memory_depth_seed3']
     xl, rmt = (r.settings for r in runs)
     assert xl['margin'] == 0.1
     assert xl['overrides'] == {'steps': '2000', **study.COMMON, 'model': 'transformer_xl', 'name': 'transformer_xl',
                                'mem_len': '16', 'eval_mem_len': '16', 'seed': '3', 'threads': '2'}
     # An architecture by package name: the common recipe and its own defaults, 1,000 steps.
-    assert rmt['overrides'] == {'steps': '1000', **study.COMMON, 'model': 'recurrent_memory',
-                                'name': 'recurrent_memory', 'seed': '3', 'threads': '2'}
+    assert rmt['overrides'] == {'steps': '1000', **study.COMMON, 'model': 'memory_depth',
+                                'name': 'memory_depth', 'seed': '3', 'threads': '2'}
     assert 'device' not in rmt['overrides']
     assert study.plan(parse_settings(Settings, ['models=infini_delta', 'seeds=0', 'device=cuda']))[0] \
         .settings['overrides']['device'] == 'cuda'
@@ -478,3 +478,15 @@ def test_superseded_records_are_shown_apart_with_their_controls(tmp_path):
             in text)
     # Counted nowhere above: the table has the two recorded seeds only.
     assert '| a | 2 × 300 |' in text
+
+
+# With the plain transformer recorded, the page compares the first three runs with each other and
+# every run with the plain one; without it, every pair, as before.
+def test_the_comparisons_are_each_run_against_the_plain_transformer_and_the_first_three_pairwise():
+    from labml_memory.studies.passkey import compared
+    assert compared(['infini_delta', 'infini_linear', 'transformer_xl']) == [
+        ('infini_delta', 'infini_linear'), ('infini_delta', 'transformer_xl'), ('infini_linear', 'transformer_xl')]
+    names = ['compressive', 'infini_delta', 'infini_linear', 'plain', 'recurrent_memory', 'transformer_xl']
+    got = compared(names)
+    assert got[:3] == compared(['infini_delta', 'infini_linear', 'transformer_xl'])
+    assert got[3:] == [(n, 'plain') for n in names if n != 'plain']

@@ -736,6 +736,9 @@ SUPERSEDED = {
     'trial_log_uniform_at_3000_steps': 'a trial of training on distances drawn log-uniformly (`~log`), '
                                        'which gives a model no fixed offset to learn: at 3,000 steps it learned '
                                        'no copy at any distance, so the cells stay on the grid',
+    'trial_at_6000_steps': 'a trial of the M = 256 control on the grid at 6,000 steps (the cell above trained '
+                           '3,000), to see whether longer training makes every seed copy where its direct read '
+                           'reaches; not in the page\'s comparisons, whose cells trained alike',
 }
 
 

@@ -138,7 +138,25 @@ RUNS = {
     'infini_delta': ('infini_attention', '1000', {'update_rule': 'delta', 'memory_grad': 'true'}),
     'infini_linear': ('infini_attention', '1000', {'update_rule': 'linear', 'memory_grad': 'true'}),
     'transformer_xl': ('transformer_xl', '2000', {'mem_len': '16', 'eval_mem_len': '16'}),
+    # Every other contestant of [memory reach](memory_reach.py) at that study's small budget, the
+    # same 2,176 numbers per sequence (its sizing rules, at this width, layers and segment), and
+    # the plain transformer, which keeps nothing: the floor every memory is read against.
+    'plain': ('transformer_xl', '1000', {'mem_len': '0', 'eval_mem_len': '0'}),
+    'compressive': ('compressive', '1000', {'compression': 'conv', 'compression_loss': 'attention',
+                                             'compression_rate': '4', 'mem_len': '8', 'compressed_len': '9'}),
+    'infinity_former': ('infinity_former', '1000', {'n_basis': '8', 'mem_len': '9'}),
+    'infinity_former_sticky': ('infinity_former', '1000', {'sticky': 'true', 'n_basis': '8', 'mem_len': '9'}),
+    'recurrent_memory': ('recurrent_memory', '1000', {'n_mem': '34'}),
+    # Its table must hold a segment of pairs, 2 L d = 4,096 numbers, more than the budget: the
+    # smallest it can keep, with no XL cache, reading the k = 8 nearest of its 32 pairs.
+    'memorizing_transformer': ('memorizing_transformer', '1000', {'mem_size': '32', 'top_k': '8', 'mem_len': '0',
+                                                                  'eval_mem_len': '0'}),
 }
+# The runs compared pairwise on the page before the others joined; with the plain transformer
+# recorded, every other run is also compared with it (and only with it), so the page's
+# comparisons grow by one per run, not by one per pair.
+FIRST = ('infini_delta', 'infini_linear', 'transformer_xl')
+BASELINE = 'plain'
 
 
 # ## The study's settings
@@ -298,20 +316,27 @@ def declared_margin(records: List[Dict[str, Any]]) -> float:
 # (runs in the order of the tables). All of them in one call, so Holm's correction runs across
 # the page. Returns the verdicts by `(first, second, length)`, and the pairs left out because
 # their seeds differ.
+def compared(passing: List[str]) -> List[Tuple[str, str]]:
+    if BASELINE not in passing:
+        return [(a, b) for i, a in enumerate(passing) for b in passing[i + 1:]]
+    first = [n for n in passing if n in FIRST]
+    return ([(a, b) for i, a in enumerate(first) for b in first[i + 1:]]
+            + [(a, BASELINE) for a in passing if a != BASELINE])
+
+
 def verdicts(groups: Dict[str, List[Dict[str, Any]]], lengths: List[str], control: str,
              margin: float) -> Tuple[Dict[Tuple[str, str, str], stats.Verdict], List[Tuple[str, str]]]:
     passing = [n for n, rs in groups.items() if all(mean_over_depths(r, control) >= 0.95 for r in rs)]
     cells = {(n, m): {seed_of(r): mean_over_depths(r, m) for r in groups[n]}
              for n in passing for m in lengths}
     pairs, unpaired = {}, []
-    for i, a in enumerate(passing):
-        for b in passing[i + 1:]:
-            if set(cells[a, control]) != set(cells[b, control]):
-                unpaired.append((a, b))
-                continue
-            for m in lengths:
-                if m != control:
-                    pairs[a, b, m] = (cells[a, m], cells[b, m])
+    for a, b in compared(passing):
+        if set(cells[a, control]) != set(cells[b, control]):
+            unpaired.append((a, b))
+            continue
+        for m in lengths:
+            if m != control:
+                pairs[a, b, m] = (cells[a, m], cells[b, m])
     found = stats.compare(pairs, margin, lower_is_better=False) if pairs else {}
     return found, unpaired
 

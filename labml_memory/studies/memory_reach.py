@@ -13,6 +13,9 @@ writes is [memory reach](../results/memory_reach.md).
 python -m labml_memory.studies run memory_reach                  # every contestant, both budgets, 3 seeds
 python -m labml_memory.studies run memory_reach contestants=transformer_xl,infini_linear budgets=small seeds=0
 python -m labml_memory.studies run memory_reach quick=true       # toy sizes, a minute (the tests run this)
+python -m labml_memory.studies run memory_reach contestants=transformer_xl budgets=small \
+    gate=0.95 step_cap=4000 train_segments=2,3,4,5,6,7,8,9,10     # train until learned, texts of up to 10 segments
+python -m labml_memory.studies run memory_reach contestants=plain tables=32,64,128,256   # the kNN table sweep
 python -m labml_memory.studies plan memory_reach                 # which runs are recorded, which are not
 python -m labml_memory.studies report memory_reach               # the page, from the saved records
 ```

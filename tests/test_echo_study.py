@@ -317,3 +317,22 @@ def test_the_page_names_each_cells_training_draw_and_what_history_measured(tmp_p
     line = next(x for x in page.splitlines() if x.startswith('    * transformer_xl:256'))
     assert f"D = 256: {record['gains']['256']['gain']:+.2f}" in line and '1 seed)' in line
     assert '`trial_log_uniform_at_3000_steps/`' in page
+
+
+# Two cells compared after unequal training are flagged on the line that compares them, on the
+# compression page and on the echo page alike.
+def test_a_comparison_of_cells_trained_unequally_says_so(tmp_path):
+    import json
+    _records(tmp_path, lambda mem: mem + 1)
+    text = '\n'.join(echo.compression_section(tmp_path, 'echo.md')[0])
+    assert 'not a fair pairing' not in text
+    for path in (tmp_path / 'echo' / 'records').glob('transformer_xl_m256_*.json'):
+        record = json.loads(path.read_text())
+        record['steps'] = 6000
+        path.write_text(json.dumps(record))
+    text = '\n'.join(echo.compression_section(tmp_path, 'echo.md')[0])
+    line = next(x for x in text.splitlines() if x.startswith('* **Against `transformer_xl:256`**'))
+    assert '⚠ trained 1,200 against 6,000 steps: not a fair pairing' in line
+    assert 'not a fair pairing' not in next(x for x in text.splitlines() if 'transformer_xl:112' in x)
+    page = '\n'.join(echo.report(Records(tmp_path / 'echo'), tmp_path)['echo.md'].body)
+    assert 'equal span), at D = 256: ' in page and 'against 6,000 steps: not a fair pairing' in page

@@ -549,6 +549,16 @@ def recorded_verdicts(results: Path) -> Tuple[Dict[str, List[Dict]], Dict[str, s
 # Holm family, so the two pages print the same numbers), and the claims they bear on. Returns
 # the lines and the claims, `(claim, word)`; nothing where no Compressive Transformer cell is
 # recorded.
+# A comparison of two cells is fair only if they trained alike; where their steps differ the
+# line says so.
+def unequal_training(cells: Dict[str, List[Dict]], a: str, b: str) -> str:
+    steps = [sorted({r['steps'] for r in cells[c]}) for c in (a, b)]
+    if steps[0] == steps[1]:
+        return ''
+    return (f" (⚠ trained {'/'.join(f'{n:,}' for n in steps[0])} against {'/'.join(f'{n:,}' for n in steps[1])} "
+            f"steps: not a fair pairing)")
+
+
 def compression_section(results: Path, link: str) -> Tuple[List[str], List[Tuple[str, str]]]:
     cells, found = recorded_verdicts(results)
     chosen = [c for c in cells if arch_of(c) == COMPRESSIVE]
@@ -589,7 +599,7 @@ def compression_section(results: Path, link: str) -> Tuple[List[str], List[Tuple
         for other, why in ((cost, 'equal attention cost'), (span, 'equal span')):
             v = found.get(f"{cell} against {other} ({why}), at D = {d}")
             if v is not None:
-                line = f"* **Against `{other}`** ({why}): {v.text(3)}"
+                line = f"* **Against `{other}`** ({why}): {v.text(3)}" + unequal_training(cells, cell, other)
                 if why == 'equal attention cost':
                     word = claim_word(v.verdict, stats.AHEAD, controlled)
                     claims.append(('compressing beats remembering at equal attention cost', word))
@@ -806,8 +816,12 @@ def report(records: Records, out: Path) -> Dict[str, Page]:
         passed += ok
         control.append(f"* {cell} at D = {d}: expected **{wanted}**, measured {v.text(3)}{'' if ok else ' ⚠'}")
     longer = [f"* {v.label}: {v.text(3)}" for label, v in found.items() if 'evaluated with' in label]
+    compression = [f"* {v.label}: {v.text(3)}" + unequal_training(cells, label.split(' against ')[0],
+                                                                  label.split(' against ')[1].split(' (')[0])
+                   for label, v in found.items()
+                   if label.startswith(COMPRESSIVE) and ' against ' in label and f' against {XL}:' in label]
     compression = [f"* {v.label}: {v.text(3)}" for label, v in found.items()
-                   if label.startswith(COMPRESSIVE) and ' against ' in label]
+                   if label.startswith(COMPRESSIVE) and ' against its ' in label] + compression
     papers = paper_cells(cells)
     paper_lines, claims = [], []
     for cell in dict.fromkeys(c for _, c, _, _, _ in papers):

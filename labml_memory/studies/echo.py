@@ -128,15 +128,14 @@ class Settings:
     # The echo streams, for training and scoring alike: the fraction of characters that are
     # echoes and the distances drawn (each equally often).
     #
-    #
     # A cell may also carry `~log`: it then trains on distances drawn log-uniformly between the
     # grid's ends (every offset, not six), and is scored on the grid as every cell is. Trained
     # on the grid alone, a model can learn a head per trained distance in place of one copy by
-    # content, and the M = 256 control's seeds differ in which distances they learned (the
-    # page's table gives their range at each distance). The spread draw was tried as the cure and did
-    # worse: at 3,000 steps neither M = 112 nor M = 256 learned to copy at all (its trial
-    # records, `history/trial_log_uniform_at_3000_steps/`, are on the page), so the cells
-    # train on the grid.
+    # content, and at 3,000 steps the M = 256 control's seeds differed in which distances they
+    # had learned. The spread draw was tried as the cure and did worse: at 3,000 steps neither
+    # M = 112 nor M = 256 learned to copy at all (its trial records,
+    # `history/trial_log_uniform_at_3000_steps/`, are on the page), so the cells train on the
+    # grid, and for longer.
     rate: float = 0.5
     distances: List[int] = field(default_factory=lambda: [64, 128, 256, 512, 1024, 2048])
     cue: int = 8

@@ -509,15 +509,30 @@ def verdicts(cells: Dict[str, List[Dict]], margin: float) -> Dict[str, stats.Ver
         d = compressed_distance(cell, distances)
         if d is None:
             continue
-        pairs[f"{cell} against its compressed memory removed, at D = {d}"] = (
+        pairs[removed_label(cell, d)] = (
             gain_by_seed(rs, d), stats.by_seed(rs, lambda r: r['without_compressed'][str(d)]['gain']))
-        compressed, rate = compressed_of(cell)
-        for other, why in ((f'{XL}:{mem_of(cell) + compressed}', 'equal attention cost'),
-                           (f'{XL}:{mem_of(cell) + rate * compressed}', 'equal span')):
+        for other, why in compression_rivals(cell):
             if other in cells:
-                pairs[f"{cell} against {other} ({why}), at D = {d}"] = on_common_seeds(
+                pairs[rival_label(cell, other, why, d)] = on_common_seeds(
                     gain_by_seed(rs, d), gain_by_seed(cells[other], d))
     return stats.compare(pairs, margin, lower_is_better=False)
+
+
+# The Transformer-XL cells a Compressive Transformer cell is set against: as many keys per
+# query ($M + M_c$, equal attention cost) and a verbatim memory as long as its span
+# ($M + c M_c$, equal span); and the labels of its comparisons, which every page reads.
+def compression_rivals(cell: str) -> List[Tuple[str, str]]:
+    compressed, rate = compressed_of(cell)
+    return [(f'{XL}:{mem_of(cell) + compressed}', 'equal attention cost'),
+            (f'{XL}:{mem_of(cell) + rate * compressed}', 'equal span')]
+
+
+def removed_label(cell: str, d: int) -> str:
+    return f"{cell} against its compressed memory removed, at D = {d}"
+
+
+def rival_label(cell: str, other: str, why: str, d: int) -> str:
+    return f"{cell} against {other} ({why}), at D = {d}"
 
 
 # The distance the compressed slots alone cover at every offset: beyond the verbatim read,
@@ -577,7 +592,7 @@ def compression_section(results: Path, link: str) -> Tuple[List[str], List[Tuple
         if d is None:
             continue
         compressed, rate = compressed_of(cell)
-        span, cost = f'{XL}:{mem_of(cell) + rate * compressed}', f'{XL}:{mem_of(cell) + compressed}'
+        (cost, _), (span, _) = compression_rivals(cell)
         lines.append(f"`{cell}` keeps {mem_of(cell)} verbatim memories and {compressed} slots per layer, each "
                      f"compressing {rate}, so at D = {d} the source lies beyond its verbatim memory and the "
                      f"segment but inside what its slots stand for: there, only the slots can carry a copy.")
@@ -590,15 +605,15 @@ def compression_section(results: Path, link: str) -> Tuple[List[str], List[Tuple
                          f"{control.text(3)}" + ('.' if ok else ' ⚠: the control does not pass yet, so a tie '
                                                  'below may still be a copy not yet learned.'))
         controlled = control is not None and control.verdict == stats.AHEAD
-        removed = found.get(f"{cell} against its compressed memory removed, at D = {d}")
+        removed = found.get(removed_label(cell, d))
         if removed is not None:
             word = claim_word(removed.verdict, stats.AHEAD, controlled)
             claims.append(('the compressed slots carry what the verbatim memory has dropped', word))
             lines.append(f"* **The slots against the same model with them emptied** before every segment: "
                          f"{removed.text(3)}. The paper's premise, that the compressed memory carries what "
                          f"the verbatim memory has dropped: **{word}**.")
-        for other, why in ((cost, 'equal attention cost'), (span, 'equal span')):
-            v = found.get(f"{cell} against {other} ({why}), at D = {d}")
+        for other, why in compression_rivals(cell):
+            v = found.get(rival_label(cell, other, why, d))
             if v is not None:
                 line = f"* **Against `{other}`** ({why}): {v.text(3)}" + unequal_training(cells, cell, other)
                 if why == 'equal attention cost':
@@ -818,12 +833,15 @@ def report(records: Records, out: Path) -> Dict[str, Page]:
         passed += ok
         control.append(f"* {cell} at D = {d}: expected **{wanted}**, measured {v.text(3)}{'' if ok else ' ⚠'}")
     longer = [f"* {v.label}: {v.text(3)}" for label, v in found.items() if 'evaluated with' in label]
-    compression = [f"* {v.label}: {v.text(3)}" + unequal_training(cells, label.split(' against ')[0],
-                                                                  label.split(' against ')[1].split(' (')[0])
-                   for label, v in found.items()
-                   if label.startswith(COMPRESSIVE) and ' against ' in label and f' against {XL}:' in label]
-    compression = [f"* {v.label}: {v.text(3)}" for label, v in found.items()
-                   if label.startswith(COMPRESSIVE) and ' against its ' in label] + compression
+    compression = []
+    for cell in cells:
+        d = compressed_distance(cell, distances) if arch_of(cell) == COMPRESSIVE else None
+        if d is None:
+            continue
+        compression.append(f"* {removed_label(cell, d)}: {found[removed_label(cell, d)].text(3)}")
+        compression += [f"* {rival_label(cell, other, why, d)}: {found[rival_label(cell, other, why, d)].text(3)}"
+                        + unequal_training(cells, cell, other) for other, why in compression_rivals(cell)
+                        if other in cells]
     papers = paper_cells(cells)
     paper_lines, claims = [], []
     for cell in dict.fromkeys(c for _, c, _, _, _ in papers):

@@ -410,7 +410,13 @@ def state_numbers(model, one: RunSettings, device) -> int:
 # ## Scoring the grid
 #
 # One batch per (gap, load), from its own seed, so every model reads the same texts. The text
-# is the shortest whole number of segments that holds the layout.
+# is the shortest whole number of segments that holds the layout (`text_length`, which the gate
+# and the search measurement below use too).
+def text_length(load: int, gap: int, seg_len: int) -> int:
+    need = recall.needed_length(load, gap, recall.default_queries(load))
+    return math.ceil(need / seg_len) * seg_len
+
+
 @torch.no_grad()
 def evaluate_grid(model, one: RunSettings, device, change=None) -> Dict[str, Dict[str, float]]:
     model.eval()
@@ -419,8 +425,7 @@ def evaluate_grid(model, one: RunSettings, device, change=None) -> Dict[str, Dic
         row = {}
         for j, load in enumerate(one.eval_loads):
             gap = gap_segments * one.seg_len
-            need = recall.needed_length(load, gap, recall.default_queries(load))
-            length = math.ceil(need / one.seg_len) * one.seg_len
+            length = text_length(load, gap, one.seg_len)
             generator = torch.Generator().manual_seed(20_000 + 100 * i + j)
             batch = recall.sample(one.eval_samples, length, generator, load, gap).to(device)
             logits = read_in_segments(model, batch.inputs, one.seg_len, change)
@@ -441,10 +446,10 @@ def gate_scores(model, one: RunSettings, device) -> Dict[str, float]:
     model.eval()
     scores = {}
     for name, load in (('control', 1), ('lookup', 2)):
-        length = math.ceil(recall.needed_length(load, 0, recall.default_queries(load)) / one.seg_len) * one.seg_len
-        batch = recall.sample(one.eval_samples, length, torch.Generator().manual_seed(GATE_SEED + load), load, 0)
-        logits = read_in_segments(model, batch.to(device).inputs, one.seg_len)
-        scores[name] = recall.query_correct(logits.argmax(-1), batch.to(device)).float().mean().item()
+        batch = recall.sample(one.eval_samples, text_length(load, 0, one.seg_len),
+                              torch.Generator().manual_seed(GATE_SEED + load), load, 0).to(device)
+        logits = read_in_segments(model, batch.inputs, one.seg_len)
+        scores[name] = recall.query_correct(logits.argmax(-1), batch).float().mean().item()
     return scores
 
 
@@ -484,8 +489,8 @@ def approximate_search(model, one: RunSettings, device) -> Dict[str, Any]:
     handle = attention.register_forward_pre_hook(lambda module, args: captured.update(h=args[0], keys=args[6]))
     gap = max(one.eval_gaps) * one.seg_len
     load = one.eval_loads[0]
-    length = math.ceil(recall.needed_length(load, gap, recall.default_queries(load)) / one.seg_len) * one.seg_len
-    batch = recall.sample(min(8, one.eval_samples), length, torch.Generator().manual_seed(30_000), load, gap).to(device)
+    batch = recall.sample(min(8, one.eval_samples), text_length(load, gap, one.seg_len),
+                          torch.Generator().manual_seed(30_000), load, gap).to(device)
     model.eval()
     read_in_segments(model, batch.inputs, one.seg_len)
     handle.remove()
@@ -643,9 +648,20 @@ def window_share(load: int, seg_len: int) -> float:
     return inside / load
 
 
+# The grid's first load (the lightest), as its keys spell it: the load of the reach and the gap tables.
+def lightest_load(record: Dict[str, Any]) -> str:
+    return next(iter(next(iter(record['accuracy'].values()))))
+
+
+# The same runs with another of their grids read as theirs: `ablated` (the paper's memory
+# removed) or `approximate` (HNSW search), so every table and comparison reads them alike.
+def rescored(records: Sequence[Dict[str, Any]], part: str) -> List[Dict[str, Any]]:
+    return [{**r, 'accuracy': r[part]['accuracy']} for r in records]
+
+
 def reach_at_half(records: List[Dict[str, Any]]) -> Optional[float]:
     gaps = list(records[0]['accuracy'])
-    load = list(records[0]['accuracy'][gaps[0]])[0]
+    load = lightest_load(records[0])
     means = [statistics.mean(accuracy_at(records, g, load)) for g in gaps]
     for (g0, m0), (g1, m1) in zip(zip(gaps, means), zip(gaps[1:], means[1:])):
         if m0 >= 0.5 > m1:
@@ -685,8 +701,7 @@ def reach_words(records: List[Dict[str, Any]]) -> str:
     reach = reach_at_half(records)
     if reach is None:
         return 'under 50% at gap 0'
-    gaps = list(records[0]['accuracy'])
-    load = list(records[0]['accuracy'][gaps[0]])[0]
+    gaps, load = list(records[0]['accuracy']), lightest_load(records[0])
     under = [g for g in gaps if statistics.mean(accuracy_at(records, g, load)) < 0.5]
     far = under[0] if under else gaps[-1]
     inside = all(trained(r, far, load) for r in records)
@@ -757,7 +772,7 @@ def cell_by_seed(groups, side: Tuple[str, ...], gap: int, load: int) -> Optional
     if records and len(side) == 3:
         if not all(side[2] in r for r in records):
             return None
-        records = [{**r, 'accuracy': r[side[2]]['accuracy']} for r in records]
+        records = rescored(records, side[2])
     if not records or str(gap) not in records[0]['accuracy'] or str(load) not in records[0]['accuracy'][str(gap)]:
         return None
     return stats.by_seed(records, lambda r: r['accuracy'][str(gap)][str(load)])
@@ -771,18 +786,16 @@ def sweep_comparisons(groups) -> Dict[str, Comparison]:
     if not swept:
         return {}
     records = [r for n in dict(swept).values() for r in groups[(n, 'sweep')]]
-    gaps, load = list(records[0]['accuracy']), list(records[0]['accuracy'][list(records[0]['accuracy'])[0]])[0]
+    gaps, load = list(records[0]['accuracy']), lightest_load(records[0])
     inside = trained_gaps(records, gaps, load)
     far = int(inside[-1]) if inside else int(gaps[0])
     (small, first), (large, last) = swept[0], swept[-1]
-    found = {}
+    made = [Comparison(f'kNN table of {large:,}, exact against approximate search', (last, 'sweep'),
+                       (last, 'sweep', 'approximate'), gap=far)]
     if large != small:
-        found[f'kNN table of {large:,} against {small:,} pairs'] = Comparison(
-            f'kNN table of {large:,} against {small:,} pairs', (last, 'sweep'), (first, 'sweep'), gap=far)
-    found[f'kNN table of {large:,}, exact against approximate search'] = Comparison(
-        f'kNN table of {large:,}, exact against approximate search', (last, 'sweep'), (last, 'sweep', 'approximate'),
-        gap=far)
-    return found
+        made.insert(0, Comparison(f'kNN table of {large:,} against {small:,} pairs', (last, 'sweep'),
+                                  (first, 'sweep'), gap=far))
+    return {c.label: c for c in made}
 
 
 def comparisons(groups) -> Dict[str, Comparison]:
@@ -1012,7 +1025,7 @@ def tables(groups, keys, gaps, loads, seg_len, skipped) -> List[str]:
                '|---|---|' + '---:|' * len(gaps)]
     for key in ablated:
         records, what = groups[key], groups[key][0]['ablated']['what']
-        cut = [{**r, 'accuracy': r['ablated']['accuracy']} for r in records]
+        cut = rescored(records, 'ablated')
         removed.append(f"| {key[0]} ({shown_budget(*key)}) | whole | "
                        + ' | '.join(shown(records, g, loads[0]) for g in gaps) + ' |')
         removed.append(f"| | {what} | " + ' | '.join(shown(cut, g, loads[0]) for g in gaps) + ' |')
@@ -1063,8 +1076,7 @@ def gate_trials(kept: Sequence[Tuple[Dict[str, Any], Path]]) -> List[str]:
     runs = [r for r, _ in kept if 'gate' in r]
     if not runs:
         return []
-    gaps = list(runs[0]['accuracy'])
-    load = list(runs[0]['accuracy'][gaps[0]])[0]
+    gaps, load = list(runs[0]['accuracy']), lightest_load(runs[0])
     s = runs[0]['settings']
     lines = ['| run | rounds: steps (control / lookup) | learned | ' + ' | '.join(f'gap {g}' for g in gaps) + ' |',
              '|---|---|---|' + '---:|' * len(gaps)]
@@ -1095,7 +1107,7 @@ def sweep_table(groups, gaps, loads) -> List[str]:
     far = inside[-1] if inside else gaps[0]
     for size, key in swept:
         records = groups[key]
-        approx = [{**r, 'accuracy': r['approximate']['accuracy']} for r in records if 'approximate' in r]
+        approx = rescored([r for r in records if 'approximate' in r], 'approximate')
         steps = '/'.join(str(n) for n in sorted({r['settings']['lookup_steps'] + run_proper(r) for r in records}))
         lookup = shown(records, gaps[0], '2') if '2' in loads else 'n/a'
         eight = shown(records, gaps[0], '8') if '8' in loads else 'n/a'

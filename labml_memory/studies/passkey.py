@@ -58,14 +58,15 @@ the seeds paired and Holm's correction across its comparisons ([the statistics](
 the margin within which a difference counts as a tie is declared in the settings below.
 
 What the page showed for its first three runs, in words (its numbers and verdicts are on it,
-for every run): every run passes its control; Transformer-XL draws the window's curve, high at depth 1 at every length and near
-zero at every other depth, for every seed; both Infini-attention rules read the key back from
-128 characters at most depths, keep part of it at 512 and lose it by 2,048, as what is written
-over the needle blurs the sum. At 128 characters both rules are ahead of Transformer-XL; at
-2,048 the linear rule is behind it, since the window still answers at depth 1. The delta
-rule's lead over the linear is not resolved at any length: three seeds and nine comparisons
-on one page leave its intervals too wide (in associative recall, many pairs at once, the
-order is the other way round: see [memory reach](../results/memory_reach.md)).
+for every run): every run passes its control; Transformer-XL draws the window's curve, high
+at depth 1 at every length and near zero at every other depth, for every seed; both
+Infini-attention rules read the key back from 128 characters at most depths, keep part of it
+at 512 and lose it by 2,048, as what is written over the needle blurs the sum. At 128
+characters both rules are ahead of Transformer-XL; at 2,048 the linear rule is behind it,
+since the window still answers at depth 1. The delta rule's lead over the linear is not
+resolved at any length: three seeds and nine comparisons on one page leave its intervals too
+wide (in associative recall, many pairs at once, the order is the other way round: see
+[memory reach](../results/memory_reach.md)).
 """
 import statistics
 import time
